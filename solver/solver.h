@@ -1,0 +1,4 @@
+// solver/: see ../DESIGN.md ("The path of a build"). The public interface of
+// this module is declared here as the module is built; nothing else in solver/
+// is visible to other modules.
+#pragma once
