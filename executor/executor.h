@@ -1,4 +1,125 @@
-// executor/: see ../DESIGN.md ("The path of a build"). The public interface of
-// this module is declared here as the module is built; nothing else in executor/
-// is visible to other modules.
+// executor/: runs one process tree in a container of its own and reports how
+// it ended. A container here is ordinary processes in fresh mount, PID, IPC
+// and UTS namespaces (and a network namespace with only lo for
+// Network::none), rooted by pivot_root in the snapshot's mounts, with
+// /proc, a minimal /dev, /dev/pts, /dev/shm and a read-only /sys, generated
+// /etc/hosts, /etc/resolv.conf and /etc/hostname bind-mounted (never
+// written into the root), Docker's default capabilities, no_new_privs and a
+// default seccomp filter, and optional cgroup limits (v1, v2, hybrid).
+//
+// After run() returns or throws, nothing is left: the processes are dead
+// (the PID namespace dies with its PID 1), the mounts lived only in the
+// container's mount namespace, the cgroup dirs are removed, and the empty
+// mount-point stubs that were created in the root are removed again so that
+// they never reach a layer. See docs/dev/executor.md for the setup sequence.
 #pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/mount.h"
+
+namespace xb::executor {
+
+enum class Network { host, none };
+// sandbox: default capabilities + seccomp; insecure: every capability, no
+// seccomp filter (--security=insecure, RUN --security=insecure).
+enum class Security { sandbox, insecure };
+enum class Stream { stdout_stream, stderr_stream };
+
+struct Limits {
+  std::optional<uint64_t> memory_bytes;  // memory (and memory+swap) limit
+  std::optional<double> cpus;            // e.g. 1.5 CPUs (CFS quota)
+  std::optional<int64_t> pids;           // max tasks in the container
+};
+
+struct RunSpec {
+  // The root file system: the mounts from Snapshotter::prepare/view (the
+  // first one goes to "/"; a "ro" option makes the root read-only).
+  std::vector<Mount> root;
+  // Extra mounts on top, in order: "bind" (source = host path, options
+  // "ro"/"rw"), "tmpfs" (options e.g. "size=64m"). Cache mounts are binds.
+  // Missing targets are created (and removed again after the run if they
+  // were created only as mount points and are still empty).
+  std::vector<Mount> mounts;
+
+  std::vector<std::string> args;  // argv; args[0] is looked up in the env's PATH
+  std::vector<std::string> env;   // "K=V"; HOME and PATH are added if missing
+  std::string cwd = "/";          // created (as root, mode 0755) if missing
+  // "", "name", "uid", "uid:gid", "name:group": resolved against the root's
+  // /etc/passwd and /etc/group (resolve_user below). "" is root.
+  std::string user;
+  std::string hostname = "xbuild";
+  // Extra "name ip" lines for /etc/hosts (--add-host).
+  std::vector<std::pair<std::string, std::string>> extra_hosts;
+
+  Network network = Network::host;
+  Security security = Security::sandbox;
+  Limits limits;
+
+  // stdin: an fd the container reads (-1: /dev/null). stdout/stderr: when
+  // the fd is >= 0 the container writes straight to it; otherwise, when
+  // on_output is set, every chunk is passed to it as it arrives (from the
+  // calling thread); otherwise the output is discarded.
+  int stdin_fd = -1;
+  int stdout_fd = -1;
+  int stderr_fd = -1;
+  std::function<void(Stream, std::string_view)> on_output;
+  // Give the process a terminal (a pty whose other side is relayed to
+  // stdin_fd/stdout_fd; stderr goes to the terminal too). For `xbuild run -t`.
+  bool tty = false;
+
+  // 0: no timeout. When it expires the whole tree is killed.
+  std::chrono::milliseconds timeout{0};
+};
+
+struct ExitStatus {
+  int exit_code = 0;       // meaningful when signal == 0
+  int signal = 0;          // the signal that killed PID 1, or 0
+  bool oom_killed = false; // the memory limit killed something in the container
+  bool timed_out = false;
+  bool cancelled = false;  // cancel_all() (Ctrl-C) killed it
+  std::optional<uint64_t> memory_limit;  // copied from the spec, for describe()
+
+  bool ok() const { return exit_code == 0 && signal == 0 && !oom_killed && !timed_out && !cancelled; }
+  // "exit code 3", "killed by signal SIGSEGV",
+  // "killed: out of memory (limit 64 MiB)", "timed out", "cancelled".
+  std::string describe() const;
+  // What a shell would report: exit_code, or 128+signal.
+  int shell_code() const { return signal ? 128 + signal : exit_code; }
+};
+
+// Runs spec and waits for PID 1 to exit. Throws xb::Error when the container
+// cannot be set up (naming the step: "mount overlay `/…`: EINVAL", "exec
+// `foo`: not found in PATH"); a process that runs and fails is a normal
+// ExitStatus. Needs root (CAP_SYS_ADMIN): throws failed_precondition
+// otherwise. Thread-safe: several runs may proceed at once.
+ExitStatus run(const RunSpec& spec);
+
+// Kills every running container (async-signal-safe: call it from a SIGINT
+// handler); each run() returns with cancelled = true. Later runs start
+// normally.
+void cancel_all() noexcept;
+
+// A user resolved against a root file system.
+struct User {
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  std::vector<uint32_t> additional_gids;  // supplementary groups, sorted
+  std::string home = "/";
+};
+
+// Docker's rules (runc's GetExecUser): "name" or "uid" looks the user up in
+// passwd (a numeric uid that is not there is used as is, gid 0); the primary
+// group is the passwd entry's unless ":group" (name or number) is given;
+// supplementary groups are those in group that list the user by name (only
+// when no group is given). Throws not_found for an unknown user or group
+// name, invalid_argument for malformed specs. Pure: takes file contents.
+User resolve_user(std::string_view spec, std::string_view passwd, std::string_view group);
+
+}  // namespace xb::executor

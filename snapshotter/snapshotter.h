@@ -1,4 +1,155 @@
-// snapshotter/: see ../DESIGN.md ("The path of a build"). The public interface of
-// this module is declared here as the module is built; nothing else in snapshotter/
-// is visible to other modules.
+// snapshotter/: file-system snapshots in containerd's vocabulary, and the
+// layer operations on them (apply an OCI layer tar, diff to an OCI layer tar).
+//
+// Lifecycle (as in containerd):
+//
+//   prepare(key, parent) ─► active snapshot "key": writable, its mounts make a
+//                           root file system of parent + its own changes
+//   apply(key, layer)    ─► unpack a layer tar into an active snapshot
+//   (run things on its mounts: the executor consumes the Mount values)
+//   diff(key, sink)      ─► the changes of "key" against its parent, as a tar
+//   commit(name, key)    ─► "key" becomes the committed, read-only snapshot
+//                           "name"; "key" no longer exists. Only committed
+//                           snapshots may be parents.
+//   view(key, parent)    ─► a read-only active snapshot of parent (never
+//                           committed; remove it when done)
+//   remove(key)          ─► drops an active snapshot, or a committed one that
+//                           no other snapshot names as parent
+//
+// Parents form chains: a committed snapshot's parent is whatever its active
+// snapshot was prepared on. Keys and names share one namespace; a committed
+// name is typically a layer chain ID ("sha256:…") or a cache key.
+//
+// Drivers: "overlay" (kernel overlayfs: each snapshot stores only its own
+// changes; a mount stacks the parent chain as lowerdirs) and "native" (each
+// snapshot is a full copy of its parent; for hosts without overlayfs).
+// open_snapshotter() picks overlay when the kernel can mount it on the root's
+// file system, else native; XBUILD_SNAPSHOTTER=overlay|native overrides.
+//
+// On disk: $XBUILD_ROOT/snapshots/{metadata.json,lock,<id>/fs,<id>/work}
+// (docs/dev/snapshotter.md). Several xbuild processes may share a root: every
+// operation takes the lock file, and metadata is replaced atomically.
 #pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/digest.h"
+#include "common/mount.h"
+
+namespace xb::snapshotter {
+
+enum class Kind { view, active, committed };
+std::string_view to_string(Kind kind);
+
+using Labels = std::map<std::string, std::string>;
+
+struct Info {
+  std::string name;    // the key (active, view) or name (committed)
+  std::string parent;  // empty for a snapshot without parent
+  Kind kind = Kind::active;
+  int64_t created_unix = 0;  // seconds
+  Labels labels;
+};
+
+struct Usage {
+  uint64_t size = 0;    // bytes of this snapshot's own files (not its parents')
+  uint64_t inodes = 0;
+};
+
+// Pulls up to `size` bytes into buf; returns how many, 0 at the end.
+// Throws xb::Error on failure (the error travels out of apply()).
+using ByteSource = std::function<size_t(void* buf, size_t size)>;
+// Takes the next bytes of a stream; throws xb::Error on failure.
+using ByteSink = std::function<void(const void* data, size_t size)>;
+
+struct LayerResult {
+  Digest diff_id;     // sha256 of the uncompressed tar
+  uint64_t size = 0;  // bytes of the uncompressed tar
+};
+
+struct DiffOptions {
+  // Clamp every entry's mtime to at most this (SOURCE_DATE_EPOCH), for
+  // reproducible layers.
+  std::optional<int64_t> source_date_epoch;
+};
+
+class Snapshotter {
+ public:
+  virtual ~Snapshotter() = default;
+
+  // "overlay" or "native".
+  virtual std::string_view driver() const = 0;
+  // $XBUILD_ROOT/snapshots.
+  virtual const std::filesystem::path& dir() const = 0;
+
+  // A new writable snapshot "key" on top of committed "parent" ("" for an
+  // empty one). Returns the mounts that make its root file system (one
+  // mount; target "/"). Throws already_exists if key is taken, not_found if
+  // parent is not a committed snapshot.
+  virtual std::vector<Mount> prepare(const std::string& key, const std::string& parent,
+                                     const Labels& labels = {}) = 0;
+  // A read-only snapshot "key" of committed "parent": the mounts are "ro".
+  virtual std::vector<Mount> view(const std::string& key, const std::string& parent,
+                                  const Labels& labels = {}) = 0;
+  // The mounts of an existing active snapshot or view.
+  virtual std::vector<Mount> mounts(const std::string& key) = 0;
+  // Active "key" becomes committed "name" (atomically, key disappears).
+  // Throws already_exists if name is taken: a concurrent process that
+  // committed the same content first wins; the caller may then remove key
+  // and use name.
+  virtual void commit(const std::string& name, const std::string& key, const Labels& labels = {}) = 0;
+  // Removes a snapshot and its files. Throws failed_precondition if it is
+  // the parent of another snapshot, not_found if it does not exist.
+  virtual void remove(const std::string& key) = 0;
+  // nullopt if there is no snapshot of that name.
+  virtual std::optional<Info> stat(const std::string& key) = 0;
+  // Every snapshot, sorted by name.
+  virtual std::vector<Info> list() = 0;
+  void walk(const std::function<void(const Info&)>& fn) {
+    for (const auto& i : list()) fn(i);
+  }
+  // Disk use of the snapshot's own files.
+  virtual Usage usage(const std::string& key) = 0;
+
+  // Unpacks an OCI layer (tar; gzip, zstd or uncompressed, detected from the
+  // bytes) into active snapshot "key": whiteouts and opaque directories
+  // delete what the parents have, hardlinks, symlinks, modes (setuid,
+  // setgid, sticky), owners, xattrs, device nodes, mtimes. Nothing is ever
+  // written outside the snapshot: "..", absolute names and symlinks are
+  // resolved inside its root as a chroot would. Returns the diff ID.
+  virtual LayerResult apply(const std::string& key, const ByteSource& layer) = 0;
+  LayerResult apply_fd(const std::string& key, int fd);
+
+  // The changes of "key" (active or committed) against its parent as an
+  // uncompressed OCI layer tar streamed into sink: new and changed files,
+  // deletions as ".wh." whiteouts, replaced directories as opaque, hardlinks
+  // as hardlinks, entries sorted by path. Returns the diff ID and size.
+  virtual LayerResult diff(const std::string& key, const ByteSink& sink, const DiffOptions& options = {}) = 0;
+};
+
+enum class Driver { automatic, overlay, native };
+
+// Opens (creating if needed) the snapshots under root/snapshots. With
+// Driver::automatic: XBUILD_SNAPSHOTTER if set, else the driver the root
+// was created with, else overlay if the kernel can mount it there, else
+// native. Throws failed_precondition when a root created by one driver is
+// opened with the other, or overlay is asked for and cannot work.
+std::unique_ptr<Snapshotter> open_snapshotter(const std::filesystem::path& root,
+                                              Driver driver = Driver::automatic);
+
+// Mounts `mounts` (as returned by prepare/view/mounts) on a private
+// directory visible only to a helper thread with its own mount namespace,
+// calls fn(root) on that thread, and lets the namespace (and so the mount)
+// die with the thread: nothing is ever mounted on the host. For file
+// operations (COPY, ADD) that need the merged view of a snapshot.
+void with_mounted(const std::vector<Mount>& mounts, const std::function<void(const std::filesystem::path& root)>& fn);
+
+}  // namespace xb::snapshotter
