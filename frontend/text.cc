@@ -54,7 +54,7 @@ void append_utf8_slow(std::string& out, char32_t cp) {
   }
 }
 
-bool is_space(char32_t c) {
+bool is_space_slow(char32_t c) {
   switch (c) {
     case '\t': case '\n': case '\v': case '\f': case '\r': case ' ': case 0x85: case 0xA0:
     case 0x1680: case 0x2028: case 0x2029: case 0x202F: case 0x205F: case 0x3000:

@@ -28,7 +28,11 @@ inline void append_utf8(std::string& out, char32_t cp) {
 }
 
 // Go's unicode.IsSpace.
-bool is_space(char32_t c);
+bool is_space_slow(char32_t c);
+inline bool is_space(char32_t c) {
+  if (c < 0x80) return c == ' ' || (c >= '\t' && c <= '\r');
+  return is_space_slow(c);
+}
 // Go's unicode.IsLetter / IsDigit, exact for ASCII and approximate beyond
 // (every non-space, non-punctuation code point above U+007F is a letter).
 bool is_letter(char32_t c);
