@@ -329,12 +329,6 @@ class Collector : public WalkVisitor {
       if (n < 0) throw_errno("readlink", r.root_rel);
       target.resize(static_cast<size_t>(n));
       r.link = std::move(target);
-    } else if (type == 'f' && e.st.st_nlink > 1) {
-      auto [it, inserted] = inodes_.emplace(std::make_pair(e.st.st_dev, e.st.st_ino), r.path);
-      if (!inserted) {
-        r.hardlink = true;
-        r.link = it->second;
-      }
     }
     out_.push_back(std::move(r));
   }
@@ -364,8 +358,54 @@ class Collector : public WalkVisitor {
   std::string prefix_;
   std::string root_prefix_;
   std::vector<Pending> pending_;
-  std::map<std::pair<dev_t, ino_t>, std::string> inodes_;
 };
+
+// Hard links within one match, as copy_files keeps them: every later path
+// of an inode records the first one instead of the content.
+void mark_hardlinks(std::vector<Record>& recs, size_t from) {
+  std::map<std::pair<dev_t, ino_t>, std::string> first;
+  for (size_t i = from; i < recs.size(); ++i) {
+    Record& r = recs[i];
+    if (r.type != 'f' || r.st.st_nlink < 2) continue;
+    auto [it, inserted] = first.emplace(std::make_pair(r.st.st_dev, r.st.st_ino), r.path);
+    if (!inserted) {
+      r.hardlink = true;
+      r.link = it->second;
+    }
+  }
+}
+
+// Walks a selected directory, its top-level entries spread over two threads
+// (a warm hash is one fstatat per file, which is what costs), merged back in
+// name order so that the records are the same as a sequential walk's.
+void collect_dir(int dirfd, const std::string& prefix, const std::string& root_rel, const SelectFilter& filter,
+                 const std::string& shown, std::vector<Record>& out) {
+  std::vector<std::string> names = list_dir(dirfd, shown);
+  std::vector<std::vector<Record>> slots(names.size());
+  std::atomic<size_t> next{0};
+  std::exception_ptr failure;
+  std::mutex failure_mu;
+  auto worker = [&] {
+    try {
+      for (size_t i; (i = next.fetch_add(1)) < names.size();) {
+        Collector c(slots[i], prefix, root_rel);
+        walk_entry(dirfd, names[i], "", root_rel, filter, c, shown);
+      }
+    } catch (...) {
+      std::lock_guard lock(failure_mu);
+      if (!failure) failure = std::current_exception();
+      next = names.size();
+    }
+  };
+  std::thread helper;
+  if (names.size() >= 4 && std::thread::hardware_concurrency() > 1) helper = std::thread(worker);
+  worker();
+  if (helper.joinable()) helper.join();
+  if (failure) std::rethrow_exception(failure);
+  for (auto& slot : slots) {
+    for (auto& r : slot) out.push_back(std::move(r));
+  }
+}
 
 }  // namespace
 
@@ -407,8 +447,9 @@ Digest ContextHasher::key(const ContextSelection& selection) {
         SelectFilter f = filter;
         f.includes = p.include.empty() ? nullptr : &includes;
         UniqueFd dirfd = im.root.open_dir(m.target.parts);
-        Collector c(recs, m.rel, m.target_rel);
-        walk_selected(dirfd.get(), "", m.target_rel, f, c, (im.dir / m.target_rel).string());
+        size_t from = recs.size();
+        collect_dir(dirfd.get(), m.rel, m.target_rel, f, (im.dir / m.target_rel).string(), recs);
+        mark_hardlinks(recs, from);
       } else {
         // A top-level symlink was followed: the target's content under the match's name.
         Record r;

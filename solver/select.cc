@@ -117,38 +117,42 @@ std::vector<SourceMatch> resolve_matches(const RootDir& root, const SourcePatter
   return out;
 }
 
+bool walk_entry(int dirfd, const std::string& name, std::string_view rel, std::string_view root_rel,
+                const SelectFilter& filter, WalkVisitor& visitor, std::string_view shown) {
+  struct stat st;
+  std::string crel = join_rel(rel, name);
+  std::string croot = join_rel(root_rel, name);
+  if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) {
+    if (errno == ENOENT) return false;  // removed while we walk
+    throw_errno("lstat", std::string(shown) + "/" + name);
+  }
+  bool is_dir = S_ISDIR(st.st_mode);
+  bool ignored = filter.is_ignored(croot, is_dir);
+  bool excluded = filter.excludes && filter.excludes->matches(crel);
+  bool included = !filter.includes || filter.includes->empty() || filter.includes->matches(crel);
+  bool take = !ignored && !excluded && included;
+  WalkEntry e{dirfd, name, st, crel, croot};
+  if (!is_dir) {
+    if (take) visitor.leaf(e);
+    return take;
+  }
+  if (!take) {
+    // Walk an untaken directory only if something below it can be taken.
+    if (ignored && filter.can_skip_dir && *filter.can_skip_dir && (*filter.can_skip_dir)(croot)) return false;
+    if (excluded && !filter.excludes->has_exceptions()) return false;
+    if (!included && !filter.includes->could_match_below(crel)) return false;
+  }
+  std::string cshown = std::string(shown) + "/" + name;
+  UniqueFd sub = open_subdir(dirfd, name, cshown);
+  visitor.enter_dir(e, sub.get(), take);
+  walk_selected(sub.get(), crel, croot, filter, visitor, cshown);
+  visitor.leave_dir(e, take);
+  return true;
+}
+
 void walk_selected(int dirfd, std::string_view rel, std::string_view root_rel, const SelectFilter& filter,
                    WalkVisitor& visitor, std::string_view shown) {
-  for (const auto& name : list_dir(dirfd, shown)) {
-    struct stat st;
-    std::string crel = join_rel(rel, name);
-    std::string croot = join_rel(root_rel, name);
-    std::string cshown = std::string(shown) + "/" + name;
-    if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) {
-      if (errno == ENOENT) continue;  // removed while we walk
-      throw_errno("lstat", cshown);
-    }
-    bool is_dir = S_ISDIR(st.st_mode);
-    bool ignored = filter.is_ignored(croot, is_dir);
-    bool excluded = filter.excludes && filter.excludes->matches(crel);
-    bool included = !filter.includes || filter.includes->empty() || filter.includes->matches(crel);
-    bool take = !ignored && !excluded && included;
-    WalkEntry e{dirfd, name, st, crel, croot};
-    if (!is_dir) {
-      if (take) visitor.leaf(e);
-      continue;
-    }
-    if (!take) {
-      // Walk an untaken directory only if something below it can be taken.
-      if (ignored && filter.can_skip_dir && *filter.can_skip_dir && (*filter.can_skip_dir)(croot)) continue;
-      if (excluded && !filter.excludes->has_exceptions()) continue;
-      if (!included && !filter.includes->could_match_below(crel)) continue;
-    }
-    UniqueFd sub = open_subdir(dirfd, name, cshown);
-    visitor.enter_dir(e, sub.get(), take);
-    walk_selected(sub.get(), crel, croot, filter, visitor, cshown);
-    visitor.leave_dir(e, take);
-  }
+  for (const auto& name : list_dir(dirfd, shown)) walk_entry(dirfd, name, rel, root_rel, filter, visitor, shown);
 }
 
 }  // namespace xb

@@ -67,6 +67,12 @@ class WalkVisitor {
   virtual void leaf(const WalkEntry& e) = 0;
 };
 
+// Walks one entry `name` of directory `dirfd` (and what is below it).
+// Returns false when nothing was visited. Thread-safe for distinct entries
+// with distinct visitors.
+bool walk_entry(int dirfd, const std::string& name, std::string_view rel, std::string_view root_rel,
+                const SelectFilter& filter, WalkVisitor& visitor, std::string_view shown);
+
 // Walks the contents of directory `dirfd` (sorted by name).
 void walk_selected(int dirfd, std::string_view rel, std::string_view root_rel, const SelectFilter& filter,
                    WalkVisitor& visitor, std::string_view shown);

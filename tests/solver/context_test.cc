@@ -224,3 +224,17 @@ TEST_F(ContextKey, ParentsAndPatternsAreInTheKey) {
 
 }  // namespace
 }  // namespace xb
+
+namespace xb {
+namespace {
+
+TEST_F(ContextKey, HardLinksArePartOfTheKey) {
+  fs::create_hard_link(ctx / "src/a.txt", ctx / "src/sub/h");
+  Digest linked = key(sel({"src"}));
+  fs::remove(ctx / "src/sub/h");
+  fs::copy_file(ctx / "src/a.txt", ctx / "src/sub/h");
+  EXPECT_NE(key(sel({"src"})), linked);  // copy_files would make a copy, not a link
+}
+
+}  // namespace
+}  // namespace xb
