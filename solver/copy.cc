@@ -731,7 +731,9 @@ void copy_files(const std::filesystem::path& target_root, const std::vector<Copy
   for (const auto& s : sources) {
     auto filter = std::make_unique<SelectFilter>();
     std::string shown = s.pattern;
-    switch (s.kind) {
+    bool is_url = s.pattern.starts_with("http://") || s.pattern.starts_with("https://");
+    CopySource::Kind kind = s.kind == CopySource::Kind::path && is_url && options.add ? CopySource::Kind::url : s.kind;
+    switch (kind) {
       case CopySource::Kind::url: {
         if (!options.add) fail(ErrorKind::invalid_argument, "source can't be a URL for COPY: " + s.pattern);
         temps.push_back(download(s.pattern, options.checksum));
@@ -757,7 +759,7 @@ void copy_files(const std::filesystem::path& target_root, const std::vector<Copy
         break;
       }
       case CopySource::Kind::path: {
-        if (s.pattern.starts_with("http://") || s.pattern.starts_with("https://")) {
+        if (is_url) {
           fail(ErrorKind::invalid_argument, "source can't be a URL for COPY: " + s.pattern);
         }
         roots.push_back(std::make_unique<RootDir>(s.root));
