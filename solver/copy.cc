@@ -687,7 +687,8 @@ Owner resolve_chown(const std::filesystem::path& target_root, std::string_view s
   if (all_digits(user)) {
     o.uid = o.gid = to_id(user, "--chown user");
   } else if (!user.empty()) {
-    auto f = find_entry(read_in_root(lookup_root(), "/etc/passwd"), user);
+    std::string passwd = read_in_root(lookup_root(), "/etc/passwd");
+    auto f = find_entry(passwd, user);
     if (f.size() >= 4) {
       o.uid = to_id(f[2], "uid in /etc/passwd");
       o.gid = to_id(f[3], "gid in /etc/passwd");
@@ -697,7 +698,8 @@ Owner resolve_chown(const std::filesystem::path& target_root, std::string_view s
     if (all_digits(group)) {
       o.gid = to_id(group, "--chown group");
     } else {
-      auto f = find_entry(read_in_root(lookup_root(), "/etc/group"), group);
+      std::string groups = read_in_root(lookup_root(), "/etc/group");
+      auto f = find_entry(groups, group);
       if (f.size() >= 3) o.gid = to_id(f[2], "gid in /etc/group");
     }
   }
