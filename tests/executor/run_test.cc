@@ -242,7 +242,8 @@ TEST_F(RunTest, NothingLeaksAfterAFailedRun) {
   RunSpec bad = spec({"true"});
   bad.root[0].options[0] = "lowerdir=/nonexistent-lower";
   EXPECT_THROW(run(bad), Error);
-  EXPECT_EQ(count_lines(slurp("/proc/self/mountinfo")), count_lines(before));
+  // Other processes may unmount things meanwhile: no more lines than before.
+  EXPECT_LE(count_lines(slurp("/proc/self/mountinfo")), count_lines(before));
   EXPECT_EQ(leftover_cgroups(), 0);
   EXPECT_TRUE(fs::is_empty(upper()));
 }
