@@ -432,8 +432,14 @@ Digest ContextHasher::key(const ContextSelection& selection) {
   std::vector<Group> groups;
   std::vector<Record> recs;
   for (const auto& pattern : selection.patterns) {
-    SourcePattern p = SourcePattern::parse(pattern, selection.parents);
     Group g{pattern, {}, recs.size(), 0};
+    if (pattern.starts_with("http://") || pattern.starts_with("https://")) {
+      // Not in the context: the caller keys the URL (and --checksum) itself.
+      g.last = recs.size();
+      groups.push_back(std::move(g));
+      continue;
+    }
+    SourcePattern p = SourcePattern::parse(pattern, selection.parents);
     for (auto& m : resolve_matches(im.root, p, filter, pattern)) {
       g.matches.push_back(m.rel);
       const struct stat& st = m.target.st;

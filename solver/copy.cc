@@ -687,7 +687,8 @@ Owner resolve_chown(const std::filesystem::path& target_root, std::string_view s
   if (all_digits(user)) {
     o.uid = o.gid = to_id(user, "--chown user");
   } else if (!user.empty()) {
-    auto f = find_entry(read_in_root(lookup_root(), "/etc/passwd"), user);
+    std::string passwd = read_in_root(lookup_root(), "/etc/passwd");
+    auto f = find_entry(passwd, user);
     if (f.size() >= 4) {
       o.uid = to_id(f[2], "uid in /etc/passwd");
       o.gid = to_id(f[3], "gid in /etc/passwd");
@@ -697,7 +698,8 @@ Owner resolve_chown(const std::filesystem::path& target_root, std::string_view s
     if (all_digits(group)) {
       o.gid = to_id(group, "--chown group");
     } else {
-      auto f = find_entry(read_in_root(lookup_root(), "/etc/group"), group);
+      std::string groups = read_in_root(lookup_root(), "/etc/group");
+      auto f = find_entry(groups, group);
       if (f.size() >= 3) o.gid = to_id(f[2], "gid in /etc/group");
     }
   }
@@ -731,7 +733,9 @@ void copy_files(const std::filesystem::path& target_root, const std::vector<Copy
   for (const auto& s : sources) {
     auto filter = std::make_unique<SelectFilter>();
     std::string shown = s.pattern;
-    switch (s.kind) {
+    bool is_url = s.pattern.starts_with("http://") || s.pattern.starts_with("https://");
+    CopySource::Kind kind = s.kind == CopySource::Kind::path && is_url && options.add ? CopySource::Kind::url : s.kind;
+    switch (kind) {
       case CopySource::Kind::url: {
         if (!options.add) fail(ErrorKind::invalid_argument, "source can't be a URL for COPY: " + s.pattern);
         temps.push_back(download(s.pattern, options.checksum));
@@ -757,7 +761,7 @@ void copy_files(const std::filesystem::path& target_root, const std::vector<Copy
         break;
       }
       case CopySource::Kind::path: {
-        if (s.pattern.starts_with("http://") || s.pattern.starts_with("https://")) {
+        if (is_url) {
           fail(ErrorKind::invalid_argument, "source can't be a URL for COPY: " + s.pattern);
         }
         roots.push_back(std::make_unique<RootDir>(s.root));

@@ -86,7 +86,7 @@ std::vector<SourceMatch> resolve_matches(const RootDir& root, const SourcePatter
   } else {
     RootDir::Resolved b = root.resolve(base, true);
     std::string base_rel = strip_root(b.str());
-    if (!b.exists() || !S_ISDIR(b.st.st_mode) || filter.is_ignored(base_rel, true)) {
+    if (!b.exists() || !S_ISDIR(b.st.st_mode) || filter.is_absent(base_rel, true)) {
       source_not_found(shown_pattern, base);
     }
     UniqueFd dir = root.open_dir(b.parts);
@@ -107,7 +107,7 @@ std::vector<SourceMatch> resolve_matches(const RootDir& root, const SourcePatter
     m.target = root.resolve(rel, true);
     m.target_rel = strip_root(m.target.str());
     bool is_dir = m.target.exists() && S_ISDIR(m.target.st.st_mode);
-    if (!m.target.exists() || filter.is_ignored(rel, is_dir) || filter.is_ignored(m.target_rel, is_dir)) {
+    if (!m.target.exists() || filter.is_absent(rel, is_dir) || filter.is_absent(m.target_rel, is_dir)) {
       source_not_found(shown_pattern, "/" + rel);
     }
     m.name = last_element(rel);

@@ -39,6 +39,13 @@ struct SelectFilter {
   bool is_ignored(std::string_view root_rel, bool is_dir) const {
     return ignored && *ignored && !root_rel.empty() && (*ignored)(root_rel, is_dir);
   }
+  // Whether a path is absent from the context: an ignored file, or an
+  // ignored directory below which no exception can re-include anything
+  // (such a directory exists in BuildKit's transferred context).
+  bool is_absent(std::string_view root_rel, bool is_dir) const {
+    if (!is_ignored(root_rel, is_dir)) return false;
+    return !is_dir || (can_skip_dir && *can_skip_dir && (*can_skip_dir)(root_rel));
+  }
 };
 
 // Expands a source pattern: literal paths must exist (not_found otherwise,

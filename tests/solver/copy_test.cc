@@ -674,3 +674,26 @@ TEST_F(CopyTest, AddUrlWithChecksum) {
 
 }  // namespace
 }  // namespace xb
+
+namespace xb {
+namespace {
+
+TEST_F(CopyTest, IgnoredDirectoryWithAnExceptionStillExists) {
+  // .dockerignore: "src" and "!src/sub": src exists in the context with only sub.
+  CopySource s = ctx_src("src");
+  s.ignored = [](std::string_view p, bool) { return !(p == "src/sub" || p.starts_with("src/sub/")) && p.starts_with("src"); };
+  s.can_skip_dir = [](std::string_view) { return false; };
+  CopyOptions opt;
+  opt.dest = "/x/";
+  copy_files(root, {s}, opt);
+  auto t = tree();
+  EXPECT_EQ(t["/x/sub/c.md"].data, "cmark\n");
+  EXPECT_EQ(t.count("/x/a.txt"), 0u);
+  // Skippable (no exception below): the directory is not in the context.
+  s.can_skip_dir = [](std::string_view) { return true; };
+  s.ignored = [](std::string_view p, bool) { return p.starts_with("src"); };
+  EXPECT_THROW(copy_files(root, {s}, opt), Error);
+}
+
+}  // namespace
+}  // namespace xb
