@@ -38,6 +38,8 @@
 #include <functional>
 #include <optional>
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 
@@ -104,6 +106,7 @@ struct Step {
   mode_t mode = 0;
   dev_t dev = 0;
   int stub = -1;        // index into stubs for stubs
+  size_t parents_from = 0;  // stubs: create missing parents below this prefix length
   bool optional = false;  // failures are ignored (e.g. read-only roots)
 };
 
@@ -199,13 +202,13 @@ int child_main(const Plan& p) {
         call = "create mount point";
         struct stat st{};
         if (::lstat(s.a, &st) == 0) break;
-        if (s.stub < 0) {
+        if (!s.parents_from) {
           r = ::mkdir(s.a, 0755);
           break;
         }
         std::strncpy(buf, s.a, sizeof buf - 1);
         buf[sizeof buf - 1] = 0;
-        if (!child_mkdirs(buf, p.root_dir.size())) {
+        if (!child_mkdirs(buf, s.parents_from)) {
           r = -1;
           break;
         }
@@ -453,6 +456,7 @@ void Runner::plan_mounts() {
     Step s{k};
     s.a = plan_.keep(in_root(target));
     s.stub = static_cast<int>(plan_.stub_paths.size());
+    s.parents_from = plan_.root_dir.size();
     s.optional = true;  // a read-only root may lack it: the mount then fails, reported there
     plan_.stub_paths.push_back(normalize_target(target).substr(1));
     plan_.steps.push_back(s);
@@ -473,6 +477,28 @@ void Runner::plan_mounts() {
   plan_.root_ro = (ra.flags & MS_RDONLY) != 0 && ra.bind;
   if (plan_.root_ro) {
     root.options.erase(std::remove(root.options.begin(), root.options.end(), "ro"), root.options.end());
+  }
+  // For an overlay root, every mount point the container needs comes from
+  // one more lower layer on tmpfs, on top of the image's: nothing is created
+  // in the upper dir (so nothing reaches a layer or needs removing, and no
+  // slow metadata writes hit the snapshot's disk).
+  if (root.type == "overlay") {
+    std::string layer = scratch + "/stubs";
+    step(Step::mkdir_stub, layer);
+    auto layer_stub = [&](const std::string& target, bool dir) {
+      Step s{dir ? Step::mkdir_stub : Step::file_stub};
+      s.a = plan_.keep(layer + normalize_target(target));
+      s.parents_from = layer.size();
+      plan_.steps.push_back(s);
+    };
+    for (const char* d : {"/proc", "/dev", "/sys"}) layer_stub(d, true);
+    for (const char* f : {"/etc/hosts", "/etc/resolv.conf", "/etc/hostname"}) layer_stub(f, false);
+    for (const auto& m : spec_.mounts) {
+      struct stat st{};
+      layer_stub(m.target, m.type != "bind" || (::stat(m.source.c_str(), &st) == 0 && S_ISDIR(st.st_mode)));
+    }
+    for (auto& o : root.options)
+      if (o.rfind("lowerdir=", 0) == 0) o.insert(9, layer + ":");
   }
   add_mount(root, plan_.root_dir);
   for (size_t i = 1; i < spec_.root.size(); ++i) add_mount(spec_.root[i], in_root(spec_.root[i].target));
@@ -610,6 +636,7 @@ void Runner::remove_stubs(uint64_t mask) {
 std::atomic<uint64_t> g_run_counter{0};
 
 ExitStatus Runner::run() {
+  auto trace_t0 = std::chrono::steady_clock::now();
   if (::geteuid() != 0) fail(ErrorKind::failed_precondition, "running a container needs root");
   ensure_scratch();
   plan_mounts();
@@ -658,11 +685,19 @@ ExitStatus Runner::run() {
   args.flags = flags;
   args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
   args.exit_signal = SIGCHLD;
+  static const bool trace = std::getenv("XBUILD_EXEC_TRACE") != nullptr;
+  auto tr = [&](const char* what) {
+    if (trace)
+      std::fprintf(stderr, "exec-trace %-12s %8.3f ms\n", what,
+                   std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - trace_t0).count());
+  };
+  tr("planned");
   long pid = ::syscall(SYS_clone3, &args, sizeof args);
   if (pid < 0) throw_errno("clone3 (new namespaces)");
   if (pid == 0) child_main(plan_);
   UniqueFd pidfd_owner(pidfd);
   Registration reg(pidfd);
+  tr("cloned");
   msg.w.reset();
   pty_slave.reset();
   if (out_pipe) out_pipe->w.reset();
@@ -691,6 +726,7 @@ ExitStatus Runner::run() {
     }
     if (cgroup) cgroup->destroy();
     remove_stubs(stubs);
+    tr("cleaned up");
   }};
 
   // Raw terminal for the relay, restored on the way out.
@@ -765,10 +801,12 @@ ExitStatus Runner::run() {
         case 0: {
           ssize_t r = ::read(msg.r.get(), reinterpret_cast<char*>(&m) + msg_got, sizeof m - msg_got);
           if (r <= 0) {
+            tr("exec'd");
             msg_open = false;
             msg.r.reset();
             break;
           }
+          tr("setup done");
           msg_got += static_cast<size_t>(r);
           if (msg_got == sizeof m) {
             stubs |= m.stubs;
@@ -797,6 +835,7 @@ ExitStatus Runner::run() {
         }
         case 4:
           reap();
+          tr("reaped");
           // PID 1 is gone, so the kernel kills the rest of the namespace;
           // a pty master reports EIO once its last slave closes.
           break;
@@ -812,6 +851,7 @@ ExitStatus Runner::run() {
       }
     }
   }
+  tr("outputs closed");
   if (cgroup) status.oom_killed = cgroup->oom_killed();
   if (exec_error) {
     std::string call = m.call, path = m.path;
