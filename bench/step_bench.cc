@@ -5,6 +5,7 @@
 //
 //   build/bench/xbuild_step_bench [ITERATIONS]    (XBUILD_SOURCE_DIR: repo root, default .)
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,6 +24,18 @@ using namespace xb;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+// CPU time of this process and its reaped children, in ms: a figure the
+// load of other processes on the machine does not inflate.
+double cpu_ms() {
+  double t = 0;
+  for (int who : {RUSAGE_SELF, RUSAGE_CHILDREN}) {
+    rusage ru{};
+    ::getrusage(who, &ru);
+    t += ru.ru_utime.tv_sec * 1e3 + ru.ru_utime.tv_usec / 1e3 + ru.ru_stime.tv_sec * 1e3 + ru.ru_stime.tv_usec / 1e3;
+  }
+  return t;
+}
 
 double ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
@@ -60,9 +73,10 @@ int main(int argc, char** argv) {
     std::printf("driver: %s, %d iterations of sh -c 'echo hi > /x' → diff → commit\n", std::string(snap->driver()).c_str(),
                 iterations);
 
-    std::vector<double> total, t_prepare, t_run, t_diff, t_commit;
+    std::vector<double> cpu, total, t_prepare, t_run, t_diff, t_commit;
     for (int i = -3; i < iterations; ++i) {  // 3 warm-up rounds
       std::string key = "step-" + std::to_string(i + 3);
+      double c0 = cpu_ms();
       auto t0 = Clock::now();
       executor::RunSpec spec;
       spec.root = snap->prepare(key, "base");
@@ -83,6 +97,7 @@ int main(int argc, char** argv) {
       snap->commit("layer-" + result.diff_id.str() + "-" + key, key);
       auto t4 = Clock::now();
       if (i >= 0) {
+        cpu.push_back(cpu_ms() - c0);
         total.push_back(ms(t4 - t0));
         t_prepare.push_back(ms(t1 - t0));
         t_run.push_back(ms(t2 - t1));
@@ -95,6 +110,9 @@ int main(int argc, char** argv) {
     report("  run container", t_run);
     report("  diff → layer file", t_diff);
     report("  commit", t_commit);
+    report("CPU time per step", cpu);
+    double load[1] = {0};
+    if (::getloadavg(load, 1) == 1) std::printf("load average during the run: %.2f (%ld CPUs)\n", load[0], ::sysconf(_SC_NPROCESSORS_ONLN));
   } catch (const Error& e) {
     std::fprintf(stderr, "step_bench: %s\n", e.what());
     return 1;

@@ -173,6 +173,13 @@ TEST_F(RunTest, UserGroupsAndWorkdir) {
   EXPECT_NE(out_.find("/home/app"), std::string::npos);
 }
 
+TEST_F(RunTest, TerminalFromTheContainersDevpts) {
+  RunSpec s = spec({});
+  s.tty = true;
+  ASSERT_TRUE(sh("tty; echo $TERM", &s).ok()) << out_;
+  EXPECT_EQ(out_, "/dev/pts/0\r\nxterm\r\n");
+}
+
 TEST_F(RunTest, OnlyStdioIsInherited) {
   int leaked = ::open("/dev/null", O_RDONLY);  // no O_CLOEXEC on purpose
   ASSERT_TRUE(sh("ls /proc/self/fd").ok()) << err_;
