@@ -7,6 +7,7 @@
 #include <set>
 
 #include "frontend/frontend.h"
+#include "frontend/lex.h"
 #include "frontend/text.h"
 
 namespace xb::frontend {
@@ -219,26 +220,27 @@ std::int64_t health_interval(const Request& r, const Flags& f, const std::string
   return *d;
 }
 
+// BuildKit's parseSourcesAndDest: each source that is a heredoc marker takes
+// the next heredoc body, in order; the others stay paths.
 std::vector<SourceContent> heredoc_sources(const Request& r, std::vector<std::string>& srcs) {
   std::vector<SourceContent> out;
   std::vector<std::string> kept;
+  size_t next = 0;
   for (const auto& s : srcs) {
-    bool used = false;
-    if (s.rfind("<<", 0) == 0 || (s.find("<<") != std::string::npos && std::isdigit(static_cast<unsigned char>(s[0])))) {
-      for (const auto& h : r.node.heredocs) {
-        std::string marker = s.substr(s.find("<<") + 2);
-        if (!marker.empty() && marker[0] == '-') marker.erase(0, 1);
-        std::string unquoted;
-        for (char c : marker)
-          if (c != '"' && c != '\'') unquoted += c;
-        if (unquoted == h.name) {
-          out.push_back({h.name, h.content, h.expand});
-          used = true;
-          break;
-        }
+    std::optional<Heredoc> marker;
+    if (next < r.node.heredocs.size()) {
+      try {
+        marker = parse_heredoc_marker(s);
+      } catch (const Error& e) {
+        r.fail(e.message());
       }
     }
-    if (!used) kept.push_back(s);
+    if (marker) {
+      const Heredoc& h = r.node.heredocs[next++];
+      out.push_back({h.name, h.content, h.expand});
+    } else {
+      kept.push_back(s);
+    }
   }
   srcs = std::move(kept);
   return out;

@@ -3,6 +3,7 @@
 // public expand_word()/expand_words() wrap.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,6 +27,10 @@ struct LexResult {
 
 // Throws Error(invalid_argument, "failed to process \"…\": …").
 LexResult lex(std::string_view input, const EnvLookup& env, const LexOptions& options);
+
+// BuildKit's parser.ParseHeredoc: a heredoc marker word (<<EOF, <<-'EOF',
+// 3<<EOF) without content; nullopt if the word is not one (parser.cc).
+std::optional<Heredoc> parse_heredoc_marker(std::string_view word);
 
 // An EnvLookup with nothing set.
 const EnvLookup& empty_env();

@@ -512,7 +512,41 @@ bool can_contain_heredoc(const Node& n) {
   return !node->json;
 }
 
-std::optional<Heredoc> parse_heredoc_word(std::string_view word) {
+std::vector<Heredoc> heredocs_from_line(std::string_view line) {
+  // Every heredoc marker contains "<<" as written; most lines have none.
+  if (line.find("<<") == std::string_view::npos) return {};
+  LexOptions o;
+  o.raw_quotes = true;
+  o.raw_escapes = true;
+  o.skip_unset = true;
+  std::vector<std::string> words;
+  try {
+    words = lex(line, empty_env(), o).words;
+  } catch (const Error&) {
+    return {};
+  }
+  std::vector<Heredoc> docs;
+  for (const auto& w : words)
+    if (auto h = parse_heredoc_marker(w)) docs.push_back(std::move(*h));
+  return docs;
+}
+
+std::string chomp_tabs(std::string_view content) {
+  std::string out;
+  bool line_start = true;
+  for (char c : content) {
+    if (line_start && c == '\t') continue;
+    line_start = c == '\n';
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+// A word like <<EOF, <<-"EOF" or 3<<EOF (BuildKit's ParseHeredoc); nullopt
+// when the word is not a heredoc marker.
+std::optional<Heredoc> parse_heredoc_marker(std::string_view word) {
   pg::memory_input in(word.data(), word.size(), "heredoc");
   bool ok = false;
   try {
@@ -533,7 +567,7 @@ std::optional<Heredoc> parse_heredoc_word(std::string_view word) {
   o.raw_quotes = true;
   auto raw = lex(rest, empty_env(), o).words;
   if (raw.size() != words.size())
-    fail_here("internal lexing of heredoc produced inconsistent results: " + std::string(rest));
+    throw Error(ErrorKind::invalid_argument, "internal lexing of heredoc produced inconsistent results: " + std::string(rest));
   auto quotes = [](const std::string& s) { return std::count(s.begin(), s.end(), '\'') + std::count(s.begin(), s.end(), '"'); };
   Heredoc h;
   h.name = words[0];
@@ -544,38 +578,6 @@ std::optional<Heredoc> parse_heredoc_word(std::string_view word) {
   h.fd = fdv;
   return h;
 }
-
-std::vector<Heredoc> heredocs_from_line(std::string_view line) {
-  // Every heredoc marker contains "<<" as written; most lines have none.
-  if (line.find("<<") == std::string_view::npos) return {};
-  LexOptions o;
-  o.raw_quotes = true;
-  o.raw_escapes = true;
-  o.skip_unset = true;
-  std::vector<std::string> words;
-  try {
-    words = lex(line, empty_env(), o).words;
-  } catch (const Error&) {
-    return {};
-  }
-  std::vector<Heredoc> docs;
-  for (const auto& w : words)
-    if (auto h = parse_heredoc_word(w)) docs.push_back(std::move(*h));
-  return docs;
-}
-
-std::string chomp_tabs(std::string_view content) {
-  std::string out;
-  bool line_start = true;
-  for (char c : content) {
-    if (line_start && c == '\t') continue;
-    line_start = c == '\n';
-    out += c;
-  }
-  return out;
-}
-
-}  // namespace
 
 std::string Node::command() const { return text::lower(keyword); }
 
