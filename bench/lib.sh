@@ -171,12 +171,15 @@ tool_cold() {
   esac
 }
 
-# tool_cache_hits TOOL LOG: how many steps the tool reported as cached.
+# tool_cache_hits TOOL LOG: how many steps (not counting FROM) the tool reported as cached.
 tool_cache_hits() {
   case $1 in
-    buildkit) grep -c ' CACHED$' "$2" ;;
+    buildkit)   # "#6 [2/2] COPY . /data" ... "#6 CACHED"; the base image (FROM) does not count
+      awk '$2 ~ /^\[/ { step[$1] = $3 } $2 == "CACHED" && step[$1] != "FROM" { n++ } END { print n + 0 }' "$2" ;;
     buildah) grep -c '^--> Using cache' "$2" ;;
-    xbuild) grep -ci 'cached' "$2" ;;
+    xbuild)   # BuildKit's plain format if xbuild prints it, else any line that says cached
+      awk '$2 ~ /^\[/ { step[$1] = $3; bk = 1 } $2 == "CACHED" && step[$1] != "FROM" { n++ }
+           tolower($0) ~ /cached/ && $0 !~ /FROM/ { any++ } END { print bk ? n + 0 : any + 0 }' "$2" ;;
   esac
 }
 

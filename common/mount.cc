@@ -52,8 +52,9 @@ MountArgs mount_args(const Mount& mount) {
   a.data = join(data);
   long page = ::sysconf(_SC_PAGESIZE);
   if (mount.type != "overlay" || static_cast<long>(a.data.size()) < page) return a;
-  // Name every dir relative to their common parent.
-  std::vector<std::string> dirs;
+  // Name the snapshot dirs relative to their common parent (dirs elsewhere,
+  // e.g. an extra layer the executor adds, stay absolute).
+  std::vector<std::string> lowers, others;
   for (const auto& o : data) {
     auto eq = o.find('=');
     if (eq == std::string::npos) continue;
@@ -63,13 +64,17 @@ MountArgs mount_args(const Mount& mount) {
       while (i <= v.size()) {
         size_t j = v.find(':', i);
         if (j == std::string::npos) j = v.size();
-        dirs.push_back(v.substr(i, j - i));
+        lowers.push_back(v.substr(i, j - i));
         i = j + 1;
       }
     } else if (k == "upperdir" || k == "workdir") {
-      dirs.push_back(v);
+      others.push_back(v);
     }
   }
+  if (lowers.empty()) return a;
+  std::vector<std::string> dirs = others;
+  dirs.push_back(lowers.back());
+  if (others.empty() && lowers.size() >= 2) dirs.push_back(lowers[lowers.size() - 2]);
   std::string base = common_dir(dirs);
   if (base.size() <= 1) return a;
   auto strip = [&](const std::string& p) { return p.rfind(base, 0) == 0 ? p.substr(base.size()) : p; };

@@ -38,6 +38,8 @@
 #include <functional>
 #include <optional>
 #include <atomic>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 
@@ -104,6 +106,7 @@ struct Step {
   mode_t mode = 0;
   dev_t dev = 0;
   int stub = -1;        // index into stubs for stubs
+  size_t parents_from = 0;  // stubs: create missing parents below this prefix length
   bool optional = false;  // failures are ignored (e.g. read-only roots)
 };
 
@@ -131,6 +134,9 @@ struct Plan {
   bool sandbox = true;
   bool new_net = false;
   bool tty = false;
+  int tty_sock = -1;  // the child sends its pty master here
+  struct winsize ws{};
+  bool have_ws = false;
   bool root_ro = false;
   int stdio[3] = {-1, -1, -1};
   std::vector<int> cgroup_fds;
@@ -199,13 +205,13 @@ int child_main(const Plan& p) {
         call = "create mount point";
         struct stat st{};
         if (::lstat(s.a, &st) == 0) break;
-        if (s.stub < 0) {
+        if (!s.parents_from) {
           r = ::mkdir(s.a, 0755);
           break;
         }
         std::strncpy(buf, s.a, sizeof buf - 1);
         buf[sizeof buf - 1] = 0;
-        if (!child_mkdirs(buf, p.root_dir.size())) {
+        if (!child_mkdirs(buf, s.parents_from)) {
           r = -1;
           break;
         }
@@ -233,8 +239,8 @@ int child_main(const Plan& p) {
           r = -1;
           break;
         }
-        size_t n = std::strlen(s.b);
-        r = ::write(fd, s.b, n) == static_cast<ssize_t>(n) ? 0 : -1;
+        size_t n = s.b ? std::strlen(s.b) : 0;
+        r = n == 0 || ::write(fd, s.b, n) == static_cast<ssize_t>(n) ? 0 : -1;
         ::close(fd);
         break;
       }
@@ -265,9 +271,41 @@ int child_main(const Plan& p) {
   }
   if (::chdir(p.cwd.c_str()) < 0) child_fail(p, stubs, "chdir", p.cwd.c_str(), errno);
 
+  int stdio[3] = {p.stdio[0], p.stdio[1], p.stdio[2]};
+  if (p.tty) {
+    // The terminal comes from the container's own devpts, as in Docker, so
+    // that ttyname() and /dev/pts/N make sense inside.
+    int master = ::open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0) child_fail(p, stubs, "open", "/dev/ptmx", errno);
+    int unlock = 0, n = 0;
+    if (::ioctl(master, TIOCSPTLCK, &unlock) < 0 || ::ioctl(master, TIOCGPTN, &n) < 0)
+      child_fail(p, stubs, "unlock pty", "/dev/ptmx", errno);
+    char name[32];
+    std::snprintf(name, sizeof name, "/dev/pts/%d", n);
+    int slave = ::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (slave < 0) child_fail(p, stubs, "open", name, errno);
+    if (p.have_ws) ::ioctl(slave, TIOCSWINSZ, &p.ws);
+    if (::fchown(slave, p.uid, 5) < 0) child_fail(p, stubs, "chown", name, errno);
+    char data = 't';
+    struct iovec iov{&data, 1};
+    char control[CMSG_SPACE(sizeof(int))] = {};
+    struct msghdr mh{};
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = control;
+    mh.msg_controllen = sizeof control;
+    struct cmsghdr* cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(cm), &master, sizeof(int));
+    if (::sendmsg(p.tty_sock, &mh, 0) < 0) child_fail(p, stubs, "send pty", nullptr, errno);
+    ::close(master);
+    stdio[0] = stdio[1] = stdio[2] = slave;
+  }
   if (::setsid() < 0) child_fail(p, stubs, "setsid", nullptr, errno);
   for (int i = 0; i < 3; ++i)
-    if (::dup3(p.stdio[i], i, 0) < 0 && p.stdio[i] != i) child_fail(p, stubs, "dup2 stdio", nullptr, errno);
+    if (::dup3(stdio[i], i, 0) < 0 && stdio[i] != i) child_fail(p, stubs, "dup2 stdio", nullptr, errno);
   for (int i = 0; i < 3; ++i) ::fcntl(i, F_SETFD, 0);
   if (p.tty && ::ioctl(0, TIOCSCTTY, 0) < 0) child_fail(p, stubs, "set controlling terminal", nullptr, errno);
   ::umask(022);
@@ -453,6 +491,7 @@ void Runner::plan_mounts() {
     Step s{k};
     s.a = plan_.keep(in_root(target));
     s.stub = static_cast<int>(plan_.stub_paths.size());
+    s.parents_from = plan_.root_dir.size();
     s.optional = true;  // a read-only root may lack it: the mount then fails, reported there
     plan_.stub_paths.push_back(normalize_target(target).substr(1));
     plan_.steps.push_back(s);
@@ -461,7 +500,7 @@ void Runner::plan_mounts() {
   // Scratch tmpfs: the generated /etc files and the root's mount point.
   mount_fs("tmpfs", scratch, MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=1m");
   step(Step::write_file, scratch + "/hosts", hosts_file(spec_));
-  step(Step::write_file, scratch + "/resolv.conf", resolv_file(spec_) + " ");
+  step(Step::write_file, scratch + "/resolv.conf", resolv_file(spec_));
   step(Step::write_file, scratch + "/hostname", spec_.hostname + "\n");
   step(Step::mkdir_stub, plan_.root_dir);
 
@@ -473,6 +512,28 @@ void Runner::plan_mounts() {
   plan_.root_ro = (ra.flags & MS_RDONLY) != 0 && ra.bind;
   if (plan_.root_ro) {
     root.options.erase(std::remove(root.options.begin(), root.options.end(), "ro"), root.options.end());
+  }
+  // For an overlay root, every mount point the container needs comes from
+  // one more lower layer on tmpfs, on top of the image's: nothing is created
+  // in the upper dir (so nothing reaches a layer or needs removing, and no
+  // slow metadata writes hit the snapshot's disk).
+  if (root.type == "overlay") {
+    std::string layer = scratch + "/stubs";
+    step(Step::mkdir_stub, layer);
+    auto layer_stub = [&](const std::string& target, bool dir) {
+      Step s{dir ? Step::mkdir_stub : Step::file_stub};
+      s.a = plan_.keep(layer + normalize_target(target));
+      s.parents_from = layer.size();
+      plan_.steps.push_back(s);
+    };
+    for (const char* d : {"/proc", "/dev", "/sys"}) layer_stub(d, true);
+    for (const char* f : {"/etc/hosts", "/etc/resolv.conf", "/etc/hostname"}) layer_stub(f, false);
+    for (const auto& m : spec_.mounts) {
+      struct stat st{};
+      layer_stub(m.target, m.type != "bind" || (::stat(m.source.c_str(), &st) == 0 && S_ISDIR(st.st_mode)));
+    }
+    for (auto& o : root.options)
+      if (o.rfind("lowerdir=", 0) == 0) o.insert(9, layer + ":");
   }
   add_mount(root, plan_.root_dir);
   for (size_t i = 1; i < spec_.root.size(); ++i) add_mount(spec_.root[i], in_root(spec_.root[i].target));
@@ -610,6 +671,7 @@ void Runner::remove_stubs(uint64_t mask) {
 std::atomic<uint64_t> g_run_counter{0};
 
 ExitStatus Runner::run() {
+  auto trace_t0 = std::chrono::steady_clock::now();
   if (::geteuid() != 0) fail(ErrorKind::failed_precondition, "running a container needs root");
   ensure_scratch();
   plan_mounts();
@@ -626,17 +688,15 @@ ExitStatus Runner::run() {
   // stdio
   UniqueFd devnull = open_or_throw("/dev/null", O_RDWR);
   std::optional<Pipe> out_pipe, err_pipe;
-  UniqueFd pty_master, pty_slave;
+  UniqueFd pty_master, tty_parent, tty_child;
   if (spec_.tty) {
-    int m, s;
-    struct winsize ws{};
-    bool have_ws = spec_.stdout_fd >= 0 && ::ioctl(spec_.stdout_fd, TIOCGWINSZ, &ws) == 0;
-    if (::openpty(&m, &s, nullptr, nullptr, have_ws ? &ws : nullptr) < 0) throw_errno("openpty");
-    pty_master.reset(m);
-    pty_slave.reset(s);
-    ::fcntl(m, F_SETFD, FD_CLOEXEC);
-    ::fcntl(s, F_SETFD, FD_CLOEXEC);
-    plan_.stdio[0] = plan_.stdio[1] = plan_.stdio[2] = s;
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) throw_errno("socketpair");
+    tty_parent.reset(sv[0]);
+    tty_child.reset(sv[1]);
+    plan_.tty_sock = sv[1];
+    plan_.have_ws = spec_.stdout_fd >= 0 && ::ioctl(spec_.stdout_fd, TIOCGWINSZ, &plan_.ws) == 0;
+    plan_.stdio[0] = plan_.stdio[1] = plan_.stdio[2] = devnull.get();
   } else {
     plan_.stdio[0] = spec_.stdin_fd >= 0 ? spec_.stdin_fd : devnull.get();
     auto out = [&](int fd, std::optional<Pipe>& pipe) {
@@ -658,13 +718,21 @@ ExitStatus Runner::run() {
   args.flags = flags;
   args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
   args.exit_signal = SIGCHLD;
+  static const bool trace = std::getenv("XBUILD_EXEC_TRACE") != nullptr;
+  auto tr = [&](const char* what) {
+    if (trace)
+      std::fprintf(stderr, "exec-trace %-12s %8.3f ms\n", what,
+                   std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - trace_t0).count());
+  };
+  tr("planned");
   long pid = ::syscall(SYS_clone3, &args, sizeof args);
   if (pid < 0) throw_errno("clone3 (new namespaces)");
   if (pid == 0) child_main(plan_);
   UniqueFd pidfd_owner(pidfd);
   Registration reg(pidfd);
+  tr("cloned");
   msg.w.reset();
-  pty_slave.reset();
+  tty_child.reset();
   if (out_pipe) out_pipe->w.reset();
   if (err_pipe) err_pipe->w.reset();
 
@@ -691,6 +759,7 @@ ExitStatus Runner::run() {
     }
     if (cgroup) cgroup->destroy();
     remove_stubs(stubs);
+    tr("cleaned up");
   }};
 
   // Raw terminal for the relay, restored on the way out.
@@ -713,7 +782,7 @@ ExitStatus Runner::run() {
 
   Message m;
   size_t msg_got = 0;
-  bool msg_open = true, exec_error = false;
+  bool msg_open = true, exec_error = false, setup_done = false;
   auto deadline = spec_.timeout.count() > 0 ? std::chrono::steady_clock::now() + spec_.timeout
                                             : std::chrono::steady_clock::time_point::max();
   bool stdin_open = spec_.tty && spec_.stdin_fd >= 0;
@@ -726,18 +795,19 @@ ExitStatus Runner::run() {
     }
   };
   UniqueFd* outs[3] = {out_pipe ? &out_pipe->r : nullptr, err_pipe ? &err_pipe->r : nullptr,
-                       pty_master ? &pty_master : nullptr};
+                       spec_.tty ? &pty_master : nullptr};
   for (;;) {
     bool outputs_open = false;
     for (auto* o : outs) outputs_open |= o && *o;
     if (reaped && !outputs_open && !msg_open) break;
     std::vector<pollfd> pfds;
-    std::vector<int> kinds;  // 0 msg, 1 out, 2 err, 3 pty, 4 pidfd, 5 stdin
+    std::vector<int> kinds;  // 0 msg, 1 out, 2 err, 3 pty, 4 pidfd, 5 stdin, 6 tty socket
     if (msg_open) pfds.push_back({msg.r.get(), POLLIN, 0}), kinds.push_back(0);
     for (int i = 0; i < 3; ++i)
       if (outs[i] && *outs[i]) pfds.push_back({outs[i]->get(), POLLIN, 0}), kinds.push_back(1 + i);
     if (!reaped) pfds.push_back({pidfd, POLLIN, 0}), kinds.push_back(4);
-    if (stdin_open && !reaped) pfds.push_back({spec_.stdin_fd, POLLIN, 0}), kinds.push_back(5);
+    if (tty_parent) pfds.push_back({tty_parent.get(), POLLIN, 0}), kinds.push_back(6);
+    if (stdin_open && pty_master && !reaped) pfds.push_back({spec_.stdin_fd, POLLIN, 0}), kinds.push_back(5);
     int timeout_ms = 100;  // cancel_all() is polled: it may not allocate or lock
     auto now = std::chrono::steady_clock::now();
     if (deadline != std::chrono::steady_clock::time_point::max()) {
@@ -765,14 +835,17 @@ ExitStatus Runner::run() {
         case 0: {
           ssize_t r = ::read(msg.r.get(), reinterpret_cast<char*>(&m) + msg_got, sizeof m - msg_got);
           if (r <= 0) {
+            tr("exec'd");
             msg_open = false;
             msg.r.reset();
             break;
           }
+          tr("setup done");
           msg_got += static_cast<size_t>(r);
           if (msg_got == sizeof m) {
             stubs |= m.stubs;
             if (m.err) exec_error = true;
+            else setup_done = true;
             if (exec_error) {
               msg_open = false;
               msg.r.reset();
@@ -797,9 +870,29 @@ ExitStatus Runner::run() {
         }
         case 4:
           reap();
+          tr("reaped");
           // PID 1 is gone, so the kernel kills the rest of the namespace;
           // a pty master reports EIO once its last slave closes.
           break;
+        case 6: {
+          char data;
+          struct iovec iov{&data, 1};
+          char control[CMSG_SPACE(sizeof(int))] = {};
+          struct msghdr mh{};
+          mh.msg_iov = &iov;
+          mh.msg_iovlen = 1;
+          mh.msg_control = control;
+          mh.msg_controllen = sizeof control;
+          ssize_t r = ::recvmsg(tty_parent.get(), &mh, MSG_CMSG_CLOEXEC);
+          struct cmsghdr* cm = r > 0 ? CMSG_FIRSTHDR(&mh) : nullptr;
+          if (cm && cm->cmsg_type == SCM_RIGHTS) {
+            int fd;
+            std::memcpy(&fd, CMSG_DATA(cm), sizeof fd);
+            pty_master.reset(fd);
+          }
+          tty_parent.reset();
+          break;
+        }
         case 5: {
           ssize_t r = ::read(spec_.stdin_fd, buf, sizeof buf);
           if (r <= 0) {
@@ -812,6 +905,7 @@ ExitStatus Runner::run() {
       }
     }
   }
+  tr("outputs closed");
   if (cgroup) status.oom_killed = cgroup->oom_killed();
   if (exec_error) {
     std::string call = m.call, path = m.path;
@@ -819,6 +913,8 @@ ExitStatus Runner::run() {
       fail(ErrorKind::not_found, "exec `" + path + "`: not found (looked in $PATH of the container)");
     throw_errno(call, path, m.err);
   }
+  if (!setup_done && !status.cancelled && !status.timed_out)
+    fail(ErrorKind::internal, "container setup died before exec: " + status.describe());
   return status;
 }
 

@@ -102,7 +102,9 @@ class Impl final : public Snapshotter {
     r.kind = Kind::committed;
     for (const auto& [k, v] : labels) r.labels[k] = v;
     m.snapshots.emplace(name, r);
-    save(m, true);
+    // Atomic (rename) but not fsynced: a power loss may forget the newest
+    // commits (they are a cache: the step runs again), never tear the file.
+    save(m, false);
   }
 
   void remove(const std::string& key) override {
