@@ -291,8 +291,23 @@ class OverlayDiff {
 
 // --- two trees (native) ------------------------------------------------------
 
+// Every xattr and its value, sorted: changing only an xattr (setcap,
+// setfattr) leaves mtime alone but is a change.
+std::map<std::string, std::string> xattrs_of(const fs::path& p) {
+  std::map<std::string, std::string> out;
+  char names[8192];
+  ssize_t n = ::llistxattr(p.c_str(), names, sizeof names);
+  for (ssize_t i = 0; i < n; i += static_cast<ssize_t>(std::strlen(names + i)) + 1) {
+    char value[65536];
+    ssize_t vn = ::lgetxattr(p.c_str(), names + i, value, sizeof value);
+    if (vn >= 0) out[names + i] = std::string(value, static_cast<size_t>(vn));
+  }
+  return out;
+}
+
 bool same_entry(const fs::path& a, const struct stat& sa, const fs::path& b, const struct stat& sb) {
   if (sa.st_mode != sb.st_mode || sa.st_uid != sb.st_uid || sa.st_gid != sb.st_gid) return false;
+  if (xattrs_of(a) != xattrs_of(b)) return false;
   if (S_ISDIR(sa.st_mode)) return true;
   if (sa.st_size != sb.st_size || sa.st_mtim.tv_sec != sb.st_mtim.tv_sec || sa.st_mtim.tv_nsec != sb.st_mtim.tv_nsec)
     return false;

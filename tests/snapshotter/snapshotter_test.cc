@@ -159,6 +159,24 @@ TEST_P(SnapshotterTest, ApplyKeepsTypesModesOwnersAndTimes) {
   });
 }
 
+TEST_P(SnapshotterTest, XattrsSurviveApplyAndDiff) {
+  layer("base", "", TarBuilder().pax("SCHILY.xattr.user.color", "blue").file("tagged", "t", 04755).finish());
+  look("base", [&](const fs::path& root) {
+    char v[16] = {};
+    ASSERT_EQ(::lgetxattr((root / "tagged").c_str(), "user.color", v, sizeof v), 4);
+    EXPECT_STREQ(v, "blue");
+  });
+  with_mounted(s_->prepare("w", "base"), [&](const fs::path& root) {
+    ASSERT_EQ(::lsetxattr((root / "tagged").c_str(), "user.color", "red", 3, 0), 0);
+  });
+  std::string tar = diff_of("w");
+  EXPECT_NE(tar.find("SCHILY.xattr.user.color=red"), std::string::npos);
+  auto entries = read_tar(tar);
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].name, "tagged");
+  EXPECT_EQ(entries[0].mode, 04755u);
+}
+
 TEST_P(SnapshotterTest, CompressedLayersHaveTheUncompressedDiffId) {
   std::string tar = TarBuilder().file("a", "hello").finish();
   for (const char* cmd : {"gzip -c", "zstd -q -c"}) {

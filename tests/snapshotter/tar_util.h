@@ -19,6 +19,17 @@ class TarBuilder {
     out_.append((512 - content.size() % 512) % 512, '\0');
     return *this;
   }
+  // A pax extended header for the next entry: "SCHILY.xattr.user.k" = v.
+  TarBuilder& pax(const std::string& key, const std::string& value) {
+    std::string rec = " " + key + "=" + value + "\n";
+    size_t len = rec.size() + 1;
+    while (std::to_string(len).size() + rec.size() != len) ++len;
+    std::string body = std::to_string(len) + rec;
+    header("PaxHeader", 'x', body.size(), 0644, "", 0, 0, 1700000000);
+    out_ += body;
+    out_.append((512 - body.size() % 512) % 512, '\0');
+    return *this;
+  }
   TarBuilder& dir(const std::string& name, unsigned mode = 0755, unsigned uid = 0, unsigned gid = 0) {
     header(name, '5', 0, mode, "", uid, gid, 1700000000);
     return *this;
