@@ -546,6 +546,8 @@ std::optional<Heredoc> parse_heredoc_word(std::string_view word) {
 }
 
 std::vector<Heredoc> heredocs_from_line(std::string_view line) {
+  // Every heredoc marker contains "<<" as written; most lines have none.
+  if (line.find("<<") == std::string_view::npos) return {};
   LexOptions o;
   o.raw_quotes = true;
   o.raw_escapes = true;

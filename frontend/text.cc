@@ -4,7 +4,7 @@
 
 namespace xb::frontend::text {
 
-char32_t decode(std::string_view s, size_t i, size_t& len) {
+char32_t decode_slow(std::string_view s, size_t i, size_t& len) {
   auto b0 = static_cast<unsigned char>(s[i]);
   len = 1;
   if (b0 < 0x80) return b0;
@@ -36,7 +36,7 @@ char32_t decode(std::string_view s, size_t i, size_t& len) {
   return cp;
 }
 
-void append_utf8(std::string& out, char32_t cp) {
+void append_utf8_slow(std::string& out, char32_t cp) {
   if (cp < 0x80) {
     out += static_cast<char>(cp);
   } else if (cp < 0x800) {
@@ -54,7 +54,7 @@ void append_utf8(std::string& out, char32_t cp) {
   }
 }
 
-bool is_space(char32_t c) {
+bool is_space_slow(char32_t c) {
   switch (c) {
     case '\t': case '\n': case '\v': case '\f': case '\r': case ' ': case 0x85: case 0xA0:
     case 0x1680: case 0x2028: case 0x2029: case 0x202F: case 0x205F: case 0x3000:
