@@ -1,4 +1,174 @@
-// registry/: see ../DESIGN.md ("The path of a build"). The public interface of
-// this module is declared here as the module is built; nothing else in registry/
-// is visible to other modules.
+// registry/: the OCI distribution client (docs/dev/registry.md): resolve
+// manifests, pull blobs into the store (parallel, verified, retried,
+// resumed), push, and the credentials of ~/.docker/config.json.
+//
+// Network access goes through Transport so that tests can fake it
+// (tests/support/); make_curl_transport() is the real one (libcurl).
 #pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/store.h"
+
+namespace xb::registry {
+
+// ---------------------------------------------------------------------------
+// Transport
+
+struct HttpRequest {
+  std::string method = "GET";
+  std::string url;
+  std::vector<std::pair<std::string, std::string>> headers;  // "Accept", "Range", …
+  std::string body;                                          // small bodies (manifests)
+  std::filesystem::path body_file;                           // large bodies (blob upload), when set
+  bool follow_redirects = true;
+};
+
+struct HttpResponse {
+  int status = 0;
+  std::map<std::string, std::string> headers;  // names lower-cased; repeated ones joined by ", "
+  std::string body;                            // unless the body went to a sink
+  std::optional<std::string> header(std::string_view lower_name) const;
+};
+
+// Receives the body of a 2xx response as it arrives; returning false aborts
+// the transfer (Transport::send then throws Error(cancelled)).
+using BodySink = std::function<bool(std::string_view chunk)>;
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  // Performs one request. A 2xx body goes to sink when given, every other
+  // body to response.body. Throws Error(unavailable) when no response came
+  // (connection refused, unknown host, connection dropped mid-body), naming the URL.
+  virtual HttpResponse send(const HttpRequest& request, const BodySink* sink) = 0;
+};
+
+std::unique_ptr<Transport> make_curl_transport();
+
+// ---------------------------------------------------------------------------
+// Configuration and credentials
+
+// $XBUILD_CONFIG: {"insecure-registries": ["host:port", …],
+//                  "mirrors": {"docker.io": ["http://127.0.0.1:5000"]}}
+struct RegistryConfig {
+  std::vector<std::string> insecure_registries;
+  std::map<std::string, std::vector<std::string>> mirrors;
+
+  // A missing file is an empty config; a malformed one throws invalid_argument.
+  static RegistryConfig load(const std::filesystem::path& file);
+  // localhost, 127.0.0.0/8, ::1 and the listed hosts speak plain HTTP.
+  bool is_insecure(std::string_view host) const;
+};
+
+struct Credentials {
+  std::string username;
+  std::string password;
+  std::string identity_token;  // a refresh token ("<token>" username), when the helper gives one
+  bool empty() const { return username.empty() && password.empty() && identity_token.empty(); }
+};
+
+// docker's config.json ($DOCKER_CONFIG/config.json, else ~/.docker/config.json):
+// "auths" (base64 user:password), "credHelpers" and "credsStore"
+// (docker-credential-<name> get|store|erase).
+class CredentialStore {
+ public:
+  explicit CredentialStore(std::filesystem::path config_json = default_path());
+  static std::filesystem::path default_path();
+
+  std::optional<Credentials> get(std::string_view registry) const;
+  void store(std::string_view registry, const Credentials& credentials);  // atomic rewrite
+  bool erase(std::string_view registry);                                   // false if none
+
+  // The key docker uses for a registry: "https://index.docker.io/v1/" for docker.io.
+  static std::string key_for(std::string_view registry);
+
+ private:
+  std::filesystem::path file_;
+};
+
+// A parsed WWW-Authenticate challenge: scheme "Bearer" or "Basic" and its
+// parameters (realm, service, scope, error).
+struct AuthChallenge {
+  std::string scheme;
+  std::map<std::string, std::string> params;
+  // Parses every challenge in a header value; empty if there is none.
+  static std::vector<AuthChallenge> parse(std::string_view header);
+};
+
+// ---------------------------------------------------------------------------
+// The client
+
+struct ProgressEvent {
+  enum class Kind { resolved, blob_start, blob_progress, blob_done, blob_exists, blob_retry };
+  Kind kind;
+  std::string what;  // "sha256:…" of the blob, or the reference for `resolved`
+  uint64_t done = 0;
+  uint64_t total = 0;
+  std::string message;  // for blob_retry: why
+};
+using ProgressFn = std::function<void(const ProgressEvent&)>;
+
+struct ClientOptions {
+  RegistryConfig config;
+  std::optional<CredentialStore> credentials;  // none: anonymous only
+  std::shared_ptr<Transport> transport;        // default: curl
+  int max_parallel = 4;                        // blob downloads at once
+  int max_attempts = 5;                        // per request, on 5xx and dropped connections
+  int backoff_ms = 200;                        // first retry delay, doubled each time
+  ProgressFn progress;                         // called from download threads, serialized
+};
+
+// A manifest as the registry sent it.
+struct ResolvedManifest {
+  store::Descriptor descriptor;  // media type, digest, size of `bytes`
+  std::string bytes;
+  std::string registry;  // the host that served it (the mirror, or the origin)
+};
+
+class Client {
+ public:
+  explicit Client(ClientOptions options);
+  ~Client();
+
+  // GET /v2/ and authenticate; throws on a registry that does not answer
+  // or rejects the credentials (Error(permission_denied)).
+  void ping(std::string_view registry);
+
+  // The manifest (or index) that ref names, without selecting a platform.
+  ResolvedManifest resolve(const store::ImageRef& ref);
+
+  // Pulls ref for platform into the store: the platform's manifest, its
+  // config and layers (only blobs the store lacks), then tags ref in the
+  // store. Returns the manifest descriptor that was tagged. Errors name the
+  // registry and the reference: "pull docker.io/library/x:1: …".
+  store::Descriptor pull(store::Store& store, const store::ImageRef& ref,
+                         const store::Platform& platform = store::Platform::host());
+
+  // Fetches one blob of ref's repository into the store, verified.
+  void fetch_blob(store::Store& store, const store::ImageRef& ref, const store::Descriptor& blob);
+
+  // Pushes the image target (a manifest in the store) to ref: the blobs the
+  // registry lacks (HEAD first, then a monolithic upload), then the
+  // manifest. Returns the pushed manifest digest.
+  Digest push(const store::Store& store, const store::Descriptor& target, const store::ImageRef& ref);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Checks credentials against the registry (GET /v2/ with them) and stores
+// them in the credential store. Throws Error(permission_denied) on a 401.
+void login(const RegistryConfig& config, CredentialStore& credentials, std::string_view registry,
+           const Credentials& creds, std::shared_ptr<Transport> transport = nullptr);
+
+}  // namespace xb::registry

@@ -1,0 +1,102 @@
+// COPY and ADD, as BuildKit performs them (docs/dev/copy.md lists each rule
+// and where it was checked): wildcards, the directory-contents rule, the
+// trailing-slash rule, --chown/--chmod/--exclude/--parents, local archives
+// unpacked by ADD, ADD of http(s) URLs with --checksum, heredoc sources.
+//
+// Private to solver/. Every path inside the target is resolved as a chroot
+// would resolve it: a symlink in the target can never lead a write outside
+// the target root, and a source path can never leave its source root.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/digest.h"
+
+namespace xb {
+
+// An owner as numbers, the only form the file system knows.
+struct Owner {
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  auto operator<=>(const Owner&) const = default;
+};
+
+// The .dockerignore matcher of a build context: true when `rel_path`
+// (relative to the context root, no leading slash, '/'-separated) is not part
+// of the context.
+using IgnorePredicate = std::function<bool(std::string_view rel_path, bool is_dir)>;
+// True when nothing under the ignored directory `rel_dir` can be re-included
+// (no exception pattern reaches below it), so a walk may skip it entirely.
+using SkipDirPredicate = std::function<bool(std::string_view rel_dir)>;
+
+// One source of a COPY or ADD instruction.
+struct CopySource {
+  enum class Kind {
+    path,     // `pattern` relative to `root` (the build context or another stage's root)
+    url,      // ADD https://…: `pattern` is the URL
+    content,  // a heredoc (`COPY <<EOF /dest`): `pattern` is its name, `content` its bytes
+  };
+  Kind kind = Kind::path;
+  // Host directory the pattern is relative to. For Kind::path only.
+  std::filesystem::path root;
+  // As written after word expansion: "src/*.txt", "/x", "../y" (`..` and a
+  // leading `/` stay inside `root`, as in BuildKit).
+  std::string pattern;
+  // Kind::content: the file's bytes.
+  std::string content;
+  // true: the build context (files become 0:0, as BuildKit's context transfer
+  // resets owners); false: another stage or image (owners are kept).
+  bool from_context = true;
+  // Context only: the .dockerignore matcher (empty: nothing is ignored).
+  IgnorePredicate ignored;
+  SkipDirPredicate can_skip_dir;
+};
+
+struct CopyOptions {
+  // The destination as written ("/app/", "rel", "."); relative paths are
+  // resolved against `workdir`; a trailing '/' makes it a directory.
+  std::string dest;
+  std::string workdir = "/";
+  // --chown=user[:group], numbers or names looked up in the TARGET root's
+  // /etc/passwd and /etc/group. Empty: no --chown.
+  std::string chown;
+  // --chmod, already parsed with parse_chmod().
+  std::optional<uint32_t> chmod;
+  // --exclude patterns (.dockerignore syntax), relative to each copied source.
+  std::vector<std::string> excludes;
+  // --parents: keep each source's path (below an optional "/./" pivot).
+  bool parents = false;
+  // --link: the same files as without; recorded so callers can pass it through.
+  bool link = false;
+  // ADD: unpack local tar archives (any compression), allow URLs.
+  bool add = false;
+  // ADD --checksum for a URL source: the download must have this sha256.
+  std::optional<Digest> checksum;
+};
+
+// Performs one COPY/ADD into `target_root` (the host path of the target's
+// writable root file system). Throws xb::Error with one line naming the
+// source or destination on failure.
+void copy_files(const std::filesystem::path& target_root, const std::vector<CopySource>& sources,
+                const CopyOptions& options);
+
+// "0755" → 0755. Octal only, at most 07777; anything else throws
+// invalid_argument with BuildKit's wording.
+uint32_t parse_chmod(std::string_view text);
+
+// Resolves a --chown value against the target root's /etc/passwd and
+// /etc/group (read inside the root). "1000" means 1000:1000, "name" means
+// the user's uid and primary group, as BuildKit does.
+Owner resolve_chown(const std::filesystem::path& target_root, std::string_view spec);
+
+// The destination path inside the target, as BuildKit computes it: absolute,
+// cleaned, trailing '/' kept ("rel/" with workdir "/w" → "/w/rel/").
+std::string resolve_dest_path(std::string_view dest, std::string_view workdir);
+
+}  // namespace xb
