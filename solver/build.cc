@@ -148,7 +148,7 @@ class BuildEngine : public Engine {
       : store_(store), snap_(snap), opts_(opts), records_(store.records("cache")) {}
 
   std::optional<FsState> lookup(const CacheKey& key) override {
-    auto rec = records_.get_json(key.hex());
+    auto rec = records_.get_json(std::string(key.hex()));
     if (!rec) return std::nullopt;
     try {
       if (rec->value("v", 0) != 1) return std::nullopt;
@@ -207,7 +207,7 @@ class BuildEngine : public Engine {
     snapshotter::LayerResult lr = snap_.diff(active, [&](const void* d, size_t n) { writer.write(d, n); }, dopts);
     Digest blob = writer.commit();
 
-    std::string name = "build-" + key.hex();
+    std::string name = "build-" + std::string(key.hex());
     try {
       snap_.commit(name, active);
       guard.armed = false;
@@ -219,7 +219,7 @@ class BuildEngine : public Engine {
     out.layers.push_back(Layer{lr.diff_id, blob, lr.size, std::string(store::media_type::oci_layer)});
     nlohmann::json rec = {{"v", 1}, {"snapshot", name}, {"layers", nlohmann::json::array()}};
     for (const auto& l : out.layers) rec["layers"].push_back(l.to_json());
-    records_.put_json(key.hex(), rec);
+    records_.put_json(std::string(key.hex()), rec);
     return out;
   }
 
@@ -334,7 +334,7 @@ class BuildEngine : public Engine {
         }
         case frontend::Mount::Type::cache: {
           std::string id = sp.id.empty() ? sp.target : sp.id;
-          fs::path base = store_.root() / "cache-mounts" / Digest::of(id).hex();
+          fs::path base = store_.root() / "cache-mounts" / std::string(Digest::of(id).hex());
           fs::path dir;
           if (sp.sharing == frontend::Mount::Sharing::locked) {
             fs::create_directories(base);
@@ -580,23 +580,21 @@ BuildResult build(store::Store& store, const BuildOptions& options) {
   std::string config_json = image.to_json();
   Digest config_digest = store.put_blob(config_json);
 
-  store::Manifest m;
-  m.media_type = std::string(store::media_type::oci_manifest);
-  m.config = store::Descriptor{std::string(store::media_type::oci_config), config_digest,
-                               static_cast<int64_t>(config_json.size()), {}, std::nullopt, {}, {}};
-  BuildResult result;
+  store::Descriptor config_desc{std::string(store::media_type::oci_config), config_digest,
+                                static_cast<int64_t>(config_json.size()), {}, std::nullopt, {}, {}};
+  std::vector<store::Descriptor> layers;
+  uint64_t size = 0;
   for (const auto& l : final_fs.layers) {
-    m.layers.push_back(store::Descriptor{l.media_type, l.blob, static_cast<int64_t>(l.size), {}, std::nullopt, {}, {}});
-    result.size += l.size;
+    layers.push_back(store::Descriptor{l.media_type, l.blob, static_cast<int64_t>(l.size), {}, std::nullopt, {}, {}});
+    size += l.size;
   }
+  store::Manifest m{std::string(store::media_type::oci_manifest), config_desc, layers, {}, std::nullopt};
   std::string manifest_json = m.to_json();
   Digest manifest_digest = store.put_blob(manifest_json);
-  result.manifest = store::Descriptor{std::string(store::media_type::oci_manifest), manifest_digest,
-                                      static_cast<int64_t>(manifest_json.size()), {}, std::nullopt, {}, {}};
-  result.image_id = config_digest;
   auto stats = graph.stats();
-  result.steps = d.steps;
-  result.cached_steps = stats.cached;
+  BuildResult result{store::Descriptor{std::string(store::media_type::oci_manifest), manifest_digest,
+                                       static_cast<int64_t>(manifest_json.size()), {}, std::nullopt, {}, {}},
+                     config_digest, size, d.steps, stats.cached};
   return result;
 }
 

@@ -22,6 +22,8 @@ struct Graph::Slot {
 
 Graph::Graph(Engine& engine, int parallelism) : engine_(engine), exec_free_(parallelism < 1 ? 1 : parallelism) {}
 
+Graph::~Graph() = default;
+
 Graph::Slot& Graph::slot(Vertex& v) {
   std::lock_guard lock(mu_);
   auto& s = slots_[&v];

@@ -101,6 +101,7 @@ struct SolveStats {
 class Graph {
  public:
   Graph(Engine& engine, int parallelism);
+  ~Graph();
 
   CacheKey key(Vertex& v);
   FsState solve(Vertex& v);
