@@ -26,4 +26,16 @@ struct Mount {
   bool operator==(const Mount&) const = default;
 };
 
+// What mount(2) gets for a Mount: the flags ("ro", "nosuid", "bind", …), the
+// data string (the rest, comma-separated) and, for overlays whose data would
+// not fit in a page (long lowerdir chains), the directory to chdir to first
+// so that the dirs can be named relative to it (containerd does the same).
+struct MountArgs {
+  unsigned long flags = 0;
+  bool bind = false;
+  std::string data;
+  std::string chdir;  // empty: absolute paths in data
+};
+MountArgs mount_args(const Mount& mount);
+
 }  // namespace xb

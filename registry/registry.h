@@ -23,6 +23,13 @@ namespace xb::registry {
 // ---------------------------------------------------------------------------
 // Transport
 
+struct HttpResponse {
+  int status = 0;
+  std::map<std::string, std::string> headers;  // names lower-cased; repeated ones joined by ", "
+  std::string body;                            // unless the body went to a sink
+  std::optional<std::string> header(std::string_view lower_name) const;
+};
+
 struct HttpRequest {
   std::string method = "GET";
   std::string url;
@@ -30,13 +37,9 @@ struct HttpRequest {
   std::string body;                                          // small bodies (manifests)
   std::filesystem::path body_file;                           // large bodies (blob upload), when set
   bool follow_redirects = true;
-};
-
-struct HttpResponse {
-  int status = 0;
-  std::map<std::string, std::string> headers;  // names lower-cased; repeated ones joined by ", "
-  std::string body;                            // unless the body went to a sink
-  std::optional<std::string> header(std::string_view lower_name) const;
+  // Called once the final response's status and headers are known, before
+  // any of its body reaches the sink (e.g. to tell 206 from 200 after a Range).
+  std::function<void(const HttpResponse&)> on_headers;
 };
 
 // Receives the body of a 2xx response as it arrives; returning false aborts

@@ -21,7 +21,8 @@ namespace xb {
 // What one COPY/ADD instruction takes from the context.
 struct ContextSelection {
   // Source patterns as written after expansion (the same strings given to
-  // copy_files as CopySource::pattern).
+  // copy_files as CopySource::pattern). http(s) URLs are allowed and add
+  // only their text: the caller keys a download (URL, --checksum) itself.
   std::vector<std::string> patterns;
   // --exclude patterns.
   std::vector<std::string> excludes;

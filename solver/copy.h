@@ -38,7 +38,8 @@ using SkipDirPredicate = std::function<bool(std::string_view rel_dir)>;
 // One source of a COPY or ADD instruction.
 struct CopySource {
   enum class Kind {
-    path,     // `pattern` relative to `root` (the build context or another stage's root)
+    path,     // `pattern` relative to `root` (the build context or another stage's root);
+              // an http(s) URL here is taken as Kind::url for ADD, refused for COPY
     url,      // ADD https://…: `pattern` is the URL
     content,  // a heredoc (`COPY <<EOF /dest`): `pattern` is its name, `content` its bytes
   };

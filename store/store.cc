@@ -360,6 +360,7 @@ std::vector<ImageEntry> Store::list_images() const {
       // Only fully normalized names are ours; other tools may write "latest".
       auto ref = ImageRef::try_parse(a->second);
       if (!ref || ref->str() != a->second) continue;
+      d.annotations.erase(a);  // the name belongs to the index entry, not to the image
       out.push_back(ImageEntry{*ref, d});
     } catch (const Error&) {
       continue;  // an entry another tool wrote that we cannot read is not ours

@@ -1,0 +1,201 @@
+// xbuild run: an image's Entrypoint/Cmd (or the given command) in the same
+// kind of container a RUN step gets, attached to this terminal. The image's
+// layers are unpacked once into committed snapshots named by chain ID
+// ("layer-<hex>", shared with the builder); the container writes into a
+// fresh snapshot on top, which is always removed afterwards: xbuild has no
+// container list to come back to, so keeping it would only leak disk
+// (--rm is accepted for docker's muscle memory).
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <iostream>
+#include <random>
+
+#include "cli/args.h"
+#include "cli/store_cli.h"
+#include "common/error.h"
+#include "executor/executor.h"
+#include "snapshotter/snapshotter.h"
+
+namespace xb::cli {
+
+namespace {
+
+// "64m", "1g", "512k", "1048576", "2b": docker's RAMInBytes (binary units).
+uint64_t parse_bytes(const std::string& flag, const std::string& text) {
+  size_t pos = 0;
+  double v = 0;
+  try {
+    v = std::stod(text, &pos);
+  } catch (...) {
+    pos = 0;
+  }
+  std::string unit = text.substr(pos);
+  for (auto& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (!unit.empty() && unit.back() == 'b' && unit.size() == 2) unit.pop_back();
+  double mul = 0;
+  if (unit.empty() || unit == "b") mul = 1;
+  else if (unit == "k") mul = 1024.0;
+  else if (unit == "m") mul = 1024.0 * 1024;
+  else if (unit == "g") mul = 1024.0 * 1024 * 1024;
+  else if (unit == "t") mul = 1024.0 * 1024 * 1024 * 1024;
+  if (pos == 0 || mul == 0 || v <= 0)
+    fail(ErrorKind::usage, "xbuild run: invalid " + flag + " \"" + text + "\" (use e.g. 64m, 1g)");
+  return static_cast<uint64_t>(v * mul);
+}
+
+std::string random_hex(size_t n) {
+  static const char digits[] = "0123456789abcdef";
+  std::random_device rd;
+  std::string s(n, '0');
+  for (auto& c : s) c = digits[rd() % 16];
+  return s;
+}
+
+// Committed snapshots for the image's layers, reusing those that exist.
+std::string unpack_layers(snapshotter::Snapshotter& snap, const store::Store& st, const store::Image& img) {
+  const auto& layers = img.manifest.layers;
+  const auto& diff_ids = img.config.diff_ids;
+  if (layers.size() != diff_ids.size())
+    fail(ErrorKind::data_loss, "image " + img.id().short_hex() + ": " + std::to_string(layers.size()) +
+                                   " layers but " + std::to_string(diff_ids.size()) + " diff IDs");
+  std::string parent;
+  std::optional<Digest> chain;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    chain = chain ? Digest::of(chain->str() + " " + diff_ids[i].str()) : diff_ids[i];
+    std::string name = "layer-" + std::string(chain->hex());
+    if (!snap.stat(name)) {
+      std::string active = "unpack-" + random_hex(12) + "-" + name;
+      snap.prepare(active, parent);
+      try {
+        UniqueFd fd = st.open_blob(layers[i].digest);
+        snapshotter::LayerResult r = snap.apply_fd(active, fd.get());
+        if (r.diff_id != diff_ids[i])
+          fail(ErrorKind::data_loss, "layer " + layers[i].digest.str() + " has diff ID " + r.diff_id.str() +
+                                         ", the image config says " + diff_ids[i].str());
+        snap.commit(name, active);
+      } catch (const Error& e) {
+        snap.remove(active);
+        // Another xbuild unpacked the same layer first: use theirs.
+        if (e.kind() != ErrorKind::already_exists || !snap.stat(name)) throw;
+      }
+    }
+    parent = name;
+  }
+  return parent;
+}
+
+void on_signal(int) { executor::cancel_all(); }
+
+int run_run(const Globals& g, const std::vector<std::string>& args) {
+  std::vector<FlagSpec> specs = {
+      {"rm", 0, false, false, "remove the container's changes afterwards (always done)"},
+      {"env", 'e', true, true, "K=V  set an environment variable (K alone: take it from here)"},
+      {"user", 'u', true, false, "USER  user[:group] to run as"},
+      {"workdir", 'w', true, false, "DIR  working directory inside the container"},
+      {"network", 0, true, false, "MODE  default|host|none"},
+      {"memory", 'm', true, false, "BYTES  memory limit (e.g. 64m)"},
+      {"cpus", 0, true, false, "N  CPU limit (e.g. 1.5)"},
+      {"pids-limit", 0, true, false, "N  maximum number of processes"},
+      {"security", 0, true, false, "MODE  sandbox (default) or insecure (all capabilities, no seccomp)"},
+  };
+  ParsedArgs a = parse_args("run", specs, args, true);
+  if (a.has("help")) {
+    std::cout << format_help("xbuild run [OPTIONS] IMAGE [COMMAND [ARG...]]",
+                             "Run a command in a new container made from an image in the local store.", specs);
+    return 0;
+  }
+  if (a.positional().empty()) fail(ErrorKind::usage, "xbuild run needs an IMAGE (see xbuild run --help)");
+
+  executor::RunSpec spec;
+  std::string net = a.value_or("network", "default");
+  if (net == "default" || net == "host") spec.network = executor::Network::host;
+  else if (net == "none") spec.network = executor::Network::none;
+  else fail(ErrorKind::usage, "xbuild run: --network " + net + ": use default, host or none");
+  std::string sec = a.value_or("security", "sandbox");
+  if (sec == "insecure") spec.security = executor::Security::insecure;
+  else if (sec != "sandbox") fail(ErrorKind::usage, "xbuild run: --security " + sec + ": use sandbox or insecure");
+  if (auto m = a.value("memory")) spec.limits.memory_bytes = parse_bytes("--memory", *m);
+  if (auto c = a.value("cpus")) {
+    char* end = nullptr;
+    double v = std::strtod(c->c_str(), &end);
+    if (end == c->c_str() || *end || v <= 0) fail(ErrorKind::usage, "xbuild run: invalid --cpus \"" + *c + "\"");
+    spec.limits.cpus = v;
+  }
+  if (auto p = a.value("pids-limit")) {
+    char* end = nullptr;
+    long long v = std::strtoll(p->c_str(), &end, 10);
+    if (end == p->c_str() || *end || v <= 0)
+      fail(ErrorKind::usage, "xbuild run: invalid --pids-limit \"" + *p + "\"");
+    spec.limits.pids = v;
+  }
+
+  store::Store st = open_store(g);
+  const std::string& name = a.positional()[0];
+  store::Image img = st.image(name);
+  const store::ContainerConfig& cfg = img.config.config;
+
+  std::vector<std::string> cmd(a.positional().begin() + 1, a.positional().end());
+  if (cfg.entrypoint) spec.args = *cfg.entrypoint;
+  if (!cmd.empty()) spec.args.insert(spec.args.end(), cmd.begin(), cmd.end());
+  else if (cfg.cmd) spec.args.insert(spec.args.end(), cfg.cmd->begin(), cfg.cmd->end());
+  if (spec.args.empty())
+    fail(ErrorKind::usage, "xbuild run: image " + name + " has no Entrypoint or Cmd: give a command");
+
+  spec.env = cfg.env;
+  for (const auto& e : a.values("env")) {
+    std::string kv = e;
+    if (kv.find('=') == std::string::npos) {
+      const char* v = std::getenv(kv.c_str());
+      if (!v) continue;
+      kv += std::string("=") + v;
+    }
+    std::string key = kv.substr(0, kv.find('='));
+    std::erase_if(spec.env, [&](const std::string& x) { return x.substr(0, x.find('=')) == key; });
+    spec.env.push_back(kv);
+  }
+  spec.user = a.value_or("user", cfg.user);
+  spec.cwd = a.value_or("workdir", cfg.working_dir.empty() ? "/" : cfg.working_dir);
+  std::string id = random_hex(12);
+  spec.hostname = id;
+  spec.stdin_fd = 0;
+  spec.stdout_fd = 1;
+  spec.stderr_fd = 2;
+  spec.tty = ::isatty(0) && ::isatty(1);
+
+  auto snap = snapshotter::open_snapshotter(g.root);
+  std::string top = unpack_layers(*snap, st, img);
+  std::string key = "run-" + id;
+  spec.root = snap->prepare(key, top, {{"xbuild.image", name}});
+  struct RemoveSnapshot {
+    snapshotter::Snapshotter& s;
+    std::string key;
+    ~RemoveSnapshot() {
+      try {
+        s.remove(key);
+      } catch (const Error& e) {
+        std::cerr << "xbuild run: " << e.what() << "\n";
+      }
+    }
+  } remove{*snap, key};
+
+  struct sigaction sa{};
+  sa.sa_handler = on_signal;
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::sigaction(SIGHUP, &sa, nullptr);
+
+  executor::ExitStatus status = executor::run(spec);
+  if (status.oom_killed || status.timed_out || status.cancelled || status.signal)
+    std::cerr << "xbuild run: " << status.describe() << "\n";
+  if (status.cancelled) return 130;
+  if (status.oom_killed) return 137;
+  return status.shell_code();
+}
+
+}  // namespace
+
+}  // namespace xb::cli
+
+XBUILD_COMMAND("run", "Run a command in a new container from an image", xb::cli::run_run);

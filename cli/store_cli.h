@@ -1,0 +1,29 @@
+// Helpers shared by the image commands (cmd_images, cmd_pull, cmd_archive):
+// opening the store and the registry client the same way everywhere, and
+// docker's human-readable sizes and times.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "cli/command.h"
+#include "registry/registry.h"
+#include "store/store.h"
+
+namespace xb::cli {
+
+inline store::Store open_store(const Globals& g) { return store::Store(g.root); }
+
+inline registry::ClientOptions registry_options(const Globals& g) {
+  registry::ClientOptions o;
+  o.config = registry::RegistryConfig::load(g.config_file);
+  o.credentials.emplace(registry::CredentialStore::default_path());
+  return o;
+}
+
+// docker's units.HumanSizeWithPrecision(size, 3): "4.26MB", "977kB", "12B".
+std::string human_size(double bytes);
+// docker's "2 hours ago" (units.HumanDuration); "N/A" for an unparsable time.
+std::string human_ago(const std::string& rfc3339);
+
+}  // namespace xb::cli

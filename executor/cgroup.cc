@@ -1,0 +1,188 @@
+#include "executor/cgroup.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include "common/error.h"
+
+namespace xb::executor::detail {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Layout {
+  std::map<std::string, fs::path> v1;  // controller → mount point
+  fs::path v2;                         // the cgroup2 mount, if any
+  std::vector<std::string> v2_controllers;
+};
+
+// Read once: the mount table of cgroup hierarchies does not change under us.
+const Layout& layout() {
+  static const Layout l = [] {
+    Layout out;
+    std::ifstream f("/proc/self/mountinfo");
+    std::string line;
+    while (std::getline(f, line)) {
+      // "... mountpoint opts ... - fstype source superopts"
+      std::istringstream in(line);
+      std::string id, parent, dev, root, mp, opts, tok;
+      in >> id >> parent >> dev >> root >> mp >> opts;
+      while (in >> tok && tok != "-") {
+      }
+      std::string fstype, source, super;
+      in >> fstype >> source >> super;
+      if (fstype == "cgroup2" && out.v2.empty()) {
+        out.v2 = mp;
+      } else if (fstype == "cgroup") {
+        std::istringstream so(super);
+        std::string o;
+        while (std::getline(so, o, ','))
+          if (o == "memory" || o == "pids" || o == "cpu") out.v1.emplace(o, mp);
+      }
+    }
+    if (!out.v2.empty()) {
+      std::ifstream c(out.v2 / "cgroup.controllers");
+      std::string ctl;
+      while (c >> ctl) out.v2_controllers.push_back(ctl);
+    }
+    return out;
+  }();
+  return l;
+}
+
+void write_to(const fs::path& p, const std::string& value) {
+  UniqueFd fd = open_or_throw(p, O_WRONLY | O_TRUNC);
+  if (::write(fd.get(), value.data(), value.size()) < 0) throw_errno("write " + value + " to", p.string());
+}
+
+std::string read_small(const fs::path& p) {
+  try {
+    return read_file(p);
+  } catch (const Error&) {
+    return "";
+  }
+}
+
+uint64_t counter(const std::string& text, const std::string& key) {
+  std::istringstream in(text);
+  std::string k;
+  uint64_t v;
+  while (in >> k >> v)
+    if (k == key) return v;
+  return 0;
+}
+
+// mkdir parent/xbuild/name; another xbuild may remove an empty "xbuild"
+// between our two mkdirs, so retry.
+fs::path make_dir(const fs::path& mount, const std::string& name) {
+  fs::path parent = mount / "xbuild", dir = parent / name;
+  for (int attempt = 0;; ++attempt) {
+    if (::mkdir(parent.c_str(), 0755) < 0 && errno != EEXIST) throw_errno("mkdir cgroup", parent.string());
+    if (::mkdir(dir.c_str(), 0755) == 0) return dir;
+    if (errno != ENOENT || attempt > 10) throw_errno("mkdir cgroup", dir.string());
+  }
+}
+
+}  // namespace
+
+CgroupDir::CgroupDir(const std::string& name, const Limits& limits) {
+  const Layout& l = layout();
+  std::vector<std::string> wanted;
+  if (limits.memory_bytes) wanted.push_back("memory");
+  if (limits.pids) wanted.push_back("pids");
+  if (limits.cpus) wanted.push_back("cpu");
+  try {
+    std::vector<std::string> on_v2;
+    for (const auto& c : wanted) {
+      auto it = l.v1.find(c);
+      if (it != l.v1.end()) {
+        fs::path d = make_dir(it->second, name);
+        dirs_.push_back(d);
+        if (c == "memory") {
+          memory_dir_ = d;
+          write_to(d / "memory.limit_in_bytes", std::to_string(*limits.memory_bytes));
+          // Memory+swap equal to memory: no swap, so the limit means what it says.
+          if (fs::exists(d / "memory.memsw.limit_in_bytes"))
+            write_to(d / "memory.memsw.limit_in_bytes", std::to_string(*limits.memory_bytes));
+        } else if (c == "pids") {
+          write_to(d / "pids.max", std::to_string(*limits.pids));
+        } else {
+          write_to(d / "cpu.cfs_period_us", "100000");
+          write_to(d / "cpu.cfs_quota_us", std::to_string(static_cast<int64_t>(std::llround(*limits.cpus * 100000))));
+        }
+      } else if (std::find(l.v2_controllers.begin(), l.v2_controllers.end(), c) != l.v2_controllers.end()) {
+        on_v2.push_back(c);
+      } else {
+        fail(ErrorKind::failed_precondition, "cannot limit " + c + ": no cgroup " + c + " controller on this host");
+      }
+    }
+    if (!on_v2.empty()) {
+      v2_ = true;
+      std::string enable;
+      for (const auto& c : on_v2) enable += "+" + c + " ";
+      enable.pop_back();
+      write_to(l.v2 / "cgroup.subtree_control", enable);
+      fs::path d = make_dir(l.v2, name);
+      write_to(l.v2 / "xbuild" / "cgroup.subtree_control", enable);
+      dirs_.push_back(d);
+      for (const auto& c : on_v2) {
+        if (c == "memory") {
+          memory_dir_ = d;
+          write_to(d / "memory.max", std::to_string(*limits.memory_bytes));
+          if (fs::exists(d / "memory.swap.max")) write_to(d / "memory.swap.max", "0");
+        } else if (c == "pids") {
+          write_to(d / "pids.max", std::to_string(*limits.pids));
+        } else {
+          write_to(d / "cpu.max", std::to_string(static_cast<int64_t>(std::llround(*limits.cpus * 100000))) + " 100000");
+        }
+      }
+    }
+    for (const auto& d : dirs_) {
+      procs_fds_.push_back(open_or_throw(d / "cgroup.procs", O_WRONLY));
+      procs_fd_ints_.push_back(procs_fds_.back().get());
+    }
+  } catch (...) {
+    destroy();
+    throw;
+  }
+}
+
+CgroupDir::~CgroupDir() { destroy(); }
+
+bool CgroupDir::oom_killed() const {
+  if (memory_dir_.empty()) return false;
+  std::string text = read_small(memory_dir_ / (v2_ && memory_dir_.string().find(layout().v2.string()) == 0
+                                                   ? "memory.events"
+                                                   : "memory.oom_control"));
+  return counter(text, "oom_kill") > 0;
+}
+
+void CgroupDir::destroy() noexcept {
+  procs_fds_.clear();
+  procs_fd_ints_.clear();
+  for (const auto& d : dirs_) {
+    for (int attempt = 0; attempt < 2000; ++attempt) {
+      if (::rmdir(d.c_str()) == 0 || errno == ENOENT) break;
+      if (errno != EBUSY) break;
+      std::istringstream procs(read_small(d / "cgroup.procs"));
+      pid_t pid;
+      while (procs >> pid) ::kill(pid, SIGKILL);
+      std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+    // The shared parent goes too once no xbuild uses it.
+    ::rmdir(d.parent_path().c_str());
+  }
+  dirs_.clear();
+}
+
+}  // namespace xb::executor::detail

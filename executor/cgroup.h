@@ -1,0 +1,41 @@
+// Private to executor/: a container's cgroup, on v2, v1 or hybrid hosts
+// (detected at runtime from /proc/self/mountinfo). Owned by scope: the
+// destructor kills what is left inside and removes the directories.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "common/fs.h"
+#include "executor/executor.h"
+
+namespace xb::executor::detail {
+
+class CgroupDir {
+ public:
+  // Creates xbuild/<name> in every hierarchy that has a controller the
+  // limits need, and writes the limits.
+  CgroupDir(const std::string& name, const Limits& limits);
+  ~CgroupDir();
+  CgroupDir(const CgroupDir&) = delete;
+  CgroupDir& operator=(const CgroupDir&) = delete;
+
+  // Open cgroup.procs files; the child writes "0" to each to join.
+  const std::vector<int>& procs_fds() const { return procs_fd_ints_; }
+  // Whether the memory controller killed something (memory.events or
+  // memory.oom_control oom_kill > 0).
+  bool oom_killed() const;
+  // SIGKILLs every process still inside, then removes the dirs (retrying
+  // while the kernel finishes the exits).
+  void destroy() noexcept;
+
+ private:
+  std::vector<std::filesystem::path> dirs_;
+  std::filesystem::path memory_dir_;
+  bool v2_ = false;
+  std::vector<UniqueFd> procs_fds_;
+  std::vector<int> procs_fd_ints_;
+};
+
+}  // namespace xb::executor::detail

@@ -1,0 +1,882 @@
+// run(): one container. The parent prepares everything that allocates
+// (strings, mount arguments, the seccomp program, cgroup fds) before
+// clone3(); the child then only makes system calls, so it is safe even when
+// the parent has other threads, and it reports a failure as (call, path,
+// errno) over a close-on-exec pipe whose EOF means "exec succeeded".
+//
+// Child sequence (docs/dev/executor.md): join cgroups → private mount
+// propagation → scratch tmpfs with hosts/resolv.conf/hostname → root mount →
+// /proc, /dev (tmpfs + nodes), /dev/pts, /dev/shm, /sys (ro), /etc binds,
+// extra mounts → workdir → pivot_root → hostname, lo → stdio, session →
+// no_new_privs, bounding set, groups/gid/uid, capabilities → seccomp → exec.
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <linux/sched.h>
+#include <linux/seccomp.h>
+#include <net/if.h>
+#include <poll.h>
+#include <pty.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <grp.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <sys/capability.h>
+
+#include <algorithm>
+#include <array>
+#include <deque>
+#include <functional>
+#include <optional>
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "executor/cgroup.h"
+#include "executor/executor.h"
+#include "executor/seccomp.h"
+
+namespace xb::executor {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Where the child mounts its scratch tmpfs and, below it, the root. It is
+// only a mount point: everything mounted there lives in the container's
+// mount namespace.
+constexpr const char* kScratch = "/run/xbuild-exec";
+
+// Docker's default capability set (CapEff 00000000a80425fb).
+constexpr uint64_t kDefaultCaps =
+    (1ull << CAP_CHOWN) | (1ull << CAP_DAC_OVERRIDE) | (1ull << CAP_FOWNER) | (1ull << CAP_FSETID) |
+    (1ull << CAP_KILL) | (1ull << CAP_SETGID) | (1ull << CAP_SETUID) | (1ull << CAP_SETPCAP) |
+    (1ull << CAP_NET_BIND_SERVICE) | (1ull << CAP_NET_RAW) | (1ull << CAP_SYS_CHROOT) | (1ull << CAP_MKNOD) |
+    (1ull << CAP_AUDIT_WRITE) | (1ull << CAP_SETFCAP);
+
+constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+// --- cancellation ------------------------------------------------------------
+
+constexpr int kSlots = 256;
+std::array<std::atomic<int>, kSlots> g_pidfds{};
+std::array<std::atomic<bool>, kSlots> g_cancelled{};
+
+struct Registration {
+  int slot = -1;
+  explicit Registration(int pidfd) {
+    for (int i = 0; i < kSlots; ++i) {
+      int expected = 0;
+      if (g_pidfds[i].compare_exchange_strong(expected, pidfd + 1)) {
+        g_cancelled[i] = false;
+        slot = i;
+        return;
+      }
+    }
+  }
+  ~Registration() {
+    if (slot >= 0) g_pidfds[slot] = 0;
+  }
+  bool cancelled() const { return slot >= 0 && g_cancelled[slot]; }
+};
+
+// --- the child's plan: everything precomputed ---------------------------------
+
+struct Step {
+  enum Kind { mount, mkdir_stub, file_stub, mknod, symlink, write_file, remount_ro } kind;
+  const char* a = nullptr;  // source / target / path
+  const char* b = nullptr;  // target (mount), link target (symlink), content (write_file)
+  const char* fstype = nullptr;
+  unsigned long flags = 0;
+  const char* data = nullptr;
+  const char* chdir = nullptr;
+  mode_t mode = 0;
+  dev_t dev = 0;
+  int stub = -1;        // index into stubs for stubs
+  size_t parents_from = 0;  // stubs: create missing parents below this prefix length
+  bool optional = false;  // failures are ignored (e.g. read-only roots)
+};
+
+struct Message {
+  int err = 0;  // 0: setup done, exec follows
+  uint64_t stubs = 0;
+  char call[48] = {};
+  char path[400] = {};
+};
+
+struct Plan {
+  std::deque<std::string> strings;  // owns every string the steps point to (stable addresses)
+  std::vector<Step> steps;
+  std::vector<std::string> stub_paths;  // relative to the root, for cleanup
+  std::string root_dir;                 // kScratch + "/root"
+  std::string hostname;
+  std::string cwd;
+  std::vector<std::string> exec_candidates;
+  std::vector<char*> argv;
+  std::vector<char*> envp;
+  std::vector<std::string> env_storage;
+  std::vector<std::string> arg_storage;
+  uint32_t uid = 0, gid = 0;
+  std::vector<gid_t> groups;
+  bool sandbox = true;
+  bool new_net = false;
+  bool tty = false;
+  bool root_ro = false;
+  int stdio[3] = {-1, -1, -1};
+  std::vector<int> cgroup_fds;
+  sock_fprog seccomp{};
+  int last_cap = CAP_LAST_CAP;
+  int msg_fd = -1;
+
+  const char* keep(std::string s) {
+    strings.push_back(std::move(s));
+    return strings.back().c_str();
+  }
+};
+
+[[noreturn]] void child_fail(const Plan& p, uint64_t stubs, const char* call, const char* path, int err) {
+  Message m;
+  m.err = err ? err : EIO;
+  m.stubs = stubs;
+  std::strncpy(m.call, call, sizeof m.call - 1);
+  if (path) std::strncpy(m.path, path, sizeof m.path - 1);
+  (void)!::write(p.msg_fd, &m, sizeof m);
+  ::_exit(127);
+}
+
+// Creates the missing directories of path (absolute, inside the root),
+// recording each in stubs so that the parent can remove them again.
+bool child_mkdirs(char* path, size_t root_len) {
+  for (char* s = path + root_len + 1; *s; ++s) {
+    if (*s != '/') continue;
+    *s = 0;
+    int r = ::mkdir(path, 0755);
+    *s = '/';
+    if (r < 0 && errno != EEXIST) return false;
+  }
+  return true;
+}
+
+int child_main(const Plan& p) {
+  uint64_t stubs = 0;
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) child_fail(p, stubs, "prctl PDEATHSIG", nullptr, errno);
+  for (int fd : p.cgroup_fds)
+    if (::write(fd, "0", 1) < 0) child_fail(p, stubs, "join cgroup", nullptr, errno);
+  if (!p.cgroup_fds.empty() && ::unshare(CLONE_NEWCGROUP) < 0) child_fail(p, stubs, "unshare cgroup", nullptr, errno);
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0)
+    child_fail(p, stubs, "make mounts private", "/", errno);
+
+  char buf[4096];
+  for (const Step& s : p.steps) {
+    int r = 0;
+    const char* call = "";
+    const char* what = s.a;
+    switch (s.kind) {
+      case Step::mount:
+        call = "mount";
+        what = s.b;
+        if (s.chdir && ::chdir(s.chdir) < 0) child_fail(p, stubs, "chdir", s.chdir, errno);
+        r = ::mount(s.a, s.b, s.fstype, s.flags, s.data);
+        if (r == 0 && (s.flags & MS_BIND) && (s.flags & MS_RDONLY))
+          r = ::mount(nullptr, s.b, nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | (s.flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC)), nullptr);
+        break;
+      case Step::remount_ro:
+        call = "remount read-only";
+        r = ::mount(nullptr, s.a, nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr);
+        break;
+      case Step::mkdir_stub:
+      case Step::file_stub: {
+        call = "create mount point";
+        struct stat st{};
+        if (::lstat(s.a, &st) == 0) break;
+        if (!s.parents_from) {
+          r = ::mkdir(s.a, 0755);
+          break;
+        }
+        std::strncpy(buf, s.a, sizeof buf - 1);
+        buf[sizeof buf - 1] = 0;
+        if (!child_mkdirs(buf, s.parents_from)) {
+          r = -1;
+          break;
+        }
+        if (s.kind == Step::mkdir_stub) {
+          r = ::mkdir(s.a, 0755);
+        } else {
+          r = ::mknod(s.a, S_IFREG | 0644, 0);
+        }
+        if (r == 0 && s.stub >= 0) stubs |= 1ull << s.stub;
+        if (r < 0 && errno == EEXIST) r = 0;
+        break;
+      }
+      case Step::mknod:
+        call = "mknod";
+        r = ::mknod(s.a, s.mode, s.dev);
+        break;
+      case Step::symlink:
+        call = "symlink";
+        r = ::symlink(s.b, s.a);
+        break;
+      case Step::write_file: {
+        call = "write";
+        int fd = ::open(s.a, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0) {
+          r = -1;
+          break;
+        }
+        size_t n = std::strlen(s.b);
+        r = ::write(fd, s.b, n) == static_cast<ssize_t>(n) ? 0 : -1;
+        ::close(fd);
+        break;
+      }
+    }
+    if (r < 0 && !s.optional) child_fail(p, stubs, call, what, errno);
+  }
+
+  // Cwd: created if missing (inside the new root, before pivoting, like
+  // runc's mkdir of the process cwd).
+  std::snprintf(buf, sizeof buf, "%s%s/", p.root_dir.c_str(), p.cwd.c_str());
+  if (!child_mkdirs(buf, p.root_dir.size())) child_fail(p, stubs, "mkdir workdir", p.cwd.c_str(), errno);
+
+  if (::chdir(p.root_dir.c_str()) < 0) child_fail(p, stubs, "chdir", p.root_dir.c_str(), errno);
+  if (::syscall(SYS_pivot_root, ".", ".") < 0) child_fail(p, stubs, "pivot_root", p.root_dir.c_str(), errno);
+  if (::umount2(".", MNT_DETACH) < 0) child_fail(p, stubs, "detach old root", "/", errno);
+  if (::chdir("/") < 0) child_fail(p, stubs, "chdir", "/", errno);
+  if (p.root_ro && ::mount(nullptr, "/", nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) < 0)
+    child_fail(p, stubs, "remount root read-only", "/", errno);
+  if (::sethostname(p.hostname.c_str(), p.hostname.size()) < 0) child_fail(p, stubs, "sethostname", nullptr, errno);
+  if (p.new_net) {
+    int sock = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct ifreq ifr{};
+    std::strcpy(ifr.ifr_name, "lo");
+    if (sock < 0 || ::ioctl(sock, SIOCGIFFLAGS, &ifr) < 0) child_fail(p, stubs, "get flags of", "lo", errno);
+    ifr.ifr_flags |= IFF_UP;
+    if (::ioctl(sock, SIOCSIFFLAGS, &ifr) < 0) child_fail(p, stubs, "bring up", "lo", errno);
+    ::close(sock);
+  }
+  if (::chdir(p.cwd.c_str()) < 0) child_fail(p, stubs, "chdir", p.cwd.c_str(), errno);
+
+  if (::setsid() < 0) child_fail(p, stubs, "setsid", nullptr, errno);
+  for (int i = 0; i < 3; ++i)
+    if (::dup3(p.stdio[i], i, 0) < 0 && p.stdio[i] != i) child_fail(p, stubs, "dup2 stdio", nullptr, errno);
+  for (int i = 0; i < 3; ++i) ::fcntl(i, F_SETFD, 0);
+  if (p.tty && ::ioctl(0, TIOCSCTTY, 0) < 0) child_fail(p, stubs, "set controlling terminal", nullptr, errno);
+  ::umask(022);
+
+  if (p.sandbox) {
+    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) child_fail(p, stubs, "prctl NO_NEW_PRIVS", nullptr, errno);
+    for (int c = 0; c <= p.last_cap; ++c)
+      if (!(kDefaultCaps & (1ull << c)) && ::prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
+        child_fail(p, stubs, "drop capability from bounding set", nullptr, errno);
+  }
+  ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+  if (::setgroups(p.groups.size(), p.groups.data()) < 0) child_fail(p, stubs, "setgroups", nullptr, errno);
+  if (::setresgid(p.gid, p.gid, p.gid) < 0) child_fail(p, stubs, "setgid", nullptr, errno);
+  // A non-root uid loses every capability here (no PR_SET_KEEPCAPS), as in Docker.
+  if (::setresuid(p.uid, p.uid, p.uid) < 0) child_fail(p, stubs, "setuid", nullptr, errno);
+  if (p.sandbox && p.uid == 0) {
+    __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct d[2] = {};
+    d[0].effective = d[0].permitted = static_cast<uint32_t>(kDefaultCaps);
+    d[1].effective = d[1].permitted = static_cast<uint32_t>(kDefaultCaps >> 32);
+    if (::syscall(SYS_capset, &h, d) < 0) child_fail(p, stubs, "capset", nullptr, errno);
+  }
+  // Tell the parent which stubs exist; from here only exec can fail.
+  {
+    Message m;
+    m.stubs = stubs;
+    if (::write(p.msg_fd, &m, sizeof m) != sizeof m) ::_exit(127);
+  }
+  if (p.sandbox && ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &p.seccomp, 0, 0) < 0)
+    child_fail(p, stubs, "load seccomp filter", nullptr, errno);
+  ::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC);
+  int err = ENOENT;
+  for (const auto& c : p.exec_candidates) {
+    ::execve(c.c_str(), p.argv.data(), p.envp.data());
+    if (errno != ENOENT && errno != ENOTDIR) err = errno;
+  }
+  child_fail(p, stubs, "exec", p.argv[0], err);
+}
+
+// --- the parent's side ------------------------------------------------------------
+
+std::string rootfs_file(const std::vector<Mount>& root, const std::string& rel) {
+  // The root is not mounted in the parent: look through the layers as
+  // overlayfs would (upper first, then the lowers, nearest first).
+  if (root.empty()) return "";
+  std::vector<std::string> dirs;
+  const Mount& m = root.front();
+  if (m.type == "overlay") {
+    std::string upper, lower;
+    for (const auto& o : m.options) {
+      if (o.rfind("upperdir=", 0) == 0) upper = o.substr(9);
+      if (o.rfind("lowerdir=", 0) == 0) lower = o.substr(9);
+    }
+    if (!upper.empty()) dirs.push_back(upper);
+    size_t i = 0;
+    while (i <= lower.size() && !lower.empty()) {
+      size_t j = lower.find(':', i);
+      if (j == std::string::npos) j = lower.size();
+      dirs.push_back(lower.substr(i, j - i));
+      i = j + 1;
+    }
+  } else {
+    dirs.push_back(m.source);
+  }
+  for (const auto& d : dirs) {
+    struct stat st{};
+    fs::path p = fs::path(d) / rel;
+    if (::lstat(p.c_str(), &st) < 0) continue;
+    if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0)) return "";
+    if (!S_ISREG(st.st_mode)) return "";
+    try {
+      return read_file(p);
+    } catch (const Error&) {
+      return "";
+    }
+  }
+  return "";
+}
+
+// The directory where the root's own changes land (overlay upper or the
+// bind source): mount-point stubs are removed from there after the run.
+std::string writable_dir(const std::vector<Mount>& root) {
+  if (root.empty()) return "";
+  const Mount& m = root.front();
+  if (m.type == "overlay") {
+    for (const auto& o : m.options)
+      if (o.rfind("upperdir=", 0) == 0) return o.substr(9);
+    return "";
+  }
+  return m.source;
+}
+
+std::string normalize_target(const std::string& t) {
+  fs::path p = fs::path("/") / t;
+  return p.lexically_normal().string();
+}
+
+void ensure_scratch() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (::mkdir(kScratch, 0700) < 0 && errno != EEXIST) throw_errno("mkdir", kScratch);
+  });
+}
+
+std::string hosts_file(const RunSpec& spec) {
+  std::string s = "127.0.0.1\tlocalhost " + spec.hostname + "\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+  for (const auto& [name, ip] : spec.extra_hosts) s += ip + "\t" + name + "\n";
+  return s;
+}
+
+std::string resolv_file(const RunSpec& spec) {
+  std::string host;
+  try {
+    host = read_file("/etc/resolv.conf");
+  } catch (const Error&) {
+  }
+  if (spec.network == Network::none) return "";
+  // A loopback resolver (systemd-resolved's 127.0.0.53) works with the host
+  // network, which is the only network a build step gets besides none.
+  return host;
+}
+
+struct Pipe {
+  UniqueFd r, w;
+  Pipe() {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) < 0) throw_errno("pipe");
+    r.reset(fds[0]);
+    w.reset(fds[1]);
+  }
+};
+
+class Runner {
+ public:
+  explicit Runner(const RunSpec& spec) : spec_(spec) {}
+
+  ExitStatus run();
+
+ private:
+  void plan_mounts();
+  void plan_process();
+  void add_mount(const Mount& m, const std::string& where, bool optional = false);
+  std::string in_root(const std::string& target) { return plan_.root_dir + normalize_target(target); }
+  void remove_stubs(uint64_t mask);
+
+  const RunSpec& spec_;
+  Plan plan_;
+};
+
+void Runner::add_mount(const Mount& m, const std::string& where, bool optional) {
+  MountArgs a = mount_args(m);
+  Step s{Step::mount};
+  s.a = plan_.keep(a.bind ? m.source : (m.type == "overlay" ? "overlay" : m.type));
+  s.b = plan_.keep(where);
+  s.fstype = a.bind ? nullptr : plan_.keep(m.type);
+  s.flags = a.flags;
+  s.data = a.data.empty() ? nullptr : plan_.keep(a.data);
+  s.chdir = a.chdir.empty() ? nullptr : plan_.keep(a.chdir);
+  s.optional = optional;
+  plan_.steps.push_back(s);
+}
+
+void Runner::plan_mounts() {
+  std::string scratch = kScratch;
+  plan_.root_dir = scratch + "/root";
+  auto mount_fs = [&](const char* type, const std::string& where, unsigned long flags, const char* data) {
+    Step s{Step::mount};
+    s.a = plan_.keep(type);
+    s.b = plan_.keep(where);
+    s.fstype = plan_.keep(type);
+    s.flags = flags;
+    s.data = data ? plan_.keep(data) : nullptr;
+    plan_.steps.push_back(s);
+  };
+  auto step = [&](Step::Kind k, const std::string& a, const std::string& b = "", bool optional = false) {
+    Step s{k};
+    s.a = plan_.keep(a);
+    s.b = b.empty() ? nullptr : plan_.keep(b);
+    s.optional = optional;
+    plan_.steps.push_back(s);
+  };
+  auto stub = [&](Step::Kind k, const std::string& target) {
+    Step s{k};
+    s.a = plan_.keep(in_root(target));
+    s.stub = static_cast<int>(plan_.stub_paths.size());
+    s.parents_from = plan_.root_dir.size();
+    s.optional = true;  // a read-only root may lack it: the mount then fails, reported there
+    plan_.stub_paths.push_back(normalize_target(target).substr(1));
+    plan_.steps.push_back(s);
+  };
+
+  // Scratch tmpfs: the generated /etc files and the root's mount point.
+  mount_fs("tmpfs", scratch, MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=1m");
+  step(Step::write_file, scratch + "/hosts", hosts_file(spec_));
+  step(Step::write_file, scratch + "/resolv.conf", resolv_file(spec_) + " ");
+  step(Step::write_file, scratch + "/hostname", spec_.hostname + "\n");
+  step(Step::mkdir_stub, plan_.root_dir);
+
+  if (spec_.root.empty()) fail(ErrorKind::invalid_argument, "run: no root mount");
+  Mount root = spec_.root.front();
+  MountArgs ra = mount_args(root);
+  // A read-only root is mounted writable first (its mount points may need
+  // creating) only when it is a bind; an overlay without upper is ro anyway.
+  plan_.root_ro = (ra.flags & MS_RDONLY) != 0 && ra.bind;
+  if (plan_.root_ro) {
+    root.options.erase(std::remove(root.options.begin(), root.options.end(), "ro"), root.options.end());
+  }
+  // For an overlay root, every mount point the container needs comes from
+  // one more lower layer on tmpfs, on top of the image's: nothing is created
+  // in the upper dir (so nothing reaches a layer or needs removing, and no
+  // slow metadata writes hit the snapshot's disk).
+  if (root.type == "overlay") {
+    std::string layer = scratch + "/stubs";
+    step(Step::mkdir_stub, layer);
+    auto layer_stub = [&](const std::string& target, bool dir) {
+      Step s{dir ? Step::mkdir_stub : Step::file_stub};
+      s.a = plan_.keep(layer + normalize_target(target));
+      s.parents_from = layer.size();
+      plan_.steps.push_back(s);
+    };
+    for (const char* d : {"/proc", "/dev", "/sys"}) layer_stub(d, true);
+    for (const char* f : {"/etc/hosts", "/etc/resolv.conf", "/etc/hostname"}) layer_stub(f, false);
+    for (const auto& m : spec_.mounts) {
+      struct stat st{};
+      layer_stub(m.target, m.type != "bind" || (::stat(m.source.c_str(), &st) == 0 && S_ISDIR(st.st_mode)));
+    }
+    for (auto& o : root.options)
+      if (o.rfind("lowerdir=", 0) == 0) o.insert(9, layer + ":");
+  }
+  add_mount(root, plan_.root_dir);
+  for (size_t i = 1; i < spec_.root.size(); ++i) add_mount(spec_.root[i], in_root(spec_.root[i].target));
+
+  stub(Step::mkdir_stub, "/proc");
+  mount_fs("proc", in_root("/proc"), MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
+  stub(Step::mkdir_stub, "/dev");
+  mount_fs("tmpfs", in_root("/dev"), MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
+  struct Dev {
+    const char* name;
+    unsigned major, minor;
+  };
+  for (Dev d : {Dev{"null", 1, 3}, Dev{"zero", 1, 5}, Dev{"full", 1, 7}, Dev{"random", 1, 8}, Dev{"urandom", 1, 9},
+                Dev{"tty", 5, 0}}) {
+    Step s{Step::mknod};
+    s.a = plan_.keep(in_root(std::string("/dev/") + d.name));
+    s.mode = S_IFCHR | 0666;
+    s.dev = makedev(d.major, d.minor);
+    plan_.steps.push_back(s);
+  }
+  step(Step::symlink, in_root("/dev/fd"), "/proc/self/fd");
+  step(Step::symlink, in_root("/dev/stdin"), "/proc/self/fd/0");
+  step(Step::symlink, in_root("/dev/stdout"), "/proc/self/fd/1");
+  step(Step::symlink, in_root("/dev/stderr"), "/proc/self/fd/2");
+  step(Step::symlink, in_root("/dev/ptmx"), "pts/ptmx");
+  step(Step::symlink, in_root("/dev/core"), "/proc/kcore", true);
+  step(Step::mkdir_stub, in_root("/dev/pts"));
+  step(Step::mkdir_stub, in_root("/dev/shm"));
+  mount_fs("devpts", in_root("/dev/pts"), MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5");
+  mount_fs("tmpfs", in_root("/dev/shm"), MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k");
+  stub(Step::mkdir_stub, "/sys");
+  mount_fs("sysfs", in_root("/sys"), MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, nullptr);
+
+  for (const char* f : {"hosts", "resolv.conf", "hostname"}) {
+    std::string target = std::string("/etc/") + f;
+    stub(Step::file_stub, target);
+    Mount b{"bind", scratch + "/" + f, target, {"bind", "ro", "nosuid", "nodev", "noexec"}};
+    add_mount(b, in_root(target), true);
+  }
+
+  for (const auto& m : spec_.mounts) {
+    if (m.target.empty() || normalize_target(m.target) == "/")
+      fail(ErrorKind::invalid_argument, "mount " + m.source + ": a target inside the container is needed");
+    bool dir = true;
+    if (m.type == "bind") {
+      struct stat st{};
+      if (::stat(m.source.c_str(), &st) < 0) throw_errno("bind mount source", m.source);
+      dir = S_ISDIR(st.st_mode);
+    }
+    stub(dir ? Step::mkdir_stub : Step::file_stub, m.target);
+    Mount mm = m;
+    if (mm.type == "bind" && std::find(mm.options.begin(), mm.options.end(), "rbind") == mm.options.end())
+      mm.options.push_back("rbind");
+    add_mount(mm, in_root(m.target));
+  }
+  if (plan_.stub_paths.size() > 64) fail(ErrorKind::invalid_argument, "run: too many mounts");
+}
+
+void Runner::plan_process() {
+  if (spec_.args.empty()) fail(ErrorKind::invalid_argument, "run: no command");
+  User u = resolve_user(spec_.user, rootfs_file(spec_.root, "etc/passwd"), rootfs_file(spec_.root, "etc/group"));
+  plan_.uid = u.uid;
+  plan_.gid = u.gid;
+  plan_.groups.assign(u.additional_gids.begin(), u.additional_gids.end());
+
+  plan_.env_storage = spec_.env;
+  auto has = [&](const char* k) {
+    for (const auto& e : plan_.env_storage)
+      if (e.rfind(std::string(k) + "=", 0) == 0) return true;
+    return false;
+  };
+  if (!has("PATH")) plan_.env_storage.push_back(std::string("PATH=") + kDefaultPath);
+  if (!has("HOME")) plan_.env_storage.push_back("HOME=" + u.home);
+  if (!has("HOSTNAME")) plan_.env_storage.push_back("HOSTNAME=" + spec_.hostname);
+  if (spec_.tty && !has("TERM")) plan_.env_storage.push_back("TERM=xterm");
+  std::string path = kDefaultPath;
+  for (const auto& e : plan_.env_storage)
+    if (e.rfind("PATH=", 0) == 0) path = e.substr(5);
+
+  plan_.arg_storage = spec_.args;
+  for (auto& a : plan_.arg_storage) plan_.argv.push_back(a.data());
+  plan_.argv.push_back(nullptr);
+  for (auto& e : plan_.env_storage) plan_.envp.push_back(e.data());
+  plan_.envp.push_back(nullptr);
+
+  const std::string& cmd = spec_.args[0];
+  if (cmd.find('/') != std::string::npos) {
+    plan_.exec_candidates.push_back(cmd);
+  } else {
+    size_t i = 0;
+    while (i <= path.size()) {
+      size_t j = path.find(':', i);
+      if (j == std::string::npos) j = path.size();
+      std::string dir = path.substr(i, j - i);
+      plan_.exec_candidates.push_back((dir.empty() ? std::string(".") : dir) + "/" + cmd);
+      i = j + 1;
+    }
+  }
+  plan_.cwd = normalize_target(spec_.cwd.empty() ? "/" : spec_.cwd);
+  plan_.hostname = spec_.hostname;
+  plan_.sandbox = spec_.security == Security::sandbox;
+  plan_.new_net = spec_.network == Network::none;
+  plan_.tty = spec_.tty;
+  if (plan_.sandbox) {
+    const auto& prog = detail::default_seccomp_program();
+    plan_.seccomp.len = static_cast<unsigned short>(prog.size());
+    plan_.seccomp.filter = const_cast<sock_filter*>(prog.data());
+  }
+  plan_.last_cap = static_cast<int>(cap_max_bits()) - 1;
+}
+
+void Runner::remove_stubs(uint64_t mask) {
+  std::string dir = writable_dir(spec_.root);
+  if (dir.empty() || !mask) return;
+  // Deepest first: files, then the directories created to hold them.
+  for (size_t i = plan_.stub_paths.size(); i-- > 0;) {
+    if (!(mask & (1ull << i))) continue;
+    fs::path p = fs::path(dir) / plan_.stub_paths[i];
+    struct stat st{};
+    if (::lstat(p.c_str(), &st) < 0) continue;
+    if (S_ISREG(st.st_mode) && st.st_size == 0) ::unlink(p.c_str());
+    else if (S_ISDIR(st.st_mode)) ::rmdir(p.c_str());  // only if still empty
+  }
+  // Parent dirs that child_mkdirs created for a stub (e.g. /etc in an empty
+  // root) are removed if they are empty now.
+  for (const auto& rel : plan_.stub_paths) {
+    fs::path p = fs::path(rel).parent_path();
+    while (!p.empty()) {
+      if (::rmdir((fs::path(dir) / p).c_str()) < 0) break;
+      p = p.parent_path();
+    }
+  }
+}
+
+std::atomic<uint64_t> g_run_counter{0};
+
+ExitStatus Runner::run() {
+  auto trace_t0 = std::chrono::steady_clock::now();
+  if (::geteuid() != 0) fail(ErrorKind::failed_precondition, "running a container needs root");
+  ensure_scratch();
+  plan_mounts();
+  plan_process();
+
+  ExitStatus status;
+  status.memory_limit = spec_.limits.memory_bytes;
+  std::optional<detail::CgroupDir> cgroup;
+  if (spec_.limits.memory_bytes || spec_.limits.pids || spec_.limits.cpus) {
+    cgroup.emplace(std::to_string(::getpid()) + "-" + std::to_string(g_run_counter++), spec_.limits);
+    plan_.cgroup_fds = cgroup->procs_fds();
+  }
+
+  // stdio
+  UniqueFd devnull = open_or_throw("/dev/null", O_RDWR);
+  std::optional<Pipe> out_pipe, err_pipe;
+  UniqueFd pty_master, pty_slave;
+  if (spec_.tty) {
+    int m, s;
+    struct winsize ws{};
+    bool have_ws = spec_.stdout_fd >= 0 && ::ioctl(spec_.stdout_fd, TIOCGWINSZ, &ws) == 0;
+    if (::openpty(&m, &s, nullptr, nullptr, have_ws ? &ws : nullptr) < 0) throw_errno("openpty");
+    pty_master.reset(m);
+    pty_slave.reset(s);
+    ::fcntl(m, F_SETFD, FD_CLOEXEC);
+    ::fcntl(s, F_SETFD, FD_CLOEXEC);
+    plan_.stdio[0] = plan_.stdio[1] = plan_.stdio[2] = s;
+  } else {
+    plan_.stdio[0] = spec_.stdin_fd >= 0 ? spec_.stdin_fd : devnull.get();
+    auto out = [&](int fd, std::optional<Pipe>& pipe) {
+      if (fd >= 0) return fd;
+      if (!spec_.on_output) return devnull.get();
+      pipe.emplace();
+      return pipe->w.get();
+    };
+    plan_.stdio[1] = out(spec_.stdout_fd, out_pipe);
+    plan_.stdio[2] = out(spec_.stderr_fd, err_pipe);
+  }
+  Pipe msg;
+  plan_.msg_fd = msg.w.get();
+
+  uint64_t flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD;
+  if (plan_.new_net) flags |= CLONE_NEWNET;
+  int pidfd = -1;
+  struct clone_args args{};
+  args.flags = flags;
+  args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
+  args.exit_signal = SIGCHLD;
+  static const bool trace = std::getenv("XBUILD_EXEC_TRACE") != nullptr;
+  auto tr = [&](const char* what) {
+    if (trace)
+      std::fprintf(stderr, "exec-trace %-12s %8.3f ms\n", what,
+                   std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - trace_t0).count());
+  };
+  tr("planned");
+  long pid = ::syscall(SYS_clone3, &args, sizeof args);
+  if (pid < 0) throw_errno("clone3 (new namespaces)");
+  if (pid == 0) child_main(plan_);
+  UniqueFd pidfd_owner(pidfd);
+  Registration reg(pidfd);
+  tr("cloned");
+  msg.w.reset();
+  pty_slave.reset();
+  if (out_pipe) out_pipe->w.reset();
+  if (err_pipe) err_pipe->w.reset();
+
+  auto kill_tree = [&] { ::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0); };
+  // From here on, any exception must still reap the child and clean up.
+  uint64_t stubs = 0;
+  bool reaped = false;
+  auto reap = [&] {
+    if (reaped) return;
+    siginfo_t info{};
+    while (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd), &info, WEXITED) < 0 && errno == EINTR) {
+    }
+    reaped = true;
+    if (info.si_code == CLD_EXITED) status.exit_code = info.si_status;
+    else status.signal = info.si_status;
+  };
+  struct Cleanup {
+    std::function<void()> fn;
+    ~Cleanup() { fn(); }
+  } cleanup{[&] {
+    if (!reaped) {
+      kill_tree();
+      reap();
+    }
+    if (cgroup) cgroup->destroy();
+    remove_stubs(stubs);
+    tr("cleaned up");
+  }};
+
+  // Raw terminal for the relay, restored on the way out.
+  std::optional<termios> saved_tio;
+  if (spec_.tty && spec_.stdin_fd >= 0 && ::isatty(spec_.stdin_fd)) {
+    termios t{};
+    if (::tcgetattr(spec_.stdin_fd, &t) == 0) {
+      saved_tio = t;
+      ::cfmakeraw(&t);
+      ::tcsetattr(spec_.stdin_fd, TCSANOW, &t);
+    }
+  }
+  struct RestoreTio {
+    int fd;
+    std::optional<termios>& tio;
+    ~RestoreTio() {
+      if (tio) ::tcsetattr(fd, TCSANOW, &*tio);
+    }
+  } restore{spec_.stdin_fd, saved_tio};
+
+  Message m;
+  size_t msg_got = 0;
+  bool msg_open = true, exec_error = false;
+  auto deadline = spec_.timeout.count() > 0 ? std::chrono::steady_clock::now() + spec_.timeout
+                                            : std::chrono::steady_clock::time_point::max();
+  bool stdin_open = spec_.tty && spec_.stdin_fd >= 0;
+  char buf[65536];
+  auto emit = [&](Stream s, const char* data, size_t n) {
+    if (spec_.tty && spec_.stdout_fd >= 0) {
+      write_all(spec_.stdout_fd, std::string_view(data, n), "stdout");
+    } else if (spec_.on_output) {
+      spec_.on_output(s, std::string_view(data, n));
+    }
+  };
+  UniqueFd* outs[3] = {out_pipe ? &out_pipe->r : nullptr, err_pipe ? &err_pipe->r : nullptr,
+                       pty_master ? &pty_master : nullptr};
+  for (;;) {
+    bool outputs_open = false;
+    for (auto* o : outs) outputs_open |= o && *o;
+    if (reaped && !outputs_open && !msg_open) break;
+    std::vector<pollfd> pfds;
+    std::vector<int> kinds;  // 0 msg, 1 out, 2 err, 3 pty, 4 pidfd, 5 stdin
+    if (msg_open) pfds.push_back({msg.r.get(), POLLIN, 0}), kinds.push_back(0);
+    for (int i = 0; i < 3; ++i)
+      if (outs[i] && *outs[i]) pfds.push_back({outs[i]->get(), POLLIN, 0}), kinds.push_back(1 + i);
+    if (!reaped) pfds.push_back({pidfd, POLLIN, 0}), kinds.push_back(4);
+    if (stdin_open && !reaped) pfds.push_back({spec_.stdin_fd, POLLIN, 0}), kinds.push_back(5);
+    int timeout_ms = 100;  // cancel_all() is polled: it may not allocate or lock
+    auto now = std::chrono::steady_clock::now();
+    if (deadline != std::chrono::steady_clock::time_point::max()) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count();
+      if (left <= 0) {
+        if (!reaped) {
+          status.timed_out = true;
+          kill_tree();
+        }
+        deadline = std::chrono::steady_clock::time_point::max();
+        left = 0;
+      }
+      timeout_ms = static_cast<int>(std::min<long>(timeout_ms, left));
+    }
+    int n = ::poll(pfds.data(), pfds.size(), timeout_ms);
+    if (n < 0 && errno != EINTR) throw_errno("poll");
+    if (reg.cancelled() && !reaped && !status.cancelled) {
+      status.cancelled = true;
+      kill_tree();
+    }
+    if (n <= 0) continue;
+    for (size_t i = 0; i < pfds.size(); ++i) {
+      if (!pfds[i].revents) continue;
+      switch (kinds[i]) {
+        case 0: {
+          ssize_t r = ::read(msg.r.get(), reinterpret_cast<char*>(&m) + msg_got, sizeof m - msg_got);
+          if (r <= 0) {
+            tr("exec'd");
+            msg_open = false;
+            msg.r.reset();
+            break;
+          }
+          tr("setup done");
+          msg_got += static_cast<size_t>(r);
+          if (msg_got == sizeof m) {
+            stubs |= m.stubs;
+            if (m.err) exec_error = true;
+            if (exec_error) {
+              msg_open = false;
+              msg.r.reset();
+            } else {
+              msg_got = 0;
+            }
+          }
+          break;
+        }
+        case 1:
+        case 2:
+        case 3: {
+          UniqueFd& fd = *outs[kinds[i] - 1];
+          ssize_t r = ::read(fd.get(), buf, sizeof buf);
+          if (r < 0 && errno == EINTR) break;
+          if (r <= 0) {
+            fd.reset();
+            break;
+          }
+          emit(kinds[i] == 2 ? Stream::stderr_stream : Stream::stdout_stream, buf, static_cast<size_t>(r));
+          break;
+        }
+        case 4:
+          reap();
+          tr("reaped");
+          // PID 1 is gone, so the kernel kills the rest of the namespace;
+          // a pty master reports EIO once its last slave closes.
+          break;
+        case 5: {
+          ssize_t r = ::read(spec_.stdin_fd, buf, sizeof buf);
+          if (r <= 0) {
+            stdin_open = false;
+            break;
+          }
+          write_all(pty_master.get(), std::string_view(buf, static_cast<size_t>(r)), "pty");
+          break;
+        }
+      }
+    }
+  }
+  tr("outputs closed");
+  if (cgroup) status.oom_killed = cgroup->oom_killed();
+  if (exec_error) {
+    std::string call = m.call, path = m.path;
+    if (call == "exec" && m.err == ENOENT)
+      fail(ErrorKind::not_found, "exec `" + path + "`: not found (looked in $PATH of the container)");
+    throw_errno(call, path, m.err);
+  }
+  return status;
+}
+
+}  // namespace
+
+ExitStatus run(const RunSpec& spec) {
+  Runner r(spec);
+  return r.run();
+}
+
+void cancel_all() noexcept {
+  for (int i = 0; i < kSlots; ++i) {
+    int v = g_pidfds[i].load();
+    if (v > 0) {
+      g_cancelled[i] = true;
+      ::syscall(SYS_pidfd_send_signal, v - 1, SIGKILL, nullptr, 0);
+    }
+  }
+}
+
+}  // namespace xb::executor

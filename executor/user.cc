@@ -1,0 +1,140 @@
+// resolve_user: Docker's (runc's GetExecUser) reading of USER against the
+// image's /etc/passwd and /etc/group. Pure, so it is tested without root.
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <optional>
+
+#include "common/error.h"
+#include "executor/executor.h"
+
+namespace xb::executor {
+
+namespace {
+
+std::vector<std::string_view> split(std::string_view s, char sep) {
+  std::vector<std::string_view> out;
+  size_t i = 0;
+  for (;;) {
+    size_t j = s.find(sep, i);
+    if (j == std::string_view::npos) {
+      out.push_back(s.substr(i));
+      return out;
+    }
+    out.push_back(s.substr(i, j - i));
+    i = j + 1;
+  }
+}
+
+std::optional<uint32_t> parse_id(std::string_view s) {
+  uint32_t v = 0;
+  if (s.empty()) return std::nullopt;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+// Lines of a passwd/group file, split on ':', comments and blanks skipped.
+std::vector<std::vector<std::string_view>> records(std::string_view text, size_t min_fields) {
+  std::vector<std::vector<std::string_view>> out;
+  for (auto line : split(text, '\n')) {
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty() || line[0] == '#') continue;
+    auto f = split(line, ':');
+    if (f.size() >= min_fields) out.push_back(std::move(f));
+  }
+  return out;
+}
+
+}  // namespace
+
+User resolve_user(std::string_view spec, std::string_view passwd, std::string_view group) {
+  User u;
+  if (spec.empty()) spec = "0";
+  auto colon = spec.find(':');
+  std::string_view user_part = spec.substr(0, colon);
+  std::optional<std::string_view> group_part;
+  if (colon != std::string_view::npos) group_part = spec.substr(colon + 1);
+  if (user_part.empty()) fail(ErrorKind::invalid_argument, "invalid user \"" + std::string(spec) + "\": no user name");
+  if (group_part && group_part->empty())
+    fail(ErrorKind::invalid_argument, "invalid user \"" + std::string(spec) + "\": empty group");
+
+  std::optional<uint32_t> numeric_uid = parse_id(user_part);
+  std::string name;
+  bool found = false;
+  for (const auto& f : records(passwd, 7)) {
+    auto uid = parse_id(f[2]);
+    auto gid = parse_id(f[3]);
+    if (!uid || !gid) continue;
+    if (numeric_uid ? *uid == *numeric_uid : f[0] == user_part) {
+      u.uid = *uid;
+      u.gid = *gid;
+      u.home = f[5].empty() ? "/" : std::string(f[5]);
+      name = std::string(f[0]);
+      found = true;
+      break;
+    }
+  }
+  if (!found) {
+    if (!numeric_uid)
+      fail(ErrorKind::not_found, "unable to find user " + std::string(user_part) + ": no matching entries in passwd file");
+    u.uid = *numeric_uid;
+    u.gid = 0;
+  }
+
+  if (group_part) {
+    if (auto gid = parse_id(*group_part)) {
+      u.gid = *gid;
+    } else {
+      bool gfound = false;
+      for (const auto& f : records(group, 3)) {
+        if (f[0] == *group_part) {
+          auto gid2 = parse_id(f[2]);
+          if (!gid2) continue;
+          u.gid = *gid2;
+          gfound = true;
+          break;
+        }
+      }
+      if (!gfound)
+        fail(ErrorKind::not_found,
+             "unable to find group " + std::string(*group_part) + ": no matching entries in group file");
+    }
+    return u;
+  }
+
+  if (!name.empty()) {
+    for (const auto& f : records(group, 4)) {
+      auto gid = parse_id(f[2]);
+      if (!gid) continue;
+      for (auto member : split(f[3], ',')) {
+        if (member == name && *gid != u.gid) u.additional_gids.push_back(*gid);
+      }
+    }
+  }
+  std::sort(u.additional_gids.begin(), u.additional_gids.end());
+  u.additional_gids.erase(std::unique(u.additional_gids.begin(), u.additional_gids.end()), u.additional_gids.end());
+  return u;
+}
+
+std::string ExitStatus::describe() const {
+  if (cancelled) return "cancelled";
+  if (timed_out) return "timed out";
+  if (oom_killed) {
+    std::string s = "killed: out of memory";
+    if (memory_limit) {
+      uint64_t v = *memory_limit;
+      if (v % (1ull << 30) == 0) s += " (limit " + std::to_string(v >> 30) + " GiB)";
+      else if (v % (1ull << 20) == 0) s += " (limit " + std::to_string(v >> 20) + " MiB)";
+      else s += " (limit " + std::to_string(v) + " bytes)";
+    }
+    return s;
+  }
+  if (signal) {
+    const char* n = sigabbrev_np(signal);
+    return std::string("killed by signal ") + (n ? std::string("SIG") + n : std::to_string(signal));
+  }
+  return "exit code " + std::to_string(exit_code);
+}
+
+}  // namespace xb::executor

@@ -1,0 +1,484 @@
+// Docker and OCI archives (write and load), `import` of a rootfs tarball,
+// and layer decompression. Everything streams through libarchive; no layer
+// is held in memory.
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <ctime>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "exporter/exporter.h"
+
+namespace xb::exporter {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using store::Descriptor;
+using store::ImageRef;
+namespace mt = store::media_type;
+
+namespace {
+
+constexpr size_t kChunk = 1 << 20;
+
+struct ArchiveReader {
+  archive* a = archive_read_new();
+  ~ArchiveReader() { archive_read_free(a); }
+};
+struct ArchiveWriter {
+  archive* a = archive_write_new();
+  ~ArchiveWriter() { archive_write_free(a); }
+};
+struct Entry {
+  archive_entry* e = archive_entry_new();
+  ~Entry() { archive_entry_free(e); }
+};
+
+std::string now_rfc3339() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+// Reads an fd to its end, in chunks.
+void pump_fd(int fd, const std::string& what, const std::function<void(std::string_view)>& sink) {
+  std::string buf(kChunk, '\0');
+  for (;;) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("read", what);
+    }
+    if (n == 0) return;
+    sink(std::string_view(buf.data(), static_cast<size_t>(n)));
+  }
+}
+
+// The decompressed bytes of whatever libarchive can read from fd (raw format).
+void pump_decompressed(int fd, const std::string& what, const std::function<void(std::string_view)>& sink) {
+  ArchiveReader r;
+  archive_read_support_filter_all(r.a);
+  archive_read_support_format_raw(r.a);
+  if (archive_read_open_fd(r.a, fd, kChunk) != ARCHIVE_OK)
+    fail(ErrorKind::invalid_argument, what + ": " + archive_error_string(r.a));
+  archive_entry* e = nullptr;
+  int rc = archive_read_next_header(r.a, &e);
+  if (rc == ARCHIVE_EOF) return;
+  if (rc != ARCHIVE_OK) fail(ErrorKind::invalid_argument, what + ": " + archive_error_string(r.a));
+  std::string buf(kChunk, '\0');
+  for (;;) {
+    la_ssize_t n = archive_read_data(r.a, buf.data(), buf.size());
+    if (n < 0) fail(ErrorKind::data_loss, what + ": cannot decompress: " + archive_error_string(r.a));
+    if (n == 0) return;
+    sink(std::string_view(buf.data(), static_cast<size_t>(n)));
+  }
+}
+
+store::Compression layer_compression_of(const store::Store& st, const Descriptor& layer) {
+  if (auto c = store::layer_compression(layer.media_type)) return *c;
+  UniqueFd fd = st.open_blob(layer.digest);
+  char head[4] = {};
+  ssize_t n = ::pread(fd.get(), head, sizeof head, 0);
+  return store::sniff_compression(std::string_view(head, n > 0 ? static_cast<size_t>(n) : 0));
+}
+
+// The platform manifest of target (itself unless it is an index).
+std::pair<Descriptor, store::Manifest> platform_manifest(const store::Store& st, const Descriptor& target) {
+  store::Image img = st.image(target);
+  return {img.manifest_desc, img.manifest};
+}
+
+class TarOut {
+ public:
+  explicit TarOut(int fd, const std::string& name) : name_(name) {
+    archive_write_set_format_pax_restricted(w_.a);
+    archive_write_set_bytes_in_last_block(w_.a, 1);
+    if (archive_write_open_fd(w_.a, fd) != ARCHIVE_OK) check(ARCHIVE_FATAL);
+  }
+  void add_dir(const std::string& path) {
+    Entry e;
+    archive_entry_set_pathname(e.e, path.c_str());
+    archive_entry_set_filetype(e.e, AE_IFDIR);
+    archive_entry_set_perm(e.e, 0755);
+    archive_entry_set_mtime(e.e, 0, 0);
+    check(archive_write_header(w_.a, e.e));
+  }
+  void begin_file(const std::string& path, uint64_t size) {
+    Entry e;
+    archive_entry_set_pathname(e.e, path.c_str());
+    archive_entry_set_filetype(e.e, AE_IFREG);
+    archive_entry_set_perm(e.e, 0644);
+    archive_entry_set_size(e.e, static_cast<la_int64_t>(size));
+    archive_entry_set_mtime(e.e, 0, 0);
+    check(archive_write_header(w_.a, e.e));
+  }
+  void data(std::string_view d) {
+    while (!d.empty()) {
+      la_ssize_t n = archive_write_data(w_.a, d.data(), d.size());
+      if (n < 0) check(ARCHIVE_FATAL);
+      d.remove_prefix(static_cast<size_t>(n));
+    }
+  }
+  void add_file(const std::string& path, std::string_view content) {
+    begin_file(path, content.size());
+    data(content);
+  }
+  void add_fd(const std::string& path, int fd, uint64_t size, const std::string& what) {
+    begin_file(path, size);
+    uint64_t written = 0;
+    pump_fd(fd, what, [&](std::string_view d) {
+      written += d.size();
+      data(d);
+    });
+    if (written != size) fail(ErrorKind::data_loss, what + ": changed size while being archived");
+  }
+  void close() { check(archive_write_close(w_.a)); }
+
+ private:
+  void check(int rc) {
+    if (rc < ARCHIVE_WARN) fail(ErrorKind::io, "write " + name_ + ": " + archive_error_string(w_.a));
+  }
+  ArchiveWriter w_;
+  std::string name_;
+};
+
+void write_docker(const store::Store& st, const Descriptor& target, const std::vector<ImageRef>& names, TarOut& out) {
+  auto [mdesc, m] = platform_manifest(st, target);
+  std::string config = st.read_blob(m.config.digest);
+  store::ImageConfig cfg = store::ImageConfig::parse(config);
+  if (cfg.diff_ids.size() != m.layers.size())
+    fail(ErrorKind::data_loss, "image " + mdesc.digest.str() + ": config has " + std::to_string(cfg.diff_ids.size()) +
+                                   " diff IDs for " + std::to_string(m.layers.size()) + " layers");
+  std::string config_name = std::string(m.config.digest.hex()) + ".json";
+  out.add_file(config_name, config);
+  json layers = json::array();
+  std::set<Digest> written;
+  for (size_t i = 0; i < m.layers.size(); ++i) {
+    const Descriptor& l = m.layers[i];
+    const Digest& diff_id = cfg.diff_ids[i];
+    std::string dir = std::string(diff_id.hex());
+    layers.push_back(dir + "/layer.tar");
+    if (!written.insert(diff_id).second) continue;
+    out.add_dir(dir);
+    out.add_file(dir + "/VERSION", "1.0");
+    std::string what = "layer " + l.digest.str();
+    if (layer_compression_of(st, l) == store::Compression::none) {
+      if (l.digest != diff_id)
+        fail(ErrorKind::data_loss, what + " is uncompressed but its digest is not its diff ID " + diff_id.str());
+      UniqueFd fd = st.open_blob(l.digest);
+      out.add_fd(dir + "/layer.tar", fd.get(), *st.blob_size(l.digest), what);
+      continue;
+    }
+    // A tar header needs the size first: decompress to a temporary file on
+    // the store's disk, checking the diff ID on the way.
+    TempDir tmp("export", st.root() / "ingest");
+    fs::path plain = tmp.path() / "layer.tar";
+    {
+      UniqueFd in = st.open_blob(l.digest);
+      UniqueFd outf = open_or_throw(plain, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      Sha256 h;
+      pump_decompressed(in.get(), what, [&](std::string_view d) {
+        h.update(d);
+        write_all(outf.get(), d, plain.string());
+      });
+      Digest got = h.finish();
+      if (got != diff_id)
+        fail(ErrorKind::data_loss, what + " decompresses to " + got.str() + ", not its diff ID " + diff_id.str());
+    }
+    UniqueFd fd = open_or_throw(plain, O_RDONLY);
+    out.add_fd(dir + "/layer.tar", fd.get(), fs::file_size(plain), what);
+  }
+  json tags = json::array();
+  json repos = json::object();
+  for (const auto& n : names) {
+    if (!n.tag()) continue;
+    tags.push_back(n.familiar_repository() + ":" + *n.tag());
+    if (!cfg.diff_ids.empty()) repos[n.familiar_repository()][*n.tag()] = std::string(cfg.diff_ids.back().hex());
+  }
+  json manifest = json::array({json{{"Config", config_name}, {"RepoTags", tags}, {"Layers", layers}}});
+  if (!repos.empty()) out.add_file("repositories", repos.dump() + "\n");
+  out.add_file("manifest.json", manifest.dump() + "\n");
+}
+
+void write_oci(const store::Store& st, const Descriptor& target, const std::vector<ImageRef>& names, TarOut& out) {
+  out.add_file("oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
+  // Every blob reachable from target that the store holds (an index may list
+  // platforms that were never pulled).
+  std::vector<Descriptor> blobs;
+  std::set<Digest> seen;
+  auto add = [&](const Descriptor& d) {
+    if (seen.insert(d.digest).second) blobs.push_back(d);
+  };
+  auto add_manifest = [&](const Descriptor& d) {
+    add(d);
+    store::Manifest m = store::Manifest::parse(st.read_blob(d.digest));
+    add(m.config);
+    for (const auto& l : m.layers) add(l);
+  };
+  if (store::is_index_media_type(target.media_type)) {
+    add(target);
+    for (const auto& d : store::Index::parse(st.read_blob(target.digest)).manifests)
+      if (st.has_blob(d.digest) && store::is_manifest_media_type(d.media_type)) add_manifest(d);
+  } else {
+    add_manifest(target);
+  }
+  out.add_dir("blobs");
+  out.add_dir("blobs/sha256");
+  for (const auto& d : blobs) {
+    UniqueFd fd = st.open_blob(d.digest);
+    out.add_fd("blobs/sha256/" + std::string(d.digest.hex()), fd.get(), *st.blob_size(d.digest),
+               "blob " + d.digest.str());
+  }
+  store::Index idx;
+  idx.media_type = mt::oci_index;
+  Descriptor base = target;
+  base.annotations.clear();
+  if (names.empty()) idx.manifests.push_back(base);
+  for (const auto& n : names) {
+    Descriptor d = base;
+    d.annotations[std::string(store::ref_name_annotation)] = n.str();
+    d.annotations["io.containerd.image.name"] = n.str();
+    idx.manifests.push_back(d);
+  }
+  out.add_file("index.json", idx.to_json());
+}
+
+}  // namespace
+
+ArchiveFormat parse_archive_format(std::string_view text) {
+  if (text == "docker") return ArchiveFormat::docker;
+  if (text == "oci") return ArchiveFormat::oci;
+  fail(ErrorKind::usage, "unknown archive format \"" + std::string(text) + "\": want oci or docker");
+}
+
+void write_archive(const store::Store& st, const Descriptor& target, const std::vector<ImageRef>& names,
+                   ArchiveFormat format, const fs::path& dest) {
+  std::optional<AtomicFile> file;
+  int fd = STDOUT_FILENO;
+  std::string name = dest == "-" ? "stdout" : dest.string();
+  if (dest != "-") {
+    file.emplace(dest.is_relative() ? fs::absolute(dest) : dest, 0644);
+    fd = file->fd();
+  }
+  TarOut out(fd, name);
+  if (format == ArchiveFormat::docker) write_docker(st, target, names, out);
+  else write_oci(st, target, names, out);
+  out.close();
+  if (file) file->commit();
+}
+
+// ---------------------------------------------------------------------------
+
+std::vector<LoadedImage> load_archive(store::Store& st, const fs::path& src) {
+  const std::string name = src == "-" ? "stdin" : src.string();
+  UniqueFd owned;
+  int fd = STDIN_FILENO;
+  if (src != "-") {
+    owned = open_or_throw(src, O_RDONLY);
+    fd = owned.get();
+  }
+  ArchiveReader r;
+  archive_read_support_filter_all(r.a);
+  archive_read_support_format_tar(r.a);
+  auto not_archive = [&](const std::string& why) {
+    fail(ErrorKind::invalid_argument,
+         "load " + name + ": not a docker or OCI image archive (" + why + ")");
+  };
+  if (archive_read_open_fd(r.a, fd, kChunk) != ARCHIVE_OK) not_archive(archive_error_string(r.a));
+  std::map<std::string, std::string> small;                  // manifest.json, index.json, oci-layout
+  std::map<std::string, std::pair<Digest, uint64_t>> files;  // other regular files → blobs
+  archive_entry* e = nullptr;
+  std::string buf(kChunk, '\0');
+  for (;;) {
+    int rc = archive_read_next_header(r.a, &e);
+    if (rc == ARCHIVE_EOF) break;
+    if (rc < ARCHIVE_WARN) not_archive(archive_error_string(r.a));
+    if (archive_entry_filetype(e) != AE_IFREG) continue;
+    std::string path = archive_entry_pathname(e);
+    while (path.rfind("./", 0) == 0) path = path.substr(2);
+    if (path == "manifest.json" || path == "index.json" || path == "oci-layout" || path == "repositories") {
+      std::string content;
+      for (;;) {
+        la_ssize_t n = archive_read_data(r.a, buf.data(), buf.size());
+        if (n < 0) not_archive(archive_error_string(r.a));
+        if (n == 0) break;
+        content.append(buf.data(), static_cast<size_t>(n));
+        if (content.size() > (64u << 20)) not_archive(path + " is too large");
+      }
+      small[path] = std::move(content);
+      continue;
+    }
+    // In an OCI layout the path names the digest: verify it while writing.
+    std::optional<Digest> expected;
+    if (path.rfind("blobs/sha256/", 0) == 0) {
+      expected = Digest::try_parse("sha256:" + path.substr(13));
+      if (!expected) continue;
+    }
+    store::BlobWriter w = st.write_blob(expected);
+    for (;;) {
+      la_ssize_t n = archive_read_data(r.a, buf.data(), buf.size());
+      if (n < 0) not_archive(archive_error_string(r.a));
+      if (n == 0) break;
+      w.write(buf.data(), static_cast<size_t>(n));
+    }
+    uint64_t size = w.size();
+    Digest d = w.commit();
+    files.emplace(path, std::make_pair(d, size));
+  }
+  auto blob_of = [&](const std::string& path) {
+    auto it = files.find(path);
+    if (it == files.end()) not_archive("it lists " + path + " but does not contain it");
+    return it->second;
+  };
+
+  std::vector<LoadedImage> loaded;
+  if (small.count("manifest.json")) {
+    json mj;
+    try {
+      mj = json::parse(small["manifest.json"]);
+    } catch (const json::exception& ex) {
+      not_archive(std::string("manifest.json is not JSON: ") + ex.what());
+    }
+    if (!mj.is_array()) not_archive("manifest.json is not a list");
+    for (const auto& entry : mj) {
+      if (!entry.is_object() || !entry.contains("Config") || !entry["Config"].is_string())
+        not_archive("manifest.json entry without Config");
+      auto [cfg_digest, cfg_size] = blob_of(entry["Config"].get<std::string>());
+      store::ImageConfig cfg = store::ImageConfig::parse(st.read_blob(cfg_digest));
+      store::Manifest m{.media_type = std::string(mt::oci_manifest),
+                        .config = Descriptor{.media_type = std::string(mt::oci_config), .digest = cfg_digest,
+                                             .size = static_cast<int64_t>(cfg_size)}};
+      const json layers = entry.value("Layers", json::array());
+      if (layers.size() != cfg.diff_ids.size())
+        not_archive("image config has " + std::to_string(cfg.diff_ids.size()) + " diff IDs for " +
+                    std::to_string(layers.size()) + " layers");
+      for (size_t i = 0; i < layers.size(); ++i) {
+        auto [ld, lsize] = blob_of(layers[i].get<std::string>());
+        UniqueFd lfd = st.open_blob(ld);
+        char head[4] = {};
+        ssize_t n = ::pread(lfd.get(), head, sizeof head, 0);
+        store::Compression c = store::sniff_compression(std::string_view(head, n > 0 ? static_cast<size_t>(n) : 0));
+        std::string media = c == store::Compression::gzip   ? std::string(mt::oci_layer_gzip)
+                            : c == store::Compression::zstd ? std::string(mt::oci_layer_zstd)
+                                                            : std::string(mt::oci_layer);
+        if (c == store::Compression::none && ld != cfg.diff_ids[i])
+          fail(ErrorKind::data_loss, "load " + name + ": layer " + layers[i].get<std::string>() + " has digest " +
+                                         ld.str() + " but the config says " + cfg.diff_ids[i].str());
+        m.layers.push_back(Descriptor{.media_type = media, .digest = ld, .size = static_cast<int64_t>(lsize)});
+      }
+      std::string mjson = m.to_json();
+      Descriptor md{.media_type = std::string(mt::oci_manifest), .digest = st.put_blob(mjson),
+                    .size = static_cast<int64_t>(mjson.size())};
+      bool tagged = false;
+      for (const auto& t : entry.value("RepoTags", json::array())) {
+        if (!t.is_string()) continue;
+        ImageRef ref = ImageRef::parse(t.get<std::string>());
+        st.set_image(ref, md);
+        loaded.push_back({ref, md});
+        tagged = true;
+      }
+      if (!tagged) loaded.push_back({std::nullopt, md});
+    }
+    return loaded;
+  }
+  if (small.count("index.json")) {
+    store::Index idx;
+    try {
+      idx = store::Index::parse(small["index.json"]);
+    } catch (const Error& ex) {
+      not_archive(std::string("index.json: ") + ex.what());
+    }
+    for (const auto& d : idx.manifests) {
+      if (!st.has_blob(d.digest)) not_archive("index.json names " + d.digest.str() + " which it does not contain");
+      st.image(d);  // the manifest, its config and (for an index) the host's manifest must be readable
+      for (const auto& l : store::Manifest::parse(st.read_blob(st.image(d).manifest_desc.digest)).layers)
+        if (!st.has_blob(l.digest)) not_archive("layer " + l.digest.str() + " is missing");
+      Descriptor target = d;
+      target.annotations.clear();
+      std::optional<ImageRef> ref;
+      for (const char* key : {"io.containerd.image.name", "org.opencontainers.image.ref.name"}) {
+        auto a = d.annotations.find(key);
+        if (a == d.annotations.end()) continue;
+        // A bare tag ("latest") names no repository; keep the image untagged.
+        if (a->second.find('/') == std::string::npos && a->second.find(':') == std::string::npos &&
+            std::string(key) != "io.containerd.image.name")
+          continue;
+        ref = ImageRef::try_parse(a->second);
+        if (ref) break;
+      }
+      if (ref) st.set_image(*ref, target);
+      loaded.push_back({ref, target});
+    }
+    return loaded;
+  }
+  fail(ErrorKind::invalid_argument,
+       "load " + name + ": not a docker or OCI image archive (no manifest.json or index.json in it)");
+}
+
+// ---------------------------------------------------------------------------
+
+Descriptor import_rootfs(store::Store& st, const fs::path& tarball, const ImageRef& ref,
+                         const store::Platform& platform) {
+  const std::string name = tarball == "-" ? "stdin" : tarball.string();
+  UniqueFd owned;
+  int fd = STDIN_FILENO;
+  if (tarball != "-") {
+    owned = open_or_throw(tarball, O_RDONLY);
+    fd = owned.get();
+    // A quick look first: is it a tar archive at all (after decompression)?
+    ArchiveReader check;
+    archive_read_support_filter_all(check.a);
+    archive_read_support_format_tar(check.a);
+    archive_read_support_format_empty(check.a);
+    archive_entry* e = nullptr;
+    if (archive_read_open_filename(check.a, tarball.c_str(), kChunk) != ARCHIVE_OK ||
+        archive_read_next_header(check.a, &e) < ARCHIVE_WARN)
+      fail(ErrorKind::invalid_argument,
+           "import " + name + ": not a tar archive (" + archive_error_string(check.a) + ")");
+  }
+  store::BlobWriter w = st.write_blob();
+  pump_decompressed(fd, "import " + name, [&](std::string_view d) { w.write(d); });
+  uint64_t size = w.size();
+  Digest layer = w.commit();
+  store::ImageConfig cfg;
+  cfg.created = now_rfc3339();
+  cfg.architecture = platform.architecture;
+  cfg.os = platform.os;
+  cfg.variant = platform.variant;
+  cfg.diff_ids = {layer};
+  store::HistoryEntry h;
+  h.created = cfg.created;
+  h.created_by = "xbuild import";
+  h.comment = "Imported from " + (tarball == "-" ? std::string("-") : tarball.filename().string());
+  cfg.history.push_back(h);
+  std::string cj = cfg.to_json();
+  store::Manifest m{.media_type = std::string(mt::oci_manifest),
+                    .config = Descriptor{.media_type = std::string(mt::oci_config), .digest = st.put_blob(cj),
+                                         .size = static_cast<int64_t>(cj.size())}};
+  m.layers.push_back(Descriptor{.media_type = std::string(mt::oci_layer), .digest = layer,
+                                .size = static_cast<int64_t>(size)});
+  std::string mj = m.to_json();
+  Descriptor md{.media_type = std::string(mt::oci_manifest), .digest = st.put_blob(mj),
+                .size = static_cast<int64_t>(mj.size())};
+  st.set_image(ref, md);
+  return md;
+}
+
+void read_layer_uncompressed(const store::Store& st, const Descriptor& layer,
+                             const std::function<void(std::string_view)>& sink) {
+  UniqueFd fd = st.open_blob(layer.digest);
+  std::string what = "layer " + layer.digest.str();
+  if (layer_compression_of(st, layer) == store::Compression::none) pump_fd(fd.get(), what, sink);
+  else pump_decompressed(fd.get(), what, sink);
+}
+
+}  // namespace xb::exporter

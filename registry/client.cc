@@ -1,0 +1,603 @@
+// The distribution client: endpoints (mirrors, then the origin), the token
+// and Basic auth flow, retries, and pull/push on top (docs/dev/registry.md).
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "common/error.h"
+#include "registry/internal.h"
+#include "registry/registry.h"
+
+namespace xb::registry {
+
+using nlohmann::json;
+using store::Descriptor;
+using store::ImageRef;
+
+namespace {
+
+const char* const kManifestAccept =
+    "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, "
+    "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
+
+std::string url_encode(std::string_view s) {
+  static const char hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::string status_text(int status) {
+  switch (status) {
+    case 400: return "400 Bad Request";
+    case 401: return "401 Unauthorized";
+    case 403: return "403 Forbidden";
+    case 404: return "404 Not Found";
+    case 405: return "405 Method Not Allowed";
+    case 416: return "416 Range Not Satisfiable";
+    case 429: return "429 Too Many Requests";
+    case 500: return "500 Internal Server Error";
+    case 502: return "502 Bad Gateway";
+    case 503: return "503 Service Unavailable";
+    default: return std::to_string(status);
+  }
+}
+
+// The registry's own words, from {"errors":[{"code":…,"message":…}]}.
+std::string registry_message(const HttpResponse& r) {
+  try {
+    json j = json::parse(r.body);
+    if (j.contains("errors") && j["errors"].is_array() && !j["errors"].empty()) {
+      const json& e = j["errors"][0];
+      std::string code = e.value("code", "");
+      std::string msg = e.value("message", "");
+      return code.empty() ? msg : code + ": " + msg;
+    }
+  } catch (const json::exception&) {
+  }
+  return {};
+}
+
+bool retryable(int status) { return status >= 500 || status == 429 || status == 408; }
+
+}  // namespace
+
+struct Endpoint {
+  std::string base;  // "https://registry-1.docker.io", "http://127.0.0.1:5000"
+  std::string host;  // "registry-1.docker.io", "127.0.0.1:5000"; names it in messages and credentials
+  bool mirror = false;
+};
+
+struct ClientImpl {
+  ClientOptions opt;
+  std::shared_ptr<Transport> transport;
+  std::mutex mu;
+  std::map<std::string, std::string> auth_headers;  // base|scope → "Bearer …" / "Basic …"
+  std::map<std::string, std::optional<Credentials>> creds_cache;
+  std::map<std::string, Credentials> fixed_creds;  // login: the credentials being checked
+  std::mutex progress_mu;
+
+  explicit ClientImpl(ClientOptions o) : opt(std::move(o)) {
+    transport = opt.transport ? opt.transport : std::shared_ptr<Transport>(make_curl_transport());
+    if (opt.max_parallel < 1) opt.max_parallel = 1;
+    if (opt.max_attempts < 1) opt.max_attempts = 1;
+  }
+
+  void progress(const ProgressEvent& e) {
+    if (!opt.progress) return;
+    std::lock_guard<std::mutex> lock(progress_mu);
+    opt.progress(e);
+  }
+
+  Endpoint origin(const std::string& domain) const {
+    std::string host = domain == "docker.io" ? "registry-1.docker.io" : domain;
+    std::string scheme = opt.config.is_insecure(domain) ? "http://" : "https://";
+    return Endpoint{scheme + host, domain, false};
+  }
+
+  std::vector<Endpoint> endpoints(const std::string& domain) const {
+    std::vector<Endpoint> out;
+    if (auto it = opt.config.mirrors.find(domain); it != opt.config.mirrors.end()) {
+      for (std::string url : it->second) {
+        while (!url.empty() && url.back() == '/') url.pop_back();
+        if (url.find("://") == std::string::npos)
+          url = (opt.config.is_insecure(url) ? "http://" : "https://") + url;
+        std::string host = url.substr(url.find("://") + 3);
+        host = host.substr(0, host.find('/'));
+        out.push_back(Endpoint{url, host, true});
+      }
+    }
+    out.push_back(origin(domain));
+    return out;
+  }
+
+  std::optional<Credentials> credentials(const std::string& host) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (auto f = fixed_creds.find(host); f != fixed_creds.end()) return f->second;
+    auto it = creds_cache.find(host);
+    if (it != creds_cache.end()) return it->second;
+    std::optional<Credentials> c;
+    if (opt.credentials) c = opt.credentials->get(host);
+    creds_cache[host] = c;
+    return c;
+  }
+
+  [[noreturn]] void auth_failed(const Endpoint& ep, const HttpResponse& r, bool had_creds) {
+    std::string why = registry_message(r);
+    std::string msg = "registry " + ep.host + ": " + status_text(r.status) + (why.empty() ? "" : " (" + why + ")");
+    msg += had_creds ? ": the credentials were rejected (check them; xbuild login " + ep.host + ")"
+                     : ": authentication required (xbuild login " + ep.host + ")";
+    fail(ErrorKind::permission_denied, msg);
+  }
+
+  // Gets a bearer token from the challenge's realm (docker's token flow).
+  std::string fetch_token(const Endpoint& ep, const AuthChallenge& ch, const std::string& scope) {
+    auto realm = ch.params.find("realm");
+    if (realm == ch.params.end())
+      fail(ErrorKind::unavailable, "registry " + ep.host + ": Bearer challenge without a realm");
+    std::optional<Credentials> creds = credentials(ep.host);
+    std::string service = ch.params.count("service") ? ch.params.at("service") : "";
+    std::string sc = ch.params.count("scope") ? ch.params.at("scope") : scope;
+    HttpRequest req;
+    HttpResponse r;
+    if (creds && !creds->identity_token.empty()) {
+      // OAuth2 refresh-token grant, as docker does for identity tokens.
+      req.method = "POST";
+      req.url = realm->second;
+      req.headers.push_back({"Content-Type", "application/x-www-form-urlencoded"});
+      req.body = "grant_type=refresh_token&client_id=xbuild&service=" + url_encode(service) +
+                 "&refresh_token=" + url_encode(creds->identity_token) + (sc.empty() ? "" : "&scope=" + url_encode(sc));
+    } else {
+      req.url = realm->second;
+      char sep = req.url.find('?') == std::string::npos ? '?' : '&';
+      if (!service.empty()) {
+        req.url += sep + std::string("service=") + url_encode(service);
+        sep = '&';
+      }
+      if (!sc.empty()) req.url += sep + std::string("scope=") + url_encode(sc);
+      if (creds && !creds->username.empty())
+        req.headers.push_back({"Authorization", "Basic " + base64_encode(creds->username + ":" + creds->password)});
+    }
+    r = send_retrying([&] { return req; }, nullptr, ep);
+    if (r.status == 401 || r.status == 403) auth_failed(ep, r, creds.has_value());
+    if (r.status != 200)
+      fail(ErrorKind::unavailable, "registry " + ep.host + ": token server " + realm->second + " answered " +
+                                       status_text(r.status));
+    try {
+      json j = json::parse(r.body);
+      std::string token = j.value("token", "");
+      if (token.empty()) token = j.value("access_token", "");
+      if (token.empty()) fail(ErrorKind::unavailable, "registry " + ep.host + ": the token server sent no token");
+      return token;
+    } catch (const json::exception&) {
+      fail(ErrorKind::unavailable, "registry " + ep.host + ": the token server sent no JSON");
+    }
+  }
+
+  // One request with retries on dropped connections and 5xx (not on 4xx).
+  HttpResponse send_retrying(const std::function<HttpRequest()>& make, const BodySink* sink, const Endpoint& ep,
+                             const std::string& what = {}) {
+    int delay = opt.backoff_ms;
+    for (int attempt = 1;; ++attempt) {
+      try {
+        HttpResponse r = transport->send(make(), sink);
+        if (!retryable(r.status) || attempt >= opt.max_attempts) return r;
+        progress({ProgressEvent::Kind::blob_retry, what, 0, 0, "HTTP " + std::to_string(r.status)});
+      } catch (const Error& e) {
+        if (e.kind() != ErrorKind::unavailable || attempt >= opt.max_attempts) {
+          Error copy = e;
+          if (e.kind() == ErrorKind::unavailable)
+            copy.with_context("registry " + ep.host + " (after " + std::to_string(attempt) + " attempts)");
+          throw copy;
+        }
+        progress({ProgressEvent::Kind::blob_retry, what, 0, 0, e.what()});
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(delay));
+      delay = std::min(delay * 2, 5000);
+    }
+  }
+
+  // A registry API call with authentication: on a 401 it answers the
+  // challenge (Bearer token or Basic) once and repeats the request.
+  HttpResponse call(const Endpoint& ep, const std::string& scope, const std::function<HttpRequest()>& make,
+                    const BodySink* sink, const std::string& what = {}) {
+    const std::string key = ep.base + "|" + scope;
+    auto with_auth = [&] {
+      HttpRequest req = make();
+      std::lock_guard<std::mutex> lock(mu);
+      if (auto it = auth_headers.find(key); it != auth_headers.end())
+        req.headers.push_back({"Authorization", it->second});
+      return req;
+    };
+    HttpResponse r = send_retrying(with_auth, sink, ep, what);
+    if (r.status != 401) return r;
+    auto challenges = AuthChallenge::parse(r.header("www-authenticate").value_or(""));
+    const AuthChallenge* bearer = nullptr;
+    const AuthChallenge* basic = nullptr;
+    for (const auto& c : challenges) {
+      if (c.scheme == "Bearer" && !bearer) bearer = &c;
+      if (c.scheme == "Basic" && !basic) basic = &c;
+    }
+    std::optional<Credentials> creds = credentials(ep.host);
+    std::string header;
+    if (bearer) {
+      header = "Bearer " + fetch_token(ep, *bearer, scope);
+    } else if (basic && creds && !creds->username.empty()) {
+      header = "Basic " + base64_encode(creds->username + ":" + creds->password);
+    } else {
+      return r;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      auth_headers[key] = header;
+    }
+    r = send_retrying(with_auth, sink, ep, what);
+    return r;
+  }
+
+  // --- pull
+
+  ResolvedManifest get_manifest(const ImageRef& ref, const std::string& reference,
+                                const std::vector<Endpoint>& eps) {
+    std::string scope = "repository:" + ref.path() + ":pull";
+    std::optional<Error> mirror_error;
+    for (const auto& ep : eps) {
+      auto make = [&] {
+        HttpRequest req;
+        req.url = ep.base + "/v2/" + ref.path() + "/manifests/" + reference;
+        req.headers.push_back({"Accept", kManifestAccept});
+        return req;
+      };
+      HttpResponse r;
+      try {
+        r = call(ep, scope, make, nullptr);
+      } catch (const Error& e) {
+        if (ep.mirror) continue;  // a mirror that fails is skipped: the origin decides
+        throw;
+      }
+      if (r.status == 200) return finish_manifest(ref, reference, ep, std::move(r));
+      if (ep.mirror) continue;
+      std::string why = registry_message(r);
+      std::string name = ref.repository() + (reference.rfind("sha256:", 0) == 0 ? "@" : ":") + reference;
+      if (r.status == 404)
+        fail(ErrorKind::not_found, "manifest for " + name + " not found on registry " + ep.host + " (" +
+                                       status_text(r.status) + (why.empty() ? "" : ", " + why) + ")");
+      if (r.status == 401 || r.status == 403) auth_failed(ep, r, credentials(ep.host).has_value());
+      fail(retryable(r.status) ? ErrorKind::unavailable : ErrorKind::failed_precondition,
+           "registry " + ep.host + " answered " + status_text(r.status) + " for the manifest of " + name +
+               (why.empty() ? "" : " (" + why + ")"));
+    }
+    fail(ErrorKind::internal, "no endpoint");
+  }
+
+  ResolvedManifest finish_manifest(const ImageRef& ref, const std::string& reference, const Endpoint& ep,
+                                   HttpResponse r) {
+    Digest got = Digest::of(r.body);
+    if (reference.rfind("sha256:", 0) == 0 && got.str() != reference)
+      fail(ErrorKind::data_loss, "registry " + ep.host + " sent a manifest for " + ref.repository() + "@" +
+                                     reference + " whose digest is " + got.str());
+    std::string mt = r.header("content-type").value_or("");
+    if (auto semi = mt.find(';'); semi != std::string::npos) mt = mt.substr(0, semi);
+    // The document's own mediaType is more reliable than a generic Content-Type.
+    try {
+      json j = json::parse(r.body);
+      if (j.is_object() && j.contains("mediaType") && j["mediaType"].is_string())
+        mt = j["mediaType"].get<std::string>();
+      else if (j.is_object() && j.contains("manifests"))
+        mt = store::media_type::oci_index;
+      else if (j.is_object() && j.contains("config") && !store::is_manifest_media_type(mt))
+        mt = store::media_type::oci_manifest;
+    } catch (const json::exception&) {
+      fail(ErrorKind::invalid_argument, "registry " + ep.host + " sent a manifest for " + ref.str() +
+                                            " that is not JSON");
+    }
+    Descriptor d{.media_type = mt, .digest = got, .size = static_cast<int64_t>(r.body.size())};
+    return ResolvedManifest{d, std::move(r.body), ep.host};
+  }
+
+  void fetch_blob(store::Store& st, const ImageRef& ref, const Descriptor& blob, const std::vector<Endpoint>& eps,
+                  const std::atomic<bool>* stop) {
+    if (st.has_blob(blob.digest)) {
+      progress({ProgressEvent::Kind::blob_exists, blob.digest.str(), static_cast<uint64_t>(blob.size),
+                static_cast<uint64_t>(blob.size), {}});
+      return;
+    }
+    std::string scope = "repository:" + ref.path() + ":pull";
+    const uint64_t total = static_cast<uint64_t>(blob.size);
+    progress({ProgressEvent::Kind::blob_start, blob.digest.str(), 0, total, {}});
+    std::optional<Error> last;
+    for (size_t e = 0; e < eps.size(); ++e) {
+      const Endpoint& ep = eps[e];
+      store::BlobWriter w = st.write_blob(blob.digest, total);
+      uint64_t offset = 0;
+      auto make = [&] {
+        HttpRequest req;
+        req.url = ep.base + "/v2/" + ref.path() + "/blobs/" + blob.digest.str();
+        offset = w.size();
+        if (offset > 0 && offset < total) req.headers.push_back({"Range", "bytes=" + std::to_string(offset) + "-"});
+        req.on_headers = [&](const HttpResponse& r) {
+          // 206 continues where the last attempt stopped; 200 starts over.
+          bool resumed = r.status == 206 && offset > 0 &&
+                         r.header("content-range").value_or("").rfind("bytes " + std::to_string(offset) + "-", 0) == 0;
+          if (r.status >= 200 && r.status < 300 && !resumed && w.size() > 0) w.reset();
+        };
+        return req;
+      };
+      uint64_t last_report = 0;
+      BodySink sink = [&](std::string_view chunk) {
+        if (stop && stop->load()) return false;
+        w.write(chunk);
+        if (w.size() - last_report >= (256u << 10) || w.size() == total) {
+          last_report = w.size();
+          progress({ProgressEvent::Kind::blob_progress, blob.digest.str(), w.size(), total, {}});
+        }
+        return true;
+      };
+      HttpResponse r;
+      try {
+        // Retries (inside call) resume with Range from what the writer holds.
+        r = call(ep, scope, make, &sink, blob.digest.str());
+      } catch (const Error& err) {
+        if (ep.mirror && err.kind() != ErrorKind::cancelled) {
+          last = err;
+          continue;
+        }
+        throw;
+      }
+      if (r.status == 200 || r.status == 206) {
+        try {
+          w.commit();
+        } catch (Error& err) {
+          err.with_context("registry " + ep.host + ", " + ref.repository());
+          throw;
+        }
+        progress({ProgressEvent::Kind::blob_done, blob.digest.str(), total, total, {}});
+        return;
+      }
+      if (ep.mirror) continue;
+      std::string why = registry_message(r);
+      if (r.status == 401 || r.status == 403) auth_failed(ep, r, credentials(ep.host).has_value());
+      fail(r.status == 404 ? ErrorKind::not_found : ErrorKind::unavailable,
+           "registry " + ep.host + " answered " + status_text(r.status) + " for blob " + blob.digest.str() + " of " +
+               ref.repository() + (why.empty() ? "" : " (" + why + ")"));
+    }
+    if (last) throw *last;
+  }
+
+  // The endpoints to fetch blobs from: the one that served the manifest first.
+  std::vector<Endpoint> blob_endpoints(const std::string& domain, const std::string& served_by) {
+    std::vector<Endpoint> all = endpoints(domain), out;
+    for (const auto& e : all)
+      if (e.host == served_by) out.push_back(e);
+    for (const auto& e : all)
+      if (e.host != served_by && !e.mirror) out.push_back(e);
+    return out;
+  }
+
+  Descriptor pull(store::Store& st, const ImageRef& ref, const store::Platform& platform) {
+    auto eps = endpoints(ref.domain());
+    ResolvedManifest top = get_manifest(ref, ref.reference(), eps);
+    progress({ProgressEvent::Kind::resolved, ref.str(), 0, 0, top.descriptor.digest.str()});
+    ResolvedManifest man = top;
+    if (store::is_index_media_type(top.descriptor.media_type)) {
+      store::Index idx = store::Index::parse(top.bytes);
+      auto sel = idx.select(platform);
+      if (!sel) {
+        std::string have;
+        for (const auto& m : idx.manifests)
+          if (m.platform) have += (have.empty() ? "" : ", ") + m.platform->str();
+        fail(ErrorKind::not_found, "no manifest for platform " + platform.str() + " in " + ref.str() +
+                                       " on registry " + top.registry + " (available: " +
+                                       (have.empty() ? "none" : have) + ")");
+      }
+      std::vector<Endpoint> served = blob_endpoints(ref.domain(), top.registry);
+      man = get_manifest(ref, sel->digest.str(), served);
+    }
+    if (!store::is_manifest_media_type(man.descriptor.media_type))
+      fail(ErrorKind::invalid_argument, "registry " + man.registry + " sent a " + man.descriptor.media_type +
+                                            " document for " + ref.str() + ", not an image manifest");
+    store::Manifest m = store::Manifest::parse(man.bytes);
+    std::vector<Descriptor> blobs;
+    blobs.push_back(m.config);
+    for (const auto& l : m.layers) blobs.push_back(l);
+    std::vector<Endpoint> beps = blob_endpoints(ref.domain(), man.registry);
+
+    std::atomic<size_t> next{0};
+    std::atomic<bool> stop{false};
+    std::mutex err_mu;
+    std::exception_ptr first_error;
+    auto worker = [&] {
+      for (;;) {
+        size_t i = next.fetch_add(1);
+        if (i >= blobs.size() || stop.load()) return;
+        try {
+          fetch_blob(st, ref, blobs[i], beps, &stop);
+        } catch (...) {
+          std::lock_guard<std::mutex> lock(err_mu);
+          // The first error is the one to report; later ones are often "cancelled".
+          if (!first_error) first_error = std::current_exception();
+          stop = true;
+          return;
+        }
+      }
+    };
+    size_t n = std::min<size_t>(static_cast<size_t>(opt.max_parallel), blobs.size());
+    std::vector<std::thread> threads;
+    for (size_t i = 1; i < n; ++i) threads.emplace_back(worker);
+    worker();
+    for (auto& t : threads) t.join();
+    if (first_error) std::rethrow_exception(first_error);
+
+    // The config must be one (a bad one would break every later use).
+    store::ImageConfig::parse(st.read_blob(m.config.digest));
+    st.put_blob(man.bytes, man.descriptor.digest);
+    st.set_image(ref, man.descriptor);
+    return man.descriptor;
+  }
+
+  // --- push
+
+  void push_blob(const store::Store& st, const ImageRef& ref, const Endpoint& ep, const Descriptor& blob) {
+    std::string scope = "repository:" + ref.path() + ":pull,push";
+    auto head = [&] {
+      HttpRequest req;
+      req.method = "HEAD";
+      req.url = ep.base + "/v2/" + ref.path() + "/blobs/" + blob.digest.str();
+      return req;
+    };
+    HttpResponse r = call(ep, scope, head, nullptr);
+    if (r.status == 200) {
+      progress({ProgressEvent::Kind::blob_exists, blob.digest.str(), static_cast<uint64_t>(blob.size),
+                static_cast<uint64_t>(blob.size), {}});
+      return;
+    }
+    progress({ProgressEvent::Kind::blob_start, blob.digest.str(), 0, static_cast<uint64_t>(blob.size), {}});
+    auto post = [&] {
+      HttpRequest req;
+      req.method = "POST";
+      req.url = ep.base + "/v2/" + ref.path() + "/blobs/uploads/";
+      return req;
+    };
+    r = call(ep, scope, post, nullptr);
+    if (r.status == 401 || r.status == 403) auth_failed(ep, r, credentials(ep.host).has_value());
+    if (r.status != 202 || !r.header("location"))
+      fail(ErrorKind::unavailable, "registry " + ep.host + ": starting an upload to " + ref.repository() +
+                                       " answered " + status_text(r.status) + " " + registry_message(r));
+    std::string loc = *r.header("location");
+    if (loc.rfind("http", 0) != 0) loc = ep.base + loc;
+    loc += (loc.find('?') == std::string::npos ? "?" : "&") + std::string("digest=") + url_encode(blob.digest.str());
+    auto put = [&] {
+      HttpRequest req;
+      req.method = "PUT";
+      req.url = loc;
+      req.body_file = st.blob_path(blob.digest);
+      req.headers.push_back({"Content-Type", "application/octet-stream"});
+      return req;
+    };
+    r = call(ep, scope, put, nullptr);
+    if (r.status != 201)
+      fail(ErrorKind::unavailable, "registry " + ep.host + ": uploading blob " + blob.digest.str() + " to " +
+                                       ref.repository() + " answered " + status_text(r.status) + " " +
+                                       registry_message(r));
+    progress({ProgressEvent::Kind::blob_done, blob.digest.str(), static_cast<uint64_t>(blob.size),
+              static_cast<uint64_t>(blob.size), {}});
+  }
+
+  Digest push(const store::Store& st, const Descriptor& target, const ImageRef& ref) {
+    Endpoint ep = origin(ref.domain());
+    std::string bytes = st.read_blob(target.digest);
+    if (store::is_index_media_type(target.media_type)) {
+      for (const auto& d : store::Index::parse(bytes).manifests)
+        if (st.has_blob(d.digest)) push_manifest_tree(st, d, ref, ep);
+    } else {
+      store::Manifest m = store::Manifest::parse(bytes);
+      push_blob(st, ref, ep, m.config);
+      for (const auto& l : m.layers) push_blob(st, ref, ep, l);
+    }
+    put_manifest(ep, ref, ref.reference(), target.media_type, bytes);
+    return target.digest;
+  }
+
+  void push_manifest_tree(const store::Store& st, const Descriptor& d, const ImageRef& ref, const Endpoint& ep) {
+    std::string bytes = st.read_blob(d.digest);
+    store::Manifest m = store::Manifest::parse(bytes);
+    push_blob(st, ref, ep, m.config);
+    for (const auto& l : m.layers) push_blob(st, ref, ep, l);
+    put_manifest(ep, ref, d.digest.str(), d.media_type, bytes);
+  }
+
+  void put_manifest(const Endpoint& ep, const ImageRef& ref, const std::string& reference, const std::string& mt,
+                    const std::string& bytes) {
+    std::string scope = "repository:" + ref.path() + ":pull,push";
+    auto make = [&] {
+      HttpRequest req;
+      req.method = "PUT";
+      req.url = ep.base + "/v2/" + ref.path() + "/manifests/" + reference;
+      req.headers.push_back({"Content-Type", mt});
+      req.body = bytes;
+      return req;
+    };
+    HttpResponse r = call(ep, scope, make, nullptr);
+    if (r.status == 401 || r.status == 403) auth_failed(ep, r, credentials(ep.host).has_value());
+    if (r.status != 201 && r.status != 200)
+      fail(ErrorKind::unavailable, "registry " + ep.host + ": pushing the manifest of " + ref.str() + " answered " +
+                                       status_text(r.status) + " " + registry_message(r));
+  }
+
+  void ping(const std::string& registry) {
+    Endpoint ep = origin(registry);
+    auto make = [&] {
+      HttpRequest req;
+      req.url = ep.base + "/v2/";
+      return req;
+    };
+    HttpResponse r = call(ep, "", make, nullptr);
+    if (r.status == 401 || r.status == 403) auth_failed(ep, r, credentials(ep.host).has_value());
+    if (r.status != 200)
+      fail(ErrorKind::unavailable, "registry " + ep.host + " answered " + status_text(r.status) +
+                                       " to GET /v2/: is it an OCI registry?");
+  }
+};
+
+struct Client::Impl : ClientImpl {
+  using ClientImpl::ClientImpl;
+};
+
+Client::Client(ClientOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
+Client::~Client() = default;
+
+void Client::ping(std::string_view registry) { impl_->ping(std::string(registry)); }
+
+ResolvedManifest Client::resolve(const ImageRef& ref) {
+  return impl_->get_manifest(ref, ref.reference(), impl_->endpoints(ref.domain()));
+}
+
+Descriptor Client::pull(store::Store& st, const ImageRef& ref, const store::Platform& platform) {
+  try {
+    return impl_->pull(st, ref, platform);
+  } catch (Error& e) {
+    e.with_context("pull " + ref.str());
+    throw;
+  }
+}
+
+void Client::fetch_blob(store::Store& st, const ImageRef& ref, const Descriptor& blob) {
+  impl_->fetch_blob(st, ref, blob, impl_->endpoints(ref.domain()), nullptr);
+}
+
+Digest Client::push(const store::Store& st, const Descriptor& target, const ImageRef& ref) {
+  try {
+    return impl_->push(st, target, ref);
+  } catch (Error& e) {
+    e.with_context("push " + ref.str());
+    throw;
+  }
+}
+
+void login(const RegistryConfig& config, CredentialStore& credentials, std::string_view registry,
+           const Credentials& creds, std::shared_ptr<Transport> transport) {
+  ClientOptions o;
+  o.config = config;
+  o.transport = std::move(transport);
+  ClientImpl impl(std::move(o));
+  impl.fixed_creds[std::string(registry)] = creds;
+  try {
+    impl.ping(std::string(registry));
+  } catch (Error& e) {
+    e.with_context("login " + std::string(registry));
+    throw;
+  }
+  credentials.store(registry, creds);
+}
+
+}  // namespace xb::registry

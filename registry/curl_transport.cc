@@ -1,0 +1,184 @@
+// The real Transport: libcurl, one easy handle per thread so that
+// connections (and TLS sessions) are reused across requests.
+#include <curl/curl.h>
+
+#include <cstdio>
+#include <mutex>
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "registry/registry.h"
+
+namespace xb::registry {
+
+std::optional<std::string> HttpResponse::header(std::string_view lower_name) const {
+  auto it = headers.find(std::string(lower_name));
+  if (it == headers.end()) return std::nullopt;
+  return it->second;
+}
+
+namespace {
+
+std::once_flag g_curl_init;
+
+struct EasyHandle {
+  CURL* h = nullptr;
+  EasyHandle() {
+    std::call_once(g_curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+    h = curl_easy_init();
+    if (!h) fail(ErrorKind::internal, "curl_easy_init failed");
+  }
+  ~EasyHandle() { curl_easy_cleanup(h); }
+};
+
+struct Transfer {
+  CURL* h;
+  const HttpRequest* request;
+  const BodySink* sink;
+  HttpResponse response;
+  bool headers_done = false;
+  bool aborted = false;
+  std::exception_ptr error;  // thrown by the sink or on_headers
+
+  int status() {
+    long code = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    return static_cast<int>(code);
+  }
+  bool is_redirect(int s) const { return request->follow_redirects && s >= 300 && s < 400 && s != 304; }
+  void finish_headers() {
+    if (headers_done) return;
+    headers_done = true;
+    response.status = status();
+    if (request->on_headers && !is_redirect(response.status)) request->on_headers(response);
+  }
+};
+
+std::string lower(std::string s) {
+  for (auto& c : s)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return s;
+}
+
+size_t on_header(char* data, size_t size, size_t n, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  std::string_view line(data, size * n);
+  if (line.rfind("HTTP/", 0) == 0) {
+    // A new response (after a redirect or a 100 Continue): start over.
+    t->response.headers.clear();
+    t->headers_done = false;
+    return size * n;
+  }
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
+  if (line.empty()) {
+    int s = t->status();
+    if (s >= 200 && !t->is_redirect(s) && s != 100) {
+      try {
+        t->finish_headers();
+      } catch (...) {
+        t->error = std::current_exception();
+        return 0;
+      }
+    }
+    return size * n;
+  }
+  size_t colon = line.find(':');
+  if (colon == std::string_view::npos) return size * n;
+  std::string name = lower(std::string(line.substr(0, colon)));
+  std::string_view value = line.substr(colon + 1);
+  while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+  auto& slot = t->response.headers[name];
+  slot = slot.empty() ? std::string(value) : slot + ", " + std::string(value);
+  return size * n;
+}
+
+size_t on_body(char* data, size_t size, size_t n, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  size_t len = size * n;
+  try {
+    t->finish_headers();
+    int s = t->response.status;
+    if (t->sink && s >= 200 && s < 300) {
+      if (!(*t->sink)(std::string_view(data, len))) {
+        t->aborted = true;
+        return 0;
+      }
+    } else {
+      t->response.body.append(data, len);
+    }
+  } catch (...) {
+    t->error = std::current_exception();
+    return 0;
+  }
+  return len;
+}
+
+class CurlTransport : public Transport {
+ public:
+  HttpResponse send(const HttpRequest& req, const BodySink* sink) override {
+    thread_local EasyHandle easy;
+    CURL* h = easy.h;
+    curl_easy_reset(h);
+    Transfer t{h, &req, sink, {}};
+    char errbuf[CURL_ERROR_SIZE] = {};
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(h, CURLOPT_URL, req.url.c_str());
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, req.follow_redirects ? 1L : 0L);
+    curl_easy_setopt(h, CURLOPT_MAXREDIRS, 10L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 30L);
+    // A stalled transfer (under 1 byte/s for 60 s) counts as a dropped connection.
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "xbuild/0.1");
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &t);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
+    curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 256L * 1024);
+    curl_slist* headers = nullptr;
+    for (const auto& [k, v] : req.headers) headers = curl_slist_append(headers, (k + ": " + v).c_str());
+    // No "Expect: 100-continue" round trip before uploads.
+    headers = curl_slist_append(headers, "Expect:");
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+    std::FILE* upload = nullptr;
+    if (req.method == "HEAD") {
+      curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    } else if (!req.body_file.empty()) {
+      upload = std::fopen(req.body_file.c_str(), "rb");
+      if (!upload) {
+        curl_slist_free_all(headers);
+        throw_errno("open", req.body_file.string());
+      }
+      std::fseek(upload, 0, SEEK_END);
+      long size = std::ftell(upload);
+      std::fseek(upload, 0, SEEK_SET);
+      curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+      curl_easy_setopt(h, CURLOPT_READDATA, upload);
+      curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(size));
+      if (req.method != "PUT") curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req.method.c_str());
+    } else if (req.method == "POST" || req.method == "PUT" || req.method == "PATCH") {
+      curl_easy_setopt(h, CURLOPT_POSTFIELDS, req.body.data());
+      curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
+      if (req.method != "POST") curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req.method.c_str());
+    } else if (req.method != "GET") {
+      curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req.method.c_str());
+    }
+    CURLcode rc = curl_easy_perform(h);
+    curl_slist_free_all(headers);
+    if (upload) std::fclose(upload);
+    if (t.error) std::rethrow_exception(t.error);
+    if (t.aborted) fail(ErrorKind::cancelled, req.method + " " + req.url + ": cancelled");
+    if (rc != CURLE_OK)
+      fail(ErrorKind::unavailable,
+           req.method + " " + req.url + ": " + (errbuf[0] ? std::string(errbuf) : curl_easy_strerror(rc)));
+    t.finish_headers();
+    return std::move(t.response);
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Transport> make_curl_transport() { return std::make_unique<CurlTransport>(); }
+
+}  // namespace xb::registry

@@ -1,0 +1,190 @@
+// Stage 2: typed instructions, flags, stages, args, and error locations.
+#include <gtest/gtest.h>
+
+#include "frontend/frontend.h"
+
+namespace fe = xb::frontend;
+
+namespace {
+
+template <typename T>
+const T& as(const fe::Instruction& in) {
+  return std::get<T>(in.command);
+}
+
+TEST(Instructions, StagesMetaArgsAndEveryInstruction) {
+  auto df = fe::parse_dockerfile(
+      "ARG BASE=alpine\n"
+      "ARG TAG\n"
+      "FROM --platform=$BUILDPLATFORM ${BASE}:${TAG:-3.19} AS Build\n"
+      "RUN --mount=type=cache,target=/root/.cache,sharing=locked --network=none make\n"
+      "COPY --from=build --chown=1:2 --chmod=755 --link --exclude=*.o --exclude=tmp --parents a b /dst/\n"
+      "ADD --checksum=sha256:abc --keep-git-dir=true https://x/y.git /src\n"
+      "ENV A=1 B=\"two words\"\n"
+      "ENV LEGACY value with spaces\n"
+      "LABEL a=b\n"
+      "EXPOSE 80/tcp 443\n"
+      "USER app:app\n"
+      "WORKDIR /w\n"
+      "VOLUME [\"/v1\", \"/v2\"]\n"
+      "STOPSIGNAL SIGTERM\n"
+      "ARG X Y=2\n"
+      "ONBUILD RUN echo hi\n"
+      "HEALTHCHECK --interval=5s --retries=3 CMD curl -f http://localhost/\n"
+      "SHELL [\"/bin/bash\", \"-c\"]\n"
+      "MAINTAINER me\n"
+      "CMD [\"run\"]\n"
+      "ENTRYPOINT exec app\n"
+      "FROM scratch\n"
+      "HEALTHCHECK NONE\n");
+  ASSERT_EQ(df.meta_args.size(), 2u);
+  EXPECT_EQ(df.meta_args[0].key, "BASE");
+  EXPECT_EQ(*df.meta_args[0].default_value, "alpine");
+  EXPECT_FALSE(df.meta_args[1].default_value);
+  ASSERT_EQ(df.stages.size(), 2u);
+  const auto& s = df.stages[0];
+  EXPECT_EQ(s.from.stage_name, "build");
+  EXPECT_EQ(s.from.base_name, "${BASE}:${TAG:-3.19}");
+  EXPECT_EQ(s.from.platform, "$BUILDPLATFORM");
+  EXPECT_EQ(s.location.line, 3);
+  EXPECT_EQ(df.find_stage("BUILD"), &df.stages[0]);
+  EXPECT_EQ(df.find_stage("1"), &df.stages[1]);
+  ASSERT_EQ(s.instructions.size(), 18u);
+
+  const auto& run = as<fe::RunCmd>(s.instructions[0]);
+  EXPECT_EQ(run.command.args, std::vector<std::string>{"make"});
+  EXPECT_TRUE(run.command.prepend_shell);
+  EXPECT_EQ(run.network, "none");
+  ASSERT_EQ(run.mounts.size(), 1u);
+  EXPECT_EQ(run.mounts[0].type, fe::Mount::Type::cache);
+  EXPECT_EQ(run.mounts[0].target, "/root/.cache");
+  EXPECT_EQ(run.mounts[0].id, "/root/.cache");
+  EXPECT_EQ(run.mounts[0].sharing, fe::Mount::Sharing::locked);
+  EXPECT_FALSE(run.mounts[0].read_only);
+
+  const auto& cp = as<fe::CopyCmd>(s.instructions[1]);
+  EXPECT_EQ(cp.from, "build");
+  EXPECT_EQ(cp.chown, "1:2");
+  EXPECT_EQ(cp.chmod, "755");
+  EXPECT_TRUE(cp.link);
+  EXPECT_TRUE(cp.parents);
+  EXPECT_EQ(cp.excludes, (std::vector<std::string>{"*.o", "tmp"}));
+  EXPECT_EQ(cp.sources, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(cp.dest, "/dst/");
+
+  const auto& ad = as<fe::AddCmd>(s.instructions[2]);
+  EXPECT_EQ(ad.checksum, "sha256:abc");
+  EXPECT_TRUE(ad.keep_git_dir);
+
+  const auto& env = as<fe::EnvCmd>(s.instructions[3]);
+  ASSERT_EQ(env.env.size(), 2u);
+  EXPECT_EQ(env.env[1].key, "B");
+  EXPECT_EQ(env.env[1].value, "\"two words\"");  // quotes go at expansion
+  const auto& legacy = as<fe::EnvCmd>(s.instructions[4]);
+  EXPECT_EQ(legacy.env[0].value, "value with spaces");
+  EXPECT_TRUE(legacy.env[0].no_delim);
+
+  EXPECT_EQ(as<fe::ExposeCmd>(s.instructions[6]).ports, (std::vector<std::string>{"80/tcp", "443"}));
+  EXPECT_EQ(as<fe::UserCmd>(s.instructions[7]).user, "app:app");
+  EXPECT_EQ(as<fe::VolumeCmd>(s.instructions[9]).volumes, (std::vector<std::string>{"/v1", "/v2"}));
+  const auto& arg = as<fe::ArgCmd>(s.instructions[11]);
+  ASSERT_EQ(arg.args.size(), 2u);
+  EXPECT_EQ(*arg.args[1].default_value, "2");
+  EXPECT_EQ(as<fe::OnbuildCmd>(s.instructions[12]).expression, "RUN echo hi");
+  const auto& hc = as<fe::HealthcheckCmd>(s.instructions[13]);
+  EXPECT_EQ(hc.test, (std::vector<std::string>{"CMD-SHELL", "curl -f http://localhost/"}));
+  EXPECT_EQ(hc.interval_ns, 5000000000);
+  EXPECT_EQ(hc.retries, 3);
+  EXPECT_EQ(as<fe::ShellCmd>(s.instructions[14]).shell, (std::vector<std::string>{"/bin/bash", "-c"}));
+  const auto& cmd = as<fe::CmdCmd>(s.instructions[16]);
+  EXPECT_FALSE(cmd.command.prepend_shell);
+  EXPECT_EQ(as<fe::EntrypointCmd>(s.instructions[17]).command.args, std::vector<std::string>{"exec app"});
+  EXPECT_EQ(as<fe::HealthcheckCmd>(df.stages[1].instructions[0]).test, std::vector<std::string>{"NONE"});
+  for (const auto& in : s.instructions) EXPECT_EQ(in.location.file, "Dockerfile");
+  EXPECT_EQ(s.instructions[5].location.line, 9);
+  EXPECT_EQ(s.instructions[5].location.line_text, "LABEL a=b");
+}
+
+TEST(Instructions, HeredocSources) {
+  auto df = fe::parse_dockerfile("FROM a\nCOPY <<EOF <<-'RAW' file /dst/\nhello $X\nEOF\n\tkeep $Y\n\tRAW\n");
+  const auto& cp = std::get<fe::CopyCmd>(df.stages[0].instructions[0].command);
+  EXPECT_EQ(cp.sources, std::vector<std::string>{"file"});
+  ASSERT_EQ(cp.source_contents.size(), 2u);
+  EXPECT_EQ(cp.source_contents[0].path, "EOF");
+  EXPECT_EQ(cp.source_contents[0].data, "hello $X\n");
+  EXPECT_TRUE(cp.source_contents[0].expand);
+  EXPECT_EQ(cp.source_contents[1].data, "keep $Y\n");
+  EXPECT_FALSE(cp.source_contents[1].expand);
+}
+
+TEST(Instructions, RunMounts) {
+  auto m = fe::parse_mount("type=secret,id=npmrc,required");
+  EXPECT_EQ(m.type, fe::Mount::Type::secret);
+  EXPECT_EQ(m.target, "/run/secrets/npmrc");
+  EXPECT_TRUE(m.required);
+  auto b = fe::parse_mount("type=bind,from=build,source=/out,target=/in,rw");
+  EXPECT_FALSE(b.read_only);
+  EXPECT_EQ(b.from, "build");
+  auto t = fe::parse_mount("type=tmpfs,target=/t,size=64m");
+  EXPECT_EQ(*t.size_bytes, 64u * 1024 * 1024);
+  auto s = fe::parse_mount("type=ssh");
+  EXPECT_EQ(s.id, "default");
+  EXPECT_EQ(fe::parse_mount("target=/x").type, fe::Mount::Type::bind);
+  EXPECT_THROW(fe::parse_mount("type=bind"), xb::Error);
+  EXPECT_THROW(fe::parse_mount("type=volume,target=/x"), xb::Error);
+  EXPECT_THROW(fe::parse_mount("type=cache,target=/x,colour=red"), xb::Error);
+  EXPECT_THROW(fe::parse_mount("type=secret,mode=999"), xb::Error);
+}
+
+TEST(Instructions, MetaArgsBuildArgsAndFromResolution) {
+  auto df = fe::parse_dockerfile(
+      "ARG REG=docker.io\nARG IMG=${REG}/library/alpine\nARG UNSET\n"
+      "FROM ${IMG}:${TAG:-latest}\nARG IMG\nARG TARGETARCH\nARG LOCAL=${IMG}-x\nFROM $UNSET\n");
+  fe::Env platform = fe::platform_args(fe::Platform::parse("linux/arm64"), fe::host_platform());
+  auto meta = fe::resolve_meta_args(df, {{"REG", "reg.local:5000"}}, platform);
+  EXPECT_EQ(*meta.get("IMG"), "reg.local:5000/library/alpine");
+  EXPECT_FALSE(meta.contains("UNSET"));
+  EXPECT_EQ(fe::resolve_base_name(df.stages[0], meta, df.ast.escape), "reg.local:5000/library/alpine:latest");
+  EXPECT_THROW(fe::resolve_base_name(df.stages[1], meta, df.ast.escape), xb::Error);
+
+  const auto& ins = df.stages[0].instructions;
+  fe::Env stage_env;
+  auto img = fe::resolve_stage_arg(std::get<fe::ArgCmd>(ins[0].command).args[0], stage_env, {}, meta, platform, '\\');
+  EXPECT_EQ(*img, "reg.local:5000/library/alpine");
+  stage_env.set("IMG", *img);
+  auto arch = fe::resolve_stage_arg(std::get<fe::ArgCmd>(ins[1].command).args[0], stage_env, {}, meta, platform, '\\');
+  EXPECT_EQ(*arch, "arm64");
+  auto local = fe::resolve_stage_arg(std::get<fe::ArgCmd>(ins[2].command).args[0], stage_env, {}, meta, platform, '\\');
+  EXPECT_EQ(*local, "reg.local:5000/library/alpine-x");
+  auto over = fe::resolve_stage_arg(std::get<fe::ArgCmd>(ins[2].command).args[0], stage_env, {{"LOCAL", "cli"}}, meta,
+                                    platform, '\\');
+  EXPECT_EQ(*over, "cli");
+}
+
+TEST(Instructions, PlatformsAndProxyArgs) {
+  EXPECT_EQ(fe::Platform::parse("linux/arm/v7").str(), "linux/arm/v7");
+  EXPECT_EQ(fe::Platform::parse("linux/arm64/v8").str(), "linux/arm64");
+  EXPECT_EQ(fe::Platform::parse("linux/x86_64").str(), "linux/amd64");
+  EXPECT_THROW(fe::Platform::parse("linux//amd64"), xb::Error);
+  EXPECT_EQ(fe::host_platform().os, "linux");
+  EXPECT_FALSE(fe::host_platform().arch.empty());
+  fe::Env p = fe::platform_args(fe::Platform::parse("linux/arm/v7"), fe::Platform::parse("linux/amd64"));
+  EXPECT_EQ(*p.get("TARGETPLATFORM"), "linux/arm/v7");
+  EXPECT_EQ(*p.get("TARGETVARIANT"), "v7");
+  EXPECT_EQ(*p.get("BUILDARCH"), "amd64");
+  EXPECT_TRUE(fe::is_proxy_arg("HTTP_PROXY"));
+  EXPECT_TRUE(fe::is_proxy_arg("no_proxy"));
+  EXPECT_FALSE(fe::is_proxy_arg("PROXY"));
+}
+
+TEST(Instructions, WhichInstructionsExpand) {
+  EXPECT_TRUE(fe::expands(fe::InstructionKind::env));
+  EXPECT_TRUE(fe::expands(fe::InstructionKind::copy));
+  EXPECT_TRUE(fe::expands(fe::InstructionKind::workdir));
+  EXPECT_FALSE(fe::expands(fe::InstructionKind::cmd));
+  EXPECT_FALSE(fe::expands(fe::InstructionKind::entrypoint));
+  EXPECT_FALSE(fe::expands(fe::InstructionKind::shell));
+  EXPECT_FALSE(fe::expands(fe::InstructionKind::healthcheck));
+}
+
+}  // namespace

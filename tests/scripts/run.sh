@@ -1,0 +1,42 @@
+#!/bin/bash
+# xbuild run end to end: a busybox image imported into a fresh store, run the
+# way a user would; exit codes, flags, limits, and nothing left behind.
+set -u
+[ "$(id -u)" -eq 0 ] || { echo "skip: xbuild run needs root"; exit 77; }
+xb=${XBUILD_BINARY:?}
+src=${XBUILD_SOURCE_DIR:?}
+t=$(mktemp -d); trap 'rm -rf "$t"' EXIT
+export XBUILD_ROOT=$t/store
+fails=0
+check() { # name expected actual
+  if [ "$2" != "$3" ]; then echo "FAIL $1: expected [$2] got [$3]"; fails=$((fails+1)); else echo "ok $1"; fi
+}
+sh "$src/tests/tools/make-busybox-rootfs" "$t/rootfs.tar" || exit 1
+"$xb" import "$t/rootfs.tar" bb >/dev/null || exit 1
+mounts_before=$(wc -l < /proc/self/mountinfo)
+
+out=$("$xb" run --rm bb sh -c 'echo $$ $(hostname | wc -c)')
+check pid1-and-hostname "1 13" "$out"
+"$xb" run bb sh -c 'exit 42'; check exit-code 42 $?
+out=$("$xb" run -e FOO=bar -u app -w /made/here bb sh -c 'echo $FOO $(id -u) $(pwd)')
+check env-user-workdir "bar 1000 /made/here" "$out"
+out=$("$xb" run --network none bb sh -c 'tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " "')
+check network-none lo "$out"
+out=$("$xb" run bb grep CapEff /proc/self/status)
+check capabilities "CapEff:	00000000a80425fb" "$out"
+err=$("$xb" run --memory 64m bb sh -c 'head -c 300m /dev/zero | tail' 2>&1 >/dev/null); rc=$?
+check oom-exit 137 $rc
+case "$err" in *"killed: out of memory (limit 64 MiB)"*) echo "ok oom-message";; *) echo "FAIL oom-message: $err"; fails=$((fails+1));; esac
+"$xb" run bb /no/such/thing 2>/dev/null; check missing-command 1 $?
+"$xb" run --memory lots bb true 2>/dev/null; check bad-flag-usage 2 $?
+"$xb" run bb sh -c 'echo x > /written'
+out=$("$xb" run bb sh -c 'ls /written 2>&1 >/dev/null | wc -l')
+check changes-not-kept 1 "$out"
+# Other processes on the host may unmount things meanwhile: no MORE lines.
+mounts_after=$(wc -l < /proc/self/mountinfo)
+check no-mount-left yes "$([ "$mounts_after" -le "$mounts_before" ] && echo yes || echo "no ($mounts_before → $mounts_after)")"
+left=$(grep -c '"run-' "$XBUILD_ROOT/snapshots/metadata.json")
+check no-run-snapshots-left 0 "$left"
+left=$(ls -d /sys/fs/cgroup/*/xbuild/* 2>/dev/null | grep -c "/$$-" || true)
+check no-cgroups-left 0 "$left"
+[ $fails -eq 0 ]
