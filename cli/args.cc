@@ -97,6 +97,50 @@ ParsedArgs parse_args(const std::string& command, const std::vector<FlagSpec>& s
   return out;
 }
 
+uint64_t parse_size(const std::string& flag, const std::string& text) {
+  auto bad = [&]() -> uint64_t {
+    fail(ErrorKind::usage, flag + " " + text + ": want a size such as 512m or 2g");
+  };
+  if (text.empty()) return bad();
+  size_t end = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &end);
+  } catch (const std::exception&) {
+    return bad();
+  }
+  std::string unit = text.substr(end);
+  for (auto& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (!unit.empty() && unit.back() == 'b' && unit.size() == 2) unit.pop_back();  // "mb" → "m"
+  double mult = 1;
+  if (unit.empty() || unit == "b") mult = 1;
+  else if (unit == "k") mult = 1024.0;
+  else if (unit == "m") mult = 1024.0 * 1024;
+  else if (unit == "g") mult = 1024.0 * 1024 * 1024;
+  else if (unit == "t") mult = 1024.0 * 1024 * 1024 * 1024;
+  else return bad();
+  if (value <= 0) return bad();
+  return static_cast<uint64_t>(value * mult);
+}
+
+double parse_cpus(const std::string& flag, const std::string& text) {
+  size_t end = 0;
+  double v = 0;
+  try {
+    v = std::stod(text, &end);
+  } catch (const std::exception&) {
+    end = 0;
+  }
+  if (end != text.size() || !(v > 0)) fail(ErrorKind::usage, flag + " " + text + ": want a positive number of CPUs such as 1.5");
+  return v;
+}
+
+std::pair<std::string, std::optional<std::string>> split_key_value(const std::string& text) {
+  auto eq = text.find('=');
+  if (eq == std::string::npos) return {text, std::nullopt};
+  return {text.substr(0, eq), text.substr(eq + 1)};
+}
+
 std::string format_help(const std::string& usage, const std::string& description,
                         const std::vector<FlagSpec>& specs) {
   std::string out = "Usage: " + usage + "\n\n" + description + "\n";

@@ -3,9 +3,11 @@
 // "--" ends flags. Mistakes throw Error(ErrorKind::usage) naming the flag.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace xb::cli {
@@ -40,6 +42,17 @@ class ParsedArgs {
 // positional too. "-h"/"--help" is always accepted as flag "help".
 ParsedArgs parse_args(const std::string& command, const std::vector<FlagSpec>& specs,
                       const std::vector<std::string>& args, bool stop_at_first_positional = false);
+
+// Docker's size syntax for --memory: "67108864", "64m", "1.5g", "512k"
+// (b, k, m, g, t; case-insensitive; binary multiples). Throws
+// Error(usage) naming the flag.
+uint64_t parse_size(const std::string& flag, const std::string& text);
+
+// --cpus: a positive decimal ("1.5"). Throws Error(usage) naming the flag.
+double parse_cpus(const std::string& flag, const std::string& text);
+
+// "K=V" → {K, V}; "K" alone → {K, nullopt}. For --build-arg, --label, -e.
+std::pair<std::string, std::optional<std::string>> split_key_value(const std::string& text);
 
 // "Usage: …" then one line per flag, for a command's --help.
 std::string format_help(const std::string& usage, const std::string& description,

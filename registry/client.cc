@@ -192,15 +192,18 @@ struct ClientImpl {
       try {
         HttpResponse r = transport->send(make(), sink);
         if (!retryable(r.status) || attempt >= opt.max_attempts) return r;
-        progress({ProgressEvent::Kind::blob_retry, what, 0, 0, "HTTP " + std::to_string(r.status)});
+        if (!what.empty()) progress({ProgressEvent::Kind::blob_retry, what, 0, 0, "HTTP " + std::to_string(r.status)});
       } catch (const Error& e) {
-        if (e.kind() != ErrorKind::unavailable || attempt >= opt.max_attempts) {
+        // An unknown host stays unknown: retrying it only makes the user wait.
+        bool hopeless = std::string_view(e.what()).find("Could not resolve host") != std::string_view::npos;
+        if (e.kind() != ErrorKind::unavailable || attempt >= opt.max_attempts || hopeless) {
           Error copy = e;
           if (e.kind() == ErrorKind::unavailable)
-            copy.with_context("registry " + ep.host + " (after " + std::to_string(attempt) + " attempts)");
+            copy.with_context("registry " + ep.host +
+                              (attempt > 1 ? " (after " + std::to_string(attempt) + " attempts)" : std::string()));
           throw copy;
         }
-        progress({ProgressEvent::Kind::blob_retry, what, 0, 0, e.what()});
+        if (!what.empty()) progress({ProgressEvent::Kind::blob_retry, what, 0, 0, e.what()});
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(delay));
       delay = std::min(delay * 2, 5000);

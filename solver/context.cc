@@ -51,6 +51,7 @@ struct CacheEntry {
   // after we read it (git's "racy clean" case), so it is never trusted.
   int64_t verified_ns = 0;
   unsigned char hash[16] = {};
+  bool used = false;  // looked up or hashed in this process (not stored)
 
   bool same_stat(const struct stat& st) const {
     return size == uint64_t(st.st_size) && mtime_ns == ns_of(st.st_mtim) && ctime_ns == ns_of(st.st_ctim) &&
@@ -196,6 +197,11 @@ struct ContextHasher::Impl {
 
   void save() {
     if (cache_file.empty() || !dirty) return;
+    // Entries of files this build did not look at may be of deleted files;
+    // keep them (another Dockerfile may use them) unless they dominate.
+    size_t used = 0;
+    for (const auto& [path, e] : cache) used += e.used;
+    if (cache.size() > 2 * used + 10000) std::erase_if(cache, [](const auto& kv) { return !kv.second.used; });
     std::string out(kMagic, sizeof kMagic);
     put_u32(out, kVersion);
     put_u32(out, 0);
@@ -266,6 +272,7 @@ struct ContextHasher::Impl {
       auto it = cache.find(r.root_rel);
       if (it != cache.end() && it->second.trusted() && it->second.same_stat(r.st)) {
         std::memcpy(r.hash, it->second.hash, 16);
+        it->second.used = true;
         ++stats.cache_hits;
         continue;
       }
@@ -297,6 +304,7 @@ struct ContextHasher::Impl {
     if (helper.joinable()) helper.join();
     if (failure) std::rethrow_exception(failure);
     for (size_t i = 0; i < work.size(); ++i) {
+      fresh[i].used = true;
       cache[work[i]->root_rel] = fresh[i];
       ++stats.files_hashed;
     }

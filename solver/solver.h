@@ -1,4 +1,95 @@
-// solver/: see ../DESIGN.md ("The path of a build"). The public interface of
-// this module is declared here as the module is built; nothing else in solver/
-// is visible to other modules.
+// solver/: turns a Dockerfile and a context into an image (docs/dev/solver.md).
+//
+// build() parses the Dockerfile (frontend), dispatches the stages that the
+// target needs into a graph of vertices (Source for FROM, Exec for RUN, File
+// for COPY/ADD/WORKDIR; config-only instructions change the image config and
+// history only), computes each vertex's cache key from its operation and its
+// inputs' keys (for COPY/ADD, from the content of exactly the files it
+// reads), runs what misses the cache on snapshots (snapshotter) in
+// containers (executor), and writes the image into the store. Independent
+// stages run in parallel. Everything a step does is reported to a
+// ProgressSink, which the CLI renders (tty, plain, json).
 #pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/digest.h"
+#include "common/error.h"
+#include "store/store.h"
+
+namespace xb::solver {
+
+enum class PullPolicy { missing, always };
+enum class NetworkMode { host, none };
+
+struct SecretSource {
+  std::string id;
+  std::filesystem::path file;  // src=PATH
+  std::string env;             // env=VAR (read from xbuild's environment)
+};
+
+// What one step of the build did, as the progress display shows it.
+struct ProgressEvent {
+  enum class Kind {
+    step_started,  // a vertex started running (or being looked up)
+    step_cached,   // the vertex's result came from the cache
+    step_done,     // the vertex ran and committed
+    step_failed,   // the vertex failed (message says why)
+    step_log,      // output of a running step (text may hold partial lines)
+    info,          // a message about the build as a whole
+  };
+  Kind kind = Kind::info;
+  int step = 0;          // vertex number, stable within a build (1-based); 0 for info
+  std::string name;      // "[2/5] RUN apt-get update" or "[internal] load metadata for …"
+  std::string text;      // step_log: the bytes; step_failed/info: the message
+  bool stderr_stream = false;
+  std::chrono::steady_clock::duration elapsed{};  // step_cached/done/failed
+};
+
+class ProgressSink {
+ public:
+  virtual ~ProgressSink() = default;
+  // Called from several threads; implementations serialize.
+  virtual void event(const ProgressEvent& event) = 0;
+};
+
+struct BuildOptions {
+  std::filesystem::path context_dir;
+  std::filesystem::path dockerfile;  // default: context_dir/Dockerfile
+  std::string dockerfile_display;    // how errors name it; default: as given
+  std::map<std::string, std::string> build_args;
+  std::string target;                // stage name; empty: the last stage
+  std::map<std::string, std::string> labels;  // --label, added to the final image
+  bool no_cache = false;
+  PullPolicy pull = PullPolicy::missing;
+  NetworkMode network = NetworkMode::host;
+  std::optional<uint64_t> memory_bytes;  // --memory, every RUN
+  std::optional<double> cpus;            // --cpus, every RUN
+  std::vector<SecretSource> secrets;
+  bool allow_insecure = false;           // --allow security.insecure: RUN --security=insecure may run
+  // SOURCE_DATE_EPOCH: image and history times, and layer mtimes clamped.
+  std::optional<int64_t> source_date_epoch;
+  std::filesystem::path registry_config;  // XBUILD_CONFIG (mirrors, insecure registries)
+  ProgressSink* progress = nullptr;       // may be null
+};
+
+struct BuildResult {
+  store::Descriptor manifest;  // the image's manifest in the store
+  Digest image_id;             // the config digest (docker's IMAGE ID)
+  uint64_t size = 0;           // sum of the layers' sizes
+  int steps = 0;
+  int cached_steps = 0;
+};
+
+// Builds the image and puts its blobs (layers, config, manifest) into the
+// store; tagging and exporting are the caller's (see exporter/). Errors
+// carry the Dockerfile location of the failing instruction.
+BuildResult build(store::Store& store, const BuildOptions& options);
+
+}  // namespace xb::solver

@@ -1,0 +1,237 @@
+// xbuild build: flags → solver::BuildOptions, the progress display, and what
+// happens to the image (tags in the store, an archive, a push).
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <set>
+
+#include "cli/args.h"
+#include "cli/command.h"
+#include "cli/progress.h"
+#include "common/fs.h"
+#include "executor/executor.h"
+#include "exporter/exporter.h"
+#include "registry/registry.h"
+#include "solver/solver.h"
+#include "store/store.h"
+
+namespace xb::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::vector<FlagSpec> kBuildFlags = {
+    {"file", 'f', true, false, "FILE  the Dockerfile (default: CONTEXT/Dockerfile)"},
+    {"tag", 't', true, true, "NAME  name the image (repeatable)"},
+    {"build-arg", 0, true, true, "K=V  set a build argument (repeatable)"},
+    {"target", 0, true, false, "STAGE  build this stage (default: the last)"},
+    {"no-cache", 0, false, false, "do not use the build cache"},
+    {"pull", 0, false, false, "always pull base images"},
+    {"push", 0, false, false, "push the image to its registry (same as -o type=registry)"},
+    {"output", 'o', true, true, "SPEC  type=image|docker|oci|registry[,dest=FILE|-]"},
+    {"progress", 0, true, false, "MODE  auto, plain, tty or json"},
+    {"quiet", 'q', false, false, "print only the image ID"},
+    {"iidfile", 0, true, false, "FILE  write the image ID to FILE"},
+    {"label", 0, true, true, "K=V  add a label to the image (repeatable)"},
+    {"secret", 0, true, true, "SPEC  id=ID,src=FILE or id=ID,env=VAR (repeatable)"},
+    {"network", 0, true, false, "MODE  default, host or none for RUN steps"},
+    {"memory", 'm', true, false, "SIZE  memory limit of every RUN step"},
+    {"cpus", 0, true, false, "N  CPU limit of every RUN step"},
+    {"platform", 0, true, false, "PLATFORM  only the host platform is supported"},
+    {"allow", 0, true, true, "ENTITLEMENT  security.insecure (RUN --security=insecure)"},
+    {"cache-from", 0, true, true, "SPEC  import build cache (not supported yet)"},
+    {"cache-to", 0, true, true, "SPEC  export build cache (not supported yet)"},
+};
+
+struct OutputSpec {
+  std::string type = "image";
+  std::string dest;
+};
+
+std::map<std::string, std::string> parse_csv_options(const std::string& flag, const std::string& text) {
+  std::map<std::string, std::string> out;
+  size_t i = 0;
+  while (i <= text.size()) {
+    size_t j = text.find(',', i);
+    if (j == std::string::npos) j = text.size();
+    std::string part = text.substr(i, j - i);
+    i = j + 1;
+    if (part.empty()) continue;
+    auto [k, v] = split_key_value(part);
+    if (!v) fail(ErrorKind::usage, flag + " " + text + ": \"" + part + "\" is not key=value");
+    out[k] = *v;
+  }
+  return out;
+}
+
+OutputSpec parse_output(const std::string& text) {
+  OutputSpec o;
+  // "-o out.tar" (no '=') means type=local in buildx; we keep only the explicit forms.
+  auto opts = parse_csv_options("--output", text);
+  if (opts.count("type")) o.type = opts["type"];
+  if (opts.count("dest")) o.dest = opts["dest"];
+  static const std::set<std::string> known = {"image", "docker", "oci", "registry", "local", "tar"};
+  if (!known.count(o.type)) fail(ErrorKind::usage, "--output type=" + o.type + ": want image, docker, oci or registry");
+  if (o.type == "local" || o.type == "tar")
+    fail(ErrorKind::usage, "--output type=" + o.type + " is not supported yet (use type=docker or type=oci)");
+  if ((o.type == "docker" || o.type == "oci") && o.dest.empty())
+    fail(ErrorKind::usage, "--output type=" + o.type + " needs dest=FILE (or dest=- for stdout)");
+  for (const auto& [k, v] : opts)
+    if (k != "type" && k != "dest" && k != "name" && k != "compression" && k != "oci-mediatypes")
+      fail(ErrorKind::usage, "--output " + text + ": unknown option " + k);
+  return o;
+}
+
+solver::SecretSource parse_secret(const std::string& text) {
+  auto opts = parse_csv_options("--secret", text);
+  solver::SecretSource s;
+  s.id = opts.count("id") ? opts["id"] : "";
+  if (opts.count("src")) s.file = opts["src"];
+  else if (opts.count("source")) s.file = opts["source"];
+  if (opts.count("env")) s.env = opts["env"];
+  if (s.id.empty()) fail(ErrorKind::usage, "--secret " + text + ": needs id=ID");
+  if (s.file.empty() && s.env.empty()) {
+    // docker's shorthand: id=X alone reads env X if set.
+    s.env = s.id;
+  }
+  if (!s.file.empty() && !fs::exists(s.file))
+    fail(ErrorKind::usage, "--secret " + text + ": file " + s.file.string() + " does not exist");
+  return s;
+}
+
+volatile std::sig_atomic_t g_interrupted = 0;
+
+void on_interrupt(int) {
+  g_interrupted = 1;
+  executor::cancel_all();
+}
+
+int run_build(const Globals& globals, const std::vector<std::string>& args) {
+  ParsedArgs a = parse_args("build", kBuildFlags, args);
+  if (a.has("help")) {
+    std::fputs(format_help("xbuild build [OPTIONS] CONTEXT",
+                           "Build an image from a Dockerfile and a context directory.", kBuildFlags)
+                   .c_str(),
+               stdout);
+    return 0;
+  }
+  if (a.positional().size() != 1)
+    fail(ErrorKind::usage, a.positional().empty() ? "xbuild build: missing CONTEXT (e.g. xbuild build -t NAME .)"
+                                                  : "xbuild build: exactly one CONTEXT, got " +
+                                                        std::to_string(a.positional().size()));
+  solver::BuildOptions opts;
+  opts.context_dir = a.positional()[0];
+  if (auto f = a.value("file")) {
+    opts.dockerfile = *f;
+    opts.dockerfile_display = *f;
+  } else {
+    opts.dockerfile = opts.context_dir / "Dockerfile";
+    opts.dockerfile_display = "Dockerfile";
+  }
+  for (const auto& kv : a.values("build-arg")) {
+    auto [k, v] = split_key_value(kv);
+    if (k.empty()) fail(ErrorKind::usage, "--build-arg " + kv + ": want KEY=VALUE");
+    if (v) {
+      opts.build_args[k] = *v;
+    } else if (const char* e = std::getenv(k.c_str())) {
+      opts.build_args[k] = e;  // docker: --build-arg K takes K from the environment
+    }
+  }
+  for (const auto& kv : a.values("label")) {
+    auto [k, v] = split_key_value(kv);
+    opts.labels[k] = v.value_or("");
+  }
+  opts.target = a.value_or("target", "");
+  opts.no_cache = a.has("no-cache");
+  opts.pull = a.has("pull") ? solver::PullPolicy::always : solver::PullPolicy::missing;
+  std::string network = a.value_or("network", "default");
+  if (network == "none") opts.network = solver::NetworkMode::none;
+  else if (network != "default" && network != "host")
+    fail(ErrorKind::usage, "--network " + network + ": want default, host or none");
+  if (auto m = a.value("memory")) opts.memory_bytes = parse_size("--memory", *m);
+  if (auto c = a.value("cpus")) opts.cpus = parse_cpus("--cpus", *c);
+  for (const auto& s : a.values("secret")) opts.secrets.push_back(parse_secret(s));
+  for (const auto& e : a.values("allow")) {
+    if (e == "security.insecure") opts.allow_insecure = true;
+    else fail(ErrorKind::usage, "--allow " + e + ": unknown entitlement (want security.insecure)");
+  }
+  if (auto p = a.value("platform")) {
+    auto host = store::Platform::host();
+    if (!host.matches(store::Platform::parse(*p)))
+      fail(ErrorKind::usage, "--platform " + *p + ": building for another platform is not supported (this host is " +
+                                 host.str() + ")");
+  }
+  if (a.has("cache-from") || a.has("cache-to"))
+    fail(ErrorKind::usage, "--cache-from/--cache-to are not supported yet");
+  if (const char* sde = std::getenv("SOURCE_DATE_EPOCH"); sde && *sde) {
+    char* end = nullptr;
+    long long v = std::strtoll(sde, &end, 10);
+    if (*end || v < 0) fail(ErrorKind::usage, std::string("SOURCE_DATE_EPOCH=") + sde + ": want seconds since 1970");
+    opts.source_date_epoch = v;
+  }
+  opts.registry_config = globals.config_file;
+
+  std::vector<store::ImageRef> tags;
+  for (const auto& t : a.values("tag")) tags.push_back(store::ImageRef::parse(t));
+  std::vector<OutputSpec> outputs;
+  for (const auto& o : a.values("output")) outputs.push_back(parse_output(o));
+  if (a.has("push")) outputs.push_back(OutputSpec{"registry", ""});
+  if (outputs.empty()) outputs.push_back(OutputSpec{});
+  for (const auto& o : outputs)
+    if (o.type == "registry" && tags.empty()) fail(ErrorKind::usage, "--push needs a name: add -t REGISTRY/NAME:TAG");
+
+  bool quiet = a.has("quiet");
+  ProgressMode mode = quiet ? ProgressMode::quiet : parse_progress_mode(a.value_or("progress", "auto"));
+  auto display = ProgressDisplay::create(mode, stderr);
+  opts.progress = display.get();
+
+  std::signal(SIGINT, on_interrupt);
+  std::signal(SIGTERM, on_interrupt);
+
+  store::Store store(globals.root);
+  solver::BuildResult result = [&] {
+    try {
+      return solver::build(store, opts);
+    } catch (...) {
+      display->finish();
+      throw;
+    }
+  }();
+
+  for (const auto& o : outputs) {
+    if (o.type == "image") {
+      for (const auto& t : tags) {
+        store.set_image(t, result.manifest);
+        display->message("naming to " + t.str());
+      }
+    } else if (o.type == "docker" || o.type == "oci") {
+      exporter::write_archive(store, result.manifest, tags, exporter::parse_archive_format(o.type), o.dest);
+      display->message("exporting to " + o.type + " archive " + o.dest);
+    } else if (o.type == "registry") {
+      registry::ClientOptions co;
+      co.config = registry::RegistryConfig::load(globals.config_file);
+      co.credentials.emplace();
+      registry::Client client(std::move(co));
+      for (const auto& t : tags) {
+        Digest d = client.push(store, result.manifest, t);
+        display->message("pushed " + t.str() + "@" + d.str());
+      }
+    }
+  }
+  display->message("image " + result.image_id.str() + " (" + std::to_string(result.steps) + " steps, " +
+                   std::to_string(result.cached_steps) + " cached)");
+  display->finish();
+  if (auto f = a.value("iidfile")) write_file_atomic(*f, result.image_id.str(), 0644, false);
+  if (quiet) std::printf("%s\n", result.image_id.str().c_str());
+  return g_interrupted ? 1 : 0;
+}
+
+}  // namespace
+
+}  // namespace xb::cli
+
+XBUILD_COMMAND("build", "Build an image from a Dockerfile", xb::cli::run_build);

@@ -1,0 +1,281 @@
+#include "cli/progress.h"
+
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "common/error.h"
+
+namespace xb::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using solver::ProgressEvent;
+
+std::string seconds(Clock::duration d) {
+  char buf[32];
+  snprintf(buf, sizeof buf, "%.1fs", std::chrono::duration<double>(d).count());
+  return buf;
+}
+
+// Plain: BuildKit's --progress=plain. Every event is a line, prefixed with
+// the step number, so interleaved steps stay readable in CI logs.
+class PlainDisplay : public ProgressDisplay {
+ public:
+  explicit PlainDisplay(FILE* out) : out_(out), start_(Clock::now()) {}
+
+  void event(const ProgressEvent& ev) override {
+    std::lock_guard lock(mu_);
+    switch (ev.kind) {
+      case ProgressEvent::Kind::info:
+        fprintf(out_, "#0 %s\n", ev.text.c_str());
+        break;
+      case ProgressEvent::Kind::step_started:
+        fprintf(out_, "#%d %s\n", ev.step, ev.name.c_str());
+        break;
+      case ProgressEvent::Kind::step_cached:
+        fprintf(out_, "#%d %s\n#%d CACHED\n", ev.step, ev.name.c_str(), ev.step);
+        break;
+      case ProgressEvent::Kind::step_done:
+        fprintf(out_, "#%d DONE %s\n", ev.step, seconds(ev.elapsed).c_str());
+        break;
+      case ProgressEvent::Kind::step_failed:
+        fprintf(out_, "#%d ERROR: %s\n", ev.step, first_line(ev.text).c_str());
+        break;
+      case ProgressEvent::Kind::step_log: {
+        std::string& partial = partial_[ev.step];
+        partial += ev.text;
+        size_t nl;
+        while ((nl = partial.find('\n')) != std::string::npos) {
+          fprintf(out_, "#%d %.3f %s\n", ev.step, std::chrono::duration<double>(Clock::now() - start_).count(),
+                  partial.substr(0, nl).c_str());
+          partial.erase(0, nl + 1);
+        }
+        break;
+      }
+    }
+    fflush(out_);
+  }
+  void message(const std::string& line) override {
+    std::lock_guard lock(mu_);
+    fprintf(out_, "%s\n", line.c_str());
+    fflush(out_);
+  }
+  void finish() override {}
+
+ private:
+  static std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
+  FILE* out_;
+  Clock::time_point start_;
+  std::mutex mu_;
+  std::map<int, std::string> partial_;
+};
+
+// JSON: one object per line, for tools.
+class JsonDisplay : public ProgressDisplay {
+ public:
+  explicit JsonDisplay(FILE* out) : out_(out), start_(Clock::now()) {}
+  void event(const ProgressEvent& ev) override {
+    static const char* kinds[] = {"step_started", "step_cached", "step_done", "step_failed", "step_log", "info"};
+    nlohmann::json j = {{"type", kinds[static_cast<int>(ev.kind)]},
+                        {"time", std::chrono::duration<double>(Clock::now() - start_).count()}};
+    if (ev.step) j["step"] = ev.step;
+    if (!ev.name.empty()) j["name"] = ev.name;
+    if (!ev.text.empty()) j["text"] = ev.text;
+    if (ev.kind == ProgressEvent::Kind::step_log) j["stream"] = ev.stderr_stream ? "stderr" : "stdout";
+    if (ev.elapsed.count()) j["elapsed"] = std::chrono::duration<double>(ev.elapsed).count();
+    std::lock_guard lock(mu_);
+    fprintf(out_, "%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    fflush(out_);
+  }
+  void message(const std::string& line) override {
+    nlohmann::json j = {{"type", "message"}, {"text", line}};
+    std::lock_guard lock(mu_);
+    fprintf(out_, "%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+  }
+  void finish() override {}
+
+ private:
+  FILE* out_;
+  Clock::time_point start_;
+  std::mutex mu_;
+};
+
+// TTY: a live view redrawn in place: a header with the elapsed time, one
+// line per step with its time or CACHED, and the last lines of the output
+// of running steps.
+class TtyDisplay : public ProgressDisplay {
+ public:
+  explicit TtyDisplay(FILE* out) : out_(out), start_(Clock::now()) {}
+
+  void event(const ProgressEvent& ev) override {
+    std::lock_guard lock(mu_);
+    if (done_) return;
+    if (ev.kind == ProgressEvent::Kind::info) {
+      infos_.push_back(ev.text);
+    } else {
+      Step& s = step(ev);
+      switch (ev.kind) {
+        case ProgressEvent::Kind::step_started:
+          s.state = State::running;
+          s.started = Clock::now();
+          break;
+        case ProgressEvent::Kind::step_cached:
+          s.state = State::cached;
+          break;
+        case ProgressEvent::Kind::step_done:
+          s.state = State::done;
+          s.elapsed = ev.elapsed;
+          s.logs.clear();
+          break;
+        case ProgressEvent::Kind::step_failed:
+          s.state = State::failed;
+          s.elapsed = ev.elapsed;
+          break;
+        case ProgressEvent::Kind::step_log:
+          s.partial += ev.text;
+          for (size_t nl; (nl = s.partial.find('\n')) != std::string::npos;) {
+            s.logs.push_back(s.partial.substr(0, nl));
+            s.partial.erase(0, nl + 1);
+            if (s.logs.size() > 6) s.logs.pop_front();
+          }
+          break;
+        default:
+          break;
+      }
+    }
+    auto now = Clock::now();
+    if (now - last_draw_ > std::chrono::milliseconds(80) || ev.kind != ProgressEvent::Kind::step_log) draw();
+  }
+
+  void message(const std::string& line) override {
+    std::lock_guard lock(mu_);
+    messages_.push_back(line);
+    if (!done_) draw();
+    else fprintf(out_, "%s\n", line.c_str());
+  }
+
+  void finish() override {
+    std::lock_guard lock(mu_);
+    if (done_) return;
+    draw();
+    done_ = true;
+  }
+
+ private:
+  enum class State { waiting, running, cached, done, failed };
+  struct Step {
+    int number = 0;
+    std::string name;
+    State state = State::waiting;
+    Clock::time_point started;
+    Clock::duration elapsed{};
+    std::deque<std::string> logs;
+    std::string partial;
+  };
+
+  Step& step(const ProgressEvent& ev) {
+    for (auto& s : steps_)
+      if (s.number == ev.step) return s;
+    steps_.push_back(Step{ev.step, ev.name});
+    return steps_.back();
+  }
+
+  int width() const {
+    struct winsize ws {};
+    if (ioctl(fileno(out_), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 20) return ws.ws_col;
+    return 80;
+  }
+
+  std::string fit(std::string s, size_t w) const {
+    if (s.size() > w) s = s.substr(0, w > 3 ? w - 3 : w) + "...";
+    return s;
+  }
+
+  void draw() {
+    last_draw_ = Clock::now();
+    size_t w = static_cast<size_t>(width());
+    std::vector<std::string> lines;
+    int finished = 0;
+    for (auto& s : steps_)
+      if (s.state == State::done || s.state == State::cached) finished++;
+    lines.push_back("\x1b[1m[+] Building " + seconds(Clock::now() - start_) + " (" + std::to_string(finished) + "/" +
+                    std::to_string(steps_.size()) + ")\x1b[0m");
+    for (auto& i : infos_) lines.push_back(fit(" => " + i, w));
+    for (auto& s : steps_) {
+      std::string left, right;
+      switch (s.state) {
+        case State::waiting: left = " => " + s.name; break;
+        case State::running:
+          left = " => " + s.name;
+          right = seconds(Clock::now() - s.started);
+          break;
+        case State::cached: left = " => CACHED " + s.name; right = "0.0s"; break;
+        case State::done: left = " => " + s.name; right = seconds(s.elapsed); break;
+        case State::failed: left = " => ERROR " + s.name; right = seconds(s.elapsed); break;
+      }
+      left = fit(left, w - right.size() - 1);
+      std::string line = left + std::string(w - left.size() - right.size() > 0 ? w - left.size() - right.size() : 1, ' ') + right;
+      if (s.state == State::failed) line = "\x1b[31m" + line + "\x1b[0m";
+      else if (s.state == State::running) line = "\x1b[34m" + line + "\x1b[0m";
+      lines.push_back(line);
+      if (s.state == State::running || s.state == State::failed)
+        for (auto& l : s.logs) lines.push_back("\x1b[2m => => " + fit(l, w - 7) + "\x1b[0m");
+    }
+    for (auto& m : messages_) lines.push_back(fit(" => " + m, w));
+    std::string out;
+    if (drawn_lines_) out += "\x1b[" + std::to_string(drawn_lines_) + "A";
+    out += "\r\x1b[J";
+    for (auto& l : lines) out += l + "\n";
+    fputs(out.c_str(), out_);
+    fflush(out_);
+    drawn_lines_ = static_cast<int>(lines.size());
+  }
+
+  FILE* out_;
+  Clock::time_point start_;
+  Clock::time_point last_draw_{};
+  std::mutex mu_;
+  std::vector<Step> steps_;
+  std::vector<std::string> infos_;
+  std::vector<std::string> messages_;
+  int drawn_lines_ = 0;
+  bool done_ = false;
+};
+
+class QuietDisplay : public ProgressDisplay {
+ public:
+  void event(const ProgressEvent&) override {}
+  void message(const std::string&) override {}
+  void finish() override {}
+};
+
+}  // namespace
+
+ProgressMode parse_progress_mode(const std::string& text) {
+  if (text == "auto") return ProgressMode::automatic;
+  if (text == "plain") return ProgressMode::plain;
+  if (text == "tty") return ProgressMode::tty;
+  if (text == "json" || text == "rawjson") return ProgressMode::json;
+  if (text == "quiet") return ProgressMode::quiet;
+  fail(ErrorKind::usage, "--progress " + text + ": want auto, plain, tty or json");
+}
+
+std::unique_ptr<ProgressDisplay> ProgressDisplay::create(ProgressMode mode, FILE* out) {
+  if (mode == ProgressMode::automatic) mode = isatty(fileno(out)) ? ProgressMode::tty : ProgressMode::plain;
+  switch (mode) {
+    case ProgressMode::tty: return std::make_unique<TtyDisplay>(out);
+    case ProgressMode::json: return std::make_unique<JsonDisplay>(out);
+    case ProgressMode::quiet: return std::make_unique<QuietDisplay>();
+    default: return std::make_unique<PlainDisplay>(out);
+  }
+}
+
+}  // namespace xb::cli

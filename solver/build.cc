@@ -1,0 +1,601 @@
+// build(): the real Engine (store + snapshotter + executor), the image
+// resolver (store, then registry), and the export of the result into the
+// store as an OCI image.
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <ctime>
+#include <deque>
+#include <random>
+#include <thread>
+
+#include "common/fs.h"
+#include "executor/executor.h"
+#include "registry/registry.h"
+#include "snapshotter/snapshotter.h"
+#include "solver/dispatch.h"
+#include "solver/graph.h"
+#include "solver/solver.h"
+
+namespace xb::solver {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string random_hex(int n) {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  static const char digits[] = "0123456789abcdef";
+  std::string s(static_cast<size_t>(n), '0');
+  for (auto& c : s) c = digits[rng() % 16];
+  return s;
+}
+
+// RFC 3339 with nanoseconds, UTC, as Go's time.Time marshals.
+std::string rfc3339(std::chrono::system_clock::time_point t) {
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  time_t secs = static_cast<time_t>(ns / 1000000000);
+  long frac = static_cast<long>(ns % 1000000000);
+  struct tm tm;
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::string out = buf;
+  if (frac) {
+    char f[16];
+    snprintf(f, sizeof f, ".%09ld", frac);
+    std::string fs = f;
+    while (fs.back() == '0') fs.pop_back();
+    out += fs;
+  }
+  return out + "Z";
+}
+
+int open_in_root(int root_fd, const std::string& rel, int flags) {
+  struct open_how how {};
+  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  return static_cast<int>(syscall(SYS_openat2, root_fd, rel.empty() ? "." : rel.c_str(), &how, sizeof how));
+}
+
+// mkdir -p of `path` inside root, resolving every component as a chroot
+// would (a planted symlink cannot lead outside); what is created is owned
+// by owner, mode 0755, as BuildKit's WORKDIR does.
+void mkdir_all_in_root(const fs::path& root, const std::string& path, Owner owner) {
+  UniqueFd root_fd = open_or_throw(root, O_RDONLY | O_DIRECTORY);
+  std::string rel;
+  size_t i = 0;
+  while (i < path.size()) {
+    size_t j = path.find('/', i);
+    if (j == std::string::npos) j = path.size();
+    std::string part = path.substr(i, j - i);
+    i = j + 1;
+    if (part.empty() || part == ".") continue;
+    std::string next = rel.empty() ? part : rel + "/" + part;
+    int fd = open_in_root(root_fd.get(), next, O_PATH | O_DIRECTORY);
+    if (fd < 0 && errno == ENOENT) {
+      UniqueFd parent(open_in_root(root_fd.get(), rel, O_PATH | O_DIRECTORY));
+      if (!parent) throw_errno("open", path);
+      if (::mkdirat(parent.get(), part.c_str(), 0755) < 0 && errno != EEXIST) throw_errno("mkdir", path);
+      if (::fchownat(parent.get(), part.c_str(), owner.uid, owner.gid, AT_SYMLINK_NOFOLLOW) < 0)
+        throw_errno("chown", path);
+      fd = open_in_root(root_fd.get(), next, O_PATH | O_DIRECTORY);
+    }
+    if (fd < 0) throw_errno("WORKDIR: open", path);
+    ::close(fd);
+    rel = next;
+  }
+}
+
+// Mounts every set of mounts (each on a private thread's namespace, nested)
+// and calls fn with their roots, in order.
+void with_all_mounted(const std::vector<std::vector<Mount>>& sets, size_t i, std::vector<fs::path>& roots,
+                      const std::function<void(const std::vector<fs::path>&)>& fn) {
+  if (i == sets.size()) {
+    fn(roots);
+    return;
+  }
+  if (sets[i].empty()) {
+    // The empty file system: an empty directory.
+    TempDir empty("xbuild-empty");
+    roots.push_back(empty.path());
+    with_all_mounted(sets, i + 1, roots, fn);
+    roots.pop_back();
+    return;
+  }
+  snapshotter::with_mounted(sets[i], [&](const fs::path& root) {
+    roots.push_back(root);
+    with_all_mounted(sets, i + 1, roots, fn);
+    roots.pop_back();
+  });
+}
+
+class Tail {
+ public:
+  void add(std::string_view text) {
+    for (char c : text) {
+      if (c == '\n') {
+        push(std::move(partial_));
+        partial_.clear();
+      } else {
+        partial_ += c;
+      }
+    }
+  }
+  std::string str() const {
+    std::string out;
+    for (const auto& l : lines_) out += l + "\n";
+    if (!partial_.empty()) out += partial_ + "\n";
+    return out;
+  }
+
+ private:
+  void push(std::string line) {
+    lines_.push_back(std::move(line));
+    if (lines_.size() > 20) lines_.pop_front();
+  }
+  std::deque<std::string> lines_;
+  std::string partial_;
+};
+
+class BuildEngine : public Engine {
+ public:
+  BuildEngine(store::Store& store, snapshotter::Snapshotter& snap, const BuildOptions& opts)
+      : store_(store), snap_(snap), opts_(opts), records_(store.records("cache")) {}
+
+  std::optional<FsState> lookup(const CacheKey& key) override {
+    auto rec = records_.get_json(std::string(key.hex()));
+    if (!rec) return std::nullopt;
+    try {
+      if (rec->value("v", 0) != 1) return std::nullopt;
+      FsState s;
+      s.snapshot = rec->at("snapshot").get<std::string>();
+      for (const auto& l : rec->at("layers")) s.layers.push_back(Layer::from_json(l));
+      if (!s.snapshot.empty() && !snap_.stat(s.snapshot)) return std::nullopt;
+      for (const auto& l : s.layers)
+        if (!store_.has_blob(l.blob)) return std::nullopt;
+      return s;
+    } catch (const std::exception&) {
+      return std::nullopt;  // an unreadable record is a miss, and gets rewritten
+    }
+  }
+
+  FsState execute(Vertex& v, const CacheKey& key, const FsState& parent, const std::vector<FsState>& deps) override {
+    std::string parent_snap = materialize(parent);
+    std::vector<std::string> dep_snaps;
+    for (const auto& d : deps) dep_snaps.push_back(materialize(d));
+
+    std::string active = "active-" + random_hex(16);
+    std::vector<Mount> root = snap_.prepare(active, parent_snap);
+    struct Guard {
+      snapshotter::Snapshotter& s;
+      std::string key;
+      bool armed = true;
+      ~Guard() {
+        if (!armed) return;
+        try {
+          s.remove(key);
+        } catch (...) {
+        }
+      }
+    } guard{snap_, active};
+
+    // Read-only views of the inputs, removed afterwards.
+    std::vector<std::vector<Mount>> inputs;
+    std::vector<std::unique_ptr<Guard>> view_guards;
+    for (const auto& ds : dep_snaps) {
+      if (ds.empty()) {
+        inputs.emplace_back();
+        continue;
+      }
+      std::string view = "view-" + random_hex(16);
+      inputs.push_back(snap_.view(view, ds));
+      view_guards.push_back(std::make_unique<Guard>(Guard{snap_, view}));
+    }
+
+    if (auto* e = dynamic_cast<ExecVertex*>(&v)) run_exec(*e, root, inputs);
+    else if (auto* f = dynamic_cast<FileVertex*>(&v)) run_file(*f, root, inputs);
+    else fail(ErrorKind::internal, "vertex " + v.name + " cannot run");
+
+    store::BlobWriter writer = store_.write_blob();
+    snapshotter::DiffOptions dopts;
+    dopts.source_date_epoch = opts_.source_date_epoch;
+    snapshotter::LayerResult lr = snap_.diff(active, [&](const void* d, size_t n) { writer.write(d, n); }, dopts);
+    Digest blob = writer.commit();
+
+    std::string name = "build-" + std::string(key.hex());
+    try {
+      snap_.commit(name, active);
+      guard.armed = false;
+    } catch (const Error& e) {
+      // Another build committed the same step first: use theirs.
+      if (e.kind() != ErrorKind::already_exists) throw;
+    }
+    FsState out{name, parent.layers};
+    out.layers.push_back(Layer{lr.diff_id, blob, lr.size, std::string(store::media_type::oci_layer)});
+    nlohmann::json rec = {{"v", 1}, {"snapshot", name}, {"layers", nlohmann::json::array()}};
+    for (const auto& l : out.layers) rec["layers"].push_back(l.to_json());
+    records_.put_json(std::string(key.hex()), rec);
+    return out;
+  }
+
+  void on_cached(Vertex& v, std::chrono::steady_clock::duration d) override {
+    emit(ProgressEvent::Kind::step_cached, v, "", d);
+  }
+  void on_started(Vertex& v) override { emit(ProgressEvent::Kind::step_started, v, "", {}); }
+  void on_done(Vertex& v, std::chrono::steady_clock::duration d) override {
+    emit(ProgressEvent::Kind::step_done, v, "", d);
+  }
+  void on_failed(Vertex& v, const Error& e, std::chrono::steady_clock::duration d) override {
+    std::string text = e.what();
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = tails_.find(&v); it != tails_.end()) text = it->second;
+    }
+    emit(ProgressEvent::Kind::step_failed, v, text, d);
+  }
+
+  void emit(ProgressEvent::Kind kind, Vertex& v, std::string text, std::chrono::steady_clock::duration d,
+            bool err = false) {
+    if (!opts_.progress) return;
+    ProgressEvent ev;
+    ev.kind = kind;
+    ev.step = v.number;
+    ev.name = v.name;
+    ev.text = std::move(text);
+    ev.elapsed = d;
+    ev.stderr_stream = err;
+    opts_.progress->event(ev);
+  }
+
+  // The snapshot that holds s unpacked; unpacks an image's layers on first use.
+  std::string materialize(const FsState& s) {
+    if (!s.snapshot.empty() || s.layers.empty()) return s.snapshot;
+    std::lock_guard lock(unpack_mu_);
+    std::string parent;
+    std::optional<Digest> chain;
+    for (const auto& layer : s.layers) {
+      chain = chain ? Digest::of(chain->str() + " " + layer.diff_id.str()) : layer.diff_id;
+      std::string name = "layer-" + std::string(chain->hex());
+      if (!snap_.stat(name)) {
+        std::string active = "unpack-" + random_hex(16);
+        snap_.prepare(active, parent);
+        try {
+          UniqueFd fd = store_.open_blob(layer.blob);
+          auto lr = snap_.apply_fd(active, fd.get());
+          if (lr.diff_id != layer.diff_id)
+            fail(ErrorKind::data_loss, "layer " + layer.blob.str() + ": diff ID " + lr.diff_id.str() +
+                                           " does not match the image config's " + layer.diff_id.str());
+          snap_.commit(name, active);
+        } catch (const Error& e) {
+          try {
+            snap_.remove(active);
+          } catch (...) {
+          }
+          if (e.kind() != ErrorKind::already_exists) throw;
+        }
+      }
+      parent = name;
+    }
+    return parent;
+  }
+
+ private:
+  void run_exec(ExecVertex& v, const std::vector<Mount>& root, const std::vector<std::vector<Mount>>& inputs) {
+    executor::RunSpec spec;
+    spec.root = root;
+    spec.args = v.args;
+    spec.env = v.env;
+    spec.cwd = v.cwd;
+    spec.user = v.user;
+    spec.hostname = "buildkitsandbox";
+    spec.network = v.network == "none" ? executor::Network::none : executor::Network::host;
+    spec.security = v.insecure ? executor::Security::insecure : executor::Security::sandbox;
+    spec.limits.memory_bytes = opts_.memory_bytes;
+    spec.limits.cpus = opts_.cpus;
+
+    std::vector<std::unique_ptr<TempDir>> temps;
+    std::vector<FileLock> locks;
+    std::vector<fs::path> secret_files;
+    struct SecretCleanup {
+      std::vector<fs::path>& files;
+      ~SecretCleanup() {
+        for (auto& f : files) ::unlink(f.c_str());
+      }
+    } secret_cleanup{secret_files};
+    // Bind mounts of input file systems need those mounted; collect which.
+    std::vector<std::pair<size_t, const RunMount*>> input_binds;
+    for (const auto& m : v.mounts) {
+      const auto& sp = m.spec;
+      switch (sp.type) {
+        case frontend::Mount::Type::bind: {
+          if (m.input.kind == InputRef::Kind::context) {
+            fs::path src = contained(opts_.context_dir, sp.source);
+            if (!fs::exists(src))
+              fail(ErrorKind::not_found, "RUN --mount=type=bind: source \"" + sp.source + "\" not found in the context");
+            if (!sp.read_only) {
+              // Writes to a rw bind are discarded: never let a RUN change the user's context.
+              auto tmp = std::make_unique<TempDir>("xbuild-bind");
+              fs::path copy = tmp->path() / "src";
+              fs::copy(src, copy, fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+              src = copy;
+              temps.push_back(std::move(tmp));
+            }
+            spec.mounts.push_back(Mount{"bind", src.string(), sp.target, {sp.read_only ? "ro" : "rw", "rbind"}});
+          } else {
+            input_binds.emplace_back(spec.mounts.size(), &m);
+            spec.mounts.push_back(Mount{"bind", "", sp.target, {sp.read_only ? "ro" : "rw", "rbind"}});
+          }
+          break;
+        }
+        case frontend::Mount::Type::cache: {
+          std::string id = sp.id.empty() ? sp.target : sp.id;
+          fs::path base = store_.root() / "cache-mounts" / std::string(Digest::of(id).hex());
+          fs::path dir;
+          if (sp.sharing == frontend::Mount::Sharing::locked) {
+            fs::create_directories(base);
+            locks.emplace_back(base.string() + ".lock", FileLock::Mode::exclusive);
+            dir = base;
+          } else if (sp.sharing == frontend::Mount::Sharing::private_) {
+            // The first instance nobody else holds, else a new one.
+            for (int i = 0;; ++i) {
+              fs::path cand = i == 0 ? base : fs::path(base.string() + "-" + std::to_string(i));
+              fs::create_directories(cand.parent_path());
+              FileLock l = FileLock::try_lock(cand.string() + ".lock", FileLock::Mode::exclusive);
+              if (l.owns()) {
+                locks.push_back(std::move(l));
+                dir = cand;
+                break;
+              }
+            }
+          } else {
+            dir = base;
+          }
+          if (!fs::exists(dir)) {
+            fs::create_directories(dir);
+            ::chmod(dir.c_str(), sp.mode.value_or(0755));
+            if (::chown(dir.c_str(), sp.uid.value_or(0), sp.gid.value_or(0)) < 0) throw_errno("chown", dir.string());
+          }
+          spec.mounts.push_back(Mount{"bind", dir.string(), sp.target, {"rw", "rbind"}});
+          break;
+        }
+        case frontend::Mount::Type::tmpfs: {
+          std::vector<std::string> o = {"nosuid", "nodev"};
+          if (sp.size_bytes) o.push_back("size=" + std::to_string(*sp.size_bytes));
+          spec.mounts.push_back(Mount{"tmpfs", "tmpfs", sp.target, o});
+          break;
+        }
+        case frontend::Mount::Type::secret: {
+          std::string id = sp.id.empty() ? fs::path(sp.target).filename().string() : sp.id;
+          const SecretSource* found = nullptr;
+          for (const auto& s : opts_.secrets)
+            if (s.id == id) found = &s;
+          if (!found) {
+            if (sp.required)
+              fail(ErrorKind::not_found, "secret \"" + id + "\" is required: pass --secret id=" + id + ",src=FILE");
+            break;
+          }
+          std::string value;
+          if (!found->env.empty()) {
+            const char* e = std::getenv(found->env.c_str());
+            value = e ? e : "";
+          } else {
+            value = read_file(found->file);
+          }
+          if (!sp.env.empty()) spec.env.push_back(sp.env + "=" + value);
+          if (sp.target.empty() && !sp.env.empty()) break;
+          // Secrets live in memory only (/dev/shm is tmpfs), bound read-only and removed after the step.
+          fs::path f = fs::path("/dev/shm") / ("xbuild-secret-" + random_hex(16));
+          {
+            UniqueFd fd = open_or_throw(f, O_WRONLY | O_CREAT | O_EXCL, sp.mode.value_or(0400));
+            secret_files.push_back(f);
+            write_all(fd.get(), value, f.string());
+            if (::fchown(fd.get(), sp.uid.value_or(0), sp.gid.value_or(0)) < 0) throw_errno("chown", f.string());
+          }
+          std::string target = sp.target.empty() ? "/run/secrets/" + id : sp.target;
+          spec.mounts.push_back(Mount{"bind", f.string(), target, {"ro", "bind"}});
+          break;
+        }
+        case frontend::Mount::Type::ssh:
+          fail(ErrorKind::invalid_argument, "RUN --mount=type=ssh is not supported");
+      }
+    }
+
+    Tail tail;
+    spec.on_output = [&](executor::Stream s, std::string_view text) {
+      tail.add(text);
+      emit(ProgressEvent::Kind::step_log, v, std::string(text), {}, s == executor::Stream::stderr_stream);
+    };
+
+    executor::ExitStatus status;
+    std::vector<std::vector<Mount>> sets;
+    for (const auto& [idx, m] : input_binds) sets.push_back(inputs.at(static_cast<size_t>(m->input.dep)));
+    std::vector<fs::path> roots;
+    with_all_mounted(sets, 0, roots, [&](const std::vector<fs::path>& mounted) {
+      for (size_t i = 0; i < input_binds.size(); ++i) {
+        auto [idx, m] = input_binds[i];
+        spec.mounts[idx].source = contained(mounted[i], m->spec.source).string();
+      }
+      status = executor::run(spec);
+    });
+    if (!status.ok()) {
+      {
+        std::lock_guard lock(mu_);
+        tails_[&v] = tail.str();
+      }
+      std::string cmd;
+      for (size_t i = 0; i < v.args.size(); ++i) cmd += (i ? " " : "") + v.args[i];
+      fail(status.cancelled ? ErrorKind::cancelled : ErrorKind::failed_precondition,
+           "process \"" + cmd + "\" did not complete successfully: " + status.describe());
+    }
+  }
+
+  void run_file(FileVertex& v, const std::vector<Mount>& root, const std::vector<std::vector<Mount>>& inputs) {
+    std::vector<std::vector<Mount>> sets = {root};
+    sets.insert(sets.end(), inputs.begin(), inputs.end());
+    std::vector<fs::path> roots;
+    with_all_mounted(sets, 0, roots, [&](const std::vector<fs::path>& mounted) {
+      const fs::path& target = mounted[0];
+      if (v.action == FileVertex::Action::mkdir) {
+        Owner owner = v.mkdir_user.empty() ? Owner{} : resolve_chown(target, v.mkdir_user);
+        mkdir_all_in_root(target, v.path, owner);
+        return;
+      }
+      std::vector<CopySource> sources = v.sources;
+      for (size_t i = 0; i < sources.size(); ++i)
+        if (v.source_inputs[i].kind == InputRef::Kind::vertex)
+          sources[i].root = mounted.at(1 + static_cast<size_t>(v.source_inputs[i].dep));
+      copy_files(target, sources, v.options);
+    });
+  }
+
+  // base/rel, where rel cannot climb out of base.
+  static fs::path contained(const fs::path& base, const std::string& rel) {
+    std::vector<std::string> parts;
+    size_t i = 0;
+    while (i <= rel.size()) {
+      size_t j = rel.find('/', i);
+      if (j == std::string::npos) j = rel.size();
+      std::string part = rel.substr(i, j - i);
+      if (part == "..") {
+        if (!parts.empty()) parts.pop_back();
+      } else if (!part.empty() && part != ".") {
+        parts.push_back(part);
+      }
+      i = j + 1;
+    }
+    fs::path out = base;
+    for (auto& p : parts) out /= p;
+    return out;
+  }
+
+  store::Store& store_;
+  snapshotter::Snapshotter& snap_;
+  const BuildOptions& opts_;
+  store::Records records_;
+  std::mutex unpack_mu_;
+  std::mutex mu_;
+  std::map<const Vertex*, std::string> tails_;
+};
+
+class StoreImages : public ImageResolver {
+ public:
+  StoreImages(store::Store& store, const BuildOptions& opts) : store_(store), opts_(opts) {}
+
+  store::Image resolve(const store::ImageRef& ref) override {
+    if (opts_.pull == PullPolicy::missing) {
+      try {
+        return store_.image(ref.str());
+      } catch (const Error& e) {
+        if (e.kind() != ErrorKind::not_found) throw;
+      }
+    }
+    info("pulling " + ref.str());
+    registry::ClientOptions co;
+    co.config = registry::RegistryConfig::load(opts_.registry_config);
+    co.credentials.emplace();
+    registry::Client client(std::move(co));
+    store::Descriptor d = client.pull(store_, ref);
+    return store_.image(d);
+  }
+
+  void info(const std::string& text) {
+    if (!opts_.progress) return;
+    ProgressEvent ev;
+    ev.kind = ProgressEvent::Kind::info;
+    ev.text = text;
+    opts_.progress->event(ev);
+  }
+
+ private:
+  store::Store& store_;
+  const BuildOptions& opts_;
+};
+
+}  // namespace
+
+BuildResult build(store::Store& store, const BuildOptions& options) {
+  fs::path dockerfile = options.dockerfile.empty() ? options.context_dir / "Dockerfile" : options.dockerfile;
+  std::string display = options.dockerfile_display.empty() ? dockerfile.string() : options.dockerfile_display;
+  if (!fs::is_directory(options.context_dir))
+    fail(ErrorKind::invalid_argument, "build context \"" + options.context_dir.string() + "\" is not a directory");
+  std::string text;
+  try {
+    text = read_file(dockerfile);
+  } catch (Error& e) {
+    e.with_context("read the Dockerfile");
+    throw;
+  }
+  frontend::Dockerfile df = frontend::parse_dockerfile(text, display);
+
+  frontend::DockerIgnore ignore = frontend::read_dockerignore(options.context_dir.string(), dockerfile.string());
+  IgnorePredicate ignored;
+  SkipDirPredicate skip;
+  if (!ignore.empty()) {
+    ignored = [&ignore](std::string_view p, bool) { return ignore.matches(p); };
+    skip = [&ignore](std::string_view d) { return ignore.can_skip_dir(d); };
+  }
+  fs::create_directories(store.root() / "cache-mounts");
+  // The stat cache is per context directory (its absolute path names it).
+  fs::path stat_cache = store.root() / "statcache" /
+                        (Xxh128::hex_of(fs::absolute(options.context_dir).lexically_normal().string()) + ".bin");
+  fs::create_directories(stat_cache.parent_path());
+  ContextKeys context(std::make_unique<ContextHasher>(options.context_dir, ignored, skip, stat_cache));
+
+  DispatchOptions dopts;
+  dopts.build_args = options.build_args;
+  dopts.target = options.target;
+  dopts.labels = options.labels;
+  dopts.no_cache = options.no_cache;
+  dopts.network = options.network == NetworkMode::none ? "none" : "host";
+  dopts.allow_insecure = options.allow_insecure;
+  dopts.context_dir = options.context_dir;
+  dopts.ignored = ignored;
+  dopts.can_skip_dir = skip;
+  dopts.context = &context;
+  StoreImages images(store, options);
+  Dispatched d = dispatch(df, dopts, images);
+
+  auto snap = snapshotter::open_snapshotter(store.root());
+  BuildEngine engine(store, *snap, options);
+  int cores = static_cast<int>(std::thread::hardware_concurrency());
+  Graph graph(engine, cores > 0 ? cores : 2);
+  FsState final_fs = d.target ? graph.solve(*d.target) : FsState{};
+  context.save();
+
+  // The image: the target's config with its layers and times.
+  store::ImageConfig image = std::move(d.image);
+  auto now = options.source_date_epoch ? std::chrono::system_clock::time_point(std::chrono::seconds(*options.source_date_epoch))
+                                       : std::chrono::system_clock::now();
+  std::string created = rfc3339(now);
+  image.created = created;
+  image.diff_ids.clear();
+  for (const auto& l : final_fs.layers) image.diff_ids.push_back(l.diff_id);
+  for (auto& h : image.history)
+    if (h.created.empty()) h.created = created;
+  std::string config_json = image.to_json();
+  Digest config_digest = store.put_blob(config_json);
+
+  store::Descriptor config_desc{std::string(store::media_type::oci_config), config_digest,
+                                static_cast<int64_t>(config_json.size()), {}, std::nullopt, {}, {}};
+  std::vector<store::Descriptor> layers;
+  uint64_t size = 0;
+  for (const auto& l : final_fs.layers) {
+    layers.push_back(store::Descriptor{l.media_type, l.blob, static_cast<int64_t>(l.size), {}, std::nullopt, {}, {}});
+    size += l.size;
+  }
+  store::Manifest m{std::string(store::media_type::oci_manifest), config_desc, layers, {}, std::nullopt};
+  std::string manifest_json = m.to_json();
+  Digest manifest_digest = store.put_blob(manifest_json);
+  auto stats = graph.stats();
+  BuildResult result{store::Descriptor{std::string(store::media_type::oci_manifest), manifest_digest,
+                                       static_cast<int64_t>(manifest_json.size()), {}, std::nullopt, {}, {}},
+                     config_digest, size, d.steps, stats.cached};
+  return result;
+}
+
+}  // namespace xb::solver

@@ -1,0 +1,704 @@
+#include "solver/dispatch.h"
+
+#include <algorithm>
+#include <charconv>
+#include <csignal>
+#include <set>
+
+#include "common/error.h"
+
+namespace xb::solver {
+
+namespace {
+
+using frontend::Env;
+using frontend::Instruction;
+using frontend::InstructionKind;
+
+constexpr const char* kDefaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+[[noreturn]] void fail_at(const SourceLocation& where, std::string message) {
+  Error e(ErrorKind::invalid_argument, std::move(message));
+  e.at(where);
+  throw e;
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+// path.Join("/", ...) of Go: absolute and clean.
+std::string clean_abs(const std::string& p) {
+  std::vector<std::string> parts;
+  size_t i = 0;
+  while (i <= p.size()) {
+    size_t j = p.find('/', i);
+    if (j == std::string::npos) j = p.size();
+    std::string part = p.substr(i, j - i);
+    if (part == "..") {
+      if (!parts.empty()) parts.pop_back();
+    } else if (!part.empty() && part != ".") {
+      parts.push_back(part);
+    }
+    i = j + 1;
+  }
+  std::string out;
+  for (auto& part : parts) out += "/" + part;
+  return out.empty() ? "/" : out;
+}
+
+std::string join_words(const std::vector<std::string>& words) {
+  std::string out;
+  for (size_t i = 0; i < words.size(); ++i) out += (i ? " " : "") + words[i];
+  return out;
+}
+
+// Go's fmt %q of a []string: ["a" "b"].
+std::string go_quoted_list(const std::vector<std::string>& words) {
+  std::string out = "[";
+  for (size_t i = 0; i < words.size(); ++i) {
+    if (i) out += " ";
+    out += "\"";
+    for (char c : words[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += "\"";
+  }
+  return out + "]";
+}
+
+bool valid_signal(const std::string& s) {
+  static const std::set<std::string> names = {
+      "ABRT", "ALRM", "BUS",  "CHLD", "CLD",   "CONT", "FPE",  "HUP",  "ILL",    "INT",  "IO",
+      "IOT",  "KILL", "PIPE", "POLL", "PROF",  "PWR",  "QUIT", "SEGV", "STKFLT", "STOP", "SYS",
+      "TERM", "TRAP", "TSTP", "TTIN", "TTOU",  "URG",  "USR1", "USR2", "VTALRM", "WINCH", "XCPU",
+      "XFSZ"};
+  int n = 0;
+  auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
+  if (ec == std::errc() && ptr == s.data() + s.size()) return n > 0 && n <= 64;
+  std::string u = s;
+  std::transform(u.begin(), u.end(), u.begin(), [](unsigned char c) { return std::toupper(c); });
+  if (u.rfind("SIG", 0) == 0) u = u.substr(3);
+  if (u.rfind("RTMIN", 0) == 0 || u.rfind("RTMAX", 0) == 0) return true;
+  return names.count(u) != 0;
+}
+
+// EXPOSE's port specs (nat.ParsePortSpecs): "80", "80/tcp", "53/udp",
+// "8000-8002/tcp", "1.2.3.4:80:80" (the published part is ignored).
+std::vector<std::string> port_specs(const std::string& raw, const SourceLocation& where) {
+  std::string spec = raw;
+  if (auto colon = spec.rfind(':'); colon != std::string::npos) spec = spec.substr(colon + 1);
+  std::string proto = "tcp";
+  if (auto slash = spec.find('/'); slash != std::string::npos) {
+    proto = lower(spec.substr(slash + 1));
+    spec = spec.substr(0, slash);
+  }
+  if (proto != "tcp" && proto != "udp" && proto != "sctp") fail_at(where, "invalid proto: " + proto);
+  auto parse_port = [&](const std::string& t) {
+    int v = 0;
+    auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+    if (ec != std::errc() || ptr != t.data() + t.size() || v < 0 || v > 65535 || t.empty())
+      fail_at(where, "invalid containerPort: " + raw);
+    return v;
+  };
+  int lo, hi;
+  if (auto dash = spec.find('-'); dash != std::string::npos) {
+    lo = parse_port(spec.substr(0, dash));
+    hi = parse_port(spec.substr(dash + 1));
+    if (hi < lo) fail_at(where, "invalid range specified for containerPort: " + raw);
+  } else {
+    lo = hi = parse_port(spec);
+  }
+  std::vector<std::string> out;
+  for (int p = lo; p <= hi; ++p) out.push_back(std::to_string(p) + "/" + proto);
+  return out;
+}
+
+void add_sorted_unique(std::vector<std::string>& list, const std::string& v) {
+  auto it = std::lower_bound(list.begin(), list.end(), v);
+  if (it == list.end() || *it != v) list.insert(it, v);
+}
+
+void set_env_list(std::vector<std::string>& list, const std::string& key, const std::string& value) {
+  for (auto& e : list) {
+    if (e.compare(0, key.size() + 1, key + "=") == 0 || e == key) {
+      e = key + "=" + value;
+      return;
+    }
+  }
+  list.push_back(key + "=" + value);
+}
+
+struct StageState {
+  const frontend::Stage* stage = nullptr;
+  std::string base_name;  // expanded FROM
+  StageState* base = nullptr;
+  bool dispatched = false;
+  bool dispatching = false;
+  Vertex* fs = nullptr;
+  store::ImageConfig image;
+  Env env;  // ENV and ARG values: what words expand with and RUN sees
+  std::vector<std::pair<std::string, std::string>> build_args;  // declared ARGs with a value, in order
+  bool cmd_set = false;
+};
+
+class Dispatcher {
+ public:
+  Dispatcher(const frontend::Dockerfile& df, const DispatchOptions& opts, ImageResolver& images)
+      : df_(df), opts_(opts), images_(images), escape_(df.ast.escape) {
+    platform_ = frontend::platform_args(frontend::host_platform(), frontend::host_platform());
+    meta_ = frontend::resolve_meta_args(df, opts.build_args, platform_);
+  }
+
+  Dispatched run() {
+    if (df_.stages.empty()) fail(ErrorKind::invalid_argument, df_.ast.file + ": the Dockerfile has no FROM");
+    states_.resize(df_.stages.size());
+    for (size_t i = 0; i < df_.stages.size(); ++i) {
+      auto& st = states_[i];
+      st.stage = &df_.stages[i];
+      st.base_name = frontend::resolve_base_name(*st.stage, meta_, escape_);
+      std::string platform = frontend::resolve_platform(*st.stage, meta_, escape_);
+      if (!platform.empty()) {
+        auto want = frontend::Platform::parse(platform);
+        if (want.str() != frontend::host_platform().str())
+          fail_at(st.stage->location, "FROM --platform=" + platform + ": building for another platform is not supported (this host is " +
+                                          frontend::host_platform().str() + ")");
+      }
+      // A FROM naming an earlier stage continues that stage.
+      for (size_t j = 0; j < i; ++j)
+        if (!df_.stages[j].from.stage_name.empty() && lower(st.base_name) == df_.stages[j].from.stage_name)
+          st.base = &states_[j];
+    }
+    StageState* target = &states_.back();
+    if (!opts_.target.empty()) {
+      const frontend::Stage* s = df_.find_stage(opts_.target);
+      if (!s) {
+        std::vector<std::string> names;
+        for (auto& st : df_.stages)
+          if (!st.from.stage_name.empty()) names.push_back(st.from.stage_name);
+        std::string hint;
+        if (auto near = frontend::suggest(opts_.target, names)) hint = " (did you mean " + *near + "?)";
+        fail(ErrorKind::invalid_argument, "target stage \"" + opts_.target + "\" could not be found" + hint);
+      }
+      target = &states_[static_cast<size_t>(s->index)];
+    }
+    dispatch_stage(*target);
+
+    for (const auto& [k, v] : opts_.labels) target->image.config.labels[k] = v;
+    Dispatched out;
+    out.target = target->fs;
+    out.image = std::move(target->image);
+    out.vertices = std::move(vertices_);
+    out.steps = steps_;
+    return out;
+  }
+
+ private:
+  template <typename V>
+  V* add_vertex(std::unique_ptr<V> v) {
+    V* raw = v.get();
+    raw->ignore_cache = opts_.no_cache;
+    if (raw->kind != Vertex::Kind::source) raw->number = ++steps_;
+    vertices_.push_back(std::move(v));
+    return raw;
+  }
+
+  std::string expand(const std::string& word, const StageState& st, const SourceLocation& where) {
+    try {
+      return frontend::expand_word(word, st.env, escape_);
+    } catch (Error& e) {
+      e.at(where);
+      throw;
+    }
+  }
+
+  StageState* stage_by_name(const std::string& name) {
+    for (auto& st : states_)
+      if (!st.stage->from.stage_name.empty() && st.stage->from.stage_name == lower(name)) return &st;
+    bool numeric = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (numeric) {
+      size_t idx = std::stoul(name);
+      if (idx < states_.size()) return &states_[idx];
+    }
+    return nullptr;
+  }
+
+  // The file system named by --from / from=: a stage (dispatched first) or an image.
+  Vertex* input_fs(const std::string& from, StageState& current, const SourceLocation& where) {
+    if (StageState* s = stage_by_name(from)) {
+      if (s == &current) fail_at(where, "circular dependency detected on stage: " + from);
+      dispatch_stage(*s);
+      return s->fs;
+    }
+    bool numeric = !from.empty() && std::all_of(from.begin(), from.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (numeric) fail_at(where, "invalid stage index " + from);
+    return image_vertex(from, where).first;
+  }
+
+  std::pair<Vertex*, store::Image*> image_vertex(const std::string& name, const SourceLocation& where) {
+    store::ImageRef ref = [&] {
+      try {
+        return store::ImageRef::parse(name);
+      } catch (Error& e) {
+        e.at(where);
+        throw;
+      }
+    }();
+    auto key = ref.str();
+    if (auto it = sources_.find(key); it != sources_.end()) return {it->second, &it->second->image};
+    store::Image img = [&] {
+      try {
+        return images_.resolve(ref);
+      } catch (Error& e) {
+        e.at(where);
+        throw;
+      }
+    }();
+    auto v = std::make_unique<SourceVertex>(std::move(img), ref);
+    v->name = "FROM " + ref.str();
+    v->location = where;
+    SourceVertex* raw = add_vertex(std::move(v));
+    sources_[key] = raw;
+    return {raw, &raw->image};
+  }
+
+  void dispatch_stage(StageState& st) {
+    if (st.dispatched) return;
+    if (st.dispatching) fail_at(st.stage->location, "circular dependency detected on stage: " + st.stage->from.stage_name);
+    st.dispatching = true;
+    const SourceLocation& where = st.stage->location;
+    if (st.base) {
+      dispatch_stage(*st.base);
+      st.fs = st.base->fs;
+      st.image = st.base->image;
+      st.env = Env::from_list(st.image.config.env);
+    } else if (lower(st.base_name) == "scratch") {
+      st.image = store::ImageConfig{};
+      auto host = store::Platform::host();
+      st.image.os = host.os;
+      st.image.architecture = host.architecture;
+      st.image.config.working_dir = "/";
+    } else {
+      auto [v, img] = image_vertex(st.base_name, where);
+      st.fs = v;
+      st.image = img->config;
+      st.image.created.clear();
+      if (st.image.os.empty()) st.image.os = "linux";
+      if (st.image.architecture.empty()) st.image.architecture = store::Platform::host().architecture;
+    }
+    if (!st.base) {
+      // The base's diff IDs are the source's layers; the export adds them back.
+      st.image.diff_ids.clear();
+    }
+    // Make sure that PATH is always set, as BuildKit does.
+    if (!Env::from_list(st.image.config.env).contains("PATH")) st.image.config.env.push_back(kDefaultPath);
+    st.env = Env::from_list(st.image.config.env);
+
+    // The base image's ONBUILD triggers run first, then are cleared.
+    auto triggers = std::move(st.image.config.on_build);
+    st.image.config.on_build.clear();
+    if (!st.base) {
+      for (const auto& trigger : triggers) {
+        frontend::Dockerfile t;
+        try {
+          t = frontend::parse_dockerfile("FROM scratch\n" + trigger + "\n", "ONBUILD trigger");
+        } catch (Error& e) {
+          e.with_context("ONBUILD trigger of " + st.base_name);
+          e.at(where);
+          throw;
+        }
+        for (const auto& ins : t.stages.at(0).instructions) {
+          Instruction copy = ins;
+          copy.location = where;
+          dispatch_instruction(st, copy);
+        }
+      }
+    }
+    for (const auto& ins : st.stage->instructions) dispatch_instruction(st, ins);
+    st.dispatching = false;
+    st.dispatched = true;
+  }
+
+  void history(StageState& st, std::string created_by, bool with_layer) {
+    store::HistoryEntry h;
+    h.created_by = std::move(created_by);
+    h.comment = "buildkit.dockerfile.v0";
+    h.empty_layer = !with_layer;
+    st.image.history.push_back(std::move(h));
+  }
+
+  std::vector<std::string> with_shell(const StageState& st, const std::vector<std::string>& args) {
+    std::vector<std::string> out = st.image.config.shell ? *st.image.config.shell : std::vector<std::string>{"/bin/sh", "-c"};
+    out.push_back(join_words(args));
+    return out;
+  }
+
+  std::string step_name(const StageState& st, const Instruction& ins) {
+    std::string prefix;
+    if (!st.stage->from.stage_name.empty() && states_.size() > 1) prefix = st.stage->from.stage_name + " ";
+    else if (states_.size() > 1) prefix = "stage-" + std::to_string(st.stage->index) + " ";
+    std::string text = ins.original;
+    // Show the instruction's first line only; heredoc bodies stay out.
+    if (auto nl = text.find('\n'); nl != std::string::npos) text = text.substr(0, nl);
+    return prefix + text;
+  }
+
+  void dispatch_instruction(StageState& st, const Instruction& ins) {
+    const SourceLocation& where = ins.location;
+    auto ex = [&](const std::string& w) { return expand(w, st, where); };
+    auto& cfg = st.image.config;
+    switch (ins.kind) {
+      case InstructionKind::env: {
+        const auto& c = std::get<frontend::EnvCmd>(ins.command);
+        std::string msg = "ENV";
+        for (const auto& kv : c.env) {
+          std::string key = ex(kv.key), value = ex(kv.value);
+          set_env_list(cfg.env, key, value);
+          st.env.set(key, value);
+          msg += " " + key + "=" + value;
+        }
+        history(st, msg, false);
+        break;
+      }
+      case InstructionKind::arg: {
+        const auto& c = std::get<frontend::ArgCmd>(ins.command);
+        std::string msg = "ARG";
+        for (const auto& a : c.args) {
+          auto value = frontend::resolve_stage_arg(a, st.env, opts_.build_args, meta_, platform_, escape_);
+          msg += " " + a.key + (a.default_value ? "=" + *a.default_value : "");
+          if (value) {
+            st.env.set(a.key, *value);
+            auto it = std::find_if(st.build_args.begin(), st.build_args.end(), [&](auto& p) { return p.first == a.key; });
+            if (it != st.build_args.end()) it->second = *value;
+            else st.build_args.emplace_back(a.key, *value);
+          }
+        }
+        history(st, msg, false);
+        break;
+      }
+      case InstructionKind::label: {
+        const auto& c = std::get<frontend::LabelCmd>(ins.command);
+        std::string msg = "LABEL";
+        for (const auto& kv : c.labels) {
+          std::string key = ex(kv.key), value = ex(kv.value);
+          cfg.labels[key] = value;
+          msg += " " + key + "=" + value;
+        }
+        history(st, msg, false);
+        break;
+      }
+      case InstructionKind::maintainer: {
+        const auto& c = std::get<frontend::MaintainerCmd>(ins.command);
+        st.image.author = c.maintainer;
+        history(st, "MAINTAINER " + c.maintainer, false);
+        break;
+      }
+      case InstructionKind::user: {
+        cfg.user = ex(std::get<frontend::UserCmd>(ins.command).user);
+        history(st, "USER " + cfg.user, false);
+        break;
+      }
+      case InstructionKind::workdir: {
+        std::string p = ex(std::get<frontend::WorkdirCmd>(ins.command).path);
+        if (p.empty()) fail_at(where, "WORKDIR cannot be empty");
+        std::string wd = p[0] == '/' ? clean_abs(p) : clean_abs(cfg.working_dir + "/" + p);
+        cfg.working_dir = wd;
+        bool layer = wd != "/";
+        if (layer) {
+          auto v = std::make_unique<FileVertex>();
+          v->kind = Vertex::Kind::file;
+          v->action = FileVertex::Action::mkdir;
+          v->path = wd;
+          v->mkdir_user = cfg.user;
+          v->parent = st.fs;
+          v->location = where;
+          v->name = step_name(st, ins);
+          st.fs = add_vertex(std::move(v));
+        }
+        history(st, "WORKDIR " + wd, layer);
+        break;
+      }
+      case InstructionKind::volume: {
+        const auto& c = std::get<frontend::VolumeCmd>(ins.command);
+        std::vector<std::string> vols;
+        for (const auto& v : c.volumes) {
+          std::string e = ex(v);
+          if (e.empty()) fail_at(where, "VOLUME specified can not be an empty string");
+          add_sorted_unique(cfg.volumes, e);
+          vols.push_back(e);
+        }
+        history(st, "VOLUME [" + join_words(vols) + "]", false);
+        break;
+      }
+      case InstructionKind::expose: {
+        const auto& c = std::get<frontend::ExposeCmd>(ins.command);
+        std::vector<std::string> all;
+        for (const auto& p : c.ports) {
+          std::vector<std::string> words;
+          try {
+            words = frontend::expand_words(p, st.env, escape_);
+          } catch (Error& e) {
+            e.at(where);
+            throw;
+          }
+          for (const auto& w : words)
+            for (const auto& spec : port_specs(w, where)) {
+              add_sorted_unique(cfg.exposed_ports, spec);
+              all.push_back(spec);
+            }
+        }
+        std::string msg = "EXPOSE map[";
+        std::sort(all.begin(), all.end());
+        for (size_t i = 0; i < all.size(); ++i) msg += (i ? " " : "") + all[i] + ":{}";
+        history(st, msg + "]", false);
+        break;
+      }
+      case InstructionKind::stopsignal: {
+        std::string s = ex(std::get<frontend::StopSignalCmd>(ins.command).signal);
+        if (!valid_signal(s)) fail_at(where, "invalid signal: " + s);
+        cfg.stop_signal = s;
+        history(st, "STOPSIGNAL " + s, false);
+        break;
+      }
+      case InstructionKind::shell: {
+        cfg.shell = std::get<frontend::ShellCmd>(ins.command).shell;
+        history(st, "SHELL [" + join_words(*cfg.shell) + "]", false);
+        break;
+      }
+      case InstructionKind::cmd: {
+        const auto& c = std::get<frontend::CmdCmd>(ins.command).command;
+        cfg.cmd = c.prepend_shell ? with_shell(st, c.args) : c.args;
+        st.cmd_set = true;
+        history(st, "CMD " + go_quoted_list(*cfg.cmd), false);
+        break;
+      }
+      case InstructionKind::entrypoint: {
+        const auto& c = std::get<frontend::EntrypointCmd>(ins.command).command;
+        cfg.entrypoint = c.prepend_shell ? with_shell(st, c.args) : c.args;
+        if (!st.cmd_set) cfg.cmd.reset();
+        history(st, "ENTRYPOINT " + go_quoted_list(*cfg.entrypoint), false);
+        break;
+      }
+      case InstructionKind::healthcheck: {
+        const auto& c = std::get<frontend::HealthcheckCmd>(ins.command);
+        store::HealthConfig h;
+        h.test = c.test;
+        h.interval = c.interval_ns;
+        h.timeout = c.timeout_ns;
+        h.start_period = c.start_period_ns;
+        h.start_interval = c.start_interval_ns;
+        h.retries = c.retries;
+        cfg.healthcheck = h;
+        history(st, "HEALTHCHECK " + go_quoted_list(h.test), false);
+        break;
+      }
+      case InstructionKind::onbuild: {
+        cfg.on_build.push_back(std::get<frontend::OnbuildCmd>(ins.command).expression);
+        break;
+      }
+      case InstructionKind::run:
+        dispatch_run(st, ins);
+        break;
+      case InstructionKind::copy:
+      case InstructionKind::add:
+        dispatch_copy(st, ins);
+        break;
+    }
+  }
+
+  void dispatch_run(StageState& st, const Instruction& ins) {
+    const auto& c = std::get<frontend::RunCmd>(ins.command);
+    const SourceLocation& where = ins.location;
+    std::vector<std::string> args = c.command.args;
+    if (!c.heredocs.empty() && c.command.prepend_shell && args.size() == 1) {
+      std::string cmdline = args[0];
+      // "RUN <<EOF" alone: the heredoc is the script; "RUN <<EOF cmd" or
+      // several heredocs: the shell gets the line and the bodies.
+      std::string trimmed = cmdline;
+      while (!trimmed.empty() && isspace(static_cast<unsigned char>(trimmed.back()))) trimmed.pop_back();
+      bool bare = c.heredocs.size() == 1 && trimmed.rfind("<<", 0) == 0 && trimmed.find(' ') == std::string::npos;
+      if (bare) {
+        args = {c.heredocs[0].content};
+      } else {
+        std::string full = cmdline;
+        for (const auto& h : c.heredocs) full += "\n" + h.content + h.name;
+        args = {full};
+      }
+    }
+    if (c.command.prepend_shell) args = with_shell(st, args);
+
+    auto v = std::make_unique<ExecVertex>();
+    v->kind = Vertex::Kind::exec;
+    v->args = args;
+    v->env = st.env.to_list();
+    v->cwd = st.image.config.working_dir.empty() ? "/" : st.image.config.working_dir;
+    v->user = st.image.config.user;
+    std::string net = c.network.empty() || c.network == "default" ? opts_.network : c.network;
+    if (net != "host" && net != "none") fail_at(where, "RUN --network=" + c.network + ": unsupported (use default, none or host)");
+    v->network = net;
+    if (c.security == "insecure") {
+      if (!opts_.allow_insecure)
+        fail_at(where, "RUN --security=insecure needs the entitlement: build with --allow security.insecure");
+      v->insecure = true;
+    }
+    for (const auto& raw : c.raw_mounts) {
+      frontend::Mount m = frontend::parse_mount(expand(raw, st, where), where);
+      RunMount rm{m, InputRef{}};
+      if (m.type == frontend::Mount::Type::ssh)
+        fail_at(where, "RUN --mount=type=ssh is not supported by xbuild");
+      if (m.type == frontend::Mount::Type::bind || (m.type == frontend::Mount::Type::cache && !m.from.empty())) {
+        if (m.from.empty()) {
+          rm.input.kind = InputRef::Kind::context;
+        } else {
+          Vertex* from = input_fs(m.from, st, where);
+          rm.input.kind = from ? InputRef::Kind::vertex : InputRef::Kind::none;
+          if (from) {
+            rm.input.dep = static_cast<int>(v->deps.size());
+            v->deps.push_back(from);
+          }
+        }
+      }
+      v->mounts.push_back(std::move(rm));
+    }
+    v->context = opts_.context;
+    v->parent = st.fs;
+    v->location = where;
+    v->name = step_name(st, ins);
+    st.fs = add_vertex(std::move(v));
+
+    // BuildKit's history line: "RUN |2 A=1 B=2 /bin/sh -c …".
+    std::string line = "RUN ";
+    if (!st.build_args.empty()) {
+      line += "|" + std::to_string(st.build_args.size());
+      for (const auto& [k, val] : st.build_args) line += " " + k + "=" + std::string(st.env.get(k).value_or(val));
+      line += " ";
+    }
+    history(st, line + join_words(args) + " # buildkit", true);
+  }
+
+  void dispatch_copy(StageState& st, const Instruction& ins) {
+    const SourceLocation& where = ins.location;
+    bool is_add = ins.kind == InstructionKind::add;
+    std::vector<std::string> raw_sources;
+    std::vector<frontend::SourceContent> contents;
+    std::string dest, chown, chmod, from, checksum;
+    std::vector<std::string> excludes;
+    bool link = false, parents = false;
+    if (is_add) {
+      const auto& c = std::get<frontend::AddCmd>(ins.command);
+      raw_sources = c.sources;
+      contents = c.source_contents;
+      dest = c.dest;
+      chown = c.chown;
+      chmod = c.chmod;
+      checksum = c.checksum;
+      excludes = c.excludes;
+      link = c.link;
+    } else {
+      const auto& c = std::get<frontend::CopyCmd>(ins.command);
+      raw_sources = c.sources;
+      contents = c.source_contents;
+      dest = c.dest;
+      chown = c.chown;
+      chmod = c.chmod;
+      from = c.from;
+      excludes = c.excludes;
+      link = c.link;
+      parents = c.parents;
+    }
+    auto ex = [&](const std::string& w) { return expand(w, st, where); };
+    auto v = std::make_unique<FileVertex>();
+    v->kind = Vertex::Kind::file;
+    v->action = FileVertex::Action::copy;
+    v->context = opts_.context;
+    InputRef input;
+    if (!from.empty()) {
+      Vertex* src = input_fs(ex(from), st, where);
+      if (src) {
+        input = InputRef{InputRef::Kind::vertex, 0};
+        v->deps.push_back(src);
+      } else {
+        input = InputRef{InputRef::Kind::none, -1};
+      }
+    }
+    std::string msg = is_add ? "ADD" : "COPY";
+    for (const auto& s : raw_sources) {
+      CopySource cs;
+      cs.pattern = ex(s);
+      msg += " " + cs.pattern;
+      bool url = cs.pattern.rfind("http://", 0) == 0 || cs.pattern.rfind("https://", 0) == 0;
+      if (url) {
+        if (!is_add) fail_at(where, "source can't be a URL for COPY");
+        cs.kind = CopySource::Kind::url;
+      } else if (input.kind == InputRef::Kind::context) {
+        cs.root = opts_.context_dir;
+        cs.from_context = true;
+        cs.ignored = opts_.ignored;
+        cs.can_skip_dir = opts_.can_skip_dir;
+      } else {
+        cs.from_context = false;
+      }
+      v->sources.push_back(std::move(cs));
+      v->source_inputs.push_back(url ? InputRef{InputRef::Kind::none, -1} : input);
+    }
+    for (const auto& sc : contents) {
+      CopySource cs;
+      cs.kind = CopySource::Kind::content;
+      cs.pattern = sc.path;
+      cs.content = sc.expand ? ex(sc.data) : sc.data;
+      msg += " <<" + sc.path;
+      v->sources.push_back(std::move(cs));
+      v->source_inputs.push_back(InputRef{InputRef::Kind::none, -1});
+    }
+    v->options.dest = ex(dest);
+    v->options.workdir = st.image.config.working_dir.empty() ? "/" : st.image.config.working_dir;
+    v->options.chown = ex(chown);
+    if (!chmod.empty()) {
+      try {
+        v->options.chmod = parse_chmod(ex(chmod));
+      } catch (Error& e) {
+        e.at(where);
+        throw;
+      }
+    }
+    for (const auto& e : excludes) v->options.excludes.push_back(ex(e));
+    v->options.parents = parents;
+    v->options.link = link;
+    v->options.add = is_add;
+    if (!checksum.empty()) {
+      try {
+        v->options.checksum = Digest::parse(ex(checksum));
+      } catch (Error& e) {
+        e.at(where);
+        throw;
+      }
+    }
+    msg += " " + v->options.dest;
+    v->parent = st.fs;
+    v->location = where;
+    v->name = step_name(st, ins);
+    st.fs = add_vertex(std::move(v));
+    history(st, msg + " # buildkit", true);
+  }
+
+  const frontend::Dockerfile& df_;
+  const DispatchOptions& opts_;
+  ImageResolver& images_;
+  char escape_;
+  Env platform_;
+  Env meta_;
+  std::vector<StageState> states_;
+  std::vector<std::unique_ptr<Vertex>> vertices_;
+  std::map<std::string, SourceVertex*> sources_;
+  int steps_ = 0;
+};
+
+}  // namespace
+
+Dispatched dispatch(const frontend::Dockerfile& dockerfile, const DispatchOptions& options, ImageResolver& images) {
+  return Dispatcher(dockerfile, options, images).run();
+}
+
+}  // namespace xb::solver

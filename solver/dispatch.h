@@ -1,0 +1,50 @@
+// Dispatch (private to solver/): BuildKit's dockerfile2llb. Walks the stages
+// the target needs, instruction by instruction, keeping each stage's image
+// config, ENV/ARG state and file-system vertex; expands words as BuildKit
+// does; yields the graph and the target's image config and history.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "frontend/frontend.h"
+#include "solver/ops.h"
+#include "store/store.h"
+
+namespace xb::solver {
+
+// Finds (pulling when needed) the image a FROM or --from names.
+class ImageResolver {
+ public:
+  virtual ~ImageResolver() = default;
+  virtual store::Image resolve(const store::ImageRef& ref) = 0;
+};
+
+struct DispatchOptions {
+  std::map<std::string, std::string> build_args;
+  std::string target;
+  std::map<std::string, std::string> labels;
+  bool no_cache = false;
+  std::string network = "host";  // the build's default for RUN: "host" or "none"
+  bool allow_insecure = false;   // --allow security.insecure
+  std::filesystem::path context_dir;
+  IgnorePredicate ignored;
+  SkipDirPredicate can_skip_dir;
+  ContextKeys* context = nullptr;
+};
+
+struct Dispatched {
+  std::vector<std::unique_ptr<Vertex>> vertices;  // owns every vertex
+  Vertex* target = nullptr;  // the target's file system (null: empty)
+  store::ImageConfig image;  // the target's config; history without times, no diff_ids
+  int steps = 0;             // vertices that may run
+};
+
+Dispatched dispatch(const frontend::Dockerfile& dockerfile, const DispatchOptions& options,
+                    ImageResolver& images);
+
+}  // namespace xb::solver

@@ -1,0 +1,146 @@
+#include "solver/graph.h"
+
+#include <future>
+
+namespace xb::solver {
+
+nlohmann::json Layer::to_json() const {
+  return {{"diff_id", diff_id.str()}, {"blob", blob.str()}, {"size", size}, {"media_type", media_type}};
+}
+
+Layer Layer::from_json(const nlohmann::json& j) {
+  return Layer{Digest::parse(j.at("diff_id").get<std::string>()), Digest::parse(j.at("blob").get<std::string>()),
+               j.at("size").get<uint64_t>(), j.at("media_type").get<std::string>()};
+}
+
+struct Graph::Slot {
+  std::mutex key_mu;
+  std::optional<CacheKey> key;
+  std::mutex solve_mu;
+  std::optional<FsState> result;
+};
+
+Graph::Graph(Engine& engine, int parallelism) : engine_(engine), exec_free_(parallelism < 1 ? 1 : parallelism) {}
+
+Graph::~Graph() = default;
+
+Graph::Slot& Graph::slot(Vertex& v) {
+  std::lock_guard lock(mu_);
+  auto& s = slots_[&v];
+  if (!s) s = std::make_unique<Slot>();
+  return *s;
+}
+
+namespace {
+void put_field(Sha256& h, std::string_view tag, std::string_view value) {
+  // Length-prefixed, so that no two different field lists hash alike.
+  std::string head = std::string(tag) + ":" + std::to_string(value.size()) + ":";
+  h.update(head);
+  h.update(value);
+}
+
+std::string_view kind_name(Vertex::Kind k) {
+  switch (k) {
+    case Vertex::Kind::source: return "source";
+    case Vertex::Kind::exec: return "exec";
+    case Vertex::Kind::file: return "file";
+  }
+  return "?";
+}
+}  // namespace
+
+CacheKey Graph::key(Vertex& v) {
+  Slot& s = slot(v);
+  std::lock_guard lock(s.key_mu);
+  if (s.key) return *s.key;
+  Sha256 h;
+  put_field(h, "version", "xbuild-cache-key/1");
+  put_field(h, "kind", kind_name(v.kind));
+  put_field(h, "op", v.describe());
+  put_field(h, "content", v.content_key());
+  put_field(h, "parent", v.parent ? key(*v.parent).str() : "");
+  for (Vertex* d : v.deps) put_field(h, "dep", key(*d).str());
+  s.key = h.finish();
+  return *s.key;
+}
+
+FsState Graph::solve(Vertex& v) {
+  Slot& s = slot(v);
+  std::lock_guard lock(s.solve_mu);
+  if (s.result) return *s.result;
+  if (auto st = v.source_state()) {
+    s.result = std::move(*st);
+    return *s.result;
+  }
+  CacheKey k = key(v);
+  auto start = std::chrono::steady_clock::now();
+  if (!v.ignore_cache) {
+    if (auto hit = engine_.lookup(k)) {
+      engine_.on_cached(v, std::chrono::steady_clock::now() - start);
+      std::lock_guard sl(stats_mu_);
+      stats_.cached++;
+      s.result = std::move(*hit);
+      return *s.result;
+    }
+  }
+  s.result = solve_uncached(v, s);
+  return *s.result;
+}
+
+FsState Graph::solve_uncached(Vertex& v, Slot& s) {
+  CacheKey k = *s.key;
+  // Inputs first: the dependencies in parallel with the parent.
+  std::vector<std::future<FsState>> dep_futures;
+  for (Vertex* d : v.deps) dep_futures.push_back(std::async(std::launch::async, [this, d] { return solve(*d); }));
+  FsState parent;
+  std::exception_ptr failure;
+  try {
+    if (v.parent) parent = solve(*v.parent);
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  std::vector<FsState> deps;
+  for (auto& f : dep_futures) {
+    try {
+      deps.push_back(f.get());
+    } catch (...) {
+      if (!failure) failure = std::current_exception();
+    }
+  }
+  if (failure) std::rethrow_exception(failure);
+
+  {
+    std::unique_lock lock(exec_mu_);
+    exec_cv_.wait(lock, [this] { return exec_free_ > 0; });
+    exec_free_--;
+  }
+  struct Release {
+    Graph* g;
+    ~Release() {
+      std::lock_guard lock(g->exec_mu_);
+      g->exec_free_++;
+      g->exec_cv_.notify_one();
+    }
+  } release{this};
+
+  engine_.on_started(v);
+  auto start = std::chrono::steady_clock::now();
+  try {
+    FsState out = engine_.execute(v, k, parent, deps);
+    engine_.on_done(v, std::chrono::steady_clock::now() - start);
+    std::lock_guard sl(stats_mu_);
+    stats_.executed++;
+    return out;
+  } catch (Error& e) {
+    if (v.location.line > 0) e.at(v.location);
+    engine_.on_failed(v, e, std::chrono::steady_clock::now() - start);
+    throw;
+  }
+}
+
+SolveStats Graph::stats() const {
+  std::lock_guard sl(const_cast<std::mutex&>(stats_mu_));
+  return stats_;
+}
+
+}  // namespace xb::solver

@@ -1,0 +1,125 @@
+// The build graph (private to solver/): vertices, their cache keys, and the
+// scheduler that runs what misses the cache. The graph knows operations only
+// through Vertex: it never sees overlayfs, namespaces or Dockerfiles, so its
+// caching rules are unit-tested with fake vertices (tests/solver/graph_test.cc).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/digest.h"
+#include "common/error.h"
+
+namespace xb::solver {
+
+// One layer of a file system, as the exporter needs it.
+struct Layer {
+  Digest diff_id;        // sha256 of the uncompressed tar
+  Digest blob;           // the blob in the store (== diff_id for uncompressed layers)
+  uint64_t size = 0;     // bytes of the blob
+  std::string media_type;
+
+  nlohmann::json to_json() const;
+  static Layer from_json(const nlohmann::json& j);
+  bool operator==(const Layer&) const = default;
+};
+
+// The file system a vertex yields: its layers from the bottom up, and the
+// committed snapshot that holds it unpacked ("" while it is not unpacked,
+// or for the empty file system).
+struct FsState {
+  std::string snapshot;
+  std::vector<Layer> layers;
+};
+
+// The cache key of a vertex: the digest of its operation, its content inputs
+// and its inputs' keys. A pure function (see Graph::key).
+using CacheKey = Digest;
+
+class Vertex {
+ public:
+  enum class Kind { source, exec, file };
+  virtual ~Vertex() = default;
+
+  Kind kind = Kind::exec;
+  std::string name;           // what the progress display shows
+  SourceLocation location;    // the Dockerfile instruction
+  Vertex* parent = nullptr;   // the root file system it changes (null: empty)
+  std::vector<Vertex*> deps;  // other file systems it reads (COPY --from, RUN --mount from=)
+  bool ignore_cache = false;  // --no-cache
+  int number = 0;             // step number for the progress display, 1-based
+
+  // The operation, canonically: what it runs, with which env, user, workdir,
+  // mounts, network; never a secret's value.
+  virtual std::string describe() const = 0;
+  // Key material that needs I/O (the content of the context files a COPY
+  // reads). Called once, when the key is first needed.
+  virtual std::string content_key() { return {}; }
+  // A source vertex yields its file system without running (an image's
+  // layers); others return nullopt and are run.
+  virtual std::optional<FsState> source_state() { return std::nullopt; }
+};
+
+// How the graph reaches the world: the cache, and running a vertex. The
+// real one (solver/build.cc) uses the store, snapshotter and executor; the
+// unit tests use a fake that counts.
+class Engine {
+ public:
+  virtual ~Engine() = default;
+  // A cached result for key, if one is usable (its snapshot and blobs exist).
+  virtual std::optional<FsState> lookup(const CacheKey& key) = 0;
+  // Runs v on top of parent with the given dependency states, commits and
+  // records the result under key.
+  virtual FsState execute(Vertex& v, const CacheKey& key, const FsState& parent,
+                          const std::vector<FsState>& deps) = 0;
+  // Progress: a vertex was found in the cache / started / finished.
+  virtual void on_cached(Vertex&, std::chrono::steady_clock::duration) {}
+  virtual void on_started(Vertex&) {}
+  virtual void on_done(Vertex&, std::chrono::steady_clock::duration) {}
+  virtual void on_failed(Vertex&, const Error&, std::chrono::steady_clock::duration) {}
+};
+
+struct SolveStats {
+  int executed = 0;
+  int cached = 0;
+};
+
+// Solves vertices: keys first (no execution), then the cache from the
+// target down, so that a cached target needs none of its inputs; what misses
+// runs after its inputs, independent inputs in parallel (at most
+// `parallelism` vertices execute at once).
+class Graph {
+ public:
+  Graph(Engine& engine, int parallelism);
+  ~Graph();
+
+  CacheKey key(Vertex& v);
+  FsState solve(Vertex& v);
+  SolveStats stats() const;
+
+ private:
+  struct Slot;
+  Slot& slot(Vertex& v);
+  FsState solve_uncached(Vertex& v, Slot& s);
+
+  Engine& engine_;
+  std::mutex mu_;
+  std::map<const Vertex*, std::unique_ptr<Slot>> slots_;
+  std::mutex exec_mu_;
+  std::condition_variable exec_cv_;
+  int exec_free_;
+  std::mutex stats_mu_;
+  SolveStats stats_;
+};
+
+}  // namespace xb::solver

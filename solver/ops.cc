@@ -1,0 +1,130 @@
+#include "solver/ops.h"
+
+#include <nlohmann/json.hpp>
+
+namespace xb::solver {
+
+namespace {
+
+nlohmann::json input_json(const InputRef& in) {
+  switch (in.kind) {
+    case InputRef::Kind::context: return "context";
+    case InputRef::Kind::vertex: return in.dep;
+    case InputRef::Kind::none: return nullptr;
+  }
+  return nullptr;
+}
+
+std::string_view mount_type(frontend::Mount::Type t) {
+  switch (t) {
+    case frontend::Mount::Type::bind: return "bind";
+    case frontend::Mount::Type::cache: return "cache";
+    case frontend::Mount::Type::tmpfs: return "tmpfs";
+    case frontend::Mount::Type::secret: return "secret";
+    case frontend::Mount::Type::ssh: return "ssh";
+  }
+  return "?";
+}
+
+template <typename T>
+nlohmann::json opt(const std::optional<T>& v) {
+  return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+}
+
+}  // namespace
+
+SourceVertex::SourceVertex(store::Image img, store::ImageRef r) : image(std::move(img)), ref(std::move(r)) {
+  kind = Kind::source;
+}
+
+std::string SourceVertex::describe() const { return "image " + image.manifest_desc.digest.str(); }
+
+std::optional<FsState> SourceVertex::source_state() {
+  FsState s;
+  const auto& layers = image.manifest.layers;
+  const auto& diff_ids = image.config.diff_ids;
+  if (layers.size() != diff_ids.size())
+    fail(ErrorKind::invalid_argument, "image " + ref.str() + ": manifest has " + std::to_string(layers.size()) +
+                                          " layers but config has " + std::to_string(diff_ids.size()) + " diff IDs");
+  for (size_t i = 0; i < layers.size(); ++i)
+    s.layers.push_back(Layer{diff_ids[i], layers[i].digest, static_cast<uint64_t>(layers[i].size), layers[i].media_type});
+  return s;
+}
+
+std::string ExecVertex::describe() const {
+  nlohmann::json j;
+  j["args"] = args;
+  j["env"] = env;
+  j["cwd"] = cwd;
+  j["user"] = user;
+  j["network"] = network;
+  j["insecure"] = insecure;
+  auto& ms = j["mounts"] = nlohmann::json::array();
+  for (const auto& m : mounts) {
+    // Secrets enter the key by id only, never by value.
+    ms.push_back({{"type", mount_type(m.spec.type)},
+                  {"target", m.spec.target},
+                  {"source", m.spec.source},
+                  {"input", input_json(m.input)},
+                  {"ro", m.spec.read_only},
+                  {"id", m.spec.id},
+                  {"sharing", static_cast<int>(m.spec.sharing)},
+                  {"size", opt(m.spec.size_bytes)},
+                  {"mode", opt(m.spec.mode)},
+                  {"uid", opt(m.spec.uid)},
+                  {"gid", opt(m.spec.gid)},
+                  {"required", m.spec.required},
+                  {"env", m.spec.env}});
+  }
+  return j.dump();
+}
+
+std::string ExecVertex::content_key() {
+  std::string out;
+  for (const auto& m : mounts) {
+    if (m.spec.type != frontend::Mount::Type::bind || m.input.kind != InputRef::Kind::context) continue;
+    ContextSelection sel;
+    sel.patterns = {m.spec.source.empty() ? "." : m.spec.source};
+    out += context->key(sel) + "\n";
+  }
+  return out;
+}
+
+std::string FileVertex::describe() const {
+  nlohmann::json j;
+  if (action == Action::mkdir) {
+    j["mkdir"] = path;
+    j["user"] = mkdir_user;
+    return j.dump();
+  }
+  auto& srcs = j["sources"] = nlohmann::json::array();
+  for (size_t i = 0; i < sources.size(); ++i) {
+    const auto& s = sources[i];
+    srcs.push_back({{"kind", static_cast<int>(s.kind)},
+                    {"pattern", s.pattern},
+                    {"content", s.content},
+                    {"input", input_json(source_inputs[i])}});
+  }
+  j["dest"] = options.dest;
+  j["workdir"] = options.workdir;
+  j["chown"] = options.chown;
+  j["chmod"] = opt(options.chmod);
+  j["excludes"] = options.excludes;
+  j["parents"] = options.parents;
+  j["add"] = options.add;
+  j["checksum"] = options.checksum ? options.checksum->str() : "";
+  return j.dump();
+}
+
+std::string FileVertex::content_key() {
+  ContextSelection sel;
+  for (size_t i = 0; i < sources.size(); ++i)
+    if (sources[i].kind == CopySource::Kind::path && source_inputs[i].kind == InputRef::Kind::context)
+      sel.patterns.push_back(sources[i].pattern);
+  if (sel.patterns.empty() || !context) return {};
+  sel.excludes = options.excludes;
+  sel.parents = options.parents;
+  return context->key(sel);
+}
+
+}  // namespace xb::solver

@@ -1,0 +1,97 @@
+// The vertices a Dockerfile becomes (private to solver/): what each
+// operation needs to run, and its canonical description for the cache key.
+// dispatch.cc builds them; engine.cc runs them.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <functional>
+#include <memory>
+#include <mutex>
+
+#include "frontend/frontend.h"
+#include "solver/context.h"
+#include "solver/copy.h"
+#include "solver/graph.h"
+#include "store/store.h"
+
+namespace xb::solver {
+
+// The context hasher, shared by the vertices of a build (thread-safe).
+class ContextKeys {
+ public:
+  explicit ContextKeys(std::unique_ptr<ContextHasher> hasher) : hasher_(std::move(hasher)) {}
+  std::string key(const ContextSelection& selection) {
+    std::lock_guard lock(mu_);
+    return hasher_->key(selection).str();
+  }
+  void save() {
+    std::lock_guard lock(mu_);
+    hasher_->save();
+  }
+
+ private:
+  std::mutex mu_;
+  std::unique_ptr<ContextHasher> hasher_;
+};
+
+// FROM an image: its layers, nothing to run.
+class SourceVertex : public Vertex {
+ public:
+  SourceVertex(store::Image image, store::ImageRef ref);
+  std::string describe() const override;
+  std::optional<FsState> source_state() override;
+
+  store::Image image;
+  store::ImageRef ref;
+};
+
+// Where a RUN mount or a COPY source reads from.
+struct InputRef {
+  enum class Kind { context, vertex, none };
+  Kind kind = Kind::context;
+  int dep = -1;  // index into Vertex::deps for Kind::vertex; -1 with kind none (an empty fs)
+};
+
+struct RunMount {
+  frontend::Mount spec;  // expanded
+  InputRef input;        // bind: what it reads; cache with from=: the seed
+};
+
+class ExecVertex : public Vertex {
+ public:
+  std::string describe() const override;
+  std::string content_key() override;
+
+  std::vector<std::string> args;
+  std::vector<std::string> env;  // "K=V": image env, then build args
+  std::string cwd = "/";
+  std::string user;
+  std::string network;   // "host" or "none"
+  bool insecure = false;
+  std::vector<RunMount> mounts;
+  ContextKeys* context = nullptr;  // for bind mounts of the context
+};
+
+class FileVertex : public Vertex {
+ public:
+  enum class Action { copy, mkdir };
+  std::string describe() const override;
+  std::string content_key() override;
+
+  Action action = Action::copy;
+  // copy
+  std::vector<CopySource> sources;   // roots filled in at run time for vertex inputs
+  std::vector<InputRef> source_inputs;  // parallel to sources
+  CopyOptions options;
+  // mkdir (WORKDIR)
+  std::string path;
+  std::string mkdir_user;  // USER at the time of the WORKDIR: owns what is created
+  ContextKeys* context = nullptr;  // for sources from the context
+};
+
+}  // namespace xb::solver

@@ -1,0 +1,153 @@
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "registry/internal.h"
+#include "registry/registry.h"
+
+using namespace xb::registry;
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+TEST(AuthChallenge, ParsesDockerHubBearer) {
+  auto c = AuthChallenge::parse(
+      R"(Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/busybox:pull")");
+  ASSERT_EQ(c.size(), 1u);
+  EXPECT_EQ(c[0].scheme, "Bearer");
+  EXPECT_EQ(c[0].params.at("realm"), "https://auth.docker.io/token");
+  EXPECT_EQ(c[0].params.at("service"), "registry.docker.io");
+  EXPECT_EQ(c[0].params.at("scope"), "repository:library/busybox:pull");
+}
+
+TEST(AuthChallenge, ParsesBasicAndSeveralChallenges) {
+  auto c = AuthChallenge::parse(R"(Basic realm="my \"realm\"", Bearer realm=https://t/x,error="invalid_token")");
+  ASSERT_EQ(c.size(), 2u);
+  EXPECT_EQ(c[0].scheme, "Basic");
+  EXPECT_EQ(c[0].params.at("realm"), "my \"realm\"");
+  EXPECT_EQ(c[1].scheme, "Bearer");
+  EXPECT_EQ(c[1].params.at("realm"), "https://t/x");
+  EXPECT_EQ(c[1].params.at("error"), "invalid_token");
+  EXPECT_TRUE(AuthChallenge::parse("").empty());
+  EXPECT_EQ(AuthChallenge::parse("basic REALM=x")[0].params.at("realm"), "x");
+}
+
+TEST(Base64, RoundTrip) {
+  for (std::string s : {"", "a", "ab", "abc", "user:pässword", "xbuild:s3cret"}) {
+    EXPECT_EQ(base64_decode(base64_encode(s)).value(), s);
+  }
+  EXPECT_EQ(base64_encode("user:pass"), "dXNlcjpwYXNz");
+  EXPECT_FALSE(base64_decode("!!"));
+}
+
+TEST(RegistryConfig, InsecureHosts) {
+  RegistryConfig c;
+  c.insecure_registries = {"myreg.lan:5000"};
+  EXPECT_TRUE(c.is_insecure("localhost"));
+  EXPECT_TRUE(c.is_insecure("localhost:5000"));
+  EXPECT_TRUE(c.is_insecure("127.0.0.1:5000"));
+  EXPECT_TRUE(c.is_insecure("127.1.2.3"));
+  EXPECT_TRUE(c.is_insecure("[::1]:5000"));
+  EXPECT_TRUE(c.is_insecure("myreg.lan:5000"));
+  EXPECT_FALSE(c.is_insecure("myreg.lan"));
+  EXPECT_FALSE(c.is_insecure("docker.io"));
+  EXPECT_FALSE(c.is_insecure("127.example.com"));
+  EXPECT_FALSE(c.is_insecure("10.0.0.1:5000"));
+}
+
+TEST(RegistryConfig, LoadsFile) {
+  xb::TempDir d("cfg");
+  EXPECT_TRUE(RegistryConfig::load(d.path() / "missing.json").mirrors.empty());
+  xb::write_file_atomic(d.path() / "c.json",
+                        R"({"insecure-registries":["a:1"],"mirrors":{"docker.io":["http://127.0.0.1:5000"]}})");
+  RegistryConfig c = RegistryConfig::load(d.path() / "c.json");
+  EXPECT_EQ(c.insecure_registries, std::vector<std::string>{"a:1"});
+  EXPECT_EQ(c.mirrors.at("docker.io").at(0), "http://127.0.0.1:5000");
+  xb::write_file_atomic(d.path() / "bad.json", R"({"mirrors":{"docker.io":"x"}})");
+  try {
+    RegistryConfig::load(d.path() / "bad.json");
+    ADD_FAILURE();
+  } catch (const xb::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("bad.json"), std::string::npos);
+  }
+}
+
+TEST(CredentialStore, AuthsRoundTripKeepsOtherKeys) {
+  xb::TempDir d("creds");
+  fs::path file = d.path() / "config.json";
+  xb::write_file_atomic(file, R"({"auths":{"other:1":{"auth":"eDp5"}},"psFormat":"table"})");
+  CredentialStore cs(file);
+  EXPECT_FALSE(cs.get("reg:5000"));
+  cs.store("reg:5000", Credentials{"u", "p:w", ""});
+  cs.store("docker.io", Credentials{"hub", "pw", ""});
+  EXPECT_EQ(cs.get("reg:5000")->username, "u");
+  EXPECT_EQ(cs.get("reg:5000")->password, "p:w");
+  EXPECT_EQ(cs.get("other:1")->username, "x");
+  EXPECT_EQ(cs.get("docker.io")->username, "hub");
+  json j = json::parse(xb::read_file(file));
+  EXPECT_EQ(j["psFormat"], "table");
+  // The same format docker writes: base64 of user:password under the registry's key.
+  EXPECT_EQ(j["auths"]["reg:5000"]["auth"], base64_encode("u:p:w"));
+  EXPECT_TRUE(j["auths"].contains("https://index.docker.io/v1/"));
+  EXPECT_EQ(fs::status(file).permissions() & fs::perms::others_read, fs::perms::none);
+  EXPECT_TRUE(cs.erase("reg:5000"));
+  EXPECT_FALSE(cs.erase("reg:5000"));
+  EXPECT_FALSE(cs.get("reg:5000"));
+  EXPECT_EQ(cs.get("docker.io")->password, "pw");
+}
+
+TEST(CredentialStore, ReadsDockerUrlKeys) {
+  xb::TempDir d("creds");
+  fs::path file = d.path() / "config.json";
+  xb::write_file_atomic(file, R"({"auths":{"https://reg.example.com/v1/":{"auth":")" + base64_encode("a:b") + R"("}}})");
+  EXPECT_EQ(CredentialStore(file).get("reg.example.com")->password, "b");
+}
+
+TEST(CredentialStore, DefaultPathFollowsDockerConfig) {
+  const char* old = getenv("DOCKER_CONFIG");
+  std::string saved = old ? old : "";
+  setenv("DOCKER_CONFIG", "/x/y", 1);
+  EXPECT_EQ(CredentialStore::default_path(), fs::path("/x/y/config.json"));
+  if (old) setenv("DOCKER_CONFIG", saved.c_str(), 1);
+  else unsetenv("DOCKER_CONFIG");
+}
+
+TEST(CredentialStore, UsesCredentialHelpers) {
+  xb::TempDir d("creds");
+  // A docker-credential-test helper that keeps one secret in a file, as the
+  // real helpers do in a keychain.
+  fs::path bin = d.path() / "bin";
+  fs::create_directories(bin);
+  std::string script = "#!/bin/sh\nstore=" + (d.path() / "secret").string() + R"(
+case "$1" in
+  get) read server; if [ -f "$store" ]; then cat "$store"; else echo "credentials not found in native keychain"; exit 1; fi ;;
+  store) cat > "$store" ;;
+  erase) rm -f "$store" ;;
+esac
+)";
+  xb::write_file_atomic(bin / "docker-credential-test", script, 0755);
+  std::string path = bin.string() + ":" + getenv("PATH");
+  std::string old_path = getenv("PATH");
+  setenv("PATH", path.c_str(), 1);
+  fs::path file = d.path() / "config.json";
+  xb::write_file_atomic(file, R"({"credHelpers":{"helped:1":"test"}})");
+  CredentialStore cs(file);
+  EXPECT_FALSE(cs.get("helped:1"));
+  cs.store("helped:1", Credentials{"hu", "hp", ""});
+  auto c = cs.get("helped:1");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->username, "hu");
+  EXPECT_EQ(c->password, "hp");
+  // The secret went to the helper, not into config.json.
+  EXPECT_EQ(xb::read_file(file).find("hp"), std::string::npos);
+  EXPECT_TRUE(cs.erase("helped:1"));
+  EXPECT_FALSE(cs.get("helped:1"));
+  setenv("PATH", old_path.c_str(), 1);
+}
+
+}  // namespace

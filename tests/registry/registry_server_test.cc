@@ -1,0 +1,275 @@
+// End to end against a real registry (docker-registry) with skopeo as the
+// independent client: what skopeo pushes, xbuild pulls, lists, inspects,
+// tags, saves and removes; auth modes; faults injected by FaultProxy.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "common/fs.h"
+#include "store/store.h"
+#include "tests/support/registry_server.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using xb::testing::FaultProxy;
+using xb::testing::RegistryServer;
+
+namespace {
+
+struct Result {
+  int code;
+  std::string out;
+};
+
+Result sh(const std::string& cmd) {
+  FILE* p = ::popen(("( " + cmd + " ) 2>&1").c_str(), "r");
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  int status = ::pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
+
+class RegistryE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (auto why = RegistryServer::unavailable_reason()) GTEST_SKIP() << *why;
+    if (sh("command -v skopeo").code != 0) GTEST_SKIP() << "skopeo is not installed (scripts/bootstrap installs it)";
+    const char* bin = std::getenv("XBUILD_BINARY");
+    const char* src = std::getenv("XBUILD_SOURCE_DIR");
+    if (!bin) bin = XBUILD_TEST_BINARY;
+    if (!src) src = XBUILD_TEST_SOURCE_DIR;
+    xbuild_ = bin;
+    source_ = src;
+    root_ = tmp_.path() / "store";
+    docker_config_ = tmp_.path() / "docker";
+    fs::create_directories(docker_config_);
+  }
+
+  // xbuild with this test's store, docker config and (when set) config file.
+  Result xb(const std::string& args, const std::string& stdin_text = {}) {
+    std::string env = "XBUILD_ROOT=" + q(root_) + " DOCKER_CONFIG=" + q(docker_config_);
+    if (!config_.empty()) env += " XBUILD_CONFIG=" + q(config_);
+    std::string in = stdin_text.empty() ? "" : "printf %s '" + stdin_text + "' | ";
+    return sh(in + env + " " + q(xbuild_) + " " + args);
+  }
+
+  // Builds a busybox image with xbuild (import + save) and pushes it with skopeo.
+  void push_busybox(const std::string& host, const std::string& name, const std::string& creds = {}) {
+    fs::path rootfs = tmp_.path() / "rootfs.tar";
+    if (!fs::exists(rootfs)) {
+      Result r = sh("sh " + q(source_ / "tests/tools/make-busybox-rootfs") + " " + q(rootfs));
+      ASSERT_EQ(r.code, 0) << r.out;
+    }
+    fs::path other = tmp_.path() / "build-store";
+    std::string env = "XBUILD_ROOT=" + q(other) + " ";
+    Result r = sh(env + q(xbuild_) + " import " + q(rootfs) + " src:latest");
+    ASSERT_EQ(r.code, 0) << r.out;
+    fs::path archive = tmp_.path() / "src-oci.tar";
+    r = sh(env + q(xbuild_) + " save --format oci -o " + q(archive) + " src:latest");
+    ASSERT_EQ(r.code, 0) << r.out;
+    r = sh("skopeo copy --quiet --dest-tls-verify=false " + (creds.empty() ? "" : "--dest-creds=" + creds + " ") +
+           "oci-archive:" + q(archive) + " docker://" + host + "/" + name);
+    ASSERT_EQ(r.code, 0) << r.out;
+  }
+
+  // What skopeo says about the pushed image.
+  json skopeo_inspect(const std::string& ref, const std::string& creds = {}) {
+    Result r = sh("skopeo inspect --tls-verify=false " + (creds.empty() ? "" : "--creds=" + creds + " ") +
+                  "docker://" + ref);
+    EXPECT_EQ(r.code, 0) << r.out;
+    return json::parse(r.out);
+  }
+
+  void expect_store_verified() {
+    if (!fs::exists(root_ / "blobs/sha256")) return;
+    for (const auto& e : fs::directory_iterator(root_ / "blobs/sha256"))
+      EXPECT_EQ(xb::Digest::of(xb::read_file(e.path())).hex(), e.path().filename().string());
+  }
+
+  xb::TempDir tmp_{"registry-e2e"};
+  fs::path xbuild_, source_, root_, docker_config_, config_;
+};
+
+TEST_F(RegistryE2E, PullListInspectTagSaveRemove) {
+  RegistryServer reg;
+  push_busybox(reg.host(), "test/busybox:v1");
+  json want = skopeo_inspect(reg.host() + "/test/busybox:v1");
+  std::string ref = reg.host() + "/test/busybox:v1";
+
+  Result r = xb("pull " + ref);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("Digest: " + want["Digest"].get<std::string>()), std::string::npos) << r.out;
+
+  r = xb("images");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("REPOSITORY"), std::string::npos);
+  EXPECT_NE(r.out.find(reg.host() + "/test/busybox"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("v1"), std::string::npos) << r.out;
+
+  r = xb("inspect " + ref);
+  ASSERT_EQ(r.code, 0) << r.out;
+  json info = json::parse(r.out).at(0);
+  EXPECT_EQ(info["ManifestDigest"], want["Digest"]);
+  ASSERT_EQ(info["Layers"].size(), want["Layers"].size());
+  for (size_t i = 0; i < want["Layers"].size(); ++i) EXPECT_EQ(info["Layers"][i]["digest"], want["Layers"][i]);
+  EXPECT_EQ(info["Architecture"], want["Architecture"]);
+
+  // The store is an OCI layout that skopeo reads by the full name.
+  r = sh("skopeo inspect oci:" + root_.string() + ":" + ref);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(json::parse(r.out)["Digest"], want["Digest"]);
+
+  ASSERT_EQ(xb("tag " + ref + " mine:2").code, 0);
+  r = xb("inspect mine:2");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(json::parse(r.out).at(0)["ManifestDigest"], want["Digest"]);
+
+  // Saved archives (from a gzip layer as skopeo pushed it) are readable by skopeo,
+  // and the two formats hold the same image.
+  fs::path dtar = tmp_.path() / "d.tar", otar = tmp_.path() / "o.tar";
+  ASSERT_EQ(xb("save -o " + q(dtar) + " mine:2").code, 0);
+  ASSERT_EQ(xb("save --format oci -o " + q(otar) + " mine:2").code, 0);
+  r = sh("skopeo inspect docker-archive:" + dtar.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  r = sh("skopeo inspect oci-archive:" + otar.string());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(json::parse(r.out)["Digest"], want["Digest"]);
+  r = sh("python3 " + q(source_ / "tests/tools/imgdiff") + " " + q(dtar) + " " + q(otar));
+  EXPECT_EQ(r.code, 0) << r.out;
+
+  r = xb("rmi mine:2");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("Untagged: mine:2"), std::string::npos);
+  r = xb("inspect mine:2");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("not found"), std::string::npos) << r.out;
+  EXPECT_EQ(xb("inspect " + ref).code, 0);  // the other name is untouched
+  expect_store_verified();
+}
+
+TEST_F(RegistryE2E, TokenAuthLoginThenPull) {
+  RegistryServer reg({.auth = RegistryServer::Auth::token});
+  push_busybox(reg.host(), "private/bb:1", reg.creds());
+  std::string ref = reg.host() + "/private/bb:1";
+
+  Result r = xb("pull " + ref);
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("registry " + reg.host()), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("xbuild login " + reg.host()), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(ref), std::string::npos) << r.out;
+
+  r = xb("login --username xbuild --password-stdin " + reg.host(), "wrong");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("rejected"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(docker_config_ / "config.json") &&
+               xb::read_file(docker_config_ / "config.json").find(reg.host()) != std::string::npos);
+
+  r = xb("login --username xbuild --password-stdin " + reg.host(), "s3cret");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("Login Succeeded"), std::string::npos);
+  json cfg = json::parse(xb::read_file(docker_config_ / "config.json"));
+  EXPECT_TRUE(cfg["auths"].contains(reg.host()));
+
+  r = xb("pull " + ref);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(json::parse(xb("inspect " + ref).out).at(0)["ManifestDigest"],
+            skopeo_inspect(ref, reg.creds())["Digest"]);
+
+  r = xb("logout " + reg.host());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_FALSE(json::parse(xb::read_file(docker_config_ / "config.json"))["auths"].contains(reg.host()));
+}
+
+TEST_F(RegistryE2E, BasicAuth) {
+  RegistryServer reg({.auth = RegistryServer::Auth::basic});
+  push_busybox(reg.host(), "basic/bb:1", reg.creds());
+  std::string ref = reg.host() + "/basic/bb:1";
+  EXPECT_EQ(xb("pull " + ref).code, 1);
+  ASSERT_EQ(xb("login -u xbuild --password-stdin " + reg.host(), "s3cret").code, 0);
+  Result r = xb("pull -q " + ref);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, ref + "\n");
+}
+
+TEST_F(RegistryE2E, FaultsRetriedCorruptionRefused) {
+  RegistryServer reg;
+  push_busybox(reg.host(), "test/bb:1");
+  FaultProxy proxy(reg.port());
+  std::string ref = proxy.host() + "/test/bb:1";
+
+  proxy.fail_requests = 1;
+  proxy.fail_blob_gets = 2;
+  Result r = xb("pull " + ref);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("Retrying"), std::string::npos) << r.out;
+
+  // Dropped connections mid-blob: resumed with Range.
+  ASSERT_EQ(xb("rmi " + ref).code, 0);
+  fs::remove_all(root_);
+  proxy.cut_blob_gets = 2;
+  r = xb("pull " + ref);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_GT(proxy.range_gets.load(), 0);
+  expect_store_verified();
+
+  // A corrupted blob is refused: exit 1, a digest error, no tag, no wrong blob.
+  fs::remove_all(root_);
+  proxy.corrupt_blobs = true;
+  r = xb("pull " + ref);
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("digest mismatch"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(ref), std::string::npos) << r.out;
+  EXPECT_EQ(xb("images -q").out, "");
+  expect_store_verified();
+}
+
+TEST_F(RegistryE2E, MirrorServesDockerHubNames) {
+  RegistryServer reg;
+  push_busybox(reg.host(), "library/busybox:latest");
+  config_ = tmp_.path() / "xbuild.json";
+  xb::write_file_atomic(config_, R"({"mirrors":{"docker.io":["http://)" + reg.host() + R"("]}})");
+  Result r = xb("pull busybox");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("docker.io/library/busybox:latest"), std::string::npos) << r.out;
+  r = xb("images");
+  EXPECT_NE(r.out.find("busybox"), std::string::npos) << r.out;
+}
+
+TEST_F(RegistryE2E, BadInputIsOneClearLine) {
+  RegistryServer reg;
+  push_busybox(reg.host(), "test/bb:1");
+  struct Case {
+    std::string args;
+    std::string needle;
+  };
+  fs::path garbage = tmp_.path() / "garbage.tar";
+  xb::write_file_atomic(garbage, "this is not an archive\n");
+  const Case cases[] = {
+      {"pull " + reg.host() + "/test/bb:nope", "not found on registry " + reg.host()},
+      {"pull " + reg.host() + "/test/none:1", "not found on registry " + reg.host()},
+      {"pull nosuch-host.invalid/x:1", "nosuch-host.invalid"},
+      {"pull 127.0.0.1:1/x:1", "127.0.0.1:1"},
+      {"load -i " + garbage.string(), "not a docker or OCI image archive"},
+      {"pull Not/Valid", "must be lowercase"},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.args);
+    Result r = xb(c.args);
+    EXPECT_EQ(r.code, 1) << r.out;
+    EXPECT_NE(r.out.find(c.needle), std::string::npos) << r.out;
+    EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+  }
+  EXPECT_EQ(xb("images -q").out, "");
+  if (fs::exists(root_ / "ingest")) {
+    EXPECT_TRUE(fs::is_empty(root_ / "ingest"));
+  }
+  expect_store_verified();
+}
+
+}  // namespace

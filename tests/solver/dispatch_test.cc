@@ -1,0 +1,178 @@
+// Dispatch against BuildKit's images: the image config each conformance
+// case's Dockerfile yields, compared with the config BuildKit produced
+// (tests/conformance/image-cases/*/expected.json). Pure: a fake resolver
+// stands in for the store, nothing runs.
+#include "solver/dispatch.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "common/fs.h"
+
+namespace xb::solver {
+namespace {
+
+namespace fs = std::filesystem;
+
+fs::path cases_dir() {
+  const char* d = std::getenv("XBUILD_TESTDATA");
+  return fs::path(d ? d : "tests") / "conformance/image-cases";
+}
+
+// busybox as conformance-run imports it: one layer, no runtime config.
+class FakeBusybox : public ImageResolver {
+ public:
+  store::Image resolve(const store::ImageRef& ref) override {
+    resolved.push_back(ref.str());
+    Digest layer = Digest::of("layer");
+    store::ImageConfig config;
+    config.architecture = "amd64";
+    config.os = "linux";
+    config.diff_ids = {layer};
+    std::string cfg_json = config.to_json();
+    store::Descriptor cfg{std::string(store::media_type::oci_config), Digest::of(cfg_json),
+                          static_cast<int64_t>(cfg_json.size()), {}, std::nullopt, {}, {}};
+    store::Descriptor l{std::string(store::media_type::oci_layer), layer, 5, {}, std::nullopt, {}, {}};
+    store::Manifest m{std::string(store::media_type::oci_manifest), cfg, {l}, {}, std::nullopt};
+    std::string mj = m.to_json();
+    store::Descriptor md{std::string(store::media_type::oci_manifest), Digest::of(mj),
+                         static_cast<int64_t>(mj.size()), {}, std::nullopt, {}, {}};
+    return store::Image{md, md, m, config};
+  }
+  std::vector<std::string> resolved;
+};
+
+std::vector<std::string> words(const std::string& text) {
+  std::istringstream in(text);
+  std::vector<std::string> out;
+  for (std::string w; in >> w;) out.push_back(w);
+  return out;
+}
+
+struct CaseResult {
+  Dispatched d;
+  nlohmann::json config;  // the runtime config as docker writes it
+};
+
+CaseResult dispatch_case(const std::string& name, FakeBusybox& images) {
+  fs::path dir = cases_dir() / name;
+  DispatchOptions opts;
+  opts.context_dir = dir;
+  if (fs::exists(dir / "build-flags")) {
+    auto w = words(read_file(dir / "build-flags"));
+    for (size_t i = 0; i + 1 < w.size(); i += 2) {
+      if (w[i] == "--build-arg") {
+        auto eq = w[i + 1].find('=');
+        opts.build_args[w[i + 1].substr(0, eq)] = w[i + 1].substr(eq + 1);
+      } else if (w[i] == "--target") {
+        opts.target = w[i + 1];
+      }
+    }
+  }
+  auto df = frontend::parse_dockerfile(read_file(dir / "Dockerfile"), "Dockerfile");
+  CaseResult r{dispatch(df, opts, images), {}};
+  r.config = nlohmann::json::parse(r.d.image.to_json()).value("config", nlohmann::json::object());
+  return r;
+}
+
+// imgdiff's normalized view: the fields users see, empty ones dropped.
+nlohmann::json user_view(const nlohmann::json& cfg) {
+  static const char* fields[] = {"User",   "Env",        "Entrypoint", "Cmd",         "WorkingDir", "ExposedPorts",
+                                 "Volumes", "Labels",    "StopSignal", "Healthcheck", "Shell",      "OnBuild"};
+  nlohmann::json out = nlohmann::json::object();
+  for (const char* f : fields) {
+    if (!cfg.contains(f)) continue;
+    const auto& v = cfg[f];
+    if (v.is_null() || (v.is_string() && v.get<std::string>().empty()) || (v.is_array() && v.empty()) ||
+        (v.is_object() && v.empty()))
+      continue;
+    out[f] = v;
+  }
+  return out;
+}
+
+class ConfigConformance : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ConfigConformance, ConfigIsBuildKits) {
+  FakeBusybox images;
+  CaseResult r = dispatch_case(GetParam(), images);
+  auto expected = nlohmann::json::parse(read_file(cases_dir() / GetParam() / "expected.json"))["config"];
+  EXPECT_EQ(user_view(r.config).dump(1), expected.dump(1));
+}
+
+INSTANTIATE_TEST_SUITE_P(ImageCases, ConfigConformance,
+                         ::testing::Values("add-tar", "args", "basic-run", "config", "copy-semantics", "dockerignore",
+                                           "heredoc", "links", "multistage", "whiteouts"));
+
+TEST(Dispatch, LayersAndHistoryAsBuildKit) {
+  FakeBusybox images;
+  CaseResult r = dispatch_case("basic-run", images);
+  // RUN, WORKDIR, RUN make layers; ENV and CMD do not.
+  int layers = 0;
+  std::vector<std::string> created_by;
+  for (const auto& h : r.d.image.history) {
+    if (!h.empty_layer) layers++;
+    created_by.push_back(h.created_by);
+  }
+  EXPECT_EQ(layers, 3);
+  EXPECT_EQ(created_by, (std::vector<std::string>{
+                            "ENV GREETING=hello",
+                            "RUN /bin/sh -c echo \"$GREETING world\" > /greeting && mkdir -p /opt/app/data # buildkit",
+                            "WORKDIR /opt/app", "RUN /bin/sh -c echo built > built.txt # buildkit",
+                            "CMD [\"cat\" \"/greeting\"]"}));
+  EXPECT_EQ(r.d.steps, 3);
+}
+
+TEST(Dispatch, OnlyTheStagesTheTargetNeedsAreDispatched) {
+  FakeBusybox images;
+  CaseResult r = dispatch_case("multistage", images);
+  // builder (2 RUN) and the final stage (2 COPY); "other" is never reached.
+  EXPECT_EQ(r.d.steps, 4);
+  for (const auto& v : r.d.vertices) EXPECT_EQ(v->name.find("never-copied"), std::string::npos) << v->name;
+}
+
+TEST(Dispatch, BuildArgsReachRunAndHistory) {
+  FakeBusybox images;
+  CaseResult r = dispatch_case("args", images);
+  auto* run = dynamic_cast<ExecVertex*>(r.d.target);
+  ASSERT_NE(run, nullptr);
+  auto has = [&](const std::string& kv) { return std::find(run->env.begin(), run->env.end(), kv) != run->env.end(); };
+  EXPECT_TRUE(has("VERSION=2.5"));
+  EXPECT_TRUE(has("FLAVOR=spicy"));
+  EXPECT_TRUE(has("APP_ALT=fallback"));
+  EXPECT_EQ(images.resolved, std::vector<std::string>{"docker.io/library/busybox:latest"});
+}
+
+TEST(Dispatch, UnknownTargetSuggestsTheNearStage) {
+  FakeBusybox images;
+  DispatchOptions opts;
+  opts.target = "buidler";
+  auto df = frontend::parse_dockerfile("FROM busybox AS builder\nRUN true\nFROM busybox\n");
+  try {
+    dispatch(df, opts, images);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("did you mean builder?"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Dispatch, InsecureRunNeedsTheEntitlement) {
+  FakeBusybox images;
+  DispatchOptions opts;
+  auto df = frontend::parse_dockerfile("FROM busybox\nRUN --security=insecure true\n");
+  try {
+    dispatch(df, opts, images);
+    FAIL();
+  } catch (const Error& e) {
+    ASSERT_TRUE(e.location());
+    EXPECT_EQ(e.location()->line, 2);
+  }
+  opts.allow_insecure = true;
+  EXPECT_NO_THROW(dispatch(df, opts, images));
+}
+
+}  // namespace
+}  // namespace xb::solver
