@@ -56,7 +56,7 @@ class Conformance : public ::testing::Test {
 
   fs::path context_copy(const std::string& name) {
     fs::path ctx = tmp.path() / name;
-    fs::copy(cases / name, ctx, fs::copy_options::recursive);
+    fs::copy(cases / name, ctx, fs::copy_options::recursive | fs::copy_options::copy_symlinks);
     return ctx;
   }
 
@@ -147,12 +147,7 @@ TEST_F(Conformance, CopySemantics) {
 
 TEST_F(Conformance, LinksFromTheContext) {
   fs::path ctx = context_copy("links");
-  // The reference context held symlinks; the repository stores their targets.
-  for (const char* link : {"ctx/abs-link", "ctx/link.txt"}) {
-    std::string target = slurp(ctx / link);
-    fs::remove(ctx / link);
-    fs::create_symlink(target, ctx / link);
-  }
+  ASSERT_TRUE(fs::is_symlink(ctx / "ctx/link.txt")) << "the case's context must hold real symlinks";
   run(ctx, {"ctx"}, "/ctx-copy");
   compare("links", {"/ctx-copy"});
 }

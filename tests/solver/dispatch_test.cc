@@ -18,8 +18,8 @@ namespace {
 namespace fs = std::filesystem;
 
 fs::path cases_dir() {
-  const char* d = std::getenv("XBUILD_TESTDATA");
-  return fs::path(d ? d : "tests") / "conformance/image-cases";
+  const char* d = std::getenv("XBUILD_SOURCE_DIR");
+  return fs::path(d ? d : XBUILD_TEST_SOURCE_DIR) / "tests/conformance/image-cases";
 }
 
 // busybox as conformance-run imports it: one layer, no runtime config.
