@@ -227,6 +227,9 @@ int child_main(const Plan& p) {
       case Step::mknod:
         call = "mknod";
         r = ::mknod(s.a, s.mode, s.dev);
+        // The inherited umask would turn 0666 into 0644, and then no
+        // unprivileged user (apt's _apt) could write to /dev/null.
+        if (r == 0) r = ::chmod(s.a, s.mode & 07777);
         break;
       case Step::symlink:
         call = "symlink";
