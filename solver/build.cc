@@ -244,7 +244,12 @@ class BuildEngine : public Engine {
     if (!opts_.progress) return;
     ProgressEvent ev;
     ev.kind = kind;
-    ev.step = v.number;
+    {
+      // Steps are numbered in the order they are first shown, as BuildKit's #N.
+      std::lock_guard lock(mu_);
+      auto [it, fresh] = shown_.emplace(&v, static_cast<int>(shown_.size()) + 1);
+      ev.step = it->second;
+    }
     ev.name = v.name;
     ev.text = std::move(text);
     ev.elapsed = d;
@@ -479,6 +484,7 @@ class BuildEngine : public Engine {
   store::Records records_;
   std::mutex unpack_mu_;
   std::mutex mu_;
+  std::map<const Vertex*, int> shown_;  // display number of each step shown
   std::map<const Vertex*, std::string> tails_;
 };
 
