@@ -118,12 +118,24 @@ class Impl final : public Snapshotter {
         if (r.parent == key)
           fail(ErrorKind::failed_precondition, "remove snapshot " + key + ": it is the parent of " + name);
       m.snapshots.erase(key);
-      save(m, false);
+      std::error_code ec;
+      try {
+        save(m, false);
+      } catch (const Error& e) {
+        if (e.kind() != ErrorKind::resource_exhausted) throw;
+        // The disk is full, so even the smaller metadata cannot be written:
+        // free this snapshot's files first (it is unreachable once we are
+        // done), then write again. A crash in between leaves an entry
+        // without files, which fsck reports and prune removes.
+        fs::rename(dir_ / std::to_string(id), dir_ / ("rm-" + std::to_string(id)), ec);
+        detail::remove_tree(dir_ / ("rm-" + std::to_string(id)));
+        save(m, false);
+        return;
+      }
       // Renamed under the lock, deleted outside it: a crash leaves only a
       // "rm-" dir that the next remove or prune cleans up.
-      std::error_code ec;
       fs::rename(dir_ / std::to_string(id), dir_ / ("rm-" + std::to_string(id)), ec);
-      if (ec) throw_errno("rename", (dir_ / std::to_string(id)).string(), ec.value());
+      if (ec && ec.value() != ENOENT) throw_errno("rename", (dir_ / std::to_string(id)).string(), ec.value());
     }
     detail::remove_tree(dir_ / ("rm-" + std::to_string(id)));
   }
