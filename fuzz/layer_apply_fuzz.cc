@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "common/error.h"
 #include "common/fs.h"
 #include "snapshotter/snapshotter.h"
 

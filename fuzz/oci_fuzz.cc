@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <string_view>
 
+#include "common/error.h"
 #include "store/store.h"
 
 namespace st = xb::store;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "common/error.h"
 #include "store/store.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
