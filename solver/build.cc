@@ -7,11 +7,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <climits>
 #include <ctime>
 #include <deque>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "common/fs.h"
@@ -20,6 +22,7 @@
 #include "snapshotter/snapshotter.h"
 #include "solver/dispatch.h"
 #include "solver/graph.h"
+#include "solver/remote_cache.h"
 #include "solver/solver.h"
 
 namespace xb::solver {
@@ -187,10 +190,58 @@ class Tail {
 
 class BuildEngine : public Engine {
  public:
-  BuildEngine(store::Store& store, snapshotter::Snapshotter& snap, const BuildOptions& opts)
-      : store_(store), snap_(snap), opts_(opts), records_(store.records("cache")) {}
+  BuildEngine(store::Store& store, snapshotter::Snapshotter& snap, const BuildOptions& opts, RemoteCache* remote)
+      : store_(store), snap_(snap), opts_(opts), records_(store.records("cache")), remote_(remote) {}
 
   std::optional<FsState> lookup(const CacheKey& key) override {
+    auto hit = lookup_local(key);
+    bool remote = false;
+    if (!hit && remote_) {
+      hit = remote_->lookup(key);  // layers are fetched only when something unpacks them
+      remote = hit.has_value();
+    }
+    if (hit) remember(key, hit->layers, remote);
+    return hit;
+  }
+
+  // The layer chain of a step this build ran or found, or the local or a
+  // remote cache knows (for --cache-to).
+  std::optional<std::vector<Layer>> known(const CacheKey& key) {
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = known_.find(key); it != known_.end()) return it->second;
+    }
+    if (auto rec = records_.get_json(std::string(key.hex()))) {
+      try {
+        std::vector<Layer> out;
+        for (const auto& l : rec->at("layers")) out.push_back(Layer::from_json(l));
+        return out;
+      } catch (const std::exception&) {
+      }
+    }
+    if (remote_)
+      if (auto r = remote_->lookup(key)) return r->layers;
+    return std::nullopt;
+  }
+
+  void ensure_blob(const Layer& l) {
+    if (remote_) remote_->ensure_blob(l);
+  }
+
+  // Remote hits whose layers are now in the store become local records, so
+  // that the next build needs no --cache-from for them.
+  void keep_remote_hits() {
+    std::lock_guard lock(mu_);
+    for (const auto& key : remote_hits_) {
+      const auto& layers = known_.at(key);
+      if (!std::all_of(layers.begin(), layers.end(), [&](const Layer& l) { return store_.has_blob(l.blob); })) continue;
+      nlohmann::json rec = {{"v", 1}, {"snapshot", ""}, {"layers", nlohmann::json::array()}};
+      for (const auto& l : layers) rec["layers"].push_back(l.to_json());
+      records_.put_json(std::string(key.hex()), rec);
+    }
+  }
+
+  std::optional<FsState> lookup_local(const CacheKey& key) {
     auto rec = records_.get_json(std::string(key.hex()));
     if (!rec) return std::nullopt;
     try {
@@ -264,6 +315,7 @@ class BuildEngine : public Engine {
     nlohmann::json rec = {{"v", 1}, {"snapshot", name}, {"layers", nlohmann::json::array()}};
     for (const auto& l : out.layers) rec["layers"].push_back(l.to_json());
     records_.put_json(std::string(key.hex()), rec);
+    remember(key, out.layers, false);
     return out;
   }
 
@@ -273,10 +325,46 @@ class BuildEngine : public Engine {
     can_skip_dir_ = std::move(skip);
   }
 
+  void visit(const Vertex& v) {
+    std::lock_guard lock(mu_);
+    visited_.insert(&v);
+  }
+
+  void remember(const CacheKey& key, const std::vector<Layer>& layers, bool remote) {
+    std::lock_guard lock(mu_);
+    known_.insert_or_assign(key, layers);
+    if (remote) remote_hits_.insert(key);
+  }
+
   void on_cached(Vertex& v, std::chrono::steady_clock::duration d) override {
+    visit(v);
     emit(ProgressEvent::Kind::step_cached, v, "", d);
   }
-  void on_started(Vertex& v) override { emit(ProgressEvent::Kind::step_started, v, "", {}); }
+  void on_started(Vertex& v) override {
+    visit(v);
+    emit(ProgressEvent::Kind::step_started, v, "", {});
+  }
+
+  // Steps the build never looked at because a step after them was cached
+  // are shown as CACHED, as BuildKit does; returns how many.
+  int report_skipped_as_cached(Vertex* target) {
+    std::vector<Vertex*> todo{target}, skipped;
+    std::set<Vertex*> seen;
+    while (!todo.empty()) {
+      Vertex* v = todo.back();
+      todo.pop_back();
+      if (!v || !seen.insert(v).second) continue;
+      {
+        std::lock_guard lock(mu_);
+        if (v->kind != Vertex::Kind::source && !visited_.count(v)) skipped.push_back(v);
+      }
+      todo.push_back(v->parent);
+      todo.insert(todo.end(), v->deps.begin(), v->deps.end());
+    }
+    std::sort(skipped.begin(), skipped.end(), [](Vertex* a, Vertex* b) { return a->number < b->number; });
+    for (Vertex* v : skipped) emit(ProgressEvent::Kind::step_cached, *v, "", {});
+    return static_cast<int>(skipped.size());
+  }
   void on_done(Vertex& v, std::chrono::steady_clock::duration d) override {
     emit(ProgressEvent::Kind::step_done, v, "", d);
   }
@@ -315,6 +403,7 @@ class BuildEngine : public Engine {
         std::string active = "unpack-" + random_hex(16);
         snap_.prepare(active, parent);
         try {
+          ensure_blob(layer);
           UniqueFd fd = store_.open_blob(layer.blob);
           auto lr = snap_.apply_fd(active, fd.get());
           if (lr.diff_id != layer.diff_id)
@@ -516,6 +605,10 @@ class BuildEngine : public Engine {
   snapshotter::Snapshotter& snap_;
   const BuildOptions& opts_;
   store::Records records_;
+  RemoteCache* remote_;
+  std::map<CacheKey, std::vector<Layer>> known_;
+  std::set<CacheKey> remote_hits_;
+  std::set<const Vertex*> visited_;
   std::mutex unpack_mu_;
   std::mutex mu_;
   std::map<const Vertex*, std::string> tails_;
@@ -602,12 +695,23 @@ BuildResult build(store::Store& store, const BuildOptions& options) {
   Dispatched d = dispatch(df, dopts, images);
 
   auto snap = snapshotter::open_snapshotter(store.root());
-  BuildEngine engine(store, *snap, options);
+  std::shared_ptr<RemoteCache> remote;
+  if (!options.cache_from.empty() && !options.no_cache)
+    remote = std::make_shared<RemoteCache>(store, options, [&images](const std::string& w) { images.info(w); });
+  BuildEngine engine(store, *snap, options, remote.get());
   engine.set_ignored(ignored, skip);
   int cores = static_cast<int>(std::thread::hardware_concurrency());
   Graph graph(engine, cores > 0 ? cores : 2);
   FsState final_fs = d.target ? graph.solve(*d.target) : FsState{};
   context.save();
+  int skipped_cached = engine.report_skipped_as_cached(d.target);
+  // The image's layers must be in the store even when its steps came from a remote cache.
+  for (const auto& l : final_fs.layers) engine.ensure_blob(l);
+  engine.keep_remote_hits();
+  auto cache = std::make_shared<CacheExport>();
+  cache->remote = remote;
+  if (!options.cache_to.empty())
+    cache->records = collect_records(graph, d.target, [&](const CacheKey& k) { return engine.known(k); });
 
   // The image: the target's config with its layers and times.
   store::ImageConfig image = std::move(d.image);
@@ -619,6 +723,9 @@ BuildResult build(store::Store& store, const BuildOptions& options) {
   for (const auto& l : final_fs.layers) image.diff_ids.push_back(l.diff_id);
   for (auto& h : image.history)
     if (h.created.empty()) h.created = created;
+  for (const auto& spec : options.cache_to)
+    if (spec.type == CacheSpec::Type::inline_)
+      image.extra[std::string(kInlineCacheField)] = inline_metadata(cache->records, final_fs.layers);
   std::string config_json = image.to_json();
   Digest config_digest = store.put_blob(config_json);
 
@@ -636,7 +743,7 @@ BuildResult build(store::Store& store, const BuildOptions& options) {
   auto stats = graph.stats();
   BuildResult result{store::Descriptor{std::string(store::media_type::oci_manifest), manifest_digest,
                                        static_cast<int64_t>(manifest_json.size()), {}, std::nullopt, {}, {}},
-                     config_digest, size, d.steps, stats.cached};
+                     config_digest, size, d.steps, stats.cached + skipped_cached, cache};
   return result;
 }
 

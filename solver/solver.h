@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -60,6 +61,27 @@ class ProgressSink {
   virtual void event(const ProgressEvent& event) = 0;
 };
 
+// A --cache-from or --cache-to (docs/dev/cache.md). parse() takes the
+// flag's value: type=registry,ref=REF[,mode=min|max][,ignore-error=true],
+// type=local,dest=DIR|src=DIR[,tag=T][,mode=…], type=inline.
+struct CacheSpec {
+  enum class Type { registry, local, inline_ };
+  enum class Mode { min, max };
+  Type type = Type::registry;
+  std::string ref;           // registry: the cache's image reference
+  std::filesystem::path dir; // local: the OCI layout directory (src= or dest=)
+  std::string tag = "latest";  // local: the tag inside the layout
+  Mode mode = Mode::min;     // --cache-to: which steps' results to export
+  bool ignore_error = false; // --cache-to: a failed export is a warning
+  bool to = false;           // parsed for --cache-to (else --cache-from)
+
+  // flag is "--cache-from" or "--cache-to" (what the error names and which keys are allowed).
+  static CacheSpec parse(std::string_view flag, std::string_view text);
+  std::string str() const;  // "registry ref=…", "local dir", "inline", for messages
+};
+
+struct CacheExport;  // what a build knows for --cache-to (solver/remote_cache.h)
+
 struct BuildOptions {
   std::filesystem::path context_dir;
   std::filesystem::path dockerfile;  // default: context_dir/Dockerfile
@@ -78,6 +100,12 @@ struct BuildOptions {
   std::optional<int64_t> source_date_epoch;
   std::filesystem::path registry_config;  // XBUILD_CONFIG (mirrors, insecure registries)
   ProgressSink* progress = nullptr;       // may be null
+  // Remote caches: looked up after the local cache, in order; their metadata
+  // is read up front, their layers only when a hit needs them. An import that
+  // fails is a warning. type=inline in cache_to puts the metadata into the
+  // image config; the other cache_to types are for export_cache().
+  std::vector<CacheSpec> cache_from;
+  std::vector<CacheSpec> cache_to;
 };
 
 struct BuildResult {
@@ -86,12 +114,19 @@ struct BuildResult {
   uint64_t size = 0;           // sum of the layers' sizes
   int steps = 0;
   int cached_steps = 0;
+  std::shared_ptr<CacheExport> cache;  // for export_cache()
 };
 
 // Builds the image and puts its blobs (layers, config, manifest) into the
 // store; tagging and exporting are the caller's (see exporter/). Errors
 // carry the Dockerfile location of the failing instruction.
 BuildResult build(store::Store& store, const BuildOptions& options);
+
+// Exports the build cache of `result` to every registry and local spec in
+// options.cache_to (docs/dev/cache.md). Layers the store lacks (results
+// that came from a remote cache) are fetched first. A failure throws, naming
+// the destination, unless the spec says ignore-error=true (then a warning).
+void export_cache(store::Store& store, const BuildResult& result, const BuildOptions& options);
 
 // ---------------------------------------------------------------------------
 // Housekeeping of a store: `xbuild prune`, `xbuild du`, `xbuild fsck`
