@@ -291,6 +291,9 @@ class Dispatcher {
       stage_for_name_ = &st;
       auto [v, img] = image_vertex(st.base_name, where);
       stage_for_name_ = nullptr;
+      // A FROM shared with an earlier stage is one step, named for that
+      // stage; this stage still counts it as its first.
+      st.cmd_index = std::max(st.cmd_index, 1);
       st.fs = v;
       st.image = img->config;
       st.image.created.clear();
