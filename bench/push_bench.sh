@@ -17,7 +17,8 @@ for t in docker-registry skopeo python3 curl; do
   command -v $t >/dev/null || { echo "push_bench: install $t (scripts/bootstrap)" >&2; exit 2; }
 done
 have_buildah=0; command -v buildah >/dev/null && have_buildah=1
-work=$(mktemp -d /var/tmp/push-bench.XXXXXX)
+# lower case: buildah derives an image name from the layout path
+work=/var/tmp/push-bench-$$; rm -rf "$work"; mkdir -p "$work"
 reg_pid=""
 stop_registry() { if [ -n "$reg_pid" ]; then kill "$reg_pid" 2>/dev/null || true; wait "$reg_pid" 2>/dev/null || true; reg_pid=""; fi; }
 cleanup() { stop_registry; buildah --root "$work/bh" --runroot "$work/bhrun" rm -a >/dev/null 2>&1 || true; rm -rf "$work"; }
@@ -113,6 +114,7 @@ for r in $(seq "$runs"); do
   fresh_registry
   s=$(now); skopeo copy -q --dest-tls-verify=false "$oci_ref" "docker://$reg/bench/big:2"; e=$(now)
   record "push:skopeo" "$(echo "$e - $s" | bc)"
+  skopeo inspect --tls-verify=false "docker://$reg/bench/big:2" >/dev/null   # what skopeo pushed reads back
   fresh_registry
   s=$(now); skopeo copy -q --dest-tls-verify=false "$oci_ref" "docker://$reg/bench/big:2"; e=$(now)
   record "push-again:skopeo" "$(echo "$e - $s" | bc)"
@@ -122,8 +124,6 @@ for r in $(seq "$runs"); do
     record "push:buildah" "$(echo "$e - $s" | bc)"
   fi
 done
-# What skopeo pushed can be read back, and xbuild's pushed image is the same image.
-skopeo inspect --tls-verify=false "docker://$reg/bench/big:2" >/dev/null
 
 mb=$(echo "$image_bytes/1000000" | bc -l)
 printf '\nexport and push of a %.0f MB image (4 COPY layers of files from /usr + busybox), gzip, best of %d runs\n' "$mb" "$runs"

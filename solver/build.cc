@@ -148,7 +148,7 @@ class BuildEngine : public Engine {
       : store_(store), snap_(snap), opts_(opts), records_(store.records("cache")) {}
 
   std::optional<FsState> lookup(const CacheKey& key) override {
-    auto rec = records_.get_json(std::string(key.hex()));
+    auto rec = records_.get_json(record_key(key));
     if (!rec) return std::nullopt;
     try {
       if (rec->value("v", 0) != 1) return std::nullopt;
@@ -219,7 +219,7 @@ class BuildEngine : public Engine {
     out.layers.push_back(Layer{lr.diff_id, blob, lr.size, std::string(store::media_type::oci_layer)});
     nlohmann::json rec = {{"v", 1}, {"snapshot", name}, {"layers", nlohmann::json::array()}};
     for (const auto& l : out.layers) rec["layers"].push_back(l.to_json());
-    records_.put_json(std::string(key.hex()), rec);
+    records_.put_json(record_key(key), rec);
     return out;
   }
 
@@ -285,6 +285,14 @@ class BuildEngine : public Engine {
   }
 
  private:
+  // The layers a step yields depend on SOURCE_DATE_EPOCH (mtimes clamped),
+  // the snapshot does not: a step cached without it is not reused with it.
+  std::string record_key(const CacheKey& key) const {
+    std::string k(key.hex());
+    if (opts_.source_date_epoch) k += "-sde" + std::to_string(*opts_.source_date_epoch);
+    return k;
+  }
+
   void run_exec(ExecVertex& v, const std::vector<Mount>& root, const std::vector<std::vector<Mount>>& inputs) {
     executor::RunSpec spec;
     spec.root = root;
