@@ -11,6 +11,7 @@
 #include "cli/args.h"
 #include "cli/command.h"
 #include "cli/progress.h"
+#include "cli/store_cli.h"
 #include "common/fs.h"
 #include "executor/executor.h"
 #include "exporter/exporter.h"
@@ -43,8 +44,8 @@ const std::vector<FlagSpec> kBuildFlags = {
     {"cpus", 0, true, false, "N  CPU limit of every RUN step"},
     {"platform", 0, true, false, "PLATFORM  only the host platform is supported"},
     {"allow", 0, true, true, "ENTITLEMENT  security.insecure (RUN --security=insecure)"},
-    {"cache-from", 0, true, true, "SPEC  import build cache (not supported yet)"},
-    {"cache-to", 0, true, true, "SPEC  export build cache (not supported yet)"},
+    {"cache-from", 0, true, true, "SPEC  type=registry,ref=REF | type=local,src=DIR: use a build cache (repeatable)"},
+    {"cache-to", 0, true, true, "SPEC  type=registry,ref=REF | type=local,dest=DIR | type=inline [,mode=min|max]"},
 };
 
 std::map<std::string, std::string> parse_csv_options(const std::string& flag, const std::string& text) {
@@ -142,8 +143,8 @@ int run_build(const Globals& globals, const std::vector<std::string>& args) {
       fail(ErrorKind::usage, "--platform " + *p + ": building for another platform is not supported (this host is " +
                                  host.str() + ")");
   }
-  if (a.has("cache-from") || a.has("cache-to"))
-    fail(ErrorKind::usage, "--cache-from/--cache-to are not supported yet");
+  for (const auto& c : a.values("cache-from")) opts.cache_from.push_back(solver::CacheSpec::parse("--cache-from", c));
+  for (const auto& c : a.values("cache-to")) opts.cache_to.push_back(solver::CacheSpec::parse("--cache-to", c));
   if (const char* sde = std::getenv("SOURCE_DATE_EPOCH"); sde && *sde) {
     char* end = nullptr;
     long long v = std::strtoll(sde, &end, 10);
@@ -171,7 +172,7 @@ int run_build(const Globals& globals, const std::vector<std::string>& args) {
   std::signal(SIGINT, on_interrupt);
   std::signal(SIGTERM, on_interrupt);
 
-  store::Store store(globals.root);
+  store::Store store = open_store(globals);
   solver::BuildResult result = [&] {
     try {
       return solver::build(store, opts);
@@ -191,6 +192,12 @@ int run_build(const Globals& globals, const std::vector<std::string>& args) {
       display->finish();
       throw;
     }
+  }
+  try {
+    solver::export_cache(store, result, opts);
+  } catch (...) {
+    display->finish();
+    throw;
   }
   display->message("image " + result.image_id.str() + " (" + std::to_string(result.steps) + " steps, " +
                    std::to_string(result.cached_steps) + " cached)");

@@ -7,10 +7,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <climits>
 #include <ctime>
 #include <deque>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "common/fs.h"
@@ -19,6 +22,7 @@
 #include "snapshotter/snapshotter.h"
 #include "solver/dispatch.h"
 #include "solver/graph.h"
+#include "solver/remote_cache.h"
 #include "solver/solver.h"
 
 namespace xb::solver {
@@ -60,6 +64,48 @@ int open_in_root(int root_fd, const std::string& rel, int flags) {
   how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
   how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
   return static_cast<int>(syscall(SYS_openat2, root_fd, rel.empty() ? "." : rel.c_str(), &how, sizeof how));
+}
+
+// The real path of rel inside root, resolved as a chroot would: a symlink
+// (absolute or "../..") or a ".." cannot lead out of root. For bind mount
+// sources, which the kernel would otherwise resolve on the host.
+fs::path resolve_in_root(const fs::path& root, const std::string& rel, const std::string& what) {
+  UniqueFd root_fd = open_or_throw(root, O_PATH | O_DIRECTORY);
+  size_t i = rel.find_first_not_of('/');
+  UniqueFd fd(open_in_root(root_fd.get(), i == std::string::npos ? "" : rel.substr(i), O_PATH));
+  if (!fd) {
+    if (errno == ENOENT || errno == ENOTDIR) fail(ErrorKind::not_found, what);
+    throw_errno("open", (root / rel).string());
+  }
+  char buf[PATH_MAX];
+  std::string link = "/proc/self/fd/" + std::to_string(fd.get());
+  ssize_t n = ::readlink(link.c_str(), buf, sizeof buf);
+  if (n < 0 || n >= static_cast<ssize_t>(sizeof buf)) throw_errno("readlink", link);
+  return fs::path(std::string(buf, static_cast<size_t>(n)));
+}
+
+// Copies the tree at src (rel: its path in the context) into dst, leaving
+// out what .dockerignore excludes; symlinks are copied as links. Hardlinks
+// (link) stand in for copies of files where the mount will be read-only.
+void copy_context_tree(const fs::path& src, const fs::path& dst, const std::string& rel,
+                       const IgnorePredicate& ignored, const SkipDirPredicate& skip, bool link) {
+  struct stat st {};
+  if (::lstat(src.c_str(), &st) < 0) throw_errno("stat", src.string());
+  auto join = [&](const std::string& name) { return rel.empty() ? name : rel + "/" + name; };
+  if (S_ISDIR(st.st_mode)) {
+    if (::mkdir(dst.c_str(), st.st_mode & 07777) < 0 && errno != EEXIST) throw_errno("mkdir", dst.string());
+    for (const auto& e : fs::directory_iterator(src)) {
+      std::string name = e.path().filename().string(), r = join(name);
+      bool dir = e.is_directory() && !e.is_symlink();
+      if (ignored && ignored(r, dir) && (!dir || !skip || skip(r))) continue;
+      copy_context_tree(e.path(), dst / name, r, ignored, skip, link);
+    }
+  } else if (S_ISLNK(st.st_mode)) {
+    fs::copy_symlink(src, dst);
+  } else if (S_ISREG(st.st_mode)) {
+    if (!link || ::link(src.c_str(), dst.c_str()) < 0) fs::copy_file(src, dst);
+  }
+  // Sockets, fifos and devices are not part of a build context.
 }
 
 // mkdir -p of `path` inside root, resolving every component as a chroot
@@ -144,11 +190,59 @@ class Tail {
 
 class BuildEngine : public Engine {
  public:
-  BuildEngine(store::Store& store, snapshotter::Snapshotter& snap, const BuildOptions& opts)
-      : store_(store), snap_(snap), opts_(opts), records_(store.records("cache")) {}
+  BuildEngine(store::Store& store, snapshotter::Snapshotter& snap, const BuildOptions& opts, RemoteCache* remote)
+      : store_(store), snap_(snap), opts_(opts), records_(store.records("cache")), remote_(remote) {}
 
   std::optional<FsState> lookup(const CacheKey& key) override {
-    auto rec = records_.get_json(record_key(key));
+    auto hit = lookup_local(key);
+    bool remote = false;
+    if (!hit && remote_) {
+      hit = remote_->lookup(key);  // layers are fetched only when something unpacks them
+      remote = hit.has_value();
+    }
+    if (hit) remember(key, hit->layers, remote);
+    return hit;
+  }
+
+  // The layer chain of a step this build ran or found, or the local or a
+  // remote cache knows (for --cache-to).
+  std::optional<std::vector<Layer>> known(const CacheKey& key) {
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = known_.find(key); it != known_.end()) return it->second;
+    }
+    if (auto rec = records_.get_json(std::string(key.hex()))) {
+      try {
+        std::vector<Layer> out;
+        for (const auto& l : rec->at("layers")) out.push_back(Layer::from_json(l));
+        return out;
+      } catch (const std::exception&) {
+      }
+    }
+    if (remote_)
+      if (auto r = remote_->lookup(key)) return r->layers;
+    return std::nullopt;
+  }
+
+  void ensure_blob(const Layer& l) {
+    if (remote_) remote_->ensure_blob(l);
+  }
+
+  // Remote hits whose layers are now in the store become local records, so
+  // that the next build needs no --cache-from for them.
+  void keep_remote_hits() {
+    std::lock_guard lock(mu_);
+    for (const auto& key : remote_hits_) {
+      const auto& layers = known_.at(key);
+      if (!std::all_of(layers.begin(), layers.end(), [&](const Layer& l) { return store_.has_blob(l.blob); })) continue;
+      nlohmann::json rec = {{"v", 1}, {"snapshot", ""}, {"layers", nlohmann::json::array()}};
+      for (const auto& l : layers) rec["layers"].push_back(l.to_json());
+      records_.put_json(std::string(key.hex()), rec);
+    }
+  }
+
+  std::optional<FsState> lookup_local(const CacheKey& key) {
+    auto rec = records_.get_json(std::string(key.hex()));
     if (!rec) return std::nullopt;
     try {
       if (rec->value("v", 0) != 1) return std::nullopt;
@@ -158,6 +252,7 @@ class BuildEngine : public Engine {
       if (!s.snapshot.empty() && !snap_.stat(s.snapshot)) return std::nullopt;
       for (const auto& l : s.layers)
         if (!store_.has_blob(l.blob)) return std::nullopt;
+      records_.touch(std::string(key.hex()));  // for prune --keep-storage: least recently used goes first
       return s;
     } catch (const std::exception&) {
       return std::nullopt;  // an unreadable record is a miss, and gets rewritten
@@ -219,14 +314,57 @@ class BuildEngine : public Engine {
     out.layers.push_back(Layer{lr.diff_id, blob, lr.size, std::string(store::media_type::oci_layer)});
     nlohmann::json rec = {{"v", 1}, {"snapshot", name}, {"layers", nlohmann::json::array()}};
     for (const auto& l : out.layers) rec["layers"].push_back(l.to_json());
-    records_.put_json(record_key(key), rec);
+    records_.put_json(std::string(key.hex()), rec);
+    remember(key, out.layers, false);
     return out;
   }
 
+  // The context's .dockerignore: bind mounts of the context honour it too.
+  void set_ignored(IgnorePredicate ignored, SkipDirPredicate skip) {
+    ignored_ = std::move(ignored);
+    can_skip_dir_ = std::move(skip);
+  }
+
+  void visit(const Vertex& v) {
+    std::lock_guard lock(mu_);
+    visited_.insert(&v);
+  }
+
+  void remember(const CacheKey& key, const std::vector<Layer>& layers, bool remote) {
+    std::lock_guard lock(mu_);
+    known_.insert_or_assign(key, layers);
+    if (remote) remote_hits_.insert(key);
+  }
+
   void on_cached(Vertex& v, std::chrono::steady_clock::duration d) override {
+    visit(v);
     emit(ProgressEvent::Kind::step_cached, v, "", d);
   }
-  void on_started(Vertex& v) override { emit(ProgressEvent::Kind::step_started, v, "", {}); }
+  void on_started(Vertex& v) override {
+    visit(v);
+    emit(ProgressEvent::Kind::step_started, v, "", {});
+  }
+
+  // Steps the build never looked at because a step after them was cached
+  // are shown as CACHED, as BuildKit does; returns how many.
+  int report_skipped_as_cached(Vertex* target) {
+    std::vector<Vertex*> todo{target}, skipped;
+    std::set<Vertex*> seen;
+    while (!todo.empty()) {
+      Vertex* v = todo.back();
+      todo.pop_back();
+      if (!v || !seen.insert(v).second) continue;
+      {
+        std::lock_guard lock(mu_);
+        if (v->kind != Vertex::Kind::source && !visited_.count(v)) skipped.push_back(v);
+      }
+      todo.push_back(v->parent);
+      todo.insert(todo.end(), v->deps.begin(), v->deps.end());
+    }
+    std::sort(skipped.begin(), skipped.end(), [](Vertex* a, Vertex* b) { return a->number < b->number; });
+    for (Vertex* v : skipped) emit(ProgressEvent::Kind::step_cached, *v, "", {});
+    return static_cast<int>(skipped.size());
+  }
   void on_done(Vertex& v, std::chrono::steady_clock::duration d) override {
     emit(ProgressEvent::Kind::step_done, v, "", d);
   }
@@ -265,6 +403,7 @@ class BuildEngine : public Engine {
         std::string active = "unpack-" + random_hex(16);
         snap_.prepare(active, parent);
         try {
+          ensure_blob(layer);
           UniqueFd fd = store_.open_blob(layer.blob);
           auto lr = snap_.apply_fd(active, fd.get());
           if (lr.diff_id != layer.diff_id)
@@ -285,14 +424,6 @@ class BuildEngine : public Engine {
   }
 
  private:
-  // The layers a step yields depend on SOURCE_DATE_EPOCH (mtimes clamped),
-  // the snapshot does not: a step cached without it is not reused with it.
-  std::string record_key(const CacheKey& key) const {
-    std::string k(key.hex());
-    if (opts_.source_date_epoch) k += "-sde" + std::to_string(*opts_.source_date_epoch);
-    return k;
-  }
-
   void run_exec(ExecVertex& v, const std::vector<Mount>& root, const std::vector<std::vector<Mount>>& inputs) {
     executor::RunSpec spec;
     spec.root = root;
@@ -322,14 +453,20 @@ class BuildEngine : public Engine {
       switch (sp.type) {
         case frontend::Mount::Type::bind: {
           if (m.input.kind == InputRef::Kind::context) {
-            fs::path src = contained(opts_.context_dir, sp.source);
-            if (!fs::exists(src))
-              fail(ErrorKind::not_found, "RUN --mount=type=bind: source \"" + sp.source + "\" not found in the context");
-            if (!sp.read_only) {
+            std::string missing = "RUN --mount=type=bind: source \"" + sp.source + "\" not found in the context";
+            fs::path ctx = resolve_in_root(opts_.context_dir, "", missing);
+            fs::path src = resolve_in_root(opts_.context_dir, sp.source, missing);
+            std::string rel = src.lexically_relative(ctx).string();
+            if (rel == ".") rel.clear();
+            if (ignored_ && !rel.empty() && ignored_(rel, fs::is_directory(src)) &&
+                !(fs::is_directory(src) && !(can_skip_dir_ && can_skip_dir_(rel))))
+              fail(ErrorKind::not_found, missing + " (excluded by .dockerignore)");
+            if (!sp.read_only || ignored_) {
               // Writes to a rw bind are discarded: never let a RUN change the user's context.
-              auto tmp = std::make_unique<TempDir>("xbuild-bind");
+              // And a step sees the context as .dockerignore leaves it, never more.
+              auto tmp = std::make_unique<TempDir>("bind", store_.root() / "ingest");  // prune sweeps it after a kill
               fs::path copy = tmp->path() / "src";
-              fs::copy(src, copy, fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+              copy_context_tree(src, copy, rel, ignored_, can_skip_dir_, sp.read_only);
               src = copy;
               temps.push_back(std::move(tmp));
             }
@@ -397,7 +534,8 @@ class BuildEngine : public Engine {
           if (!sp.env.empty()) spec.env.push_back(sp.env + "=" + value);
           if (sp.target.empty() && !sp.env.empty()) break;
           // Secrets live in memory only (/dev/shm is tmpfs), bound read-only and removed after the step.
-          fs::path f = fs::path("/dev/shm") / ("xbuild-secret-" + random_hex(16));
+          // Named by our pid so that prune can remove what a killed build left.
+          fs::path f = fs::path("/dev/shm") / ("xbuild-secret-" + std::to_string(::getpid()) + "-" + random_hex(16));
           {
             UniqueFd fd = open_or_throw(f, O_WRONLY | O_CREAT | O_EXCL, sp.mode.value_or(0400));
             secret_files.push_back(f);
@@ -426,7 +564,9 @@ class BuildEngine : public Engine {
     with_all_mounted(sets, 0, roots, [&](const std::vector<fs::path>& mounted) {
       for (size_t i = 0; i < input_binds.size(); ++i) {
         auto [idx, m] = input_binds[i];
-        spec.mounts[idx].source = contained(mounted[i], m->spec.source).string();
+        spec.mounts[idx].source =
+            resolve_in_root(mounted[i], m->spec.source,
+                            "RUN --mount=type=bind: source \"" + m->spec.source + "\" not found in the stage").string();
       }
       status = executor::run(spec);
     });
@@ -461,33 +601,19 @@ class BuildEngine : public Engine {
     });
   }
 
-  // base/rel, where rel cannot climb out of base.
-  static fs::path contained(const fs::path& base, const std::string& rel) {
-    std::vector<std::string> parts;
-    size_t i = 0;
-    while (i <= rel.size()) {
-      size_t j = rel.find('/', i);
-      if (j == std::string::npos) j = rel.size();
-      std::string part = rel.substr(i, j - i);
-      if (part == "..") {
-        if (!parts.empty()) parts.pop_back();
-      } else if (!part.empty() && part != ".") {
-        parts.push_back(part);
-      }
-      i = j + 1;
-    }
-    fs::path out = base;
-    for (auto& p : parts) out /= p;
-    return out;
-  }
-
   store::Store& store_;
   snapshotter::Snapshotter& snap_;
   const BuildOptions& opts_;
   store::Records records_;
+  RemoteCache* remote_;
+  std::map<CacheKey, std::vector<Layer>> known_;
+  std::set<CacheKey> remote_hits_;
+  std::set<const Vertex*> visited_;
   std::mutex unpack_mu_;
   std::mutex mu_;
   std::map<const Vertex*, std::string> tails_;
+  IgnorePredicate ignored_;
+  SkipDirPredicate can_skip_dir_;
 };
 
 class StoreImages : public ImageResolver {
@@ -569,11 +695,23 @@ BuildResult build(store::Store& store, const BuildOptions& options) {
   Dispatched d = dispatch(df, dopts, images);
 
   auto snap = snapshotter::open_snapshotter(store.root());
-  BuildEngine engine(store, *snap, options);
+  std::shared_ptr<RemoteCache> remote;
+  if (!options.cache_from.empty() && !options.no_cache)
+    remote = std::make_shared<RemoteCache>(store, options, [&images](const std::string& w) { images.info(w); });
+  BuildEngine engine(store, *snap, options, remote.get());
+  engine.set_ignored(ignored, skip);
   int cores = static_cast<int>(std::thread::hardware_concurrency());
   Graph graph(engine, cores > 0 ? cores : 2);
   FsState final_fs = d.target ? graph.solve(*d.target) : FsState{};
   context.save();
+  int skipped_cached = engine.report_skipped_as_cached(d.target);
+  // The image's layers must be in the store even when its steps came from a remote cache.
+  for (const auto& l : final_fs.layers) engine.ensure_blob(l);
+  engine.keep_remote_hits();
+  auto cache = std::make_shared<CacheExport>();
+  cache->remote = remote;
+  if (!options.cache_to.empty())
+    cache->records = collect_records(graph, d.target, [&](const CacheKey& k) { return engine.known(k); });
 
   // The image: the target's config with its layers and times.
   store::ImageConfig image = std::move(d.image);
@@ -585,6 +723,9 @@ BuildResult build(store::Store& store, const BuildOptions& options) {
   for (const auto& l : final_fs.layers) image.diff_ids.push_back(l.diff_id);
   for (auto& h : image.history)
     if (h.created.empty()) h.created = created;
+  for (const auto& spec : options.cache_to)
+    if (spec.type == CacheSpec::Type::inline_)
+      image.extra[std::string(kInlineCacheField)] = inline_metadata(cache->records, final_fs.layers);
   std::string config_json = image.to_json();
   Digest config_digest = store.put_blob(config_json);
 
@@ -602,7 +743,7 @@ BuildResult build(store::Store& store, const BuildOptions& options) {
   auto stats = graph.stats();
   BuildResult result{store::Descriptor{std::string(store::media_type::oci_manifest), manifest_digest,
                                        static_cast<int64_t>(manifest_json.size()), {}, std::nullopt, {}, {}},
-                     config_digest, size, d.steps, stats.cached};
+                     config_digest, size, d.steps, stats.cached + skipped_cached, cache};
   return result;
 }
 

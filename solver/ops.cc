@@ -37,7 +37,15 @@ SourceVertex::SourceVertex(store::Image img, store::ImageRef r) : image(std::mov
   kind = Kind::source;
 }
 
-std::string SourceVertex::describe() const { return "image " + image.manifest_desc.digest.str(); }
+// The file system an image yields is its layers' chain ID, not its manifest
+// digest: the same layers under another config (an import at another time,
+// gzip instead of plain tar) give the same key on every machine. What the
+// config means for later steps (env, user, workdir) is in their own keys.
+std::string SourceVertex::describe() const {
+  std::optional<Digest> chain;
+  for (const auto& d : image.config.diff_ids) chain = chain ? Digest::of(chain->str() + " " + d.str()) : d;
+  return "image layers " + (chain ? chain->str() : std::string("none"));
+}
 
 std::optional<FsState> SourceVertex::source_state() {
   FsState s;

@@ -109,11 +109,6 @@ check local-whiteout-dir absent "$([ -e "$t/local/gone" ] && echo present || ech
 check local-mtime-clamped 1700000000 "$(stat -c %Y "$t/local/app/numbers.txt")"
 check tar-matches-local "$(cd "$t/local" && find . | sort | sed 's|^\./||;/^\.$/d')" \
   "$(tar tf "$t/fs.tar" | sed 's|^\./||;s|/$||;/^\.$/d;/^$/d' | sort)"
-# A step cached by a build without SOURCE_DATE_EPOCH is not reused, unclamped, by one with it.
-XBUILD_ROOT=$t/d "$xb" import "$t/rootfs.tar" busybox >/dev/null
-SOURCE_DATE_EPOCH= XBUILD_ROOT=$t/d "$xb" build -q "$t/ctx" >/dev/null 2>&1
-build "$t/d" -q --iidfile "$t/iid.d" -o type=local,dest="$t/local-d" "$t/ctx" >/dev/null 2>&1
-check sde-after-cached-build "1700000000 $iid" "$(stat -c %Y "$t/local-d/app/numbers.txt") $(cat "$t/iid.d")"
 "$xb" build -q -o type=local,dest="$t/local" "$t/ctx" >/dev/null 2>"$t/err"; rc=$?
 check local-refuses-non-empty-dest "1 1" "$rc $(wc -l < "$t/err")"
 

@@ -1,0 +1,622 @@
+#include "solver/remote_cache.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "common/fs.h"
+#include "registry/registry.h"
+
+namespace xb::solver {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+// ---------------------------------------------------------------------------
+// CacheSpec
+
+namespace {
+
+std::map<std::string, std::string> csv(std::string_view flag, std::string_view text) {
+  std::map<std::string, std::string> out;
+  size_t i = 0;
+  while (i <= text.size()) {
+    size_t j = text.find(',', i);
+    if (j == std::string_view::npos) j = text.size();
+    std::string part(text.substr(i, j - i));
+    i = j + 1;
+    if (part.empty()) continue;
+    size_t eq = part.find('=');
+    if (eq == std::string::npos)
+      fail(ErrorKind::usage,
+           std::string(flag) + " " + std::string(text) + ": \"" + part + "\" is not key=value");
+    out[part.substr(0, eq)] = part.substr(eq + 1);
+  }
+  return out;
+}
+
+}  // namespace
+
+CacheSpec CacheSpec::parse(std::string_view flag, std::string_view text) {
+  const bool to = flag == "--cache-to";
+  const std::string where = std::string(flag) + " " + std::string(text);
+  if (text.empty()) fail(ErrorKind::usage, std::string(flag) + ": empty value (want type=registry,ref=REF)");
+  // buildx: a value without "=" is a registry reference.
+  std::map<std::string, std::string> o;
+  if (text.find('=') == std::string_view::npos)
+    o = {{"type", "registry"}, {"ref", std::string(text)}};
+  else
+    o = csv(flag, text);
+  CacheSpec s;
+  s.to = to;
+  std::string type = o.count("type") ? o["type"] : "registry";
+  std::set<std::string> allowed = {"type"};
+  if (type == "registry") {
+    s.type = Type::registry;
+    s.ref = o.count("ref") ? o["ref"] : "";
+    if (s.ref.empty()) fail(ErrorKind::usage, where + ": needs ref=REGISTRY/NAME[:TAG]");
+    auto r = store::ImageRef::try_parse(s.ref);
+    if (!r) fail(ErrorKind::usage, where + ": ref \"" + s.ref + "\" is not an image reference");
+    if (to && r->digest()) fail(ErrorKind::usage, where + ": ref must name a tag, not a digest");
+    allowed.insert("ref");
+  } else if (type == "local") {
+    s.type = Type::local;
+    std::string key = to ? "dest" : "src";
+    if (!o.count(key) || o[key].empty()) fail(ErrorKind::usage, where + ": needs " + key + "=DIR");
+    s.dir = o[key];
+    if (o.count("tag")) s.tag = o["tag"];
+    if (s.tag.empty()) fail(ErrorKind::usage, where + ": empty tag");
+    allowed.insert(key);
+    allowed.insert("tag");
+  } else if (type == "inline") {
+    s.type = Type::inline_;
+  } else {
+    fail(ErrorKind::usage, where + ": unknown type \"" + type + "\" (want registry, local or inline)");
+  }
+  if (to) {
+    allowed.insert("ignore-error");
+    if (s.type != Type::inline_) allowed.insert("mode");
+    if (o.count("mode")) {
+      if (o["mode"] == "max")
+        s.mode = Mode::max;
+      else if (o["mode"] != "min")
+        fail(ErrorKind::usage, where + ": mode=" + o["mode"] + " (want min or max)");
+    }
+    if (o.count("ignore-error")) {
+      if (o["ignore-error"] == "true")
+        s.ignore_error = true;
+      else if (o["ignore-error"] != "false")
+        fail(ErrorKind::usage, where + ": ignore-error=" + o["ignore-error"] + " (want true or false)");
+    }
+  }
+  for (const auto& [k, v] : o)
+    if (!allowed.count(k)) fail(ErrorKind::usage, where + ": unknown option " + k);
+  return s;
+}
+
+std::string CacheSpec::str() const {
+  switch (type) {
+    case Type::registry:
+      return "type=registry,ref=" + ref;
+    case Type::local:
+      return std::string("type=local,") + (to ? "dest=" : "src=") + dir.string();
+    case Type::inline_:
+      return "type=inline";
+  }
+  return "?";
+}
+
+// ---------------------------------------------------------------------------
+// CacheMetadata
+
+void CacheMetadata::add(const CacheKey& key, const std::vector<Layer>& chain) {
+  std::vector<size_t> idx;
+  for (const auto& l : chain) {
+    auto it = std::find_if(layers.begin(), layers.end(), [&](const Layer& x) { return x.blob == l.blob; });
+    if (it == layers.end()) {
+      layers.push_back(l);
+      idx.push_back(layers.size() - 1);
+    } else {
+      idx.push_back(static_cast<size_t>(it - layers.begin()));
+    }
+  }
+  records.insert_or_assign(key, std::move(idx));
+}
+
+std::vector<Layer> CacheMetadata::chain(const CacheKey& key) const {
+  std::vector<Layer> out;
+  auto it = records.find(key);
+  if (it == records.end()) return out;
+  for (size_t i : it->second) out.push_back(layers.at(i));
+  return out;
+}
+
+namespace {
+
+json records_json(const std::map<CacheKey, std::vector<size_t>>& records) {
+  json rs = json::array();
+  for (const auto& [k, idx] : records) rs.push_back({{"key", k.str()}, {"layers", idx}});
+  return rs;
+}
+
+void check_version(const json& j, std::string_view what) {
+  if (!j.is_object()) fail(ErrorKind::invalid_argument, std::string(what) + " is not a JSON object");
+  auto v = j.find("version");
+  if (v == j.end() || !v->is_number_integer())
+    fail(ErrorKind::invalid_argument, std::string(what) + " has no \"version\"");
+  if (v->get<int>() != 1)
+    fail(ErrorKind::failed_precondition, std::string(what) + " has format version " +
+                                             std::to_string(v->get<int>()) +
+                                             ", this xbuild reads version 1 only");
+}
+
+void read_records(const json& j, CacheMetadata& m, std::string_view what) {
+  auto rs = j.find("records");
+  if (rs == j.end() || !rs->is_array())
+    fail(ErrorKind::invalid_argument, std::string(what) + ": no \"records\" list");
+  for (const auto& r : *rs) {
+    try {
+      CacheKey key = Digest::parse(r.at("key").get<std::string>());
+      std::vector<size_t> idx = r.at("layers").get<std::vector<size_t>>();
+      for (size_t i : idx)
+        if (i >= m.layers.size())
+          fail(ErrorKind::invalid_argument, std::string(what) + ": record " + key.str() + " names layer " +
+                                                std::to_string(i) + " of " + std::to_string(m.layers.size()));
+      m.records.insert_or_assign(key, std::move(idx));
+    } catch (const json::exception& e) {
+      fail(ErrorKind::invalid_argument, std::string(what) + ": malformed record (" + e.what() + ")");
+    }
+  }
+}
+
+}  // namespace
+
+std::string CacheMetadata::config_json() const {
+  json diff_ids = json::array();
+  for (const auto& l : layers) diff_ids.push_back(l.diff_id.str());
+  json j = {{"version", 1}, {"diff_ids", diff_ids}, {"records", records_json(records)}};
+  return j.dump();
+}
+
+CacheMetadata CacheMetadata::from_config(const json& config, const std::vector<store::Descriptor>& layers) {
+  check_version(config, "cache config");
+  CacheMetadata m;
+  auto d = config.find("diff_ids");
+  if (d == config.end() || !d->is_array() || d->size() != layers.size())
+    fail(ErrorKind::invalid_argument, "cache config: \"diff_ids\" must list one diff ID per manifest layer");
+  for (size_t i = 0; i < layers.size(); ++i) {
+    Digest diff_id = Digest::parse((*d)[i].is_string() ? (*d)[i].get<std::string>() : "");
+    // An uncompressed layer is its own diff ID: a cheap check of the metadata.
+    if (store::layer_compression(layers[i].media_type) == store::Compression::none &&
+        diff_id != layers[i].digest)
+      fail(ErrorKind::invalid_argument, "cache config: layer " + layers[i].digest.str() +
+                                            " is uncompressed but its diff ID is " + diff_id.str());
+    m.layers.push_back(
+        Layer{diff_id, layers[i].digest, static_cast<uint64_t>(layers[i].size), layers[i].media_type});
+  }
+  read_records(config, m, "cache config");
+  return m;
+}
+
+json CacheMetadata::inline_json() const { return {{"version", 1}, {"records", records_json(records)}}; }
+
+CacheMetadata CacheMetadata::from_inline(const json& field, const std::vector<store::Descriptor>& layers,
+                                         const std::vector<Digest>& diff_ids) {
+  check_version(field, "inline cache metadata");
+  if (layers.size() != diff_ids.size())
+    fail(ErrorKind::invalid_argument, "image has " + std::to_string(layers.size()) + " layers but " +
+                                          std::to_string(diff_ids.size()) + " diff IDs");
+  CacheMetadata m;
+  for (size_t i = 0; i < layers.size(); ++i)
+    m.layers.push_back(
+        Layer{diff_ids[i], layers[i].digest, static_cast<uint64_t>(layers[i].size), layers[i].media_type});
+  read_records(field, m, "inline cache metadata");
+  return m;
+}
+
+// ---------------------------------------------------------------------------
+// Sources
+
+namespace {
+
+std::shared_ptr<registry::Client> make_client(const BuildOptions& options) {
+  registry::ClientOptions co;
+  co.config = registry::RegistryConfig::load(options.registry_config);
+  co.credentials.emplace();
+  return std::make_shared<registry::Client>(std::move(co));
+}
+
+class RegistrySource : public CacheSource {
+ public:
+  RegistrySource(std::shared_ptr<registry::Client> client, store::ImageRef ref)
+      : client_(std::move(client)), ref_(std::move(ref)) {}
+  std::string name() const override { return "registry " + ref_.str(); }
+  void fetch(store::Store& store, const Layer& layer) override {
+    store::Descriptor d{
+        layer.media_type, layer.blob, static_cast<int64_t>(layer.size), {}, std::nullopt, {}, {}};
+    try {
+      client_->fetch_blob(store, ref_, d);
+    } catch (Error& e) {
+      e.with_context("cache " + ref_.str());
+      throw;
+    }
+  }
+
+ private:
+  std::shared_ptr<registry::Client> client_;
+  store::ImageRef ref_;
+};
+
+fs::path layout_blob(const fs::path& dir, const Digest& d) {
+  return dir / "blobs" / std::string(d.algorithm()) / std::string(d.hex());
+}
+
+// Copies a file into the store, verified by the writer against digest and size.
+void copy_into_store(store::Store& store, const fs::path& file, const Digest& digest,
+                     std::optional<uint64_t> size) {
+  UniqueFd fd = open_or_throw(file, O_RDONLY);
+  store::BlobWriter w = store.write_blob(digest, size);
+  std::string buf(1 << 20, '\0');
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("read", file.string());
+    }
+    if (n == 0) break;
+    w.write(buf.data(), static_cast<size_t>(n));
+  }
+  w.commit();
+}
+
+class LocalSource : public CacheSource {
+ public:
+  explicit LocalSource(fs::path dir) : dir_(std::move(dir)) {}
+  std::string name() const override { return "local " + dir_.string(); }
+  void fetch(store::Store& store, const Layer& layer) override {
+    try {
+      copy_into_store(store, layout_blob(dir_, layer.blob), layer.blob, layer.size);
+    } catch (Error& e) {
+      e.with_context("cache " + dir_.string());
+      throw;
+    }
+  }
+
+ private:
+  fs::path dir_;
+};
+
+// Reads a blob of a local layout, verified.
+std::string read_layout_blob(const fs::path& dir, const Digest& d) {
+  fs::path p = layout_blob(dir, d);
+  if (!fs::exists(p)) fail(ErrorKind::not_found, "blob " + d.str() + " is missing from " + dir.string());
+  std::string bytes = read_file(p);
+  if (Digest::of(bytes) != d) fail(ErrorKind::data_loss, "blob " + p.string() + " does not match its digest");
+  return bytes;
+}
+
+// The metadata a manifest points at: a cache config, or an image config
+// with inline metadata. read_config fetches a blob, verified.
+CacheMetadata metadata_of(const store::Manifest& m,
+                          const std::function<std::string(const store::Descriptor&)>& read_config,
+                          const std::string& what) {
+  std::string bytes = read_config(m.config);
+  json cfg;
+  try {
+    cfg = json::parse(bytes);
+  } catch (const json::exception&) {
+    fail(ErrorKind::invalid_argument, what + ": its config is not JSON");
+  }
+  if (m.config.media_type == kCacheConfigMediaType) return CacheMetadata::from_config(cfg, m.layers);
+  auto field = cfg.is_object() ? cfg.find(std::string(kInlineCacheField)) : cfg.end();
+  if (field == cfg.end())
+    fail(ErrorKind::not_found,
+         what + " is neither an xbuild cache nor an image built with --cache-to type=inline");
+  store::ImageConfig ic = store::ImageConfig::parse(bytes);
+  return CacheMetadata::from_inline(*field, m.layers, ic.diff_ids);
+}
+
+std::pair<std::unique_ptr<CacheSource>, CacheMetadata> open_registry(store::Store& store,
+                                                                     std::shared_ptr<registry::Client> client,
+                                                                     const CacheSpec& spec) {
+  store::ImageRef ref = store::ImageRef::parse(spec.ref);
+  registry::ResolvedManifest top = client->resolve(ref);
+  registry::ResolvedManifest man = top;
+  if (store::is_index_media_type(top.descriptor.media_type)) {
+    auto sel = store::Index::parse(top.bytes).select(store::Platform::host());
+    if (!sel) fail(ErrorKind::not_found, ref.str() + " has no manifest for " + store::Platform::host().str());
+    man = client->resolve(ref.with_digest(sel->digest));
+  }
+  store::Manifest m = store::Manifest::parse(man.bytes);
+  auto read_config = [&](const store::Descriptor& d) {
+    client->fetch_blob(store, ref, d);  // verified by digest and size
+    return store.read_blob(d.digest);
+  };
+  CacheMetadata md = metadata_of(m, read_config, ref.str());
+  return {std::make_unique<RegistrySource>(client, ref), std::move(md)};
+}
+
+std::optional<store::Descriptor> layout_entry(const fs::path& dir, const std::string& tag) {
+  fs::path index = dir / "index.json";
+  if (!fs::exists(index)) return std::nullopt;
+  store::Index idx = store::Index::parse(read_file(index));
+  for (const auto& d : idx.manifests) {
+    auto a = d.annotations.find(std::string(store::ref_name_annotation));
+    if (a != d.annotations.end() && a->second == tag) return d;
+  }
+  return std::nullopt;
+}
+
+std::pair<std::unique_ptr<CacheSource>, CacheMetadata> open_local(const CacheSpec& spec) {
+  if (!fs::is_directory(spec.dir))
+    fail(ErrorKind::not_found, "directory " + spec.dir.string() + " does not exist");
+  auto entry = layout_entry(spec.dir, spec.tag);
+  if (!entry)
+    fail(ErrorKind::not_found,
+         spec.dir.string() + " has no cache tagged \"" + spec.tag + "\" in its index.json");
+  store::Manifest m = store::Manifest::parse(read_layout_blob(spec.dir, entry->digest));
+  auto read_config = [&](const store::Descriptor& d) { return read_layout_blob(spec.dir, d.digest); };
+  CacheMetadata md = metadata_of(m, read_config, spec.dir.string());
+  return {std::make_unique<LocalSource>(spec.dir), std::move(md)};
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// RemoteCache
+
+RemoteCache::RemoteCache(store::Store& store, const BuildOptions& options,
+                         std::function<void(const std::string&)> warn)
+    : store_(store) {
+  std::shared_ptr<registry::Client> client;
+  for (const auto& spec : options.cache_from) {
+    try {
+      std::pair<std::unique_ptr<CacheSource>, CacheMetadata> c;
+      if (spec.type == CacheSpec::Type::local) {
+        c = open_local(spec);
+      } else if (spec.type == CacheSpec::Type::registry) {
+        if (!client) client = make_client(options);
+        c = open_registry(store, client, spec);
+      } else {
+        continue;  // type=inline is for --cache-to; --cache-from names the image with type=registry
+      }
+      if (warn)
+        warn("importing cache from " + c.first->name() + ": " + std::to_string(c.second.records.size()) +
+             " steps, " + std::to_string(c.second.layers.size()) + " layers");
+      for (const auto& l : c.second.layers) blob_source_.emplace(l.blob, c.first.get());
+      sources_.push_back(std::move(c.first));
+      caches_.push_back(std::move(c.second));
+    } catch (const std::exception& e) {
+      // As BuildKit: a cache that cannot be read only makes the build slower.
+      if (warn) warn("WARNING: --cache-from " + spec.str() + ": " + e.what() + " (building without it)");
+    }
+  }
+}
+
+RemoteCache::RemoteCache(store::Store& store,
+                         std::vector<std::pair<std::unique_ptr<CacheSource>, CacheMetadata>> caches)
+    : store_(store) {
+  for (auto& [src, md] : caches) {
+    for (const auto& l : md.layers) blob_source_.emplace(l.blob, src.get());
+    sources_.push_back(std::move(src));
+    caches_.push_back(std::move(md));
+  }
+}
+
+RemoteCache::~RemoteCache() = default;
+
+std::optional<FsState> RemoteCache::lookup(const CacheKey& key) const {
+  for (const auto& c : caches_) {
+    if (!c.records.count(key)) continue;
+    FsState s;
+    s.layers = c.chain(key);
+    return s;
+  }
+  return std::nullopt;
+}
+
+void RemoteCache::ensure_blob(const Layer& layer) {
+  if (store_.has_blob(layer.blob)) return;
+  std::shared_ptr<std::mutex> lock;
+  CacheSource* src = nullptr;
+  {
+    std::lock_guard g(mu_);
+    auto it = blob_source_.find(layer.blob);
+    if (it == blob_source_.end())
+      fail(ErrorKind::not_found,
+           "layer " + layer.blob.str() + " is neither in the store nor in any --cache-from");
+    src = it->second;
+    auto& l = blob_locks_[layer.blob];
+    if (!l) l = std::make_shared<std::mutex>();
+    lock = l;
+  }
+  std::lock_guard g(*lock);
+  if (store_.has_blob(layer.blob)) return;
+  src->fetch(store_, layer);
+  std::lock_guard g2(mu_);
+  fetched_++;
+}
+
+size_t RemoteCache::records() const {
+  size_t n = 0;
+  for (const auto& c : caches_) n += c.records.size();
+  return n;
+}
+
+int RemoteCache::fetched() const {
+  std::lock_guard g(const_cast<std::mutex&>(mu_));
+  return fetched_;
+}
+
+// ---------------------------------------------------------------------------
+// Collecting and exporting
+
+std::vector<CacheExport::Record> collect_records(
+    Graph& graph, Vertex* target,
+    const std::function<std::optional<std::vector<Layer>>(const CacheKey&)>& known) {
+  std::vector<CacheExport::Record> out;
+  if (!target) return out;
+  std::set<const Vertex*> final_chain;
+  for (Vertex* v = target; v; v = v->parent) final_chain.insert(v);
+  // Post-order: inputs before the steps that use them.
+  std::vector<Vertex*> order;
+  std::set<const Vertex*> seen;
+  std::function<void(Vertex*)> dfs = [&](Vertex* v) {
+    if (!v || !seen.insert(v).second) return;
+    dfs(v->parent);
+    for (Vertex* d : v->deps) dfs(d);
+    order.push_back(v);
+  };
+  dfs(target);
+  std::map<const Vertex*, std::vector<Layer>> derived;
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    Vertex* v = *it;
+    if (v->kind == Vertex::Kind::source) continue;  // the base image: no step to cache
+    CacheKey key = graph.key(*v);
+    std::optional<std::vector<Layer>> layers = known(key);
+    if (!layers)
+      if (auto d = derived.find(v); d != derived.end()) layers = d->second;
+    if (!layers || layers->empty()) continue;
+    if (v->parent && !derived.count(v->parent)) derived[v->parent] = {layers->begin(), layers->end() - 1};
+    out.push_back(CacheExport::Record{key, std::move(*layers), final_chain.count(v) > 0});
+  }
+  return out;
+}
+
+json inline_metadata(const std::vector<CacheExport::Record>& records,
+                     const std::vector<Layer>& image_layers) {
+  CacheMetadata m;
+  m.layers = image_layers;
+  for (const auto& r : records) {
+    if (!r.final_chain || r.layers.size() > image_layers.size()) continue;
+    bool prefix = true;
+    for (size_t i = 0; i < r.layers.size(); ++i) prefix = prefix && r.layers[i].blob == image_layers[i].blob;
+    if (!prefix) continue;
+    std::vector<size_t> idx;
+    for (size_t i = 0; i < r.layers.size(); ++i) idx.push_back(i);
+    m.records.insert_or_assign(r.key, std::move(idx));
+  }
+  return m.inline_json();
+}
+
+namespace {
+
+// Writes blob `d` of the store into the layout at dir unless it is there.
+void put_layout_blob(const store::Store& store, const fs::path& dir, const Digest& d) {
+  fs::path dest = layout_blob(dir, d);
+  if (fs::exists(dest)) return;
+  fs::create_directories(dest.parent_path());
+  UniqueFd in = store.open_blob(d);
+  AtomicFile out(dest, 0444);
+  std::string buf(1 << 20, '\0');
+  for (;;) {
+    ssize_t n = ::read(in.get(), buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("read", store.blob_path(d).string());
+    }
+    if (n == 0) break;
+    out.write(std::string_view(buf.data(), static_cast<size_t>(n)));
+  }
+  out.commit(true);
+}
+
+// The cache as an OCI layout at dir: blobs added, index.json rewritten with
+// the manifest under tag (other tags kept).
+void write_layout(const store::Store& store, const fs::path& dir, const std::string& tag,
+                  const store::Descriptor& manifest, const store::Manifest& m) {
+  fs::create_directories(dir);
+  for (const auto& l : m.layers) put_layout_blob(store, dir, l.digest);
+  put_layout_blob(store, dir, m.config.digest);
+  put_layout_blob(store, dir, manifest.digest);
+  if (!fs::exists(dir / "oci-layout"))
+    write_file_atomic(dir / "oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
+  FileLock lock(dir / "index.json.lock", FileLock::Mode::exclusive);
+  store::Index idx;
+  idx.media_type = std::string(store::media_type::oci_index);
+  if (fs::exists(dir / "index.json")) idx = store::Index::parse(read_file(dir / "index.json"));
+  std::erase_if(idx.manifests, [&](const store::Descriptor& d) {
+    auto a = d.annotations.find(std::string(store::ref_name_annotation));
+    return a != d.annotations.end() && a->second == tag;
+  });
+  store::Descriptor entry = manifest;
+  entry.annotations[std::string(store::ref_name_annotation)] = tag;
+  idx.manifests.push_back(entry);
+  write_file_atomic(dir / "index.json", idx.to_json());
+}
+
+void export_one(store::Store& store, const CacheExport& cache, const CacheSpec& spec,
+                const BuildOptions& options) {
+  CacheMetadata md;
+  for (const auto& r : cache.records) {
+    if (spec.mode == CacheSpec::Mode::min && !r.final_chain) continue;
+    // A layer neither here nor in an imported cache leaves its step out.
+    bool available = true;
+    for (const auto& l : r.layers)
+      if (!store.has_blob(l.blob) && !(cache.remote && cache.remote->can_fetch(l.blob))) available = false;
+    if (available) md.add(r.key, r.layers);
+  }
+  for (const auto& l : md.layers)
+    if (cache.remote) cache.remote->ensure_blob(l);
+  std::string config = md.config_json();
+  Digest config_digest = store.put_blob(config);
+  store::Manifest m{std::string(store::media_type::oci_manifest),
+                    store::Descriptor{std::string(kCacheConfigMediaType),
+                                      config_digest,
+                                      static_cast<int64_t>(config.size()),
+                                      {},
+                                      std::nullopt,
+                                      {},
+                                      {}},
+                    {},
+                    {},
+                    std::nullopt};
+  for (const auto& l : md.layers)
+    m.layers.push_back(
+        store::Descriptor{l.media_type, l.blob, static_cast<int64_t>(l.size), {}, std::nullopt, {}, {}});
+  std::string mj = m.to_json();
+  Digest md_digest = store.put_blob(mj);
+  store::Descriptor desc{m.media_type, md_digest, static_cast<int64_t>(mj.size()), {}, std::nullopt, {}, {}};
+  if (spec.type == CacheSpec::Type::registry) {
+    auto client = make_client(options);
+    client->push(store, desc, store::ImageRef::parse(spec.ref));
+  } else {
+    write_layout(store, spec.dir, spec.tag, desc, m);
+  }
+  if (options.progress) {
+    ProgressEvent ev;
+    ev.text = "exported cache to " + spec.str() + ": " + std::to_string(md.records.size()) + " steps, " +
+              std::to_string(md.layers.size()) + " layers (" + md_digest.str() + ")";
+    options.progress->event(ev);
+  }
+}
+
+}  // namespace
+
+void export_cache(store::Store& store, const BuildResult& result, const BuildOptions& options) {
+  for (const auto& spec : options.cache_to) {
+    if (spec.type == CacheSpec::Type::inline_) continue;  // in the image config already
+    static const CacheExport empty;
+    const CacheExport& cache = result.cache ? *result.cache : empty;
+    try {
+      try {
+        export_one(store, cache, spec, options);
+      } catch (const fs::filesystem_error& e) {
+        fail(ErrorKind::io, "write " + e.path1().string() + ": " + e.code().message());
+      }
+    } catch (Error& e) {
+      if (!spec.ignore_error) {
+        e.with_context("--cache-to " + spec.str());
+        throw;
+      }
+      if (options.progress) {
+        ProgressEvent ev;
+        ev.text = "WARNING: --cache-to " + spec.str() + ": " + e.what() + " (ignore-error=true)";
+        options.progress->event(ev);
+      }
+    }
+  }
+}
+
+}  // namespace xb::solver
