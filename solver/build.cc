@@ -694,6 +694,8 @@ BuildResult build(store::Store& store, const BuildOptions& options) {
   for (const auto& l : final_fs.layers) image.diff_ids.push_back(l.diff_id);
   for (auto& h : image.history)
     if (h.created.empty()) h.created = created;
+  // A base image's inline cache metadata describes the base's build, not this one.
+  if (image.extra.is_object()) image.extra.erase(std::string(kInlineCacheField));
   for (const auto& spec : options.cache_to)
     if (spec.type == CacheSpec::Type::inline_)
       image.extra[std::string(kInlineCacheField)] = inline_metadata(cache->records, final_fs.layers);

@@ -295,6 +295,16 @@ TEST_F(CacheE2E, InlineCacheInAPushedImage) {
   ASSERT_TRUE(cfg.contains("xbuild.cache.v1")) << r.out;
   EXPECT_EQ(cfg["xbuild.cache.v1"]["records"].size(), 4u);  // the final stage's steps
 
+  // An image built FROM it without type=inline does not inherit the metadata.
+  fs::path ctx2 = tmp_.path() / "ctx2";
+  fs::create_directories(ctx2);
+  xb::write_file_atomic(ctx2 / "Dockerfile", "FROM " + image + "\nRUN true\n");
+  r = xb(a, "build -q " + q(ctx2));
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::string child_id = r.out.substr(0, r.out.find('\n'));
+  json child = json::parse(xb::read_file(a / "blobs/sha256" / child_id.substr(7)));
+  EXPECT_FALSE(child.contains("xbuild.cache.v1")) << child.dump();
+
   fs::path b = machine("b");
   r = build(b, "-t app --cache-to type=inline --cache-from type=registry,ref=" + image);
   ASSERT_EQ(r.code, 0) << r.out;
