@@ -11,6 +11,7 @@
 #include "cli/args.h"
 #include "cli/command.h"
 #include "cli/progress.h"
+#include "cli/store_cli.h"
 #include "common/fs.h"
 #include "executor/executor.h"
 #include "exporter/exporter.h"
@@ -192,7 +193,7 @@ int run_build(const Globals& globals, const std::vector<std::string>& args) {
   std::signal(SIGINT, on_interrupt);
   std::signal(SIGTERM, on_interrupt);
 
-  store::Store store(globals.root);
+  store::Store store = open_store(globals);
   solver::BuildResult result = [&] {
     try {
       return solver::build(store, opts);

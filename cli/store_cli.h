@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "cli/command.h"
@@ -12,7 +13,15 @@
 
 namespace xb::cli {
 
-inline store::Store open_store(const Globals& g) { return store::Store(g.root); }
+// Opens the store and takes its lease (shared, held until the process exits),
+// so that a concurrent `xbuild prune` never sweeps what this process has
+// written but not yet referenced (docs/dev/hardening.md).
+inline store::Store open_store(const Globals& g) {
+  store::Store st(g.root);
+  static std::optional<FileLock> lease;
+  if (!lease) lease.emplace(st.lease());
+  return st;
+}
 
 inline registry::ClientOptions registry_options(const Globals& g) {
   registry::ClientOptions o;

@@ -186,3 +186,62 @@ void CgroupDir::destroy() noexcept {
 }
 
 }  // namespace xb::executor::detail
+
+namespace xb::executor {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Whether pid is a live xbuild process (a recycled pid running something
+// else does not keep a cgroup alive).
+bool xbuild_alive(pid_t pid) {
+  if (::kill(pid, 0) < 0 && errno == ESRCH) return false;
+  std::string exe;
+  char buf[4096];
+  ssize_t n = ::readlink(("/proc/" + std::to_string(pid) + "/exe").c_str(), buf, sizeof buf - 1);
+  if (n < 0) return errno != ENOENT;
+  exe.assign(buf, static_cast<size_t>(n));
+  std::string base = fs::path(exe).filename().string();
+  return base.find("xbuild") != std::string::npos || base.find("_tests") != std::string::npos;
+}
+
+}  // namespace
+
+std::vector<std::string> stale_cgroups(bool remove) {
+  const detail::Layout& l = detail::layout();
+  std::vector<fs::path> parents;
+  for (const auto& [c, mp] : l.v1) parents.push_back(mp / "xbuild");
+  if (!l.v2.empty()) parents.push_back(l.v2 / "xbuild");
+  std::sort(parents.begin(), parents.end());
+  parents.erase(std::unique(parents.begin(), parents.end()), parents.end());
+  std::vector<std::string> out;
+  for (const auto& parent : parents) {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(parent, ec)) {
+      if (!e.is_directory()) continue;
+      std::string name = e.path().filename().string();
+      size_t dash = name.find('-');
+      pid_t pid = 0;
+      try {
+        pid = static_cast<pid_t>(std::stol(name.substr(0, dash)));
+      } catch (...) {
+        continue;  // not one of ours
+      }
+      if (dash == std::string::npos || pid <= 0 || xbuild_alive(pid)) continue;
+      out.push_back(e.path().string());
+      if (!remove) continue;
+      for (int attempt = 0; attempt < 2000; ++attempt) {
+        if (::rmdir(e.path().c_str()) == 0 || errno != EBUSY) break;
+        std::istringstream procs(detail::read_small(e.path() / "cgroup.procs"));
+        pid_t p;
+        while (procs >> p) ::kill(p, SIGKILL);
+        std::this_thread::sleep_for(std::chrono::microseconds(500));
+      }
+    }
+    if (remove) ::rmdir(parent.c_str());
+  }
+  return out;
+}
+
+}  // namespace xb::executor

@@ -106,6 +106,11 @@ ExitStatus run(const RunSpec& spec);
 // normally.
 void cancel_all() noexcept;
 
+// Cgroups (<hierarchy>/xbuild/<pid>-<n>) whose xbuild process is gone (it
+// was killed before it could remove them): their paths; with remove, their
+// processes are killed and the directories removed. For `xbuild prune`.
+std::vector<std::string> stale_cgroups(bool remove);
+
 // A user resolved against a root file system.
 struct User {
   uint32_t uid = 0;

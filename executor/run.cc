@@ -11,6 +11,7 @@
 // no_new_privs, bounding set, groups/gid/uid, capabilities → seccomp → exec.
 #include <fcntl.h>
 #include <linux/close_range.h>
+#include <linux/openat2.h>
 #include <linux/sched.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
@@ -173,6 +174,72 @@ bool child_mkdirs(char* path, size_t root_len) {
   return true;
 }
 
+int child_openat2(int dirfd, const char* path, int flags, uint64_t resolve) {
+  struct open_how how {};
+  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
+  how.resolve = resolve;
+  return static_cast<int>(::syscall(SYS_openat2, dirfd, path, &how, sizeof how));
+}
+
+// Paths inside the container's root are resolved as a chroot would (a
+// symlink the image planted, absolute or "../..", cannot lead to a host
+// path) and never through /proc magic links (CVE-2024-21626).
+constexpr uint64_t kInRoot = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+
+// mkdir -p of rel (relative, '/'-separated) inside the root at rootfd; buf
+// is scratch space. Returns false with errno set.
+bool child_mkdirs_in_root(int rootfd, const char* rel, char* buf, size_t size) {
+  std::strncpy(buf, rel, size - 1);
+  buf[size - 1] = 0;
+  for (char* s = buf;; ++s) {
+    if (*s != '/' && *s != 0) continue;
+    char c = *s;
+    *s = 0;
+    if (*buf) {
+      int fd = child_openat2(rootfd, buf, O_PATH | O_DIRECTORY, kInRoot);
+      if (fd >= 0) {
+        ::close(fd);
+      } else {
+        if (errno != ENOENT) return false;
+        char* slash = std::strrchr(buf, '/');
+        int pfd;
+        const char* name = buf;
+        if (slash) {
+          *slash = 0;
+          pfd = child_openat2(rootfd, buf, O_PATH | O_DIRECTORY, kInRoot);
+          *slash = '/';
+          name = slash + 1;
+        } else {
+          pfd = child_openat2(rootfd, ".", O_PATH | O_DIRECTORY, kInRoot);
+        }
+        if (pfd < 0) return false;
+        int r = ::mkdirat(pfd, name, 0755);
+        ::close(pfd);
+        if (r < 0 && errno != EEXIST) return false;
+      }
+    }
+    *s = c;
+    if (c == 0) return true;
+  }
+}
+
+// The directory that holds rel's last component, inside the root (created
+// when mkdirs); *leaf is that component. An O_PATH fd, or -1 with errno.
+int child_dir_in_root(int rootfd, const char* rel, bool mkdirs, char* buf, size_t size, const char** leaf) {
+  const char* slash = std::strrchr(rel, '/');
+  if (!slash) {
+    *leaf = rel;
+    return child_openat2(rootfd, ".", O_PATH | O_DIRECTORY, kInRoot);
+  }
+  *leaf = slash + 1;
+  size_t n = std::min(static_cast<size_t>(slash - rel), size - 1);
+  char dir[4096];
+  std::memcpy(dir, rel, n);
+  dir[n] = 0;
+  if (mkdirs && !child_mkdirs_in_root(rootfd, dir, buf, size)) return -1;
+  return child_openat2(rootfd, dir, O_PATH | O_DIRECTORY, kInRoot);
+}
+
 int child_main(const Plan& p) {
   uint64_t stubs = 0;
   if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) child_fail(p, stubs, "prctl PDEATHSIG", nullptr, errno);
@@ -183,19 +250,58 @@ int child_main(const Plan& p) {
     child_fail(p, stubs, "make mounts private", "/", errno);
 
   char buf[4096];
+  char fdpath[64];
+  int rootfd = -1;  // the root mount, once it is mounted
+  const size_t root_len = p.root_dir.size();
+  // rel of a path inside the root ("etc/hosts" for root_dir/etc/hosts), or null.
+  auto in_root = [&](const char* path) -> const char* {
+    if (rootfd < 0 || !path || std::strncmp(path, p.root_dir.c_str(), root_len) != 0 || path[root_len] != '/')
+      return nullptr;
+    return path + root_len + 1;
+  };
   for (const Step& s : p.steps) {
     int r = 0;
     const char* call = "";
     const char* what = s.a;
     switch (s.kind) {
-      case Step::mount:
+      case Step::mount: {
         call = "mount";
         what = s.b;
         if (s.chdir && ::chdir(s.chdir) < 0) child_fail(p, stubs, "chdir", s.chdir, errno);
-        r = ::mount(s.a, s.b, s.fstype, s.flags, s.data);
-        if (r == 0 && (s.flags & MS_BIND) && (s.flags & MS_RDONLY))
-          r = ::mount(nullptr, s.b, nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | (s.flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC)), nullptr);
+        const char* target = s.b;
+        const char* rel = in_root(s.b);
+        int tfd = -1;
+        if (rel) {
+          // Mount on the object resolved inside the root, through its fd (runc's way).
+          tfd = child_openat2(rootfd, rel, O_PATH, kInRoot);
+          if (tfd < 0) {
+            r = -1;
+            break;
+          }
+          std::snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", tfd);
+          target = fdpath;
+        }
+        r = ::mount(s.a, target, s.fstype, s.flags, s.data);
+        if (tfd >= 0) ::close(tfd);
+        if (r == 0 && (s.flags & MS_BIND) && (s.flags & MS_RDONLY)) {
+          if (rel) {
+            tfd = child_openat2(rootfd, rel, O_PATH, kInRoot);  // now the new mount's root
+            if (tfd < 0) {
+              r = -1;
+              break;
+            }
+            std::snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", tfd);
+          }
+          r = ::mount(nullptr, target, nullptr,
+                      MS_REMOUNT | MS_BIND | MS_RDONLY | (s.flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC)), nullptr);
+          if (tfd >= 0) ::close(tfd);
+        }
+        if (r == 0 && !p.root_dir.empty() && rootfd < 0 && p.root_dir == s.b) {
+          rootfd = child_openat2(AT_FDCWD, s.b, O_PATH | O_DIRECTORY, 0);
+          if (rootfd < 0) child_fail(p, stubs, "open", s.b, errno);
+        }
         break;
+      }
       case Step::remount_ro:
         call = "remount read-only";
         r = ::mount(nullptr, s.a, nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr);
@@ -203,6 +309,24 @@ int child_main(const Plan& p) {
       case Step::mkdir_stub:
       case Step::file_stub: {
         call = "create mount point";
+        if (const char* rel = in_root(s.a)) {
+          int fd = child_openat2(rootfd, rel, O_PATH | O_NOFOLLOW, kInRoot);
+          if (fd >= 0) {
+            ::close(fd);
+            break;
+          }
+          const char* leaf = nullptr;
+          int dfd = child_dir_in_root(rootfd, rel, s.parents_from != 0, buf, sizeof buf, &leaf);
+          if (dfd < 0) {
+            r = -1;
+            break;
+          }
+          r = s.kind == Step::mkdir_stub ? ::mkdirat(dfd, leaf, 0755) : ::mknodat(dfd, leaf, S_IFREG | 0644, 0);
+          ::close(dfd);
+          if (r == 0 && s.stub >= 0) stubs |= 1ull << s.stub;
+          if (r < 0 && errno == EEXIST) r = 0;
+          break;
+        }
         struct stat st{};
         if (::lstat(s.a, &st) == 0) break;
         if (!s.parents_from) {
@@ -225,13 +349,21 @@ int child_main(const Plan& p) {
         break;
       }
       case Step::mknod:
-        call = "mknod";
-        r = ::mknod(s.a, s.mode, s.dev);
+      case Step::symlink: {
+        call = s.kind == Step::mknod ? "mknod" : "symlink";
+        int dfd = AT_FDCWD;
+        const char* name = s.a;
+        if (const char* rel = in_root(s.a)) {
+          dfd = child_dir_in_root(rootfd, rel, false, buf, sizeof buf, &name);
+          if (dfd < 0) {
+            r = -1;
+            break;
+          }
+        }
+        r = s.kind == Step::mknod ? ::mknodat(dfd, name, s.mode, s.dev) : ::symlinkat(s.b, dfd, name);
+        if (dfd != AT_FDCWD) ::close(dfd);
         break;
-      case Step::symlink:
-        call = "symlink";
-        r = ::symlink(s.b, s.a);
-        break;
+      }
       case Step::write_file: {
         call = "write";
         int fd = ::open(s.a, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -247,16 +379,31 @@ int child_main(const Plan& p) {
     }
     if (r < 0 && !s.optional) child_fail(p, stubs, call, what, errno);
   }
-
-  // Cwd: created if missing (inside the new root, before pivoting, like
-  // runc's mkdir of the process cwd).
-  std::snprintf(buf, sizeof buf, "%s%s/", p.root_dir.c_str(), p.cwd.c_str());
-  if (!child_mkdirs(buf, p.root_dir.size())) child_fail(p, stubs, "mkdir workdir", p.cwd.c_str(), errno);
+  if (rootfd >= 0) ::close(rootfd);
 
   if (::chdir(p.root_dir.c_str()) < 0) child_fail(p, stubs, "chdir", p.root_dir.c_str(), errno);
   if (::syscall(SYS_pivot_root, ".", ".") < 0) child_fail(p, stubs, "pivot_root", p.root_dir.c_str(), errno);
   if (::umount2(".", MNT_DETACH) < 0) child_fail(p, stubs, "detach old root", "/", errno);
   if (::chdir("/") < 0) child_fail(p, stubs, "chdir", "/", errno);
+  // Cwd: created if missing (like runc's mkdir of the process cwd), after
+  // pivot_root and through openat2, so that neither a symlink planted in the
+  // image nor a /proc/self/fd/N magic link (an fd this process inherited:
+  // CVE-2024-21626) can make it a host directory.
+  {
+    int newroot = child_openat2(AT_FDCWD, "/", O_PATH | O_DIRECTORY, 0);
+    const char* rel = p.cwd.c_str();
+    while (*rel == '/') ++rel;
+    if (newroot < 0 || (*rel && !child_mkdirs_in_root(newroot, rel, buf, sizeof buf)))
+      child_fail(p, stubs, "mkdir workdir", p.cwd.c_str(), errno);
+    int cwdfd = child_openat2(newroot, *rel ? rel : ".", O_PATH | O_DIRECTORY, kInRoot);
+    if (cwdfd < 0 || ::fchdir(cwdfd) < 0) child_fail(p, stubs, "chdir", p.cwd.c_str(), errno);
+    ::close(cwdfd);
+    ::close(newroot);
+    // The kernel's getcwd says "(unreachable)" (or ENOENT) for a directory
+    // outside our root: refuse to run there.
+    long n = ::syscall(SYS_getcwd, buf, sizeof buf);
+    if (n < 0 || buf[0] != '/') child_fail(p, stubs, "working directory outside the container", p.cwd.c_str(), ENOENT);
+  }
   if (p.root_ro && ::mount(nullptr, "/", nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) < 0)
     child_fail(p, stubs, "remount root read-only", "/", errno);
   if (::sethostname(p.hostname.c_str(), p.hostname.size()) < 0) child_fail(p, stubs, "sethostname", nullptr, errno);
@@ -269,7 +416,6 @@ int child_main(const Plan& p) {
     if (::ioctl(sock, SIOCSIFFLAGS, &ifr) < 0) child_fail(p, stubs, "bring up", "lo", errno);
     ::close(sock);
   }
-  if (::chdir(p.cwd.c_str()) < 0) child_fail(p, stubs, "chdir", p.cwd.c_str(), errno);
 
   int stdio[3] = {p.stdio[0], p.stdio[1], p.stdio[2]};
   if (p.tty) {
@@ -648,24 +794,37 @@ void Runner::plan_process() {
 void Runner::remove_stubs(uint64_t mask) {
   std::string dir = writable_dir(spec_.root);
   if (dir.empty() || !mask) return;
+  int root = ::open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0) return;
+  // The RUN may have replaced a stub's parent with a symlink to a host path
+  // (CVE-2024-23652): resolve without following any symlink, below the root.
+  auto remove_at = [&](const fs::path& rel, bool dir_only) {
+    std::string parent = rel.parent_path().string();
+    int pfd = child_openat2(root, parent.empty() ? "." : parent.c_str(), O_PATH | O_DIRECTORY,
+                            RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+    if (pfd < 0) return false;
+    std::string leaf = rel.filename().string();
+    struct stat st{};
+    bool ok = false;
+    if (::fstatat(pfd, leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+      if (!dir_only && S_ISREG(st.st_mode) && st.st_size == 0) ok = ::unlinkat(pfd, leaf.c_str(), 0) == 0;
+      else if (S_ISDIR(st.st_mode)) ok = ::unlinkat(pfd, leaf.c_str(), AT_REMOVEDIR) == 0;  // only if still empty
+    }
+    ::close(pfd);
+    return ok;
+  };
   // Deepest first: files, then the directories created to hold them.
   for (size_t i = plan_.stub_paths.size(); i-- > 0;) {
     if (!(mask & (1ull << i))) continue;
-    fs::path p = fs::path(dir) / plan_.stub_paths[i];
-    struct stat st{};
-    if (::lstat(p.c_str(), &st) < 0) continue;
-    if (S_ISREG(st.st_mode) && st.st_size == 0) ::unlink(p.c_str());
-    else if (S_ISDIR(st.st_mode)) ::rmdir(p.c_str());  // only if still empty
+    remove_at(plan_.stub_paths[i], false);
   }
-  // Parent dirs that child_mkdirs created for a stub (e.g. /etc in an empty
-  // root) are removed if they are empty now.
+  // Parent dirs that were created for a stub (e.g. /etc in an empty root)
+  // are removed if they are empty now.
   for (const auto& rel : plan_.stub_paths) {
     fs::path p = fs::path(rel).parent_path();
-    while (!p.empty()) {
-      if (::rmdir((fs::path(dir) / p).c_str()) < 0) break;
-      p = p.parent_path();
-    }
+    while (!p.empty() && remove_at(p, true)) p = p.parent_path();
   }
+  ::close(root);
 }
 
 std::atomic<uint64_t> g_run_counter{0};

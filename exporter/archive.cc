@@ -15,6 +15,12 @@
 #include "common/fs.h"
 #include "exporter/exporter.h"
 
+// libarchive may have no message for an error (found by layer_apply_fuzz).
+static inline const char* xb_archive_error(struct archive* a) {
+  const char* s = archive_error_string(a);
+  return s ? s : "unknown archive error";
+}
+
 namespace xb::exporter {
 
 namespace fs = std::filesystem;
@@ -69,15 +75,15 @@ void pump_decompressed(int fd, const std::string& what, const std::function<void
   archive_read_support_filter_all(r.a);
   archive_read_support_format_raw(r.a);
   if (archive_read_open_fd(r.a, fd, kChunk) != ARCHIVE_OK)
-    fail(ErrorKind::invalid_argument, what + ": " + archive_error_string(r.a));
+    fail(ErrorKind::invalid_argument, what + ": " + xb_archive_error(r.a));
   archive_entry* e = nullptr;
   int rc = archive_read_next_header(r.a, &e);
   if (rc == ARCHIVE_EOF) return;
-  if (rc != ARCHIVE_OK) fail(ErrorKind::invalid_argument, what + ": " + archive_error_string(r.a));
+  if (rc != ARCHIVE_OK) fail(ErrorKind::invalid_argument, what + ": " + xb_archive_error(r.a));
   std::string buf(kChunk, '\0');
   for (;;) {
     la_ssize_t n = archive_read_data(r.a, buf.data(), buf.size());
-    if (n < 0) fail(ErrorKind::data_loss, what + ": cannot decompress: " + archive_error_string(r.a));
+    if (n < 0) fail(ErrorKind::data_loss, what + ": cannot decompress: " + xb_archive_error(r.a));
     if (n == 0) return;
     sink(std::string_view(buf.data(), static_cast<size_t>(n)));
   }
@@ -145,7 +151,7 @@ class TarOut {
 
  private:
   void check(int rc) {
-    if (rc < ARCHIVE_WARN) fail(ErrorKind::io, "write " + name_ + ": " + archive_error_string(w_.a));
+    if (rc < ARCHIVE_WARN) fail(ErrorKind::io, "write " + name_ + ": " + xb_archive_error(w_.a));
   }
   ArchiveWriter w_;
   std::string name_;
@@ -293,7 +299,7 @@ std::vector<LoadedImage> load_archive(store::Store& st, const fs::path& src) {
     fail(ErrorKind::invalid_argument,
          "load " + name + ": not a docker or OCI image archive (" + why + ")");
   };
-  if (archive_read_open_fd(r.a, fd, kChunk) != ARCHIVE_OK) not_archive(archive_error_string(r.a));
+  if (archive_read_open_fd(r.a, fd, kChunk) != ARCHIVE_OK) not_archive(xb_archive_error(r.a));
   std::map<std::string, std::string> small;                  // manifest.json, index.json, oci-layout
   std::map<std::string, std::pair<Digest, uint64_t>> files;  // other regular files → blobs
   archive_entry* e = nullptr;
@@ -301,7 +307,7 @@ std::vector<LoadedImage> load_archive(store::Store& st, const fs::path& src) {
   for (;;) {
     int rc = archive_read_next_header(r.a, &e);
     if (rc == ARCHIVE_EOF) break;
-    if (rc < ARCHIVE_WARN) not_archive(archive_error_string(r.a));
+    if (rc < ARCHIVE_WARN) not_archive(xb_archive_error(r.a));
     if (archive_entry_filetype(e) != AE_IFREG) continue;
     std::string path = archive_entry_pathname(e);
     while (path.rfind("./", 0) == 0) path = path.substr(2);
@@ -309,7 +315,7 @@ std::vector<LoadedImage> load_archive(store::Store& st, const fs::path& src) {
       std::string content;
       for (;;) {
         la_ssize_t n = archive_read_data(r.a, buf.data(), buf.size());
-        if (n < 0) not_archive(archive_error_string(r.a));
+        if (n < 0) not_archive(xb_archive_error(r.a));
         if (n == 0) break;
         content.append(buf.data(), static_cast<size_t>(n));
         if (content.size() > (64u << 20)) not_archive(path + " is too large");
@@ -326,7 +332,7 @@ std::vector<LoadedImage> load_archive(store::Store& st, const fs::path& src) {
     store::BlobWriter w = st.write_blob(expected);
     for (;;) {
       la_ssize_t n = archive_read_data(r.a, buf.data(), buf.size());
-      if (n < 0) not_archive(archive_error_string(r.a));
+      if (n < 0) not_archive(xb_archive_error(r.a));
       if (n == 0) break;
       w.write(buf.data(), static_cast<size_t>(n));
     }
@@ -443,7 +449,7 @@ Descriptor import_rootfs(store::Store& st, const fs::path& tarball, const ImageR
     if (archive_read_open_filename(check.a, tarball.c_str(), kChunk) != ARCHIVE_OK ||
         archive_read_next_header(check.a, &e) < ARCHIVE_WARN)
       fail(ErrorKind::invalid_argument,
-           "import " + name + ": not a tar archive (" + archive_error_string(check.a) + ")");
+           "import " + name + ": not a tar archive (" + xb_archive_error(check.a) + ")");
   }
   store::BlobWriter w = st.write_blob();
   pump_decompressed(fd, "import " + name, [&](std::string_view d) { w.write(d); });

@@ -21,6 +21,12 @@
 #include "common/error.h"
 #include "snapshotter/internal.h"
 
+// libarchive may have no message for an error (found by layer_apply_fuzz).
+static inline const char* xb_archive_error(struct archive* a) {
+  const char* s = archive_error_string(a);
+  return s ? s : "unknown archive error";
+}
+
 namespace xb::snapshotter::detail {
 
 namespace fs = std::filesystem;
@@ -305,7 +311,7 @@ class Extractor {
     for (;;) {
       int r = archive_read_data_block(a, &buf, &size, &offset);
       if (r == ARCHIVE_EOF) break;
-      if (r < ARCHIVE_WARN) fail(ErrorKind::data_loss, std::string("read layer entry ") + rel + ": " + archive_error_string(a));
+      if (r < ARCHIVE_WARN) fail(ErrorKind::data_loss, std::string("read layer entry ") + rel + ": " + xb_archive_error(a));
       // Sparse entries arrive with holes: seek over them.
       if (offset != written && ::lseek(fd, offset, SEEK_SET) < 0) throw_errno("lseek", display(rel));
       write_all(fd, std::string_view(static_cast<const char*>(buf), size), display(rel));
@@ -374,12 +380,12 @@ LayerResult apply_layer(const fs::path& dir, WhiteoutStyle style, const ByteSour
   };
   if (archive_read_open(raw.get(), &p, nullptr, raw_read, nullptr) != ARCHIVE_OK) {
     check_source();
-    fail(ErrorKind::invalid_argument, std::string("read layer: ") + archive_error_string(raw.get()));
+    fail(ErrorKind::invalid_argument, std::string("read layer: ") + xb_archive_error(raw.get()));
   }
   archive_entry* re;
   if (archive_read_next_header(raw.get(), &re) != ARCHIVE_OK) {
     check_source();
-    fail(ErrorKind::invalid_argument, std::string("read layer: ") + archive_error_string(raw.get()));
+    fail(ErrorKind::invalid_argument, std::string("read layer: ") + xb_archive_error(raw.get()));
   }
 
   std::unique_ptr<archive, ArchiveFree> tar(archive_read_new());
@@ -387,7 +393,7 @@ LayerResult apply_layer(const fs::path& dir, WhiteoutStyle style, const ByteSour
   archive_read_support_format_gnutar(tar.get());
   if (archive_read_open(tar.get(), &p, nullptr, tar_read, nullptr) != ARCHIVE_OK) {
     check_source();
-    fail(ErrorKind::invalid_argument, std::string("read layer: ") + archive_error_string(tar.get()));
+    fail(ErrorKind::invalid_argument, std::string("read layer: ") + xb_archive_error(tar.get()));
   }
   Extractor x(dir, style);
   for (;;) {
@@ -398,7 +404,7 @@ LayerResult apply_layer(const fs::path& dir, WhiteoutStyle style, const ByteSour
       check_source();
       // An empty stream is an empty layer (some tools write zero bytes).
       if (p.size == 0) break;
-      fail(ErrorKind::data_loss, std::string("read layer: ") + archive_error_string(tar.get()));
+      fail(ErrorKind::data_loss, std::string("read layer: ") + xb_archive_error(tar.get()));
     }
     try {
       x.entry(tar.get(), e);
@@ -415,7 +421,7 @@ LayerResult apply_layer(const fs::path& dir, WhiteoutStyle style, const ByteSour
     la_ssize_t n = tar_read(nullptr, &p, &dummy);
     if (n < 0) {
       check_source();
-      fail(ErrorKind::data_loss, std::string("read layer: ") + archive_error_string(raw.get()));
+      fail(ErrorKind::data_loss, std::string("read layer: ") + xb_archive_error(raw.get()));
     }
   }
   return LayerResult{p.sha.finish(), p.size};

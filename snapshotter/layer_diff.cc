@@ -20,6 +20,12 @@
 #include "common/error.h"
 #include "snapshotter/internal.h"
 
+// libarchive may have no message for an error (found by layer_apply_fuzz).
+static inline const char* xb_archive_error(struct archive* a) {
+  const char* s = archive_error_string(a);
+  return s ? s : "unknown archive error";
+}
+
 namespace xb::snapshotter::detail {
 
 namespace fs = std::filesystem;
@@ -196,7 +202,7 @@ class TarWriter {
 
   [[noreturn]] void raise(const std::string& what) {
     rethrow();
-    fail(ErrorKind::io, "write layer tar: " + what + ": " + (archive_error_string(a_) ? archive_error_string(a_) : "?"));
+    fail(ErrorKind::io, "write layer tar: " + what + ": " + (xb_archive_error(a_) ? xb_archive_error(a_) : "?"));
   }
 
   void header(const std::string& name) {

@@ -8,6 +8,7 @@
 
 #include <cstdlib>
 #include <ctime>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
@@ -117,12 +118,24 @@ class Impl final : public Snapshotter {
         if (r.parent == key)
           fail(ErrorKind::failed_precondition, "remove snapshot " + key + ": it is the parent of " + name);
       m.snapshots.erase(key);
-      save(m, false);
+      std::error_code ec;
+      try {
+        save(m, false);
+      } catch (const Error& e) {
+        if (e.kind() != ErrorKind::resource_exhausted) throw;
+        // The disk is full, so even the smaller metadata cannot be written:
+        // free this snapshot's files first (it is unreachable once we are
+        // done), then write again. A crash in between leaves an entry
+        // without files, which fsck reports and prune removes.
+        fs::rename(dir_ / std::to_string(id), dir_ / ("rm-" + std::to_string(id)), ec);
+        detail::remove_tree(dir_ / ("rm-" + std::to_string(id)));
+        save(m, false);
+        return;
+      }
       // Renamed under the lock, deleted outside it: a crash leaves only a
       // "rm-" dir that the next remove or prune cleans up.
-      std::error_code ec;
       fs::rename(dir_ / std::to_string(id), dir_ / ("rm-" + std::to_string(id)), ec);
-      if (ec) throw_errno("rename", (dir_ / std::to_string(id)).string(), ec.value());
+      if (ec && ec.value() != ENOENT) throw_errno("rename", (dir_ / std::to_string(id)).string(), ec.value());
     }
     detail::remove_tree(dir_ / ("rm-" + std::to_string(id)));
   }
@@ -151,6 +164,62 @@ class Impl final : public Snapshotter {
       fsdir = fs_of(get(m, key).id);
     }
     return detail::disk_usage(fsdir);
+  }
+
+  std::vector<fs::path> orphans(bool remove) override {
+    std::vector<fs::path> found, doomed;
+    {
+      FileLock lock(dir_ / "lock", remove ? FileLock::Mode::exclusive : FileLock::Mode::shared);
+      Metadata m = load();
+      std::set<std::string> owned = {"metadata.json", "lock"};
+      for (const auto& [name, r] : m.snapshots) owned.insert(std::to_string(r.id));
+      std::error_code ec;
+      for (const auto& e : fs::directory_iterator(dir_, ec)) {
+        std::string name = e.path().filename().string();
+        if (owned.count(name)) continue;
+        found.push_back(e.path());
+        if (!remove) continue;
+        if (name.rfind("rm-", 0) == 0 || !e.is_directory()) {
+          doomed.push_back(e.path());
+          continue;
+        }
+        // Renamed under the lock (so no create() can reuse the id meanwhile), deleted outside it.
+        fs::path to = dir_ / ("rm-" + name);
+        fs::rename(e.path(), to, ec);
+        if (ec) throw_errno("rename", e.path().string(), ec.value());
+        doomed.push_back(to);
+      }
+    }
+    for (const auto& p : doomed) {
+      if (fs::is_directory(fs::symlink_status(p))) detail::remove_tree(p);
+      else ::unlink(p.c_str());
+    }
+    return found;
+  }
+
+  std::vector<std::string> check() override {
+    FileLock lock(dir_ / "lock", FileLock::Mode::shared);
+    std::vector<std::string> problems;
+    Metadata m;
+    try {
+      m = load();
+    } catch (const Error& e) {
+      return {e.what()};
+    }
+    for (const auto& [name, r] : m.snapshots) {
+      if (!r.parent.empty()) {
+        auto it = m.snapshots.find(r.parent);
+        if (it == m.snapshots.end())
+          problems.push_back("snapshot " + name + ": parent " + r.parent + " does not exist");
+        else if (it->second.kind != Kind::committed)
+          problems.push_back("snapshot " + name + ": parent " + r.parent + " is not committed");
+      }
+      if (!fs::is_directory(fs_of(r.id)))
+        problems.push_back("snapshot " + name + ": directory " + fs_of(r.id).string() + " is missing");
+      if (r.id >= m.next_id)
+        problems.push_back("snapshot " + name + ": id " + std::to_string(r.id) + " is not below next_id");
+    }
+    return problems;
   }
 
   LayerResult apply(const std::string& key, const ByteSource& layer) override {

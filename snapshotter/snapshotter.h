@@ -119,6 +119,15 @@ class Snapshotter {
   // Disk use of the snapshot's own files.
   virtual Usage usage(const std::string& key) = 0;
 
+  // Housekeeping for `xbuild prune` and `xbuild fsck`. Entries under dir()
+  // that no snapshot owns (a crash between mkdir and the metadata write, an
+  // interrupted remove's "rm-" dir, a probe dir, a temporary metadata file):
+  // their paths, removed when `remove` is true.
+  virtual std::vector<std::filesystem::path> orphans(bool remove) = 0;
+  // Consistency problems, one line each (a parent that does not exist, a
+  // snapshot whose directory is missing); empty when all is well.
+  virtual std::vector<std::string> check() = 0;
+
   // Unpacks an OCI layer (tar; gzip, zstd or uncompressed, detected from the
   // bytes) into active snapshot "key": whiteouts and opaque directories
   // delete what the parents have, hardlinks, symlinks, modes (setuid,

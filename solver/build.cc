@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <climits>
 #include <ctime>
 #include <deque>
 #include <random>
@@ -63,6 +64,48 @@ int open_in_root(int root_fd, const std::string& rel, int flags) {
   how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
   how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
   return static_cast<int>(syscall(SYS_openat2, root_fd, rel.empty() ? "." : rel.c_str(), &how, sizeof how));
+}
+
+// The real path of rel inside root, resolved as a chroot would: a symlink
+// (absolute or "../..") or a ".." cannot lead out of root. For bind mount
+// sources, which the kernel would otherwise resolve on the host.
+fs::path resolve_in_root(const fs::path& root, const std::string& rel, const std::string& what) {
+  UniqueFd root_fd = open_or_throw(root, O_PATH | O_DIRECTORY);
+  size_t i = rel.find_first_not_of('/');
+  UniqueFd fd(open_in_root(root_fd.get(), i == std::string::npos ? "" : rel.substr(i), O_PATH));
+  if (!fd) {
+    if (errno == ENOENT || errno == ENOTDIR) fail(ErrorKind::not_found, what);
+    throw_errno("open", (root / rel).string());
+  }
+  char buf[PATH_MAX];
+  std::string link = "/proc/self/fd/" + std::to_string(fd.get());
+  ssize_t n = ::readlink(link.c_str(), buf, sizeof buf);
+  if (n < 0 || n >= static_cast<ssize_t>(sizeof buf)) throw_errno("readlink", link);
+  return fs::path(std::string(buf, static_cast<size_t>(n)));
+}
+
+// Copies the tree at src (rel: its path in the context) into dst, leaving
+// out what .dockerignore excludes; symlinks are copied as links. Hardlinks
+// (link) stand in for copies of files where the mount will be read-only.
+void copy_context_tree(const fs::path& src, const fs::path& dst, const std::string& rel,
+                       const IgnorePredicate& ignored, const SkipDirPredicate& skip, bool link) {
+  struct stat st {};
+  if (::lstat(src.c_str(), &st) < 0) throw_errno("stat", src.string());
+  auto join = [&](const std::string& name) { return rel.empty() ? name : rel + "/" + name; };
+  if (S_ISDIR(st.st_mode)) {
+    if (::mkdir(dst.c_str(), st.st_mode & 07777) < 0 && errno != EEXIST) throw_errno("mkdir", dst.string());
+    for (const auto& e : fs::directory_iterator(src)) {
+      std::string name = e.path().filename().string(), r = join(name);
+      bool dir = e.is_directory() && !e.is_symlink();
+      if (ignored && ignored(r, dir) && (!dir || !skip || skip(r))) continue;
+      copy_context_tree(e.path(), dst / name, r, ignored, skip, link);
+    }
+  } else if (S_ISLNK(st.st_mode)) {
+    fs::copy_symlink(src, dst);
+  } else if (S_ISREG(st.st_mode)) {
+    if (!link || ::link(src.c_str(), dst.c_str()) < 0) fs::copy_file(src, dst);
+  }
+  // Sockets, fifos and devices are not part of a build context.
 }
 
 // mkdir -p of `path` inside root, resolving every component as a chroot
@@ -212,6 +255,7 @@ class BuildEngine : public Engine {
       if (!s.snapshot.empty() && !snap_.stat(s.snapshot)) return std::nullopt;
       for (const auto& l : s.layers)
         if (!store_.has_blob(l.blob)) return std::nullopt;
+      records_.touch(std::string(key.hex()));  // for prune --keep-storage: least recently used goes first
       return s;
     } catch (const std::exception&) {
       return std::nullopt;  // an unreadable record is a miss, and gets rewritten
@@ -276,6 +320,12 @@ class BuildEngine : public Engine {
     records_.put_json(std::string(key.hex()), rec);
     remember(key, out.layers, false);
     return out;
+  }
+
+  // The context's .dockerignore: bind mounts of the context honour it too.
+  void set_ignored(IgnorePredicate ignored, SkipDirPredicate skip) {
+    ignored_ = std::move(ignored);
+    can_skip_dir_ = std::move(skip);
   }
 
   void visit(const Vertex& v) {
@@ -416,14 +466,20 @@ class BuildEngine : public Engine {
       switch (sp.type) {
         case frontend::Mount::Type::bind: {
           if (m.input.kind == InputRef::Kind::context) {
-            fs::path src = contained(opts_.context_dir, sp.source);
-            if (!fs::exists(src))
-              fail(ErrorKind::not_found, "RUN --mount=type=bind: source \"" + sp.source + "\" not found in the context");
-            if (!sp.read_only) {
+            std::string missing = "RUN --mount=type=bind: source \"" + sp.source + "\" not found in the context";
+            fs::path ctx = resolve_in_root(opts_.context_dir, "", missing);
+            fs::path src = resolve_in_root(opts_.context_dir, sp.source, missing);
+            std::string rel = src.lexically_relative(ctx).string();
+            if (rel == ".") rel.clear();
+            if (ignored_ && !rel.empty() && ignored_(rel, fs::is_directory(src)) &&
+                !(fs::is_directory(src) && !(can_skip_dir_ && can_skip_dir_(rel))))
+              fail(ErrorKind::not_found, missing + " (excluded by .dockerignore)");
+            if (!sp.read_only || ignored_) {
               // Writes to a rw bind are discarded: never let a RUN change the user's context.
-              auto tmp = std::make_unique<TempDir>("xbuild-bind");
+              // And a step sees the context as .dockerignore leaves it, never more.
+              auto tmp = std::make_unique<TempDir>("bind", store_.root() / "ingest");  // prune sweeps it after a kill
               fs::path copy = tmp->path() / "src";
-              fs::copy(src, copy, fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+              copy_context_tree(src, copy, rel, ignored_, can_skip_dir_, sp.read_only);
               src = copy;
               temps.push_back(std::move(tmp));
             }
@@ -491,7 +547,8 @@ class BuildEngine : public Engine {
           if (!sp.env.empty()) spec.env.push_back(sp.env + "=" + value);
           if (sp.target.empty() && !sp.env.empty()) break;
           // Secrets live in memory only (/dev/shm is tmpfs), bound read-only and removed after the step.
-          fs::path f = fs::path("/dev/shm") / ("xbuild-secret-" + random_hex(16));
+          // Named by our pid so that prune can remove what a killed build left.
+          fs::path f = fs::path("/dev/shm") / ("xbuild-secret-" + std::to_string(::getpid()) + "-" + random_hex(16));
           {
             UniqueFd fd = open_or_throw(f, O_WRONLY | O_CREAT | O_EXCL, sp.mode.value_or(0400));
             secret_files.push_back(f);
@@ -520,7 +577,9 @@ class BuildEngine : public Engine {
     with_all_mounted(sets, 0, roots, [&](const std::vector<fs::path>& mounted) {
       for (size_t i = 0; i < input_binds.size(); ++i) {
         auto [idx, m] = input_binds[i];
-        spec.mounts[idx].source = contained(mounted[i], m->spec.source).string();
+        spec.mounts[idx].source =
+            resolve_in_root(mounted[i], m->spec.source,
+                            "RUN --mount=type=bind: source \"" + m->spec.source + "\" not found in the stage").string();
       }
       status = executor::run(spec);
     });
@@ -555,26 +614,6 @@ class BuildEngine : public Engine {
     });
   }
 
-  // base/rel, where rel cannot climb out of base.
-  static fs::path contained(const fs::path& base, const std::string& rel) {
-    std::vector<std::string> parts;
-    size_t i = 0;
-    while (i <= rel.size()) {
-      size_t j = rel.find('/', i);
-      if (j == std::string::npos) j = rel.size();
-      std::string part = rel.substr(i, j - i);
-      if (part == "..") {
-        if (!parts.empty()) parts.pop_back();
-      } else if (!part.empty() && part != ".") {
-        parts.push_back(part);
-      }
-      i = j + 1;
-    }
-    fs::path out = base;
-    for (auto& p : parts) out /= p;
-    return out;
-  }
-
   store::Store& store_;
   snapshotter::Snapshotter& snap_;
   const BuildOptions& opts_;
@@ -586,6 +625,8 @@ class BuildEngine : public Engine {
   std::mutex unpack_mu_;
   std::mutex mu_;
   std::map<const Vertex*, std::string> tails_;
+  IgnorePredicate ignored_;
+  SkipDirPredicate can_skip_dir_;
 };
 
 class StoreImages : public ImageResolver {
@@ -671,6 +712,7 @@ BuildResult build(store::Store& store, const BuildOptions& options) {
   if (!options.cache_from.empty() && !options.no_cache)
     remote = std::make_shared<RemoteCache>(store, options, [&images](const std::string& w) { images.info(w); });
   BuildEngine engine(store, *snap, options, remote.get());
+  engine.set_ignored(ignored, skip);
   int cores = static_cast<int>(std::thread::hardware_concurrency());
   Graph graph(engine, cores > 0 ? cores : 2);
   FsState final_fs = d.target ? graph.solve(*d.target) : FsState{};

@@ -24,6 +24,12 @@
 #include "solver/rootfs.h"
 #include "solver/select.h"
 
+// libarchive may have no message for an error (found by layer_apply_fuzz).
+static inline const char* xb_archive_error(struct archive* a) {
+  const char* s = archive_error_string(a);
+  return s ? s : "unknown archive error";
+}
+
 namespace xb {
 
 namespace {
@@ -367,7 +373,7 @@ void Copier::extract(int src_fd, const std::string& dest, const Item& item) {
   archive_read_support_filter_zstd(a);
   archive_read_support_format_tar(a);
   auto archive_fail = [&](std::string_view what) {
-    const char* err = archive_error_string(a);
+    const char* err = xb_archive_error(a);
     fail(ErrorKind::invalid_argument,
          "ADD " + item.shown + ": " + std::string(what) + ": " + (err ? err : "unreadable archive"));
   };

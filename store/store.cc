@@ -250,6 +250,14 @@ bool Records::remove(std::string_view key) {
   throw_errno("unlink", file.string());
 }
 
+std::optional<int64_t> Records::last_used(std::string_view key) const {
+  struct stat st {};
+  if (::stat((dir_ / escape_key(key)).c_str(), &st) != 0) return std::nullopt;
+  return static_cast<int64_t>(st.st_mtime);
+}
+
+void Records::touch(std::string_view key) { ::utimensat(AT_FDCWD, (dir_ / escape_key(key)).c_str(), nullptr, 0); }
+
 std::vector<std::string> Records::list() const {
   std::vector<std::string> keys;
   std::error_code ec;
@@ -329,6 +337,26 @@ bool Store::remove_blob(const Digest& digest) {
   if (::unlink(p.c_str()) == 0) return true;
   if (errno == ENOENT) return false;
   throw_errno("unlink", p.string());
+}
+
+std::vector<Digest> Store::list_blobs(std::vector<std::string>* strays) const {
+  std::vector<Digest> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(root_ / "blobs" / "sha256", ec)) {
+    std::string name = e.path().filename().string();
+    if (auto d = Digest::try_parse("sha256:" + name)) out.push_back(*d);
+    else if (strays) strays->push_back(name);
+  }
+  if (ec) throw_errno("list", (root_ / "blobs" / "sha256").string(), ec.value());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+FileLock Store::lease() const { return FileLock(root_ / "gc.lock", FileLock::Mode::shared); }
+
+FileLock Store::gc_lock(bool wait) const {
+  if (wait) return FileLock(root_ / "gc.lock", FileLock::Mode::exclusive);
+  return FileLock::try_lock(root_ / "gc.lock", FileLock::Mode::exclusive);
 }
 
 void Store::set_image(const ImageRef& ref, const Descriptor& target) {

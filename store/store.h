@@ -266,6 +266,10 @@ class Records {
   std::optional<nlohmann::json> get_json(std::string_view key) const;
   void put_json(std::string_view key, const nlohmann::json& value);
   bool remove(std::string_view key);  // false if absent
+  // The record file's mtime: when it was written or last touch()ed (for
+  // least-recently-used pruning). nullopt if absent.
+  std::optional<int64_t> last_used(std::string_view key) const;
+  void touch(std::string_view key);  // best effort
   std::vector<std::string> list() const;  // keys, sorted
 
  private:
@@ -308,6 +312,18 @@ class Store {
                         std::optional<uint64_t> expected_size = std::nullopt);
   // Removes a blob (callers decide what is unreferenced); false if absent.
   bool remove_blob(const Digest& digest);
+  // Every blob under blobs/sha256/ whose name is a digest, sorted; other
+  // names there are returned in `strays` when it is given.
+  std::vector<Digest> list_blobs(std::vector<std::string>* strays = nullptr) const;
+
+  // Garbage collection and sharing (docs/dev/store.md): every xbuild process
+  // that writes to the store holds a shared lease (on gc.lock) while it runs;
+  // prune takes the lock exclusively, so it never sweeps what a running
+  // build has written but not yet referenced. A lease blocks while a prune runs.
+  FileLock lease() const;
+  // The exclusive lock; owns() is false when a lease is held elsewhere and
+  // wait is false.
+  FileLock gc_lock(bool wait) const;
 
   // Image references (index.json)
   void set_image(const ImageRef& ref, const Descriptor& target);

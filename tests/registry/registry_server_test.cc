@@ -229,6 +229,50 @@ TEST_F(RegistryE2E, FaultsRetriedCorruptionRefused) {
   expect_store_verified();
 }
 
+// Issue 7: registry faults during a push are retried; a push that fails
+// for good leaves no tag behind (the manifest goes last, after every blob).
+TEST_F(RegistryE2E, PushFaultsRetriedFailedPushLeavesNoTag) {
+  RegistryServer reg;
+  FaultProxy proxy(reg.port());
+  fs::path rootfs = tmp_.path() / "rootfs.tar";
+  ASSERT_EQ(sh("sh " + q(source_ / "tests/tools/make-busybox-rootfs") + " " + q(rootfs)).code, 0);
+  ASSERT_EQ(xb("import " + q(rootfs) + " bb").code, 0);
+  std::string good = proxy.host() + "/test/pushed:1";
+  ASSERT_EQ(xb("tag bb " + good).code, 0);
+  proxy.fail_uploads = 2;
+  proxy.cut_uploads = 2;
+  proxy.fail_manifest_puts = 1;
+  Result r = xb("push " + good);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(proxy.manifest_puts.load(), 1);
+  json info = skopeo_inspect(reg.host() + "/test/pushed:1");
+  EXPECT_EQ(info["Layers"].size(), 1u);
+
+  // Every manifest PUT fails: exit 1, one line naming the registry, and no tag.
+  std::string broken = proxy.host() + "/test/broken:1";
+  ASSERT_EQ(xb("tag bb " + broken).code, 0);
+  proxy.fail_manifest_puts = 1000;
+  r = xb("push " + broken);
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find(proxy.host()), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("500"), std::string::npos) << r.out;
+  proxy.fail_manifest_puts = 0;
+  EXPECT_NE(sh("skopeo inspect --tls-verify=false docker://" + reg.host() + "/test/broken:1").code, 0);
+
+  // Every upload is cut: exit 1, no manifest was even tried, no tag.
+  std::string cut = proxy.host() + "/test/cut:1";
+  ASSERT_EQ(xb("tag bb " + cut).code, 0);
+  int puts_before = proxy.manifest_puts;
+  proxy.cut_uploads = 1000;
+  r = xb("push " + cut);
+  EXPECT_EQ(r.code, 1) << r.out;
+  proxy.cut_uploads = 0;
+  EXPECT_EQ(proxy.manifest_puts.load(), puts_before);
+  EXPECT_NE(sh("skopeo inspect --tls-verify=false docker://" + reg.host() + "/test/cut:1").code, 0);
+  // The local store is untouched by the failures.
+  EXPECT_EQ(xb("fsck").code, 0) << xb("fsck").out;
+}
+
 TEST_F(RegistryE2E, MirrorServesDockerHubNames) {
   RegistryServer reg;
   push_busybox(reg.host(), "library/busybox:latest");

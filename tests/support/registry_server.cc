@@ -226,6 +226,23 @@ FaultProxy::FaultProxy(uint16_t upstream_port) : upstream_(upstream_port) {
       return c.respond(500, {}, "injected failure");
     }
     const std::string path = r.path();
+    if (path.find("/blobs/uploads/") != std::string::npos) {
+      if (fail_uploads > 0) {
+        --fail_uploads;
+        return c.respond(500, {}, "injected upload failure");
+      }
+      if (cut_uploads > 0) {
+        --cut_uploads;
+        return c.close_now();
+      }
+    }
+    if (r.method == "PUT" && path.find("/manifests/") != std::string::npos) {
+      if (fail_manifest_puts > 0) {
+        --fail_manifest_puts;
+        return c.respond(500, {}, "injected manifest failure");
+      }
+      ++manifest_puts;
+    }
     bool blob_get = r.method == "GET" && path.find("/blobs/sha256:") != std::string::npos;
     HttpServerRequest up = r;
     if (blob_get) {

@@ -77,6 +77,11 @@ class FaultProxy {
   std::atomic<int> cut_blob_gets{0};     // send half of the next N blob bodies, then drop the connection
   std::atomic<bool> corrupt_blobs{false};  // flip a byte in every blob body
   std::atomic<bool> ignore_range{false};   // answer Range requests with the whole blob (200)
+  // Pushes: requests under /blobs/uploads/ (POST, PATCH, PUT) and manifest PUTs.
+  std::atomic<int> fail_uploads{0};        // answer the next N upload requests with 500
+  std::atomic<int> cut_uploads{0};         // drop the connection on the next N upload requests, unanswered
+  std::atomic<int> fail_manifest_puts{0};  // answer the next N manifest PUTs with 500
+  std::atomic<int> manifest_puts{0};       // manifest PUTs that reached the registry
 
   std::atomic<int> blob_gets{0};   // blob GETs seen
   std::atomic<int> range_gets{0};  // … of which carried a Range header
