@@ -32,8 +32,8 @@ const std::vector<FlagSpec> kBuildFlags = {
     {"target", 0, true, false, "STAGE  build this stage (default: the last)"},
     {"no-cache", 0, false, false, "do not use the build cache"},
     {"pull", 0, false, false, "always pull base images"},
-    {"push", 0, false, false, "push the image to its registry (same as -o type=registry)"},
-    {"output", 'o', true, true, "SPEC  type=image|docker|oci|registry[,dest=FILE|-]"},
+    {"push", 0, false, false, "tag the image and push it (same as -o type=image,push=true)"},
+    {"output", 'o', true, true, "SPEC  type=image|oci|docker|local|tar|registry[,dest=FILE|DIR|-][,compression=gzip|zstd|uncompressed]"},
     {"progress", 0, true, false, "MODE  auto, plain, tty or json"},
     {"quiet", 'q', false, false, "print only the image ID"},
     {"iidfile", 0, true, false, "FILE  write the image ID to FILE"},
@@ -46,11 +46,6 @@ const std::vector<FlagSpec> kBuildFlags = {
     {"allow", 0, true, true, "ENTITLEMENT  security.insecure (RUN --security=insecure)"},
     {"cache-from", 0, true, true, "SPEC  type=registry,ref=REF | type=local,src=DIR: use a build cache (repeatable)"},
     {"cache-to", 0, true, true, "SPEC  type=registry,ref=REF | type=local,dest=DIR | type=inline [,mode=min|max]"},
-};
-
-struct OutputSpec {
-  std::string type = "image";
-  std::string dest;
 };
 
 std::map<std::string, std::string> parse_csv_options(const std::string& flag, const std::string& text) {
@@ -67,24 +62,6 @@ std::map<std::string, std::string> parse_csv_options(const std::string& flag, co
     out[k] = *v;
   }
   return out;
-}
-
-OutputSpec parse_output(const std::string& text) {
-  OutputSpec o;
-  // "-o out.tar" (no '=') means type=local in buildx; we keep only the explicit forms.
-  auto opts = parse_csv_options("--output", text);
-  if (opts.count("type")) o.type = opts["type"];
-  if (opts.count("dest")) o.dest = opts["dest"];
-  static const std::set<std::string> known = {"image", "docker", "oci", "registry", "local", "tar"};
-  if (!known.count(o.type)) fail(ErrorKind::usage, "--output type=" + o.type + ": want image, docker, oci or registry");
-  if (o.type == "local" || o.type == "tar")
-    fail(ErrorKind::usage, "--output type=" + o.type + " is not supported yet (use type=docker or type=oci)");
-  if ((o.type == "docker" || o.type == "oci") && o.dest.empty())
-    fail(ErrorKind::usage, "--output type=" + o.type + " needs dest=FILE (or dest=- for stdout)");
-  for (const auto& [k, v] : opts)
-    if (k != "type" && k != "dest" && k != "name" && k != "compression" && k != "oci-mediatypes")
-      fail(ErrorKind::usage, "--output " + text + ": unknown option " + k);
-  return o;
 }
 
 solver::SecretSource parse_secret(const std::string& text) {
@@ -178,12 +155,14 @@ int run_build(const Globals& globals, const std::vector<std::string>& args) {
 
   std::vector<store::ImageRef> tags;
   for (const auto& t : a.values("tag")) tags.push_back(store::ImageRef::parse(t));
-  std::vector<OutputSpec> outputs;
-  for (const auto& o : a.values("output")) outputs.push_back(parse_output(o));
-  if (a.has("push")) outputs.push_back(OutputSpec{"registry", ""});
-  if (outputs.empty()) outputs.push_back(OutputSpec{});
+  std::vector<exporter::OutputSpec> outputs;
+  for (const auto& o : a.values("output")) outputs.push_back(exporter::parse_output(o));
+  // As docker build: --push keeps the image in the store too (type=image,push=true).
+  if (a.has("push")) outputs.push_back(exporter::parse_output("type=image,push=true"));
+  if (outputs.empty()) outputs.push_back(exporter::OutputSpec{});
   for (const auto& o : outputs)
-    if (o.type == "registry" && tags.empty()) fail(ErrorKind::usage, "--push needs a name: add -t REGISTRY/NAME:TAG");
+    if ((o.type == exporter::OutputSpec::Type::registry || o.push) && tags.empty() && o.names.empty())
+      fail(ErrorKind::usage, "--push needs a name: add -t REGISTRY/NAME:TAG");
 
   bool quiet = a.has("quiet");
   ProgressMode mode = quiet ? ProgressMode::quiet : parse_progress_mode(a.value_or("progress", "auto"));
@@ -203,24 +182,15 @@ int run_build(const Globals& globals, const std::vector<std::string>& args) {
     }
   }();
 
+  registry::ClientOptions co;
+  co.config = registry::RegistryConfig::load(globals.config_file);
+  co.credentials.emplace();
   for (const auto& o : outputs) {
-    if (o.type == "image") {
-      for (const auto& t : tags) {
-        store.set_image(t, result.manifest);
-        display->message("naming to " + t.str());
-      }
-    } else if (o.type == "docker" || o.type == "oci") {
-      exporter::write_archive(store, result.manifest, tags, exporter::parse_archive_format(o.type), o.dest);
-      display->message("exporting to " + o.type + " archive " + o.dest);
-    } else if (o.type == "registry") {
-      registry::ClientOptions co;
-      co.config = registry::RegistryConfig::load(globals.config_file);
-      co.credentials.emplace();
-      registry::Client client(std::move(co));
-      for (const auto& t : tags) {
-        Digest d = client.push(store, result.manifest, t);
-        display->message("pushed " + t.str() + "@" + d.str());
-      }
+    try {
+      exporter::run_output(store, o, result.manifest, tags, co, [&](const std::string& line) { display->message(line); });
+    } catch (...) {
+      display->finish();
+      throw;
     }
   }
   try {
@@ -233,7 +203,10 @@ int run_build(const Globals& globals, const std::vector<std::string>& args) {
                    std::to_string(result.cached_steps) + " cached)");
   display->finish();
   if (auto f = a.value("iidfile")) write_file_atomic(*f, result.image_id.str(), 0644, false);
-  if (quiet) std::printf("%s\n", result.image_id.str().c_str());
+  bool archive_on_stdout = false;
+  for (const auto& o : outputs) archive_on_stdout = archive_on_stdout || o.dest == "-";
+  // With dest=- stdout holds the archive: the ID must not be mixed into it.
+  if (quiet && !archive_on_stdout) std::printf("%s\n", result.image_id.str().c_str());
   return g_interrupted ? 1 : 0;
 }
 

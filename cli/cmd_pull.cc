@@ -9,6 +9,7 @@
 #include "cli/args.h"
 #include "cli/store_cli.h"
 #include "common/error.h"
+#include "exporter/exporter.h"
 
 namespace xb::cli {
 
@@ -20,7 +21,9 @@ using Clock = std::chrono::steady_clock;
 // one line per state change otherwise.
 class PullProgress {
  public:
-  explicit PullProgress(bool quiet) : quiet_(quiet), tty_(::isatty(STDERR_FILENO) != 0) {}
+  explicit PullProgress(bool quiet, bool push = false)
+      : quiet_(quiet), tty_(::isatty(STDERR_FILENO) != 0), active_(push ? "Pushing" : "Downloading"),
+        complete_(push ? "Pushed" : "Pull complete") {}
 
   void operator()(const registry::ProgressEvent& e) {
     using K = registry::ProgressEvent::Kind;
@@ -33,8 +36,17 @@ class PullProgress {
     if (!tty_) {
       switch (e.kind) {
         case K::blob_exists: std::fprintf(stderr, "%s: Already exists\n", id.c_str()); break;
-        case K::blob_start: std::fprintf(stderr, "%s: Downloading %s\n", id.c_str(), size(e.total).c_str()); break;
-        case K::blob_done: std::fprintf(stderr, "%s: Pull complete\n", id.c_str()); break;
+        case K::blob_start:
+          std::fprintf(stderr, "%s: %s %s\n", id.c_str(), active_.c_str(), size(e.total).c_str());
+          starts_[id] = Clock::now();
+          break;
+        case K::blob_done: {
+          double secs = std::chrono::duration<double>(Clock::now() - starts_[id]).count();
+          std::string rate = secs > 0.001 ? " (" + size(static_cast<uint64_t>(static_cast<double>(e.total) / secs)) + "/s)" : "";
+          std::fprintf(stderr, "%s: %s%s\n", id.c_str(), complete_.c_str(), rate.c_str());
+          break;
+        }
+        case K::blob_mounted: std::fprintf(stderr, "%s: Mounted from %s\n", id.c_str(), e.message.c_str()); break;
         case K::blob_retry: std::fprintf(stderr, "%s: Retrying (%s)\n", id.c_str(), e.message.c_str()); break;
         default: break;
       }
@@ -51,9 +63,10 @@ class PullProgress {
     r.done = e.done;
     r.total = e.total;
     if (e.kind == K::blob_exists) r.state = "Already exists";
-    else if (e.kind == K::blob_done) r.state = "Pull complete";
+    else if (e.kind == K::blob_done) r.state = complete_;
+    else if (e.kind == K::blob_mounted) r.state = "Mounted from " + e.message;
     else if (e.kind == K::blob_retry) r.state = "Retrying";
-    else r.state = "Downloading";
+    else r.state = active_;
     redraw();
   }
 
@@ -70,7 +83,7 @@ class PullProgress {
     for (const auto& id : order_) {
       const Row& r = rows_[id];
       std::string line = id + ": " + r.state;
-      if (r.state == "Downloading" || r.state == "Retrying") {
+      if (r.state == active_ || r.state == "Retrying") {
         double secs = std::chrono::duration<double>(Clock::now() - r.start).count();
         line += " " + size(r.done) + "/" + size(r.total);
         if (secs > 0.05) line += " " + size(static_cast<uint64_t>(static_cast<double>(r.done) / secs)) + "/s";
@@ -81,6 +94,8 @@ class PullProgress {
   }
   bool quiet_;
   bool tty_;
+  std::string active_, complete_;
+  std::map<std::string, Clock::time_point> starts_;
   std::vector<std::string> order_;
   std::map<std::string, Row> rows_;
 };
@@ -121,10 +136,10 @@ int run_push(const Globals& g, const std::vector<std::string>& args) {
   store::Store st = open_store(g);
   store::Image img = st.image(a.positional()[0]);
   registry::ClientOptions o = registry_options(g);
-  auto progress = std::make_shared<PullProgress>(a.has("quiet"));
+  auto progress = std::make_shared<PullProgress>(a.has("quiet"), true);
   o.progress = [progress](const registry::ProgressEvent& e) { (*progress)(e); };
-  registry::Client client(std::move(o));
-  Digest d = client.push(st, img.target, ref);
+  // Layers leave the machine compressed (gzip, remembered per diff ID).
+  Digest d = exporter::push_image(st, img.target, {ref}, exporter::LayerOptions{}, std::move(o), {});
   std::printf("%s@%s\n", ref.repository().c_str(), d.str().c_str());
   return 0;
 }

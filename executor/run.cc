@@ -361,6 +361,9 @@ int child_main(const Plan& p) {
           }
         }
         r = s.kind == Step::mknod ? ::mknodat(dfd, name, s.mode, s.dev) : ::symlinkat(s.b, dfd, name);
+        // The inherited umask would turn 0666 into 0644, and then no
+        // unprivileged user (apt's _apt) could write to /dev/null.
+        if (r == 0 && s.kind == Step::mknod) r = ::fchmodat(dfd, name, s.mode & 07777, 0);
         if (dfd != AT_FDCWD) ::close(dfd);
         break;
       }

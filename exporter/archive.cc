@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <ctime>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -46,8 +47,14 @@ struct Entry {
   ~Entry() { archive_entry_free(e); }
 };
 
+// Now, or SOURCE_DATE_EPOCH when set (reproducible imports, as in builds).
 std::string now_rfc3339() {
   std::time_t t = std::time(nullptr);
+  if (const char* sde = std::getenv("SOURCE_DATE_EPOCH"); sde && *sde) {
+    char* end = nullptr;
+    long long v = std::strtoll(sde, &end, 10);
+    if (!*end && v >= 0) t = static_cast<std::time_t>(v);
+  }
   std::tm tm{};
   gmtime_r(&t, &tm);
   char buf[32];

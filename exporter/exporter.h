@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "registry/registry.h"
 #include "store/store.h"
 
 namespace xb::exporter {
@@ -49,6 +50,79 @@ std::vector<LoadedImage> load_archive(store::Store& store, const std::filesystem
 store::Descriptor import_rootfs(store::Store& store, const std::filesystem::path& tarball,
                                 const store::ImageRef& ref,
                                 const store::Platform& platform = store::Platform::host());
+
+// ---------------------------------------------------------------------------
+// Layers as they leave the machine (docs/dev/exporter.md)
+
+// How an image's layers are compressed and typed on export and push.
+struct LayerOptions {
+  store::Compression compression = store::Compression::gzip;
+  std::optional<int> level;     // none: gzip 4 (libdeflate's scale), zstd 3
+  bool oci_media_types = true;  // false: docker schema2 (manifest, config and layer types)
+  bool force = false;           // recompress layers that already have the wanted compression
+};
+
+// Progress of prepare_image, per layer: `done` of `total` uncompressed bytes.
+struct CompressEvent {
+  enum class Kind { start, progress, done, reused } kind;
+  Digest diff_id;
+  uint64_t done = 0;
+  uint64_t total = 0;
+  uint64_t compressed = 0;  // done/reused: the compressed size
+};
+using CompressProgress = std::function<void(const CompressEvent&)>;
+
+// The image target as it leaves the machine: a manifest (or index of such)
+// put into the store whose layers have the wanted compression and whose
+// media types are OCI or docker schema2. The config bytes, hence the image
+// ID, are unchanged. Layers are compressed in parallel (chunks of each layer
+// on every core) and the result is remembered per (diff ID, compression) in
+// records("layers"), so the next export or push compresses nothing.
+// Returns target itself when nothing needs to change.
+store::Descriptor prepare_image(store::Store& store, const store::Descriptor& target, const LayerOptions& options,
+                                const CompressProgress& progress = {});
+
+// The compressed blob of layer (an uncompressed tar) kept in the store:
+// compresses it unless records("layers") already names one. Thread-safe.
+store::Descriptor compressed_layer(store::Store& store, const store::Descriptor& layer, const Digest& diff_id,
+                                   const LayerOptions& options, const CompressProgress& progress = {});
+
+// The root file system of an image (its layers applied in order, whiteouts
+// honoured), as a tar stream to dest ("-": stdout) or unpacked into the
+// directory dest (created when missing; ownership kept when running as root).
+void write_rootfs_tar(const store::Store& store, const store::Descriptor& target,
+                      const std::filesystem::path& dest);
+void write_rootfs_dir(const store::Store& store, const store::Descriptor& target,
+                      const std::filesystem::path& dest);
+
+// ---------------------------------------------------------------------------
+// Build outputs (-o/--output)
+
+struct OutputSpec {
+  enum class Type { image, oci, docker, local, tar, registry };
+  Type type = Type::image;
+  std::filesystem::path dest;  // oci, docker, tar: a file or "-" (stdout); local: a directory
+  LayerOptions layers;         // oci, registry (docker archives hold plain layer.tar files)
+  std::vector<store::ImageRef> names;  // name=REF: more names besides -t
+  bool push = false;                   // type=image,push=true
+};
+
+// Parses "type=oci,dest=out.tar,compression=zstd" (buildx's syntax). Every
+// mistake is Error(usage) naming the option and what it accepts.
+OutputSpec parse_output(std::string_view text);
+
+// Where outputs report what they do, one line at a time (thread-safe callers not needed).
+using OutputLog = std::function<void(const std::string& line)>;
+
+// Performs one output for the image `target` named `names`.
+void run_output(store::Store& store, const OutputSpec& spec, const store::Descriptor& target,
+                const std::vector<store::ImageRef>& names, const registry::ClientOptions& registry_options,
+                const OutputLog& log);
+
+// Pushes target to every ref (compressed per options first): blobs once,
+// then one manifest PUT per tag. Returns the pushed manifest digest.
+Digest push_image(store::Store& store, const store::Descriptor& target, const std::vector<store::ImageRef>& refs,
+                  const LayerOptions& options, registry::ClientOptions registry_options, const OutputLog& log);
 
 // The uncompressed tar stream of a layer blob (decompressing gzip or zstd
 // as its media type or first bytes say), to sink in chunks.

@@ -365,6 +365,7 @@ struct ClientImpl {
           throw;
         }
         progress({ProgressEvent::Kind::blob_done, blob.digest.str(), total, total, {}});
+        if (!ep.mirror) remember_source(st, blob.digest, ref);
         return;
       }
       if (ep.mirror) continue;
@@ -450,50 +451,218 @@ struct ClientImpl {
 
   // --- push
 
+  // Repositories of a registry known to hold a blob (pushed or pulled there),
+  // for cross-repository mounts: records("blob-sources")[digest] = ["host/path", …].
+  static constexpr size_t kMaxSources = 8;
+  void remember_source(const store::Store& st, const Digest& digest, const ImageRef& ref) {
+    try {
+      store::Records rec = st.records("blob-sources");
+      std::string me = ref.domain() + "/" + ref.path();
+      json list = json::array({me});
+      if (auto old = rec.get_json(digest.str()); old && old->is_array())
+        for (const auto& r : *old)
+          if (r.is_string() && r.get<std::string>() != me && list.size() < kMaxSources) list.push_back(r);
+      rec.put_json(digest.str(), list);
+    } catch (const std::exception&) {
+      // Only an optimization: a record we cannot write costs an upload later.
+    }
+  }
+  std::string mount_source(const store::Store& st, const Digest& digest, const ImageRef& ref) {
+    try {
+      auto list = st.records("blob-sources").get_json(digest.str());
+      if (!list || !list->is_array()) return {};
+      for (const auto& r : *list) {
+        if (!r.is_string()) continue;
+        std::string s = r.get<std::string>();
+        if (s.rfind(ref.domain() + "/", 0) != 0) continue;
+        std::string path = s.substr(ref.domain().size() + 1);
+        if (path != ref.path()) return path;
+      }
+    } catch (const std::exception&) {
+    }
+    return {};
+  }
+
+  std::string absolute_location(const Endpoint& ep, const HttpResponse& r, const std::string& what) {
+    auto loc = r.header("location");
+    if (!loc || loc->empty())
+      fail(ErrorKind::unavailable, "registry " + ep.host + ": " + what + " answered " + status_text(r.status) +
+                                       " without a Location");
+    return loc->rfind("http", 0) == 0 ? *loc : ep.base + *loc;
+  }
+
+  static std::string with_query(const std::string& url, const std::string& q) {
+    return url + (url.find('?') == std::string::npos ? "?" : "&") + q;
+  }
+
+  // Where an interrupted chunked upload stands: the registry's Range "0-N" (N+1 bytes received).
+  uint64_t upload_offset(const Endpoint& ep, const std::string& scope, const std::string& loc) {
+    auto make = [&] {
+      HttpRequest req;
+      req.url = loc;
+      return req;
+    };
+    HttpResponse r = call(ep, scope, make, nullptr);
+    if (r.status != 204) return 0;
+    std::string range = r.header("range").value_or("");
+    auto dash = range.find('-');
+    if (dash == std::string::npos) return 0;
+    return std::stoull(range.substr(dash + 1)) + 1;
+  }
+
   void push_blob(const store::Store& st, const ImageRef& ref, const Endpoint& ep, const Descriptor& blob) {
     std::string scope = "repository:" + ref.path() + ":pull,push";
+    const uint64_t total = static_cast<uint64_t>(blob.size);
+    const std::string id = blob.digest.str();
     auto head = [&] {
       HttpRequest req;
       req.method = "HEAD";
-      req.url = ep.base + "/v2/" + ref.path() + "/blobs/" + blob.digest.str();
+      req.url = ep.base + "/v2/" + ref.path() + "/blobs/" + id;
       return req;
     };
     HttpResponse r = call(ep, scope, head, nullptr);
     if (r.status == 200) {
-      progress({ProgressEvent::Kind::blob_exists, blob.digest.str(), static_cast<uint64_t>(blob.size),
-                static_cast<uint64_t>(blob.size), {}});
+      remember_source(st, blob.digest, ref);
+      progress({ProgressEvent::Kind::blob_exists, id, total, total, {}});
       return;
     }
-    progress({ProgressEvent::Kind::blob_start, blob.digest.str(), 0, static_cast<uint64_t>(blob.size), {}});
+    if (!st.has_blob(blob.digest))
+      fail(ErrorKind::not_found, "blob " + id + " is neither in the store nor on registry " + ep.host + " (" +
+                                     ref.repository() + ")");
+    // A failed upload leaves the registry's upload session in an unknown
+    // state: start a new session, up to max_attempts times.
+    std::optional<Error> last;
+    for (int attempt = 1; attempt <= opt.max_attempts; ++attempt) {
+      try {
+        upload_blob(st, ref, ep, blob, scope, attempt == 1);
+        remember_source(st, blob.digest, ref);
+        return;
+      } catch (const Error& e) {
+        if (e.kind() != ErrorKind::unavailable && e.kind() != ErrorKind::data_loss) throw;
+        last = e;
+        progress({ProgressEvent::Kind::blob_retry, id, 0, total, e.what()});
+      }
+    }
+    throw *last;
+  }
+
+  void upload_blob(const store::Store& st, const ImageRef& ref, const Endpoint& ep, const Descriptor& blob,
+                   const std::string& scope, bool try_mount) {
+    const uint64_t total = static_cast<uint64_t>(blob.size);
+    const std::string id = blob.digest.str();
+    std::string from = try_mount ? mount_source(st, blob.digest, ref) : std::string();
     auto post = [&] {
       HttpRequest req;
       req.method = "POST";
       req.url = ep.base + "/v2/" + ref.path() + "/blobs/uploads/";
+      if (!from.empty()) req.url += "?mount=" + url_encode(id) + "&from=" + url_encode(from);
       return req;
     };
-    r = call(ep, scope, post, nullptr);
+    HttpResponse r = call(ep, scope, post, nullptr);
     if (r.status == 401 || r.status == 403) auth_failed(ep, r, credentials(ep.host).has_value());
-    if (r.status != 202 || !r.header("location"))
+    if (r.status == 201 && !from.empty()) {
+      progress({ProgressEvent::Kind::blob_mounted, id, total, total, ep.host + "/" + from});
+      return;
+    }
+    if (r.status != 202)
       fail(ErrorKind::unavailable, "registry " + ep.host + ": starting an upload to " + ref.repository() +
                                        " answered " + status_text(r.status) + " " + registry_message(r));
-    std::string loc = *r.header("location");
-    if (loc.rfind("http", 0) != 0) loc = ep.base + loc;
-    loc += (loc.find('?') == std::string::npos ? "?" : "&") + std::string("digest=") + url_encode(blob.digest.str());
-    auto put = [&] {
-      HttpRequest req;
-      req.method = "PUT";
-      req.url = loc;
-      req.body_file = st.blob_path(blob.digest);
-      req.headers.push_back({"Content-Type", "application/octet-stream"});
-      return req;
+    std::string loc = absolute_location(ep, r, "starting an upload");
+    progress({ProgressEvent::Kind::blob_start, id, 0, total, {}});
+    const std::filesystem::path file = st.blob_path(blob.digest);
+    uint64_t last_report = 0;
+    auto report = [&](uint64_t done) {
+      if (done - last_report >= (1u << 20) || done == total) {
+        last_report = done;
+        progress({ProgressEvent::Kind::blob_progress, id, done, total, {}});
+      }
     };
-    r = call(ep, scope, put, nullptr);
+    if (opt.chunk_size > 0 && total > opt.chunk_size) {
+      uint64_t off = 0;
+      int resyncs = 0;
+      while (off < total) {
+        const uint64_t len = std::min<uint64_t>(opt.chunk_size, total - off);
+        auto patch = [&] {
+          HttpRequest req;
+          req.method = "PATCH";
+          req.url = loc;
+          req.body_file = file;
+          req.body_offset = off;
+          req.body_length = len;
+          req.headers.push_back({"Content-Type", "application/octet-stream"});
+          req.headers.push_back({"Content-Range", std::to_string(off) + "-" + std::to_string(off + len - 1)});
+          req.on_upload_progress = [&, base = off](uint64_t sent) { report(base + sent); };
+          return req;
+        };
+        r = call(ep, scope, patch, nullptr, id);
+        if (r.status == 202) {
+          loc = absolute_location(ep, r, "uploading a chunk");
+          off += len;
+          continue;
+        }
+        // 416: the registry holds a different amount than we think (a
+        // retried chunk that had partly arrived): ask it and go on from there.
+        if (r.status == 416 && ++resyncs <= opt.max_attempts) {
+          off = upload_offset(ep, scope, loc);
+          continue;
+        }
+        fail(ErrorKind::unavailable, "registry " + ep.host + ": uploading a chunk of blob " + id + " to " +
+                                         ref.repository() + " answered " + status_text(r.status) + " " +
+                                         registry_message(r));
+      }
+      auto put = [&] {
+        HttpRequest req;
+        req.method = "PUT";
+        req.url = with_query(loc, "digest=" + url_encode(id));
+        req.headers.push_back({"Content-Type", "application/octet-stream"});
+        return req;
+      };
+      r = call(ep, scope, put, nullptr);
+    } else {
+      auto put = [&] {
+        HttpRequest req;
+        req.method = "PUT";
+        req.url = with_query(loc, "digest=" + url_encode(id));
+        req.body_file = file;
+        req.headers.push_back({"Content-Type", "application/octet-stream"});
+        req.on_upload_progress = report;
+        return req;
+      };
+      r = call(ep, scope, put, nullptr, id);
+    }
     if (r.status != 201)
-      fail(ErrorKind::unavailable, "registry " + ep.host + ": uploading blob " + blob.digest.str() + " to " +
-                                       ref.repository() + " answered " + status_text(r.status) + " " +
-                                       registry_message(r));
-    progress({ProgressEvent::Kind::blob_done, blob.digest.str(), static_cast<uint64_t>(blob.size),
-              static_cast<uint64_t>(blob.size), {}});
+      fail(r.status == 400 ? ErrorKind::data_loss : ErrorKind::unavailable,
+           "registry " + ep.host + ": uploading blob " + id + " to " + ref.repository() + " answered " +
+               status_text(r.status) + " " + registry_message(r));
+    progress({ProgressEvent::Kind::blob_done, id, total, total, {}});
+  }
+
+  // Pushes blobs, max_parallel at once; the first error wins.
+  void push_blobs(const store::Store& st, const ImageRef& ref, const Endpoint& ep, const std::vector<Descriptor>& blobs) {
+    std::atomic<size_t> next{0};
+    std::atomic<bool> stop{false};
+    std::mutex err_mu;
+    std::exception_ptr first_error;
+    auto worker = [&] {
+      for (;;) {
+        size_t i = next.fetch_add(1);
+        if (i >= blobs.size() || stop.load()) return;
+        try {
+          push_blob(st, ref, ep, blobs[i]);
+        } catch (...) {
+          std::lock_guard<std::mutex> lock(err_mu);
+          if (!first_error) first_error = std::current_exception();
+          stop = true;
+          return;
+        }
+      }
+    };
+    size_t n = std::min<size_t>(static_cast<size_t>(opt.max_parallel), blobs.size());
+    std::vector<std::thread> threads;
+    for (size_t i = 1; i < n; ++i) threads.emplace_back(worker);
+    worker();
+    for (auto& t : threads) t.join();
+    if (first_error) std::rethrow_exception(first_error);
   }
 
   Digest push(const store::Store& st, const Descriptor& target, const ImageRef& ref) {
@@ -504,8 +673,9 @@ struct ClientImpl {
         if (st.has_blob(d.digest)) push_manifest_tree(st, d, ref, ep);
     } else {
       store::Manifest m = store::Manifest::parse(bytes);
-      push_blob(st, ref, ep, m.config);
-      for (const auto& l : m.layers) push_blob(st, ref, ep, l);
+      std::vector<Descriptor> blobs = {m.config};
+      blobs.insert(blobs.end(), m.layers.begin(), m.layers.end());
+      push_blobs(st, ref, ep, blobs);
     }
     put_manifest(ep, ref, ref.reference(), target.media_type, bytes);
     return target.digest;
@@ -514,8 +684,9 @@ struct ClientImpl {
   void push_manifest_tree(const store::Store& st, const Descriptor& d, const ImageRef& ref, const Endpoint& ep) {
     std::string bytes = st.read_blob(d.digest);
     store::Manifest m = store::Manifest::parse(bytes);
-    push_blob(st, ref, ep, m.config);
-    for (const auto& l : m.layers) push_blob(st, ref, ep, l);
+    std::vector<Descriptor> blobs = {m.config};
+    blobs.insert(blobs.end(), m.layers.begin(), m.layers.end());
+    push_blobs(st, ref, ep, blobs);
     put_manifest(ep, ref, d.digest.str(), d.media_type, bytes);
   }
 

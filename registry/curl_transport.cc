@@ -113,6 +113,26 @@ size_t on_body(char* data, size_t size, size_t n, void* user) {
   return len;
 }
 
+// The part of a file being uploaded; reports progress as curl takes it.
+struct UploadBody {
+  std::FILE* file = nullptr;
+  uint64_t remaining = 0;
+  uint64_t sent = 0;
+  const std::function<void(uint64_t)>* progress = nullptr;
+};
+
+size_t on_read(char* buf, size_t size, size_t n, void* user) {
+  auto* b = static_cast<UploadBody*>(user);
+  size_t want = static_cast<size_t>(std::min<uint64_t>(size * n, b->remaining));
+  if (want == 0) return 0;
+  size_t got = std::fread(buf, 1, want, b->file);
+  if (got == 0) return CURL_READFUNC_ABORT;  // the file shrank: never send a short body as complete
+  b->remaining -= got;
+  b->sent += got;
+  if (b->progress && *b->progress) (*b->progress)(b->sent);
+  return got;
+}
+
 class CurlTransport : public Transport {
  public:
   HttpResponse send(const HttpRequest& req, const BodySink* sink) override {
@@ -142,6 +162,7 @@ class CurlTransport : public Transport {
     headers = curl_slist_append(headers, "Expect:");
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
     std::FILE* upload = nullptr;
+    UploadBody body;
     if (req.method == "HEAD") {
       curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
     } else if (!req.body_file.empty()) {
@@ -151,11 +172,17 @@ class CurlTransport : public Transport {
         throw_errno("open", req.body_file.string());
       }
       std::fseek(upload, 0, SEEK_END);
-      long size = std::ftell(upload);
-      std::fseek(upload, 0, SEEK_SET);
+      uint64_t file_size = static_cast<uint64_t>(std::ftell(upload));
+      uint64_t offset = std::min(req.body_offset, file_size);
+      std::fseek(upload, static_cast<long>(offset), SEEK_SET);
+      body.file = upload;
+      body.remaining = req.body_length ? std::min(*req.body_length, file_size - offset) : file_size - offset;
+      body.progress = &req.on_upload_progress;
       curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-      curl_easy_setopt(h, CURLOPT_READDATA, upload);
-      curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(size));
+      curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+      curl_easy_setopt(h, CURLOPT_READDATA, &body);
+      curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(body.remaining));
+      curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 2L * 1024 * 1024);
       if (req.method != "PUT") curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req.method.c_str());
     } else if (req.method == "POST" || req.method == "PUT" || req.method == "PATCH") {
       curl_easy_setopt(h, CURLOPT_POSTFIELDS, req.body.data());

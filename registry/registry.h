@@ -36,6 +36,10 @@ struct HttpRequest {
   std::vector<std::pair<std::string, std::string>> headers;  // "Accept", "Range", …
   std::string body;                                          // small bodies (manifests)
   std::filesystem::path body_file;                           // large bodies (blob upload), when set
+  uint64_t body_offset = 0;                                  // of body_file: the part to send
+  std::optional<uint64_t> body_length;                       // none: to the end of the file
+  // Called as the body is sent, with the bytes of it sent so far.
+  std::function<void(uint64_t sent)> on_upload_progress;
   bool follow_redirects = true;
   // Called once the final response's status and headers are known, before
   // any of its body reaches the sink (e.g. to tell 206 from 200 after a Range).
@@ -111,12 +115,12 @@ struct AuthChallenge {
 // The client
 
 struct ProgressEvent {
-  enum class Kind { resolved, blob_start, blob_progress, blob_done, blob_exists, blob_retry };
+  enum class Kind { resolved, blob_start, blob_progress, blob_done, blob_exists, blob_retry, blob_mounted };
   Kind kind;
   std::string what;  // "sha256:…" of the blob, or the reference for `resolved`
   uint64_t done = 0;
   uint64_t total = 0;
-  std::string message;  // for blob_retry: why
+  std::string message;  // for blob_retry: why; for blob_mounted: the repository it came from
 };
 using ProgressFn = std::function<void(const ProgressEvent&)>;
 
@@ -124,7 +128,8 @@ struct ClientOptions {
   RegistryConfig config;
   std::optional<CredentialStore> credentials;  // none: anonymous only
   std::shared_ptr<Transport> transport;        // default: curl
-  int max_parallel = 4;                        // blob downloads at once
+  int max_parallel = 4;                        // blob downloads (and uploads) at once
+  uint64_t chunk_size = 0;                     // uploads larger than this go in PATCH chunks; 0: one PUT
   int max_attempts = 5;                        // per request, on 5xx and dropped connections
   int backoff_ms = 200;                        // first retry delay, doubled each time
   ProgressFn progress;                         // called from download threads, serialized
@@ -159,9 +164,11 @@ class Client {
   // Fetches one blob of ref's repository into the store, verified.
   void fetch_blob(store::Store& store, const store::ImageRef& ref, const store::Descriptor& blob);
 
-  // Pushes the image target (a manifest in the store) to ref: the blobs the
-  // registry lacks (HEAD first, then a monolithic upload), then the
-  // manifest. Returns the pushed manifest digest.
+  // Pushes the image target (a manifest or index in the store) to ref: the
+  // blobs the registry lacks (HEAD first; a cross-repository mount when the
+  // store remembers the blob in another repository of the same registry;
+  // else an upload, monolithic or in chunks), max_parallel at once, then the
+  // manifest with its media type. Returns the pushed manifest digest.
   Digest push(const store::Store& store, const store::Descriptor& target, const store::ImageRef& ref);
 
  private:

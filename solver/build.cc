@@ -328,11 +328,6 @@ class BuildEngine : public Engine {
     can_skip_dir_ = std::move(skip);
   }
 
-  void visit(const Vertex& v) {
-    std::lock_guard lock(mu_);
-    visited_.insert(&v);
-  }
-
   void remember(const CacheKey& key, const std::vector<Layer>& layers, bool remote) {
     std::lock_guard lock(mu_);
     known_.insert_or_assign(key, layers);
@@ -340,34 +335,10 @@ class BuildEngine : public Engine {
   }
 
   void on_cached(Vertex& v, std::chrono::steady_clock::duration d) override {
-    visit(v);
     emit(ProgressEvent::Kind::step_cached, v, "", d);
   }
-  void on_started(Vertex& v) override {
-    visit(v);
-    emit(ProgressEvent::Kind::step_started, v, "", {});
-  }
+  void on_started(Vertex& v) override { emit(ProgressEvent::Kind::step_started, v, "", {}); }
 
-  // Steps the build never looked at because a step after them was cached
-  // are shown as CACHED, as BuildKit does; returns how many.
-  int report_skipped_as_cached(Vertex* target) {
-    std::vector<Vertex*> todo{target}, skipped;
-    std::set<Vertex*> seen;
-    while (!todo.empty()) {
-      Vertex* v = todo.back();
-      todo.pop_back();
-      if (!v || !seen.insert(v).second) continue;
-      {
-        std::lock_guard lock(mu_);
-        if (v->kind != Vertex::Kind::source && !visited_.count(v)) skipped.push_back(v);
-      }
-      todo.push_back(v->parent);
-      todo.insert(todo.end(), v->deps.begin(), v->deps.end());
-    }
-    std::sort(skipped.begin(), skipped.end(), [](Vertex* a, Vertex* b) { return a->number < b->number; });
-    for (Vertex* v : skipped) emit(ProgressEvent::Kind::step_cached, *v, "", {});
-    return static_cast<int>(skipped.size());
-  }
   void on_done(Vertex& v, std::chrono::steady_clock::duration d) override {
     emit(ProgressEvent::Kind::step_done, v, "", d);
   }
@@ -385,7 +356,12 @@ class BuildEngine : public Engine {
     if (!opts_.progress) return;
     ProgressEvent ev;
     ev.kind = kind;
-    ev.step = v.number;
+    {
+      // Steps are numbered in the order they are first shown, as BuildKit's #N.
+      std::lock_guard lock(mu_);
+      auto [it, fresh] = shown_.emplace(&v, static_cast<int>(shown_.size()) + 1);
+      ev.step = it->second;
+    }
     ev.name = v.name;
     ev.text = std::move(text);
     ev.elapsed = d;
@@ -621,9 +597,9 @@ class BuildEngine : public Engine {
   RemoteCache* remote_;
   std::map<CacheKey, std::vector<Layer>> known_;
   std::set<CacheKey> remote_hits_;
-  std::set<const Vertex*> visited_;
   std::mutex unpack_mu_;
   std::mutex mu_;
+  std::map<const Vertex*, int> shown_;  // display number of each step shown
   std::map<const Vertex*, std::string> tails_;
   IgnorePredicate ignored_;
   SkipDirPredicate can_skip_dir_;
@@ -717,7 +693,6 @@ BuildResult build(store::Store& store, const BuildOptions& options) {
   Graph graph(engine, cores > 0 ? cores : 2);
   FsState final_fs = d.target ? graph.solve(*d.target) : FsState{};
   context.save();
-  int skipped_cached = engine.report_skipped_as_cached(d.target);
   // The image's layers must be in the store even when its steps came from a remote cache.
   engine.ensure_blobs(final_fs.layers);
   engine.keep_remote_hits();
@@ -758,7 +733,7 @@ BuildResult build(store::Store& store, const BuildOptions& options) {
   auto stats = graph.stats();
   BuildResult result{store::Descriptor{std::string(store::media_type::oci_manifest), manifest_digest,
                                        static_cast<int64_t>(manifest_json.size()), {}, std::nullopt, {}, {}},
-                     config_digest, size, d.steps, stats.cached + skipped_cached, cache};
+                     config_digest, size, d.steps, stats.cached, cache};
   return result;
 }
 

@@ -142,6 +142,8 @@ struct StageState {
   Env env;  // ENV and ARG values: what words expand with and RUN sees
   std::vector<std::pair<std::string, std::string>> build_args;  // declared ARGs with a value, in order
   bool cmd_set = false;
+  int cmd_index = 0;  // BuildKit's "[i/n]" step counter: FROM is 1
+  int cmd_total = 0;  // 1 + the stage's RUN, COPY, ADD and WORKDIR
 };
 
 class Dispatcher {
@@ -200,7 +202,7 @@ class Dispatcher {
   V* add_vertex(std::unique_ptr<V> v) {
     V* raw = v.get();
     raw->ignore_cache = opts_.no_cache;
-    if (raw->kind != Vertex::Kind::source) raw->number = ++steps_;
+    if (raw->kind != Vertex::Kind::source) ++steps_;
     vertices_.push_back(std::move(v));
     return raw;
   }
@@ -257,7 +259,7 @@ class Dispatcher {
       }
     }();
     auto v = std::make_unique<SourceVertex>(std::move(img), ref);
-    v->name = "FROM " + ref.str();
+    v->name = prefix_step(stage_for_name_, "FROM " + ref.str());
     v->location = where;
     SourceVertex* raw = add_vertex(std::move(v));
     sources_[key] = raw;
@@ -269,6 +271,11 @@ class Dispatcher {
     if (st.dispatching) fail_at(st.stage->location, "circular dependency detected on stage: " + st.stage->from.stage_name);
     st.dispatching = true;
     const SourceLocation& where = st.stage->location;
+    st.cmd_total = 1;
+    for (const auto& ins : st.stage->instructions) {
+      using K = frontend::InstructionKind;
+      if (ins.kind == K::run || ins.kind == K::copy || ins.kind == K::add || ins.kind == K::workdir) ++st.cmd_total;
+    }
     if (st.base) {
       dispatch_stage(*st.base);
       st.fs = st.base->fs;
@@ -281,7 +288,12 @@ class Dispatcher {
       st.image.architecture = host.architecture;
       st.image.config.working_dir = "/";
     } else {
+      stage_for_name_ = &st;
       auto [v, img] = image_vertex(st.base_name, where);
+      stage_for_name_ = nullptr;
+      // A FROM shared with an earlier stage is one step, named for that
+      // stage; this stage still counts it as its first.
+      st.cmd_index = std::max(st.cmd_index, 1);
       st.fs = v;
       st.image = img->config;
       st.image.created.clear();
@@ -335,14 +347,27 @@ class Dispatcher {
     return out;
   }
 
-  std::string step_name(const StageState& st, const Instruction& ins) {
-    std::string prefix;
-    if (!st.stage->from.stage_name.empty() && states_.size() > 1) prefix = st.stage->from.stage_name + " ";
-    else if (states_.size() > 1) prefix = "stage-" + std::to_string(st.stage->index) + " ";
+  // "[build 2/5] RUN make" as BuildKit's progress names its steps: the
+  // stage (when there are several), the step's number among the stage's
+  // FROM, RUN, COPY, ADD and WORKDIR, padded to the width of the total.
+  std::string prefix_step(StageState* st, const std::string& text) {
+    if (!st || st->cmd_total == 0) return text;
+    std::string out = "[";
+    if (states_.size() > 1) {
+      out += st->stage->from.stage_name.empty() ? "stage-" + std::to_string(st->stage->index) : st->stage->from.stage_name;
+      out += " ";
+    }
+    std::string index = std::to_string(++st->cmd_index);
+    std::string total = std::to_string(st->cmd_total);
+    out += std::string(total.size() > index.size() ? total.size() - index.size() : 0, ' ') + index + "/" + total + "] ";
+    return out + text;
+  }
+
+  std::string step_name(StageState& st, const Instruction& ins) {
     std::string text = ins.original;
     // Show the instruction's first line only; heredoc bodies stay out.
     if (auto nl = text.find('\n'); nl != std::string::npos) text = text.substr(0, nl);
-    return prefix + text;
+    return prefix_step(&st, text);
   }
 
   void dispatch_instruction(StageState& st, const Instruction& ins) {
@@ -692,6 +717,7 @@ class Dispatcher {
   std::vector<StageState> states_;
   std::vector<std::unique_ptr<Vertex>> vertices_;
   std::map<std::string, SourceVertex*> sources_;
+  StageState* stage_for_name_ = nullptr;  // the stage whose FROM is being resolved
   int steps_ = 0;
 };
 

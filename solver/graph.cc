@@ -69,6 +69,8 @@ FsState Graph::solve(Vertex& v) {
   std::lock_guard lock(s.solve_mu);
   if (s.result) return *s.result;
   if (auto st = v.source_state()) {
+    // Like BuildKit's "FROM … CACHED": the image is already in the store.
+    if (first_report(v)) engine_.on_cached(v, {});
     s.result = std::move(*st);
     return *s.result;
   }
@@ -76,7 +78,8 @@ FsState Graph::solve(Vertex& v) {
   auto start = std::chrono::steady_clock::now();
   if (!v.ignore_cache) {
     if (auto hit = engine_.lookup(k)) {
-      engine_.on_cached(v, std::chrono::steady_clock::now() - start);
+      report_cached_inputs(v);
+      if (first_report(v)) engine_.on_cached(v, std::chrono::steady_clock::now() - start);
       std::lock_guard sl(stats_mu_);
       stats_.cached++;
       s.result = std::move(*hit);
@@ -123,6 +126,7 @@ FsState Graph::solve_uncached(Vertex& v, Slot& s) {
     }
   } release{this};
 
+  first_report(v);
   engine_.on_started(v);
   auto start = std::chrono::steady_clock::now();
   try {
@@ -135,6 +139,26 @@ FsState Graph::solve_uncached(Vertex& v, Slot& s) {
     if (v.location.line > 0) e.at(v.location);
     engine_.on_failed(v, e, std::chrono::steady_clock::now() - start);
     throw;
+  }
+}
+
+bool Graph::first_report(const Vertex& v) {
+  std::lock_guard sl(stats_mu_);
+  return reported_.insert(&v).second;
+}
+
+void Graph::report_cached_inputs(Vertex& v) {
+  std::vector<Vertex*> inputs;
+  if (v.parent) inputs.push_back(v.parent);
+  inputs.insert(inputs.end(), v.deps.begin(), v.deps.end());
+  for (Vertex* in : inputs) {
+    report_cached_inputs(*in);
+    if (!first_report(*in)) continue;
+    engine_.on_cached(*in, {});
+    if (in->kind != Vertex::Kind::source) {
+      std::lock_guard sl(stats_mu_);
+      stats_.cached++;
+    }
   }
 }
 

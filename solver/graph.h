@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -57,7 +58,6 @@ class Vertex {
   Vertex* parent = nullptr;   // the root file system it changes (null: empty)
   std::vector<Vertex*> deps;  // other file systems it reads (COPY --from, RUN --mount from=)
   bool ignore_cache = false;  // --no-cache
-  int number = 0;             // step number for the progress display, 1-based
 
   // The operation, canonically: what it runs, with which env, user, workdir,
   // mounts, network; never a secret's value.
@@ -111,6 +111,11 @@ class Graph {
   struct Slot;
   Slot& slot(Vertex& v);
   FsState solve_uncached(Vertex& v, Slot& s);
+  // Whether v is reported for the first time (each vertex is shown once).
+  bool first_report(const Vertex& v);
+  // A cache hit on v also stands for the steps it was built from: show
+  // them as cached (in order, deepest first) without touching them.
+  void report_cached_inputs(Vertex& v);
 
   Engine& engine_;
   std::mutex mu_;
@@ -120,6 +125,7 @@ class Graph {
   int exec_free_;
   std::mutex stats_mu_;
   SolveStats stats_;
+  std::set<const Vertex*> reported_;  // under stats_mu_
 };
 
 }  // namespace xb::solver

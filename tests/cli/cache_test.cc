@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -52,10 +53,12 @@ COPY app.txt /app/app.txt
 RUN cat /app/app.txt /artifact /flavor > /combined
 )";
 
-// Step numbers as xbuild shows them ("#N …", in the order the final stage
-// reaches them): 1 RUN flavor, 2 the builder's RUN, 3 COPY --from,
-// 4 COPY app.txt, 5 RUN cat.
+// The steps, numbered here by the text of their instruction (xbuild's own
+// "#N" numbers follow the order it shows them in, which may vary): 1 RUN
+// flavor, 2 the builder's RUN, 3 COPY --from, 4 COPY app.txt, 5 RUN cat.
 constexpr int kSteps = 5;
+const char* kStepTexts[kSteps] = {"RUN echo \"$FLAVOR\"", "RUN echo built", "COPY --from=builder", "COPY app.txt",
+                                  "RUN cat"};
 
 class CacheE2E : public ::testing::Test {
  protected:
@@ -109,13 +112,21 @@ class CacheE2E : public ::testing::Test {
   std::string iid() { return xb::read_file(tmp_.path() / "iid"); }
 
   // Step numbers the plain progress shows as CACHED, and as run (DONE).
+  // The steps (see kStepTexts) that xbuild's plain progress marked `what`.
   static std::set<int> steps_with(const std::string& out, const std::string& what) {
+    std::map<int, int> step_of;  // xbuild's #N -> our step number
     std::set<int> s;
+    std::regex named(R"(^#([0-9]+) \[[^\]]*\] (.*)$)");
     std::regex re("^#([0-9]+) " + what + "( |$)");
     std::istringstream in(out);
     for (std::string line; std::getline(in, line);) {
       std::smatch m;
-      if (std::regex_search(line, m, re)) s.insert(std::stoi(m[1]));
+      if (std::regex_search(line, m, named)) {
+        for (int i = 0; i < kSteps; ++i)
+          if (m[2].str().starts_with(kStepTexts[i])) step_of[std::stoi(m[1])] = i + 1;
+      } else if (std::regex_search(line, m, re)) {
+        if (auto it = step_of.find(std::stoi(m[1])); it != step_of.end()) s.insert(it->second);
+      }
     }
     return s;
   }

@@ -20,6 +20,8 @@ check pid1-and-hostname "1 13" "$out"
 "$xb" run bb sh -c 'exit 42'; check exit-code 42 $?
 out=$("$xb" run -e FOO=bar -u app -w /made/here bb sh -c 'echo $FOO $(id -u) $(pwd)')
 check env-user-workdir "bar 1000 /made/here" "$out"
+out=$("$xb" run -u app bb sh -c 'echo x > /dev/null && stat -c %a /dev/null /dev/zero /dev/tty | tr "\n" " "')
+check dev-nodes-writable-by-users "666 666 666 " "$out"
 out=$("$xb" run --network none bb sh -c 'tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " "')
 check network-none lo "$out"
 out=$("$xb" run bb grep CapEff /proc/self/status)

@@ -1,0 +1,428 @@
+// Layer compression for export and push (docs/dev/exporter.md): every layer
+// is cut into fixed-size chunks that all cores compress at once, each chunk
+// a complete gzip member (libdeflate) or zstd frame, written in order. A
+// multi-member gzip file is one valid gzip stream to every reader (RFC 1952
+// §2.2; eStargz layers are built the same way), and since the chunking does
+// not depend on the number of threads the bytes, hence the digests, are the
+// same on every machine.
+#include <fcntl.h>
+#include <libdeflate.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "common/error.h"
+#include "common/fs.h"
+#include "exporter/exporter.h"
+
+namespace xb::exporter {
+
+namespace fs = std::filesystem;
+using store::Compression;
+using store::Descriptor;
+namespace mt = store::media_type;
+
+namespace {
+
+constexpr size_t kGzipChunk = 1 << 20;  // deflate's window is 32 KiB: cutting every 1 MiB costs ~0.1%
+constexpr size_t kZstdChunk = 4 << 20;
+constexpr std::string_view kDockerLayer = "application/vnd.docker.image.rootfs.diff.tar";
+
+unsigned cores() {
+  unsigned n = std::thread::hardware_concurrency();
+  return n ? n : 2;
+}
+
+// One pool of compression threads for the process: layers compressed at
+// once share it, so the total stays bounded by the number of cores.
+class Pool {
+ public:
+  static Pool& get() {
+    static Pool* pool = new Pool(cores());  // never destroyed: its threads outlive main's statics
+    return *pool;
+  }
+  void submit(std::function<void()> fn) {
+    {
+      std::lock_guard lock(mu_);
+      jobs_.push_back(std::move(fn));
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  explicit Pool(unsigned n) {
+    for (unsigned i = 0; i < n; ++i) std::thread([this] { run(); }).detach();
+  }
+  void run() {
+    for (;;) {
+      std::function<void()> fn;
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return !jobs_.empty(); });
+        fn = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      fn();
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> jobs_;
+};
+
+std::string compress_chunk(Compression c, int level, std::string_view in) {
+  std::string out;
+  if (c == Compression::gzip) {
+    thread_local std::map<int, libdeflate_compressor*> compressors;
+    libdeflate_compressor*& comp = compressors[level];
+    if (!comp) comp = libdeflate_alloc_compressor(level);
+    if (!comp) fail(ErrorKind::resource_exhausted, "gzip: cannot allocate a compressor");
+    out.resize(libdeflate_gzip_compress_bound(comp, in.size()));
+    size_t n = libdeflate_gzip_compress(comp, in.data(), in.size(), out.data(), out.size());
+    if (n == 0) fail(ErrorKind::internal, "gzip: compression failed");
+    out.resize(n);
+    return out;
+  }
+  thread_local ZSTD_CCtx* cctx = ZSTD_createCCtx();
+  out.resize(ZSTD_compressBound(in.size()));
+  size_t n = ZSTD_compressCCtx(cctx, out.data(), out.size(), in.data(), in.size(), level);
+  if (ZSTD_isError(n)) fail(ErrorKind::internal, std::string("zstd: ") + ZSTD_getErrorName(n));
+  out.resize(n);
+  return out;
+}
+
+// Compresses what `produce` feeds its sink into `consume`, chunks in parallel
+// on the pool, output in order. At most 2 × cores chunks are in flight.
+void compress_stream(Compression c, int level,
+                     const std::function<void(const std::function<void(std::string_view)>&)>& produce,
+                     const std::function<void(std::string_view, uint64_t in_bytes)>& consume) {
+  struct Chunk {
+    std::string in, out;
+    bool ready = false;
+    std::exception_ptr error;
+  };
+  struct State {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<std::shared_ptr<Chunk>> window;
+    bool eof = false;
+    bool cancelled = false;
+    std::exception_ptr producer_error;
+  };
+  auto st = std::make_shared<State>();
+  const size_t chunk_size = c == Compression::gzip ? kGzipChunk : kZstdChunk;
+  const size_t max_window = 2 * cores() + 2;
+  auto submit = [&](std::string&& data) {
+    auto ch = std::make_shared<Chunk>();
+    ch->in = std::move(data);
+    {
+      std::unique_lock lock(st->mu);
+      st->cv.wait(lock, [&] { return st->window.size() < max_window || st->cancelled; });
+      if (st->cancelled) throw Error(ErrorKind::cancelled, "compression cancelled");
+      st->window.push_back(ch);
+    }
+    Pool::get().submit([st, ch, c, level] {
+      try {
+        ch->out = compress_chunk(c, level, ch->in);
+      } catch (...) {
+        ch->error = std::current_exception();
+      }
+      std::lock_guard lock(st->mu);
+      ch->ready = true;
+      st->cv.notify_all();
+    });
+  };
+  std::thread producer([&, st] {
+    try {
+      std::string pending;
+      pending.reserve(chunk_size);
+      bool any = false;
+      produce([&](std::string_view d) {
+        while (!d.empty()) {
+          size_t take = std::min(d.size(), chunk_size - pending.size());
+          pending.append(d.data(), take);
+          d.remove_prefix(take);
+          if (pending.size() == chunk_size) {
+            submit(std::move(pending));
+            pending = std::string();
+            pending.reserve(chunk_size);
+            any = true;
+          }
+        }
+      });
+      // An empty input still compresses to a valid (empty) stream.
+      if (!pending.empty() || !any) submit(std::move(pending));
+    } catch (...) {
+      std::lock_guard lock(st->mu);
+      st->producer_error = std::current_exception();
+    }
+    std::lock_guard lock(st->mu);
+    st->eof = true;
+    st->cv.notify_all();
+  });
+  auto stop = [&] {
+    {
+      std::lock_guard lock(st->mu);
+      st->cancelled = true;
+      st->cv.notify_all();
+    }
+    producer.join();
+  };
+  try {
+    for (;;) {
+      std::shared_ptr<Chunk> ch;
+      {
+        std::unique_lock lock(st->mu);
+        st->cv.wait(lock, [&] {
+          return (!st->window.empty() && st->window.front()->ready) || (st->window.empty() && st->eof);
+        });
+        if (st->window.empty()) break;
+        ch = st->window.front();
+        st->window.pop_front();
+        st->cv.notify_all();
+      }
+      if (ch->error) std::rethrow_exception(ch->error);
+      consume(ch->out, ch->in.size());
+    }
+  } catch (...) {
+    stop();
+    throw;
+  }
+  producer.join();
+  if (st->producer_error) std::rethrow_exception(st->producer_error);
+}
+
+void read_fd_all(int fd, const std::string& what, const std::function<void(std::string_view)>& sink) {
+  std::string buf(1 << 20, '\0');
+  for (;;) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("read", what);
+    }
+    if (n == 0) return;
+    sink(std::string_view(buf.data(), static_cast<size_t>(n)));
+  }
+}
+
+Compression actual_compression(const store::Store& st, const Descriptor& layer) {
+  if (auto c = store::layer_compression(layer.media_type)) return *c;
+  UniqueFd fd = st.open_blob(layer.digest);
+  char head[4] = {};
+  ssize_t n = ::pread(fd.get(), head, sizeof head, 0);
+  return store::sniff_compression(std::string_view(head, n > 0 ? static_cast<size_t>(n) : 0));
+}
+
+std::string layer_media_type(Compression c, bool oci) {
+  switch (c) {
+    case Compression::none: return std::string(oci ? mt::oci_layer : kDockerLayer);
+    case Compression::gzip: return std::string(oci ? mt::oci_layer_gzip : mt::docker_layer_gzip);
+    case Compression::zstd: return std::string(mt::oci_layer_zstd);  // docker schema2 has no zstd type
+  }
+  return {};
+}
+
+bool is_foreign(std::string_view media) {
+  return media == mt::docker_layer_foreign || media.find(".nondistributable.") != std::string_view::npos;
+}
+
+// gzip's default is libdeflate's level 4: on image data (files from /usr)
+// it compresses better than Go's gzip at its default level 6 (what skopeo,
+// buildah, containerd and BuildKit produce) at twice the speed of level 6
+// (docs/dev/exporter.md has the numbers).
+int effective_level(const LayerOptions& o) {
+  if (o.level) return *o.level;
+  return o.compression == Compression::zstd ? 3 : 4;
+}
+
+}  // namespace
+
+Descriptor compressed_layer(store::Store& st, const Descriptor& layer, const Digest& diff_id, const LayerOptions& o,
+                            const CompressProgress& progress) {
+  const Compression want = o.compression;
+  const Compression have = actual_compression(st, layer);
+  const std::string media = layer_media_type(want, o.oci_media_types);
+  auto report = [&](CompressEvent::Kind k, uint64_t done, uint64_t total, uint64_t out) {
+    if (progress) progress(CompressEvent{k, diff_id, done, total, out});
+  };
+  if (have == want && !o.force) {
+    Descriptor d{.media_type = media, .digest = layer.digest, .size = layer.size};
+    report(CompressEvent::Kind::reused, 0, 0, static_cast<uint64_t>(layer.size));
+    return d;
+  }
+  const std::string what = "layer " + layer.digest.str();
+  // The plain tar, fed to sink: verified against the diff ID unless it is the
+  // uncompressed blob itself (its digest is its diff ID).
+  auto produce = [&](const std::function<void(std::string_view)>& sink) {
+    UniqueFd fd = st.open_blob(layer.digest);
+    if (have == Compression::none) {
+      if (layer.digest != diff_id)
+        fail(ErrorKind::data_loss, what + " is uncompressed but its digest is not its diff ID " + diff_id.str());
+      read_fd_all(fd.get(), what, sink);
+      return;
+    }
+    Sha256 h;
+    read_layer_uncompressed(st, layer, [&](std::string_view d) {
+      h.update(d);
+      sink(d);
+    });
+    Digest got = h.finish();
+    if (got != diff_id)
+      fail(ErrorKind::data_loss, what + " decompresses to " + got.str() + ", not its diff ID " + diff_id.str());
+  };
+  if (want == Compression::none) {
+    if (st.has_blob(diff_id)) {
+      report(CompressEvent::Kind::reused, 0, 0, *st.blob_size(diff_id));
+      return Descriptor{.media_type = media, .digest = diff_id, .size = static_cast<int64_t>(*st.blob_size(diff_id))};
+    }
+    store::BlobWriter w = st.write_blob(diff_id);
+    produce([&](std::string_view d) { w.write(d); });
+    uint64_t size = w.size();
+    w.commit();
+    return Descriptor{.media_type = media, .digest = diff_id, .size = static_cast<int64_t>(size)};
+  }
+
+  store::Records records = st.records("layers");
+  const std::string key = diff_id.str() + "," + std::string(store::to_string(want));
+  if (!o.force) {
+    if (auto rec = records.get_json(key)) {
+      try {
+        Digest d = Digest::parse(rec->at("digest").get<std::string>());
+        if (auto size = st.blob_size(d)) {
+          report(CompressEvent::Kind::reused, 0, 0, *size);
+          return Descriptor{.media_type = media, .digest = d, .size = static_cast<int64_t>(*size)};
+        }
+      } catch (const std::exception&) {
+        // An unreadable record is rewritten below.
+      }
+    }
+  }
+  const int level = effective_level(o);
+  const uint64_t total = have == Compression::none ? static_cast<uint64_t>(layer.size) : 0;
+  report(CompressEvent::Kind::start, 0, total, 0);
+  store::BlobWriter w = st.write_blob();
+  uint64_t done = 0, last = 0;
+  compress_stream(want, level, produce, [&](std::string_view out, uint64_t in_bytes) {
+    w.write(out);
+    done += in_bytes;
+    if (done - last >= (8u << 20)) {
+      last = done;
+      report(CompressEvent::Kind::progress, done, total, w.size());
+    }
+  });
+  uint64_t size = w.size();
+  Digest d = w.commit();
+  records.put_json(key, {{"digest", d.str()}, {"size", size}, {"level", level}});
+  report(CompressEvent::Kind::done, done, total ? total : done, size);
+  return Descriptor{.media_type = media, .digest = d, .size = static_cast<int64_t>(size)};
+}
+
+namespace {
+
+Descriptor prepare_manifest(store::Store& st, const Descriptor& desc, const LayerOptions& o,
+                            const CompressProgress& progress) {
+  const std::string bytes = st.read_blob(desc.digest);
+  store::Manifest m = store::Manifest::parse(bytes);
+  store::ImageConfig cfg = store::ImageConfig::parse(st.read_blob(m.config.digest));
+  if (cfg.diff_ids.size() != m.layers.size())
+    fail(ErrorKind::data_loss, "image " + desc.digest.str() + ": config has " + std::to_string(cfg.diff_ids.size()) +
+                                   " diff IDs for " + std::to_string(m.layers.size()) + " layers");
+  std::vector<std::optional<Descriptor>> out(m.layers.size());
+  // Layers at once (small layers would leave cores idle one by one); each
+  // layer's chunks go to the shared pool, so this does not oversubscribe.
+  std::atomic<size_t> next{0};
+  std::mutex mu;
+  std::exception_ptr error;
+  auto worker = [&] {
+    for (;;) {
+      size_t i = next.fetch_add(1);
+      if (i >= m.layers.size()) return;
+      {
+        std::lock_guard lock(mu);
+        if (error) return;
+      }
+      try {
+        if (is_foreign(m.layers[i].media_type)) out[i] = m.layers[i];
+        else out[i] = compressed_layer(st, m.layers[i], cfg.diff_ids[i], o, progress);
+        out[i]->annotations = m.layers[i].annotations;
+      } catch (...) {
+        std::lock_guard lock(mu);
+        if (!error) error = std::current_exception();
+      }
+    }
+  };
+  size_t n = std::min<size_t>(cores(), m.layers.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 1; i < n; ++i) threads.emplace_back(worker);
+  worker();
+  for (auto& t : threads) t.join();
+  if (error) std::rethrow_exception(error);
+
+  store::Manifest nm = m;
+  nm.media_type = std::string(o.oci_media_types ? mt::oci_manifest : mt::docker_manifest);
+  nm.config.media_type = std::string(o.oci_media_types ? mt::oci_config : mt::docker_config);
+  nm.layers.clear();
+  for (auto& l : out) nm.layers.push_back(*l);
+  if (!o.oci_media_types) {
+    // Docker's schema2 has neither annotations nor subject.
+    nm.annotations.clear();
+    nm.subject.reset();
+    nm.config.annotations.clear();
+    for (auto& l : nm.layers) l.annotations.clear();
+  }
+  std::string json = nm.to_json();
+  if (json == bytes) return desc;
+  Descriptor d = desc;
+  d.media_type = nm.media_type;
+  d.digest = st.put_blob(json);
+  d.size = static_cast<int64_t>(json.size());
+  if (!o.oci_media_types) d.annotations.clear();
+  return d;
+}
+
+}  // namespace
+
+Descriptor prepare_image(store::Store& st, const Descriptor& target, const LayerOptions& o,
+                         const CompressProgress& progress) {
+  if (o.compression == Compression::zstd && !o.oci_media_types)
+    fail(ErrorKind::usage, "compression=zstd needs OCI media types: drop oci-mediatypes=false");
+  std::mutex mu;
+  CompressProgress serialized;
+  if (progress)
+    serialized = [&](const CompressEvent& e) {
+      std::lock_guard lock(mu);
+      progress(e);
+    };
+  if (!store::is_index_media_type(target.media_type)) return prepare_manifest(st, target, o, serialized);
+  const std::string bytes = st.read_blob(target.digest);
+  store::Index idx = store::Index::parse(bytes);
+  store::Index ni = idx;
+  ni.media_type = std::string(o.oci_media_types ? mt::oci_index : mt::docker_manifest_list);
+  ni.manifests.clear();
+  // Platforms that were never pulled cannot be pushed or archived: only the ones the store holds go.
+  for (const auto& d : idx.manifests)
+    if (st.has_blob(d.digest) && store::is_manifest_media_type(d.media_type))
+      ni.manifests.push_back(prepare_manifest(st, d, o, serialized));
+  if (ni.manifests.empty())
+    fail(ErrorKind::not_found, "image index " + target.digest.str() + ": the store holds none of its manifests");
+  if (!o.oci_media_types) ni.annotations.clear();
+  std::string json = ni.to_json();
+  if (json == bytes) return target;
+  Descriptor d = target;
+  d.media_type = ni.media_type;
+  d.digest = st.put_blob(json);
+  d.size = static_cast<int64_t>(json.size());
+  return d;
+}
+
+}  // namespace xb::exporter

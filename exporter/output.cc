@@ -1,0 +1,216 @@
+// -o/--output: parsing buildx's "type=…,dest=…" specs and performing them
+// (docs/dev/exporter.md).
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <mutex>
+
+#include "common/error.h"
+#include "exporter/exporter.h"
+
+namespace xb::exporter {
+
+namespace fs = std::filesystem;
+using store::Compression;
+using store::Descriptor;
+using store::ImageRef;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::string mb(uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MB", static_cast<double>(bytes) / 1e6);
+  return buf;
+}
+
+std::string rate(uint64_t bytes, Clock::duration d) {
+  double s = std::chrono::duration<double>(d).count();
+  if (s < 1e-3) s = 1e-3;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f MB/s", static_cast<double>(bytes) / 1e6 / s);
+  return buf;
+}
+
+bool parse_bool(const std::string& what, const std::string& v) {
+  if (v == "true" || v == "1") return true;
+  if (v == "false" || v == "0") return false;
+  fail(ErrorKind::usage, "--output " + what + "=" + v + ": want true or false");
+}
+
+// Turns compression events into lines with sizes and rates.
+CompressProgress compress_log(const OutputLog& log) {
+  if (!log) return {};
+  auto starts = std::make_shared<std::map<Digest, Clock::time_point>>();
+  return [log, starts](const CompressEvent& e) {
+    std::string id = std::string(e.diff_id.hex().substr(0, 12));
+    if (e.kind == CompressEvent::Kind::start) {
+      (*starts)[e.diff_id] = Clock::now();
+    } else if (e.kind == CompressEvent::Kind::done) {
+      auto d = Clock::now() - (*starts)[e.diff_id];
+      log("compressed layer " + id + ": " + mb(e.total) + " → " + mb(e.compressed) + " at " + rate(e.total, d));
+    }
+  };
+}
+
+}  // namespace
+
+OutputSpec parse_output(std::string_view text) {
+  OutputSpec o;
+  std::map<std::string, std::string> opts;
+  std::string t(text);
+  size_t i = 0;
+  while (i <= t.size()) {
+    size_t j = t.find(',', i);
+    if (j == std::string::npos) j = t.size();
+    std::string part = t.substr(i, j - i);
+    i = j + 1;
+    if (part.empty()) continue;
+    size_t eq = part.find('=');
+    if (eq == std::string::npos)
+      fail(ErrorKind::usage, "--output " + t + ": \"" + part + "\" is not key=value (e.g. type=oci,dest=out.tar)");
+    opts[part.substr(0, eq)] = part.substr(eq + 1);
+  }
+  std::string type = opts.count("type") ? opts["type"] : "image";
+  static const std::map<std::string, OutputSpec::Type> types = {
+      {"image", OutputSpec::Type::image}, {"oci", OutputSpec::Type::oci},     {"docker", OutputSpec::Type::docker},
+      {"local", OutputSpec::Type::local}, {"tar", OutputSpec::Type::tar},     {"registry", OutputSpec::Type::registry}};
+  auto it = types.find(type);
+  if (it == types.end())
+    fail(ErrorKind::usage, "--output type=" + type + ": want image, oci, docker, local, tar or registry");
+  o.type = it->second;
+  const bool file_type = o.type == OutputSpec::Type::oci || o.type == OutputSpec::Type::docker ||
+                         o.type == OutputSpec::Type::tar || o.type == OutputSpec::Type::local;
+  bool level_set = false;
+  for (const auto& [k, v] : opts) {
+    if (k == "type") continue;
+    if (k == "dest") {
+      if (!file_type) fail(ErrorKind::usage, "--output type=" + type + " takes no dest (it is for oci, docker, tar, local)");
+      if (v.empty()) fail(ErrorKind::usage, "--output type=" + type + ": dest is empty");
+      o.dest = v;
+    } else if (k == "compression") {
+      if (v == "gzip") o.layers.compression = Compression::gzip;
+      else if (v == "zstd") o.layers.compression = Compression::zstd;
+      else if (v == "uncompressed") o.layers.compression = Compression::none;
+      else fail(ErrorKind::usage, "--output compression=" + v + ": want gzip, zstd or uncompressed");
+    } else if (k == "compression-level") {
+      char* end = nullptr;
+      long n = std::strtol(v.c_str(), &end, 10);
+      if (v.empty() || *end) fail(ErrorKind::usage, "--output compression-level=" + v + ": want a number");
+      o.layers.level = static_cast<int>(n);
+      level_set = true;
+    } else if (k == "oci-mediatypes") {
+      o.layers.oci_media_types = parse_bool(k, v);
+    } else if (k == "force-compression") {
+      o.layers.force = parse_bool(k, v);
+    } else if (k == "name") {
+      o.names.push_back(ImageRef::parse(v));
+    } else if (k == "push") {
+      o.push = parse_bool(k, v);
+      if (o.type != OutputSpec::Type::image && o.type != OutputSpec::Type::registry)
+        fail(ErrorKind::usage, "--output push=" + v + ": only for type=image");
+    } else {
+      fail(ErrorKind::usage, "--output " + t + ": unknown option \"" + k +
+                                 "\" (known: type, dest, compression, compression-level, oci-mediatypes, "
+                                 "force-compression, name, push)");
+    }
+  }
+  if (file_type && o.dest.empty())
+    fail(ErrorKind::usage, "--output type=" + type + " needs dest=" +
+                               (o.type == OutputSpec::Type::local ? "DIR" : "FILE (or dest=- for stdout)"));
+  if (o.type == OutputSpec::Type::local && o.dest == "-")
+    fail(ErrorKind::usage, "--output type=local writes a directory: dest=- is for oci, docker and tar");
+  if (level_set) {
+    int n = *o.layers.level;
+    if (o.layers.compression == Compression::gzip && (n < 0 || n > 9))
+      fail(ErrorKind::usage, "--output compression-level=" + std::to_string(n) + ": gzip levels are 0 to 9");
+    if (o.layers.compression == Compression::zstd && (n < 1 || n > 22))
+      fail(ErrorKind::usage, "--output compression-level=" + std::to_string(n) + ": zstd levels are 1 to 22");
+    if (o.layers.compression == Compression::none)
+      fail(ErrorKind::usage, "--output compression-level: meaningless with compression=uncompressed");
+  }
+  if (o.layers.compression == Compression::zstd && !o.layers.oci_media_types)
+    fail(ErrorKind::usage, "--output compression=zstd needs OCI media types: drop oci-mediatypes=false");
+  if (o.dest == "-" && ::isatty(STDOUT_FILENO))
+    fail(ErrorKind::usage, "--output dest=-: refusing to write an archive to a terminal; redirect it or use dest=FILE");
+  return o;
+}
+
+Digest push_image(store::Store& st, const Descriptor& target, const std::vector<ImageRef>& refs,
+                  const LayerOptions& options, registry::ClientOptions ro, const OutputLog& log) {
+  Descriptor prepared = prepare_image(st, target, options, compress_log(log));
+  if (log) {
+    auto starts = std::make_shared<std::map<std::string, Clock::time_point>>();
+    auto inner = ro.progress;
+    ro.progress = [log, starts, inner](const registry::ProgressEvent& e) {
+      if (inner) inner(e);
+      using K = registry::ProgressEvent::Kind;
+      std::string id = e.what.size() > 19 ? e.what.substr(7, 12) : e.what;
+      switch (e.kind) {
+        case K::blob_start: (*starts)[e.what] = Clock::now(); break;
+        case K::blob_done:
+          log("pushed blob " + id + ": " + mb(e.total) + " at " + rate(e.total, Clock::now() - (*starts)[e.what]));
+          break;
+        case K::blob_exists: log("blob " + id + " already exists"); break;
+        case K::blob_mounted: log("blob " + id + " mounted from " + e.message); break;
+        case K::blob_retry: log("blob " + id + ": retrying (" + e.message + ")"); break;
+        default: break;
+      }
+    };
+  }
+  registry::Client client(std::move(ro));
+  Digest d = prepared.digest;
+  for (const auto& ref : refs) {
+    d = client.push(st, prepared, ref);
+    if (log) log("pushed " + ref.str() + "@" + d.str());
+  }
+  return d;
+}
+
+void run_output(store::Store& st, const OutputSpec& spec, const Descriptor& target, const std::vector<ImageRef>& tags,
+                const registry::ClientOptions& ro, const OutputLog& log) {
+  std::vector<ImageRef> names = tags;
+  names.insert(names.end(), spec.names.begin(), spec.names.end());
+  const std::string where = spec.dest == "-" ? std::string("stdout") : spec.dest.string();
+  auto say = [&](const std::string& s) {
+    if (log) log(s);
+  };
+  switch (spec.type) {
+    case OutputSpec::Type::image:
+      for (const auto& n : names) {
+        st.set_image(n, target);
+        say("naming to " + n.str());
+      }
+      if (spec.push) {
+        if (names.empty()) fail(ErrorKind::usage, "--output push=true needs a name: add -t REGISTRY/NAME:TAG");
+        push_image(st, target, names, spec.layers, ro, log);
+      }
+      return;
+    case OutputSpec::Type::oci: {
+      Descriptor prepared = prepare_image(st, target, spec.layers, compress_log(log));
+      write_archive(st, prepared, names, ArchiveFormat::oci, spec.dest);
+      say("exported OCI archive " + where);
+      return;
+    }
+    case OutputSpec::Type::docker:
+      write_archive(st, target, names, ArchiveFormat::docker, spec.dest);
+      say("exported docker archive " + where);
+      return;
+    case OutputSpec::Type::tar:
+      write_rootfs_tar(st, target, spec.dest);
+      say("exported the root file system as tar " + where);
+      return;
+    case OutputSpec::Type::local:
+      write_rootfs_dir(st, target, spec.dest);
+      say("exported the root file system to " + where);
+      return;
+    case OutputSpec::Type::registry:
+      if (names.empty()) fail(ErrorKind::usage, "--push needs a name: add -t REGISTRY/NAME:TAG");
+      push_image(st, target, names, spec.layers, ro, log);
+      return;
+  }
+}
+
+}  // namespace xb::exporter
