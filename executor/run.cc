@@ -466,10 +466,14 @@ int child_main(const Plan& p) {
         child_fail(p, stubs, "drop capability from bounding set", nullptr, errno);
   }
   ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-  if (::setgroups(p.groups.size(), p.groups.data()) < 0) child_fail(p, stubs, "setgroups", nullptr, errno);
-  if (::setresgid(p.gid, p.gid, p.gid) < 0) child_fail(p, stubs, "setgid", nullptr, errno);
+  // Raw system calls, not glibc's wrappers: those broadcast the change to every
+  // thread glibc believes exists (the parent's, copied by clone3) and wait
+  // forever for one the parent was still creating at clone time.
+  if (::syscall(SYS_setgroups, p.groups.size(), p.groups.data()) < 0)
+    child_fail(p, stubs, "setgroups", nullptr, errno);
+  if (::syscall(SYS_setresgid, p.gid, p.gid, p.gid) < 0) child_fail(p, stubs, "setgid", nullptr, errno);
   // A non-root uid loses every capability here (no PR_SET_KEEPCAPS), as in Docker.
-  if (::setresuid(p.uid, p.uid, p.uid) < 0) child_fail(p, stubs, "setuid", nullptr, errno);
+  if (::syscall(SYS_setresuid, p.uid, p.uid, p.uid) < 0) child_fail(p, stubs, "setuid", nullptr, errno);
   if (p.sandbox && p.uid == 0) {
     __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
     __user_cap_data_struct d[2] = {};

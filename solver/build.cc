@@ -227,6 +227,9 @@ class BuildEngine : public Engine {
   void ensure_blob(const Layer& l) {
     if (remote_) remote_->ensure_blob(l);
   }
+  void ensure_blobs(const std::vector<Layer>& ls) {
+    if (remote_) remote_->ensure_blobs(ls);
+  }
 
   // Remote hits whose layers are now in the store become local records, so
   // that the next build needs no --cache-from for them.
@@ -370,6 +373,16 @@ class BuildEngine : public Engine {
   // The snapshot that holds s unpacked; unpacks an image's layers on first use.
   std::string materialize(const FsState& s) {
     if (!s.snapshot.empty() || s.layers.empty()) return s.snapshot;
+    if (remote_) {
+      // Layers from a remote cache: fetch those not yet unpacked, in parallel, before taking the lock.
+      std::vector<Layer> wanted;
+      std::optional<Digest> chain;
+      for (const auto& layer : s.layers) {
+        chain = chain ? Digest::of(chain->str() + " " + layer.diff_id.str()) : layer.diff_id;
+        if (!snap_.stat("layer-" + std::string(chain->hex()))) wanted.push_back(layer);
+      }
+      remote_->ensure_blobs(wanted);
+    }
     std::lock_guard lock(unpack_mu_);
     std::string parent;
     std::optional<Digest> chain;
@@ -682,7 +695,7 @@ BuildResult build(store::Store& store, const BuildOptions& options) {
   FsState final_fs = d.target ? graph.solve(*d.target) : FsState{};
   context.save();
   // The image's layers must be in the store even when its steps came from a remote cache.
-  for (const auto& l : final_fs.layers) engine.ensure_blob(l);
+  engine.ensure_blobs(final_fs.layers);
   engine.keep_remote_hits();
   auto cache = std::make_shared<CacheExport>();
   cache->remote = remote;
@@ -699,6 +712,8 @@ BuildResult build(store::Store& store, const BuildOptions& options) {
   for (const auto& l : final_fs.layers) image.diff_ids.push_back(l.diff_id);
   for (auto& h : image.history)
     if (h.created.empty()) h.created = created;
+  // A base image's inline cache metadata describes the base's build, not this one.
+  if (image.extra.is_object()) image.extra.erase(std::string(kInlineCacheField));
   for (const auto& spec : options.cache_to)
     if (spec.type == CacheSpec::Type::inline_)
       image.extra[std::string(kInlineCacheField)] = inline_metadata(cache->records, final_fs.layers);

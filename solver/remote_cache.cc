@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
 
 #include "common/fs.h"
 #include "registry/registry.h"
@@ -438,6 +440,35 @@ void RemoteCache::ensure_blob(const Layer& layer) {
   fetched_++;
 }
 
+void RemoteCache::ensure_blobs(const std::vector<Layer>& layers) {
+  std::vector<const Layer*> missing;
+  for (const auto& l : layers)
+    if (!store_.has_blob(l.blob)) missing.push_back(&l);
+  if (missing.size() <= 1) {
+    for (const Layer* l : missing) ensure_blob(*l);
+    return;
+  }
+  std::atomic<size_t> next{0};
+  std::mutex err_mu;
+  std::exception_ptr first;
+  auto worker = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < missing.size();) {
+      try {
+        ensure_blob(*missing[i]);
+      } catch (...) {
+        std::lock_guard g(err_mu);
+        if (!first) first = std::current_exception();
+        next = missing.size();
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (size_t i = 1; i < std::min<size_t>(4, missing.size()); ++i) threads.emplace_back(worker);
+  worker();
+  for (auto& t : threads) t.join();
+  if (first) std::rethrow_exception(first);
+}
+
 size_t RemoteCache::records() const {
   size_t n = 0;
   for (const auto& c : caches_) n += c.records.size();
@@ -557,8 +588,7 @@ void export_one(store::Store& store, const CacheExport& cache, const CacheSpec& 
       if (!store.has_blob(l.blob) && !(cache.remote && cache.remote->can_fetch(l.blob))) available = false;
     if (available) md.add(r.key, r.layers);
   }
-  for (const auto& l : md.layers)
-    if (cache.remote) cache.remote->ensure_blob(l);
+  if (cache.remote) cache.remote->ensure_blobs(md.layers);
   std::string config = md.config_json();
   Digest config_digest = store.put_blob(config);
   store::Manifest m{std::string(store::media_type::oci_manifest),

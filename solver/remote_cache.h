@@ -80,6 +80,8 @@ class RemoteCache {
   // that lists it. Throws Error(not_found) when none does. Thread-safe; a
   // blob is fetched once even when asked for concurrently.
   void ensure_blob(const Layer& layer);
+  // ensure_blob for several layers, up to 4 at a time; the first error is thrown.
+  void ensure_blobs(const std::vector<Layer>& layers);
   bool can_fetch(const Digest& blob) const { return blob_source_.count(blob) > 0; }
   size_t records() const;
   int fetched() const;  // blobs fetched so far

@@ -136,6 +136,13 @@ class CacheE2E : public ::testing::Test {
     return s;
   }
 
+  // The manifest digest of the first "exported cache to …" line.
+  static std::string exported_digest(const std::string& out) {
+    std::smatch m;
+    if (!std::regex_search(out, m, std::regex("exported cache to [^\n]*\\((sha256:[0-9a-f]{64})\\)"))) return {};
+    return m[1];
+  }
+
   std::set<std::string> blobs(const fs::path& root) {
     std::set<std::string> out;
     for (const auto& e : fs::directory_iterator(root / "blobs/sha256"))
@@ -162,8 +169,13 @@ TEST_F(CacheE2E, RegistryCacheMakesAFreshStoreRunNothing) {
   Result r = build(a, "-t app --cache-to type=registry,ref=" + cache);
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_EQ(steps_with(r.out, "DONE"), all_steps()) << r.out;
-  EXPECT_NE(r.out.find("exported cache to type=registry,ref=" + cache), std::string::npos) << r.out;
+  std::string exported = exported_digest(r.out);
+  ASSERT_FALSE(exported.empty()) << r.out;
   std::string id_a = iid();
+  // Exporting again (everything cached now) writes the same cache, byte for byte.
+  r = build(a, "-t app --cache-to type=registry,ref=" + cache);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(exported_digest(r.out), exported);
 
   // Machine B: an empty store (its own import of the base, at another time).
   fs::path b = machine("b");
@@ -173,6 +185,11 @@ TEST_F(CacheE2E, RegistryCacheMakesAFreshStoreRunNothing) {
   EXPECT_TRUE(steps_with(r.out, "DONE").empty()) << r.out;
   EXPECT_NE(r.out.find("5 steps, 5 cached"), std::string::npos) << r.out;
   EXPECT_EQ(iid(), id_a);
+  // B, exporting what it imported, writes the very same cache: nothing in it is machine-specific.
+  r = build(b, "-t app --cache-from type=registry,ref=" + cache + " --cache-to type=local,dest=" +
+                   q(tmp_.path() / "from-b"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(exported_digest(r.out), exported) << r.out;
   // The image is complete: it runs, with the builder stage's output in it.
   r = xb(b, "run app cat /combined");
   EXPECT_EQ(r.code, 0) << r.out;
@@ -248,6 +265,16 @@ TEST_F(CacheE2E, ModeMaxAlsoCachesTheOtherStages) {
         << digest << " was fetched but is not needed";
   }
   EXPECT_EQ(builder_only, 1);
+
+  // skopeo copies the cache like any image (verifying every blob); the copy, an
+  // OCI layout, serves as a local cache.
+  fs::path copy = tmp_.path() / "skopeo-copy";
+  r = sh("skopeo copy --quiet --src-tls-verify=false docker://" + max_ref + " oci:" + copy.string() + ":ci");
+  ASSERT_EQ(r.code, 0) << r.out;
+  fs::path e = machine("e");
+  r = build(e, "--build-arg FLAVOR=spicy --cache-from type=local,src=" + q(copy) + ",tag=ci");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(steps_with(r.out, "CACHED"), (std::set<int>{2})) << r.out;
 }
 
 TEST_F(CacheE2E, LocalDirectoryCache) {
@@ -305,6 +332,16 @@ TEST_F(CacheE2E, InlineCacheInAPushedImage) {
   json cfg = json::parse(r.out);
   ASSERT_TRUE(cfg.contains("xbuild.cache.v1")) << r.out;
   EXPECT_EQ(cfg["xbuild.cache.v1"]["records"].size(), 4u);  // the final stage's steps
+
+  // An image built FROM it without type=inline does not inherit the metadata.
+  fs::path ctx2 = tmp_.path() / "ctx2";
+  fs::create_directories(ctx2);
+  xb::write_file_atomic(ctx2 / "Dockerfile", "FROM " + image + "\nRUN true\n");
+  r = xb(a, "build -q " + q(ctx2));
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::string child_id = r.out.substr(0, r.out.find('\n'));
+  json child = json::parse(xb::read_file(a / "blobs/sha256" / child_id.substr(7)));
+  EXPECT_FALSE(child.contains("xbuild.cache.v1")) << child.dump();
 
   fs::path b = machine("b");
   r = build(b, "-t app --cache-to type=inline --cache-from type=registry,ref=" + image);

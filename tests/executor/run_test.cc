@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <atomic>
 #include <thread>
 
 #include "common/error.h"
@@ -268,6 +269,33 @@ TEST_F(RunTest, NothingLeaksAfterAFailedRun) {
   EXPECT_LE(count_lines(slurp("/proc/self/mountinfo")), count_lines(before));
   EXPECT_EQ(leftover_cgroups(), 0);
   EXPECT_TRUE(fs::is_empty(upper()));
+}
+
+// The solver runs steps from several threads while others are being
+// created. A child that called glibc's setgroups/setresuid then waited
+// forever for a thread the parent was creating at clone time (glibc
+// broadcasts those calls to every thread it knows of); each run here has a
+// timeout, so a regression fails instead of hanging.
+TEST_F(RunTest, RunsWhileOtherThreadsAreBeingCreated) {
+  std::atomic<bool> stop{false};
+  std::thread churn([&] {
+    while (!stop) std::thread([] {}).join();
+  });
+  int bad = 0;
+  std::string last;
+  for (int i = 0; i < 40; ++i) {
+    RunSpec s = spec({});
+    s.user = "app";
+    s.timeout = std::chrono::seconds(5);
+    ExitStatus st = sh("id -u", &s);
+    if (!st.ok() || out_ != "1000\n") {
+      bad++;
+      last = st.describe() + " " + out_ + err_;
+    }
+  }
+  stop = true;
+  churn.join();
+  EXPECT_EQ(bad, 0) << last;
 }
 
 }  // namespace
