@@ -48,6 +48,7 @@ class PlainDisplay : public ProgressDisplay {
         break;
       case ProgressEvent::Kind::step_failed:
         fprintf(out_, "#%d ERROR: %s\n", ev.step, first_line(ev.text).c_str());
+        remember_failure(ev);
         break;
       case ProgressEvent::Kind::step_log: {
         std::string& partial = partial_[ev.step];
@@ -68,7 +69,10 @@ class PlainDisplay : public ProgressDisplay {
     fprintf(out_, "%s\n", line.c_str());
     fflush(out_);
   }
-  void finish() override {}
+  void finish() override {
+    std::lock_guard lock(mu_);
+    print_failures(out_);
+  }
 
  private:
   static std::string first_line(const std::string& s) { return s.substr(0, s.find('\n')); }
@@ -89,6 +93,7 @@ class JsonDisplay : public ProgressDisplay {
     if (ev.step) j["step"] = ev.step;
     if (!ev.name.empty()) j["name"] = ev.name;
     if (!ev.text.empty()) j["text"] = ev.text;
+    if (!ev.output.empty()) j["output"] = ev.output;
     if (ev.kind == ProgressEvent::Kind::step_log) j["stream"] = ev.stderr_stream ? "stderr" : "stdout";
     if (ev.elapsed.count()) j["elapsed"] = std::chrono::duration<double>(ev.elapsed).count();
     std::lock_guard lock(mu_);
@@ -138,6 +143,7 @@ class TtyDisplay : public ProgressDisplay {
         case ProgressEvent::Kind::step_failed:
           s.state = State::failed;
           s.elapsed = ev.elapsed;
+          remember_failure(ev);
           break;
         case ProgressEvent::Kind::step_log:
           s.partial += ev.text;
@@ -167,6 +173,7 @@ class TtyDisplay : public ProgressDisplay {
     if (done_) return;
     draw();
     done_ = true;
+    print_failures(out_);
   }
 
  private:
@@ -250,14 +257,40 @@ class TtyDisplay : public ProgressDisplay {
   bool done_ = false;
 };
 
+// Quiet (-q): nothing but a failed step's output, which the user needs.
 class QuietDisplay : public ProgressDisplay {
  public:
-  void event(const ProgressEvent&) override {}
+  explicit QuietDisplay(FILE* out) : out_(out) {}
+  void event(const ProgressEvent& ev) override {
+    std::lock_guard lock(mu_);
+    if (ev.kind == ProgressEvent::Kind::step_failed) remember_failure(ev);
+  }
   void message(const std::string&) override {}
-  void finish() override {}
+  void finish() override {
+    std::lock_guard lock(mu_);
+    print_failures(out_);
+  }
+
+ private:
+  FILE* out_;
+  std::mutex mu_;
 };
 
 }  // namespace
+
+void ProgressDisplay::remember_failure(const ProgressEvent& ev) {
+  if (ev.output.empty()) return;
+  failures_ += "------\n > " + ev.name + ":\n" + ev.output;
+  if (!ev.output.ends_with('\n')) failures_ += "\n";
+  failures_ += "------\n";
+}
+
+void ProgressDisplay::print_failures(FILE* out) {
+  if (failures_.empty()) return;
+  fputs(failures_.c_str(), out);
+  fflush(out);
+  failures_.clear();
+}
 
 ProgressMode parse_progress_mode(const std::string& text) {
   if (text == "auto") return ProgressMode::automatic;
@@ -273,7 +306,7 @@ std::unique_ptr<ProgressDisplay> ProgressDisplay::create(ProgressMode mode, FILE
   switch (mode) {
     case ProgressMode::tty: return std::make_unique<TtyDisplay>(out);
     case ProgressMode::json: return std::make_unique<JsonDisplay>(out);
-    case ProgressMode::quiet: return std::make_unique<QuietDisplay>();
+    case ProgressMode::quiet: return std::make_unique<QuietDisplay>(out);
     default: return std::make_unique<PlainDisplay>(out);
   }
 }

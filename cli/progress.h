@@ -21,8 +21,18 @@ class ProgressDisplay : public solver::ProgressSink {
   static std::unique_ptr<ProgressDisplay> create(ProgressMode mode, FILE* out = stderr);
   // Writes a line outside the step view ("naming to …").
   virtual void message(const std::string& line) = 0;
-  // Ends the live view (final redraw); later events are ignored.
+  // Ends the live view (final redraw), then shows the output of every
+  // failed step (BuildKit's "------ > [2/3] RUN …:" block); later events
+  // are ignored.
   virtual void finish() = 0;
+
+ protected:
+  // Remembers a failed step's output block for print_failures().
+  void remember_failure(const solver::ProgressEvent& ev);
+  void print_failures(FILE* out);
+
+ private:
+  std::string failures_;
 };
 
 }  // namespace xb::cli

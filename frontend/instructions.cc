@@ -786,13 +786,17 @@ std::optional<std::string> suggest(std::string_view word, const std::vector<std:
   size_t best_d = SIZE_MAX;
   for (const auto& cand : candidates) {
     std::string c = text::lower(cand);
-    // Levenshtein distance, two rows.
-    std::vector<size_t> prev(c.size() + 1), cur(c.size() + 1);
+    // Edit distance counting a swap of neighbours as one edit (optimal
+    // string alignment): "tset" is one typo away from "test".
+    std::vector<size_t> before(c.size() + 1), prev(c.size() + 1), cur(c.size() + 1);
     for (size_t j = 0; j <= c.size(); ++j) prev[j] = j;
     for (size_t i = 1; i <= w.size(); ++i) {
       cur[0] = i;
-      for (size_t j = 1; j <= c.size(); ++j)
+      for (size_t j = 1; j <= c.size(); ++j) {
         cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (w[i - 1] == c[j - 1] ? 0 : 1)});
+        if (i > 1 && j > 1 && w[i - 1] == c[j - 2] && w[i - 2] == c[j - 1]) cur[j] = std::min(cur[j], before[j - 2] + 1);
+      }
+      std::swap(before, prev);
       std::swap(prev, cur);
     }
     size_t d = prev[c.size()];

@@ -344,19 +344,20 @@ class BuildEngine : public Engine {
     emit(ProgressEvent::Kind::step_done, v, "", d);
   }
   void on_failed(Vertex& v, const Error& e, std::chrono::steady_clock::duration d) override {
-    std::string text = e.what();
+    std::string output;
     {
       std::lock_guard lock(mu_);
-      if (auto it = tails_.find(&v); it != tails_.end()) text = it->second;
+      if (auto it = tails_.find(&v); it != tails_.end()) output = it->second;
     }
-    emit(ProgressEvent::Kind::step_failed, v, text, d);
+    emit(ProgressEvent::Kind::step_failed, v, e.message(), d, false, std::move(output));
   }
 
   void emit(ProgressEvent::Kind kind, Vertex& v, std::string text, std::chrono::steady_clock::duration d,
-            bool err = false) {
+            bool err = false, std::string output = {}) {
     if (!opts_.progress) return;
     ProgressEvent ev;
     ev.kind = kind;
+    ev.output = std::move(output);
     {
       // Steps are numbered in the order they are first shown, as BuildKit's #N.
       std::lock_guard lock(mu_);

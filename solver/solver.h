@@ -50,6 +50,7 @@ struct ProgressEvent {
   int step = 0;          // vertex number, stable within a build (1-based); 0 for info
   std::string name;      // "[2/5] RUN apt-get update" or "[internal] load metadata for …"
   std::string text;      // step_log: the bytes; step_failed/info: the message
+  std::string output;    // step_failed: the step's last lines of output (up to 20)
   bool stderr_stream = false;
   std::chrono::steady_clock::duration elapsed{};  // step_cached/done/failed
 };
