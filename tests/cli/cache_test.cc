@@ -185,15 +185,6 @@ TEST_F(CacheE2E, RegistryCacheMakesAFreshStoreRunNothing) {
   EXPECT_TRUE(steps_with(r.out, "DONE").empty()) << r.out;
   EXPECT_NE(r.out.find("5 steps, 5 cached"), std::string::npos) << r.out;
   EXPECT_EQ(iid(), id_a);
-  // B, exporting what it imported, writes the very same cache: nothing in it is machine-specific.
-  r = build(b, "-t app --cache-from type=registry,ref=" + cache + " --cache-to type=local,dest=" +
-                   q(tmp_.path() / "from-b"));
-  ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_EQ(exported_digest(r.out), exported) << r.out;
-  // The image is complete: it runs, with the builder stage's output in it.
-  r = xb(b, "run app cat /combined");
-  EXPECT_EQ(r.code, 0) << r.out;
-  EXPECT_EQ(r.out, "app v1\nbuilt\nplain\n");
   // Lazy: min mode has no builder-stage records, and nothing beyond the image was fetched.
   json img = inspect(b, "app");
   std::set<std::string> layers;
@@ -203,6 +194,15 @@ TEST_F(CacheE2E, RegistryCacheMakesAFreshStoreRunNothing) {
     std::string text = xb::read_file(b / "blobs/sha256" / blob.substr(7));
     EXPECT_LT(text.size(), 100000u) << blob << " is neither a layer of the image nor metadata";
   }
+  // B, exporting what it imported, writes the very same cache: nothing in it is machine-specific.
+  r = build(b, "-t app --cache-from type=registry,ref=" + cache + " --cache-to type=local,dest=" +
+                   q(tmp_.path() / "from-b"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(exported_digest(r.out), exported) << r.out;
+  // The image is complete: it runs, with the builder stage's output in it.
+  r = xb(b, "run app cat /combined");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, "app v1\nbuilt\nplain\n");
 
   // A third build on B needs no --cache-from: the hits became local records.
   r = build(b, "-t app");
@@ -265,6 +265,9 @@ TEST_F(CacheE2E, ModeMaxAlsoCachesTheOtherStages) {
         << digest << " was fetched but is not needed";
   }
   EXPECT_EQ(builder_only, 1);
+  // Layers leave the machine gzip-compressed by default.
+  for (const auto& l : cache_manifest["layers"])
+    EXPECT_EQ(l["mediaType"], "application/vnd.oci.image.layer.v1.tar+gzip") << l.dump();
 
   // skopeo copies the cache like any image (verifying every blob); the copy, an
   // OCI layout, serves as a local cache.
@@ -280,7 +283,7 @@ TEST_F(CacheE2E, ModeMaxAlsoCachesTheOtherStages) {
 TEST_F(CacheE2E, LocalDirectoryCache) {
   fs::path dir = tmp_.path() / "cache-dir";
   fs::path a = machine("a");
-  Result r = build(a, "-t app --cache-to type=local,dest=" + q(dir) + ",mode=max");
+  Result r = build(a, "-t app --cache-to type=local,dest=" + q(dir) + ",mode=max,compression=zstd");
   ASSERT_EQ(r.code, 0) << r.out;
   std::string id_a = iid();
   // An OCI layout other tools read.
@@ -288,6 +291,10 @@ TEST_F(CacheE2E, LocalDirectoryCache) {
   json index = json::parse(xb::read_file(dir / "index.json"));
   ASSERT_EQ(index["manifests"].size(), 1u);
   EXPECT_EQ(index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"], "latest");
+  json manifest = json::parse(
+      xb::read_file(dir / "blobs/sha256" / index["manifests"][0]["digest"].get<std::string>().substr(7)));
+  for (const auto& l : manifest["layers"])
+    EXPECT_EQ(l["mediaType"], "application/vnd.oci.image.layer.v1.tar+zstd") << l.dump();
   if (sh("command -v skopeo").code == 0) {
     r = sh("skopeo inspect --raw oci:" + dir.string() + ":latest");
     ASSERT_EQ(r.code, 0) << r.out;
