@@ -299,11 +299,12 @@ class BuildEngine : public Engine {
     else if (auto* f = dynamic_cast<FileVertex*>(&v)) run_file(*f, root, inputs);
     else fail(ErrorKind::internal, "vertex " + v.name + " cannot run");
 
-    store::BlobWriter writer = store_.write_blob();
+    // The layer is stored uncompressed: its diff ID is its digest.
+    store::BlobWriter writer = store_.write_blob_hashed_by_caller();
     snapshotter::DiffOptions dopts;
     dopts.source_date_epoch = opts_.source_date_epoch;
     snapshotter::LayerResult lr = snap_.diff(active, [&](const void* d, size_t n) { writer.write(d, n); }, dopts);
-    Digest blob = writer.commit();
+    Digest blob = writer.commit_as(lr.diff_id);
 
     std::string name = "build-" + std::string(key.hex());
     try {

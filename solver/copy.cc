@@ -7,6 +7,7 @@
 #include <archive_entry.h>
 #include <curl/curl.h>
 #include <fcntl.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -14,6 +15,11 @@
 
 #include <cerrno>
 #include <charconv>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <thread>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -41,10 +47,12 @@ std::string dirname_of(std::string_view path) {
   return std::string(path.substr(0, slash));
 }
 
-// Copies the bytes of `src` into `dst` (copy_file_range where the kernel can,
-// which also reflinks on file systems that share extents).
+// Copies the bytes of `src` into `dst`: copy_file_range where the kernel can
+// (it also reflinks on file systems that share extents), else sendfile (a
+// context on ext4 into an overlay mount: no trip through user space), else
+// read and write.
 void copy_data(int src, int dst, std::string_view shown_src, std::string_view shown_dst) {
-  bool use_cfr = true;
+  bool use_cfr = true, use_sendfile = true;
   for (;;) {
     if (use_cfr) {
       ssize_t n = ::copy_file_range(src, nullptr, dst, nullptr, 1 << 30, 0);
@@ -56,6 +64,17 @@ void copy_data(int src, int dst, std::string_view shown_src, std::string_view sh
         continue;
       }
       throw_errno("copy_file_range", shown_dst);
+    }
+    if (use_sendfile) {
+      ssize_t n = ::sendfile(dst, src, nullptr, 1 << 30);
+      if (n > 0) continue;
+      if (n == 0) return;
+      if (errno == EINTR) continue;
+      if (errno == EINVAL || errno == ENOSYS) {
+        use_sendfile = false;
+        continue;
+      }
+      throw_errno("sendfile", shown_dst);
     }
     static thread_local std::string buf(1 << 20, '\0');
     ssize_t n = ::read(src, buf.data(), buf.size());
@@ -98,6 +117,83 @@ struct Item {
   std::string shown;    // the source as the user wrote it
 };
 
+// Copies file contents on worker threads while the caller walks on and
+// creates the next files: on a large context the walk's metadata system
+// calls and the data copies overlap on the cores. A job owns its fds; the
+// first failure is rethrown by wait() (or the next submit()).
+class DataCopyPool {
+ public:
+  explicit DataCopyPool(unsigned workers) {
+    for (unsigned i = 0; i < workers; ++i) threads_.emplace_back([this] { work(); });
+  }
+  ~DataCopyPool() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+  bool enabled() const { return !threads_.empty(); }
+
+  void submit(std::function<void()> job) {
+    std::unique_lock lock(mu_);
+    room_.wait(lock, [this] { return queue_.size() < kMaxQueued || failure_; });
+    if (failure_) std::rethrow_exception(failure_);
+    queue_.push_back(std::move(job));
+    cv_.notify_one();
+  }
+  void wait() {
+    std::unique_lock lock(mu_);
+    idle_.wait(lock, [this] { return (queue_.empty() && busy_ == 0); });
+    if (failure_) std::rethrow_exception(std::exchange(failure_, nullptr));
+  }
+
+ private:
+  static constexpr size_t kMaxQueued = 64;  // bounds the open fds
+  void work() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+      if (queue_.empty()) return;
+      auto job = std::move(queue_.front());
+      queue_.pop_front();
+      ++busy_;
+      room_.notify_one();
+      lock.unlock();
+      std::exception_ptr err;
+      if (!failure_) {
+        try {
+          job();
+        } catch (...) {
+          err = std::current_exception();
+        }
+      }
+      job = nullptr;  // closes the job's fds outside the lock
+      lock.lock();
+      if (err && !failure_) failure_ = err;
+      --busy_;
+      if (queue_.empty() && busy_ == 0) idle_.notify_all();
+      if (failure_) room_.notify_all();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_, room_, idle_;
+  std::deque<std::function<void()>> queue_;
+  size_t busy_ = 0;
+  bool stop_ = false;
+  std::exception_ptr failure_;
+  std::vector<std::thread> threads_;
+};
+
+unsigned data_copy_workers() {
+  unsigned n = std::thread::hardware_concurrency();
+  return n > 1 ? n - 1 : 1;
+}
+
+constexpr off_t kAsyncCopyMin = 64 * 1024;
+
 class Copier {
  public:
   Copier(const RootDir& target, const CopyOptions& opt, std::optional<Owner> chown)
@@ -105,6 +201,8 @@ class Copier {
 
   void copy(const Item& item, const std::string& dest, bool dest_is_dir);
   void extract(int src_fd, const std::string& dest, const Item& item);
+  // Waits for the file contents still being copied; rethrows their failure.
+  void finish() { pool_.wait(); }
   const PathPatterns& excludes() const { return excludes_; }
 
  private:
@@ -138,6 +236,7 @@ class Copier {
   bool reset_owner_ = false;
   // Hard links within one source stay hard links (fsutil's inode map).
   std::map<std::pair<dev_t, ino_t>, std::vector<std::string>> inodes_;
+  DataCopyPool pool_{data_copy_workers()};
 };
 
 void Copier::apply_info(int dirfd, const std::string& name, int fd, int src_fd, const struct stat& st,
@@ -213,8 +312,20 @@ void Copier::copy_leaf(int src_dirfd, const std::string& name, const struct stat
     int dfd = ::openat(dst, dst_name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (dfd < 0) throw_errno("create", shown);
     UniqueFd out(dfd);
-    copy_data(src.get(), out.get(), name, shown);
-    apply_info(dst, dst_name, out.get(), src.get(), st, shown);
+    // Small files cost more to hand over than to copy.
+    if (st.st_size < kAsyncCopyMin || !pool_.enabled()) {
+      copy_data(src.get(), out.get(), name, shown);
+      apply_info(dst, dst_name, out.get(), src.get(), st, shown);
+      return;
+    }
+    // Contents, then owner, mode and times through the fd (the name is
+    // not needed, and writing the data last would change the mtime).
+    auto job = [this, src = std::make_shared<UniqueFd>(std::move(src)), out = std::make_shared<UniqueFd>(std::move(out)),
+                name, shown, st] {
+      copy_data(src->get(), out->get(), name, shown);
+      apply_info(-1, {}, out->get(), src->get(), st, shown);
+    };
+    pool_.submit(std::move(job));
     return;
   }
   if (S_ISLNK(st.st_mode)) {
@@ -793,6 +904,7 @@ void copy_files(const std::filesystem::path& target_root, const std::vector<Copy
   for (const auto& item : items) {
     try {
       copier.copy(item, dest, dest_is_dir);
+      copier.finish();
     } catch (Error& e) {
       if (e.message().find(item.shown) == std::string::npos) e.with_context("copy " + item.shown + " to " + dest);
       throw;

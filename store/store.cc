@@ -76,6 +76,7 @@ struct BlobWriter::Impl {
   uint64_t size = 0;
   std::optional<Digest> expected;
   std::optional<uint64_t> expected_size;
+  bool hashed_by_caller = false;
   bool done = false;
 
   ~Impl() {
@@ -102,7 +103,7 @@ BlobWriter::~BlobWriter() = default;
 
 void BlobWriter::write(const void* data, size_t size) {
   if (impl_->done) fail(ErrorKind::internal, "BlobWriter::write after commit");
-  impl_->hash.update(data, size);
+  if (!impl_->hashed_by_caller) impl_->hash.update(data, size);
   impl_->size += size;
   if (impl_->expected_size && impl_->size > *impl_->expected_size)
     fail(ErrorKind::data_loss, impl_->name() + ": more data than its size (" +
@@ -121,9 +122,19 @@ void BlobWriter::reset() {
 }
 
 Digest BlobWriter::commit() {
+  if (impl_->hashed_by_caller) fail(ErrorKind::internal, "BlobWriter::commit of a writer hashed by its caller");
+  return finish(impl_->hash.finish());
+}
+
+Digest BlobWriter::commit_as(const Digest& digest) {
+  if (!impl_->hashed_by_caller) fail(ErrorKind::internal, "BlobWriter::commit_as of a writer that hashes");
+  return finish(digest);
+}
+
+Digest BlobWriter::finish(const Digest& digest) {
   Impl& m = *impl_;
   if (m.done) fail(ErrorKind::internal, "BlobWriter::commit twice");
-  Digest got = m.hash.finish();
+  Digest got = digest;
   m.done = true;  // from here on the temporary file is ours to remove or rename
   auto discard = [&] { ::unlink(m.temp.c_str()); };
   if (m.expected_size && m.size != *m.expected_size) {
@@ -321,6 +332,12 @@ Digest Store::put_blob(std::string_view data, const std::optional<Digest>& expec
   BlobWriter w = write_blob(expected, data.size());
   w.write(data);
   return w.commit();
+}
+
+BlobWriter Store::write_blob_hashed_by_caller() {
+  BlobWriter w = write_blob();
+  w.impl_->hashed_by_caller = true;
+  return w;
 }
 
 BlobWriter Store::write_blob(std::optional<Digest> expected, std::optional<uint64_t> expected_size) {
