@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "common/fs.h"
+#include "exporter/exporter.h"
 #include "registry/registry.h"
 
 namespace xb::solver {
@@ -78,7 +79,29 @@ CacheSpec CacheSpec::parse(std::string_view flag, std::string_view text) {
   }
   if (to) {
     allowed.insert("ignore-error");
-    if (s.type != Type::inline_) allowed.insert("mode");
+    if (s.type != Type::inline_) {
+      allowed.insert("mode");
+      allowed.insert("compression");
+      allowed.insert("compression-level");
+    }
+    if (o.count("compression")) {
+      const std::string& c = o["compression"];
+      if (c == "gzip") s.compression = store::Compression::gzip;
+      else if (c == "zstd") s.compression = store::Compression::zstd;
+      else if (c == "uncompressed") s.compression = store::Compression::none;
+      else fail(ErrorKind::usage, where + ": compression=" + c + " (want gzip, zstd or uncompressed)");
+    }
+    if (o.count("compression-level")) {
+      const std::string& v = o["compression-level"];
+      char* end = nullptr;
+      long n = std::strtol(v.c_str(), &end, 10);
+      const bool zstd = s.compression == store::Compression::zstd;
+      const long lo = zstd ? 1 : 0, hi = zstd ? 22 : 9;
+      if (v.empty() || *end || n < lo || n > hi || s.compression == store::Compression::none)
+        fail(ErrorKind::usage, where + ": compression-level=" + v + " (want " + std::to_string(lo) + " to " +
+                                   std::to_string(hi) + " for " + std::string(store::to_string(s.compression)) + ")");
+      s.compression_level = static_cast<int>(n);
+    }
     if (o.count("mode")) {
       if (o["mode"] == "max")
         s.mode = Mode::max;
@@ -413,6 +436,11 @@ std::optional<FsState> RemoteCache::lookup(const CacheKey& key) const {
     if (!c.records.count(key)) continue;
     FsState s;
     s.layers = c.chain(key);
+    // A layer the store holds uncompressed (the base image's, typically) is
+    // used as it is rather than fetched again in the cache's compression.
+    for (auto& l : s.layers)
+      if (l.blob != l.diff_id && !store_.has_blob(l.blob) && store_.has_blob(l.diff_id))
+        l = Layer{l.diff_id, l.diff_id, store_.blob_size(l.diff_id).value_or(0), std::string(store::media_type::oci_layer)};
     return s;
   }
   return std::nullopt;
@@ -577,18 +605,44 @@ void write_layout(const store::Store& store, const fs::path& dir, const std::str
   write_file_atomic(dir / "index.json", idx.to_json());
 }
 
+// Layers as they go into a cache: uncompressed ones compressed as spec says
+// (kept per diff ID and compression by the exporter, so the next export
+// compresses nothing); compressed ones (pulled base layers) as they are.
+// One layer at a time: compressed_layer spreads each over every core.
+std::vector<Layer> compress_layers(store::Store& store, const std::vector<Layer>& layers, const CacheSpec& spec) {
+  exporter::LayerOptions lo;
+  lo.compression = spec.compression;
+  lo.level = spec.compression_level;
+  std::vector<Layer> out;
+  for (const Layer& l : layers) {
+    if (spec.compression == store::Compression::none ||
+        store::layer_compression(l.media_type).value_or(store::Compression::none) != store::Compression::none) {
+      out.push_back(l);
+      continue;
+    }
+    store::Descriptor d = exporter::compressed_layer(
+        store, store::Descriptor{l.media_type, l.blob, static_cast<int64_t>(l.size), {}, std::nullopt, {}, {}},
+        l.diff_id, lo);
+    out.push_back(Layer{l.diff_id, d.digest, static_cast<uint64_t>(d.size), d.media_type});
+  }
+  return out;
+}
+
 void export_one(store::Store& store, const CacheExport& cache, const CacheSpec& spec,
                 const BuildOptions& options) {
-  CacheMetadata md;
+  CacheMetadata plain;
   for (const auto& r : cache.records) {
     if (spec.mode == CacheSpec::Mode::min && !r.final_chain) continue;
     // A layer neither here nor in an imported cache leaves its step out.
     bool available = true;
     for (const auto& l : r.layers)
       if (!store.has_blob(l.blob) && !(cache.remote && cache.remote->can_fetch(l.blob))) available = false;
-    if (available) md.add(r.key, r.layers);
+    if (available) plain.add(r.key, r.layers);
   }
-  if (cache.remote) cache.remote->ensure_blobs(md.layers);
+  if (cache.remote) cache.remote->ensure_blobs(plain.layers);
+  CacheMetadata md;
+  md.layers = compress_layers(store, plain.layers, spec);
+  md.records = plain.records;
   std::string config = md.config_json();
   Digest config_digest = store.put_blob(config);
   store::Manifest m{std::string(store::media_type::oci_manifest),

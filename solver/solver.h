@@ -64,7 +64,9 @@ class ProgressSink {
 
 // A --cache-from or --cache-to (docs/dev/cache.md). parse() takes the
 // flag's value: type=registry,ref=REF[,mode=min|max][,ignore-error=true],
-// type=local,dest=DIR|src=DIR[,tag=T][,mode=…], type=inline.
+// type=local,dest=DIR|src=DIR[,tag=T][,mode=…], type=inline; registry and
+// local exports also take compression=gzip|zstd|uncompressed and
+// compression-level=N.
 struct CacheSpec {
   enum class Type { registry, local, inline_ };
   enum class Mode { min, max };
@@ -75,6 +77,9 @@ struct CacheSpec {
   Mode mode = Mode::min;     // --cache-to: which steps' results to export
   bool ignore_error = false; // --cache-to: a failed export is a warning
   bool to = false;           // parsed for --cache-to (else --cache-from)
+  // --cache-to: how built layers leave the machine (compression=gzip|zstd|uncompressed).
+  store::Compression compression = store::Compression::gzip;
+  std::optional<int> compression_level;  // compression-level=N
 
   // flag is "--cache-from" or "--cache-to" (what the error names and which keys are allowed).
   static CacheSpec parse(std::string_view flag, std::string_view text);

@@ -185,15 +185,6 @@ TEST_F(CacheE2E, RegistryCacheMakesAFreshStoreRunNothing) {
   EXPECT_TRUE(steps_with(r.out, "DONE").empty()) << r.out;
   EXPECT_NE(r.out.find("5 steps, 5 cached"), std::string::npos) << r.out;
   EXPECT_EQ(iid(), id_a);
-  // B, exporting what it imported, writes the very same cache: nothing in it is machine-specific.
-  r = build(b, "-t app --cache-from type=registry,ref=" + cache + " --cache-to type=local,dest=" +
-                   q(tmp_.path() / "from-b"));
-  ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_EQ(exported_digest(r.out), exported) << r.out;
-  // The image is complete: it runs, with the builder stage's output in it.
-  r = xb(b, "run app cat /combined");
-  EXPECT_EQ(r.code, 0) << r.out;
-  EXPECT_EQ(r.out, "app v1\nbuilt\nplain\n");
   // Lazy: min mode has no builder-stage records, and nothing beyond the image was fetched.
   json img = inspect(b, "app");
   std::set<std::string> layers;
@@ -203,6 +194,15 @@ TEST_F(CacheE2E, RegistryCacheMakesAFreshStoreRunNothing) {
     std::string text = xb::read_file(b / "blobs/sha256" / blob.substr(7));
     EXPECT_LT(text.size(), 100000u) << blob << " is neither a layer of the image nor metadata";
   }
+  // B, exporting what it imported, writes the very same cache: nothing in it is machine-specific.
+  r = build(b, "-t app --cache-from type=registry,ref=" + cache + " --cache-to type=local,dest=" +
+                   q(tmp_.path() / "from-b"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(exported_digest(r.out), exported) << r.out;
+  // The image is complete: it runs, with the builder stage's output in it.
+  r = xb(b, "run app cat /combined");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, "app v1\nbuilt\nplain\n");
 
   // A third build on B needs no --cache-from: the hits became local records.
   r = build(b, "-t app");
@@ -253,18 +253,27 @@ TEST_F(CacheE2E, ModeMaxAlsoCachesTheOtherStages) {
   r = sh("skopeo inspect --raw --tls-verify=false docker://" + max_ref);
   ASSERT_EQ(r.code, 0) << r.out;
   json cache_manifest = json::parse(r.out);
+  r = sh("skopeo inspect --raw --config --tls-verify=false docker://" + max_ref);
+  ASSERT_EQ(r.code, 0) << r.out;
+  json cache_config = json::parse(r.out);
   json img = inspect(d, "app");
-  std::set<std::string> image_layers;
-  for (const auto& l : img["Layers"]) image_layers.insert(l["digest"].get<std::string>());
+  std::set<std::string> image_blobs, image_diff_ids;
+  for (const auto& l : img["Layers"]) image_blobs.insert(l["digest"].get<std::string>());
+  for (const auto& id : img["RootFS"]["Layers"]) image_diff_ids.insert(id.get<std::string>());
+  ASSERT_EQ(image_diff_ids.size(), 5u) << img.dump();
   int builder_only = 0;
-  for (const auto& l : cache_manifest["layers"]) {
-    std::string digest = l["digest"];
-    if (image_layers.count(digest)) continue;
-    builder_only++;
-    EXPECT_FALSE(fs::exists(d / "blobs/sha256" / digest.substr(7)))
-        << digest << " was fetched but is not needed";
+  for (size_t i = 0; i < cache_manifest["layers"].size(); ++i) {
+    std::string digest = cache_manifest["layers"][i]["digest"];
+    if (!image_diff_ids.count(cache_config["diff_ids"][i].get<std::string>())) builder_only++;
+    // Neither the builder's layer nor the cache's gzip copy of the base (the store has it plain) is fetched.
+    if (!image_blobs.count(digest)) {
+      EXPECT_FALSE(fs::exists(d / "blobs/sha256" / digest.substr(7))) << digest << " was fetched but is not needed";
+    }
   }
   EXPECT_EQ(builder_only, 1);
+  // Layers leave the machine gzip-compressed by default.
+  for (const auto& l : cache_manifest["layers"])
+    EXPECT_EQ(l["mediaType"], "application/vnd.oci.image.layer.v1.tar+gzip") << l.dump();
 
   // skopeo copies the cache like any image (verifying every blob); the copy, an
   // OCI layout, serves as a local cache.
@@ -280,7 +289,7 @@ TEST_F(CacheE2E, ModeMaxAlsoCachesTheOtherStages) {
 TEST_F(CacheE2E, LocalDirectoryCache) {
   fs::path dir = tmp_.path() / "cache-dir";
   fs::path a = machine("a");
-  Result r = build(a, "-t app --cache-to type=local,dest=" + q(dir) + ",mode=max");
+  Result r = build(a, "-t app --cache-to type=local,dest=" + q(dir) + ",mode=max,compression=zstd");
   ASSERT_EQ(r.code, 0) << r.out;
   std::string id_a = iid();
   // An OCI layout other tools read.
@@ -288,6 +297,10 @@ TEST_F(CacheE2E, LocalDirectoryCache) {
   json index = json::parse(xb::read_file(dir / "index.json"));
   ASSERT_EQ(index["manifests"].size(), 1u);
   EXPECT_EQ(index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"], "latest");
+  json manifest = json::parse(
+      xb::read_file(dir / "blobs/sha256" / index["manifests"][0]["digest"].get<std::string>().substr(7)));
+  for (const auto& l : manifest["layers"])
+    EXPECT_EQ(l["mediaType"], "application/vnd.oci.image.layer.v1.tar+zstd") << l.dump();
   if (sh("command -v skopeo").code == 0) {
     r = sh("skopeo inspect --raw oci:" + dir.string() + ":latest");
     ASSERT_EQ(r.code, 0) << r.out;

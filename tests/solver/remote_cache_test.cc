@@ -43,6 +43,12 @@ TEST(CacheSpec, ParsesWhatBuildxAccepts) {
   EXPECT_EQ(CacheSpec::parse("--cache-from", "type=local,src=/tmp/c").dir, "/tmp/c");
   EXPECT_EQ(CacheSpec::parse("--cache-to", "type=inline").type, CacheSpec::Type::inline_);
   EXPECT_TRUE(CacheSpec::parse("--cache-to", "type=registry,ref=h:5000/c,ignore-error=true").ignore_error);
+  EXPECT_EQ(r.compression, store::Compression::gzip);  // as buildx
+  auto z = CacheSpec::parse("--cache-to", "type=local,dest=/c,compression=zstd,compression-level=19");
+  EXPECT_EQ(z.compression, store::Compression::zstd);
+  EXPECT_EQ(z.compression_level, 19);
+  EXPECT_EQ(CacheSpec::parse("--cache-to", "type=local,dest=/c,compression=uncompressed").compression,
+            store::Compression::none);
 }
 
 TEST(CacheSpec, MistakesAreUsageErrorsNamingTheFlag) {
@@ -62,6 +68,9 @@ TEST(CacheSpec, MistakesAreUsageErrorsNamingTheFlag) {
   usage("--cache-from", "type=local,dest=/x", "needs src=DIR");
   usage("--cache-from", "type=gha", "unknown type \"gha\"");
   usage("--cache-from", "type=registry,ref=h:5000/c,mode=max", "unknown option mode");
+  usage("--cache-to", "type=registry,ref=h:5000/c,compression=lz4", "compression=lz4 (want gzip, zstd or uncompressed)");
+  usage("--cache-to", "type=registry,ref=h:5000/c,compression-level=12", "compression-level=12 (want 0 to 9 for gzip)");
+  usage("--cache-to", "type=inline,compression=zstd", "unknown option compression");
   usage("--cache-to", "type=registry,ref=h:5000/c@sha256:" + std::string(64, 'a'), "not a digest");
   usage("--cache-to", "type=registry,ref=Not/Valid", "not an image reference");
 }
