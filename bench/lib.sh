@@ -175,10 +175,12 @@ tool_cold() {
 tool_cache_hits() {
   case $1 in
     buildkit)   # "#6 [2/2] COPY . /data" ... "#6 CACHED"; the base image (FROM) does not count
-      awk '$2 ~ /^\[/ { step[$1] = $3 } $2 == "CACHED" && step[$1] != "FROM" { n++ } END { print n + 0 }' "$2" ;;
+      awk '/^#[0-9]+ \[/ { s = $0; sub(/^#[0-9]+ \[[^]]*\] /, "", s); split(s, w, " "); step[$1] = w[1] }
+           $2 == "CACHED" && step[$1] != "FROM" { n++ } END { print n + 0 }' "$2" ;;
     buildah) grep -c '^--> Using cache' "$2" ;;
     xbuild)   # BuildKit's plain format if xbuild prints it, else any line that says cached
-      awk '$2 ~ /^\[/ { step[$1] = $3; bk = 1 } $2 == "CACHED" && step[$1] != "FROM" { n++ }
+      awk '/^#[0-9]+ \[/ { s = $0; sub(/^#[0-9]+ \[[^]]*\] /, "", s); split(s, w, " "); step[$1] = w[1]; bk = 1 }
+           $2 == "CACHED" && step[$1] != "FROM" { n++ }
            tolower($0) ~ /cached/ && $0 !~ /FROM/ { any++ } END { print bk ? n + 0 : any + 0 }' "$2" ;;
   esac
 }
