@@ -693,6 +693,7 @@ BuildResult build(store::Store& store, const BuildOptions& options) {
   engine.set_ignored(ignored, skip);
   int cores = static_cast<int>(std::thread::hardware_concurrency());
   Graph graph(engine, cores > 0 ? cores : 2);
+  if (options.source_date_epoch) graph.set_key_salt("source-date-epoch=" + std::to_string(*options.source_date_epoch));
   FsState final_fs = d.target ? graph.solve(*d.target) : FsState{};
   context.save();
   // The image's layers must be in the store even when its steps came from a remote cache.

@@ -55,6 +55,7 @@ CacheKey Graph::key(Vertex& v) {
   if (s.key) return *s.key;
   Sha256 h;
   put_field(h, "version", "xbuild-cache-key/1");
+  if (!key_salt_.empty()) put_field(h, "salt", key_salt_);
   put_field(h, "kind", kind_name(v.kind));
   put_field(h, "op", v.describe());
   put_field(h, "content", v.content_key());

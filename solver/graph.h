@@ -102,6 +102,11 @@ class Graph {
  public:
   Graph(Engine& engine, int parallelism);
   ~Graph();
+  // Build-wide settings that change what every step's layer holds, not what
+  // it computes (SOURCE_DATE_EPOCH clamps mtimes in the diff): they enter
+  // every key, so a layer made without them is never reused with them.
+  // Empty (the default) leaves keys as they are. Set before solving.
+  void set_key_salt(std::string salt) { key_salt_ = std::move(salt); }
 
   CacheKey key(Vertex& v);
   FsState solve(Vertex& v);
@@ -126,6 +131,7 @@ class Graph {
   std::mutex stats_mu_;
   SolveStats stats_;
   std::set<const Vertex*> reported_;  // under stats_mu_
+  std::string key_salt_;
 };
 
 }  // namespace xb::solver

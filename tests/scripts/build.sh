@@ -67,6 +67,14 @@ bonjour" "$("$xb" run --rm app)"
 "$xb" build --progress=plain --no-cache -t app "$ctx" >"$t/b6.log" 2>&1
 check no-cache-reruns-all 3 "$(ran "$t/b6.log" | wc -l)"
 
+# SOURCE_DATE_EPOCH clamps the layers' mtimes, so layers cached without it
+# are not reused with it; with the same value twice, they are.
+SOURCE_DATE_EPOCH=86400 "$xb" build --progress=plain -t sde "$ctx" >"$t/sde1.log" 2>&1
+check epoch-build-reruns-steps-cached-without-it 3 "$(ran "$t/sde1.log" | wc -l)"
+check epoch-clamps-mtimes 86400 "$("$xb" run --rm sde stat -c %Y /combined)"
+SOURCE_DATE_EPOCH=86400 "$xb" build --progress=plain -t sde "$ctx" >"$t/sde2.log" 2>&1
+check same-epoch-uses-the-cache "" "$(ran "$t/sde2.log")"
+
 # -q prints the image ID only; --iidfile gets the same.
 id=$("$xb" build -q --iidfile "$t/iid" -t app "$ctx" 2>/dev/null)
 check quiet-prints-the-id "$id" "$(cat "$t/iid")"
