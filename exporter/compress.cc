@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "common/error.h"
+#include "common/parallel.h"
 #include "common/fs.h"
 #include "exporter/exporter.h"
 
@@ -340,33 +341,11 @@ Descriptor prepare_manifest(store::Store& st, const Descriptor& desc, const Laye
   std::vector<std::optional<Descriptor>> out(m.layers.size());
   // Layers at once (small layers would leave cores idle one by one); each
   // layer's chunks go to the shared pool, so this does not oversubscribe.
-  std::atomic<size_t> next{0};
-  std::mutex mu;
-  std::exception_ptr error;
-  auto worker = [&] {
-    for (;;) {
-      size_t i = next.fetch_add(1);
-      if (i >= m.layers.size()) return;
-      {
-        std::lock_guard lock(mu);
-        if (error) return;
-      }
-      try {
-        if (is_foreign(m.layers[i].media_type)) out[i] = m.layers[i];
-        else out[i] = compressed_layer(st, m.layers[i], cfg.diff_ids[i], o, progress);
-        out[i]->annotations = m.layers[i].annotations;
-      } catch (...) {
-        std::lock_guard lock(mu);
-        if (!error) error = std::current_exception();
-      }
-    }
-  };
-  size_t n = std::min<size_t>(cores(), m.layers.size());
-  std::vector<std::thread> threads;
-  for (size_t i = 1; i < n; ++i) threads.emplace_back(worker);
-  worker();
-  for (auto& t : threads) t.join();
-  if (error) std::rethrow_exception(error);
+  parallel_for(m.layers.size(), cores(), [&](size_t i, const std::atomic<bool>&) {
+    if (is_foreign(m.layers[i].media_type)) out[i] = m.layers[i];
+    else out[i] = compressed_layer(st, m.layers[i], cfg.diff_ids[i], o, progress);
+    out[i]->annotations = m.layers[i].annotations;
+  });
 
   store::Manifest nm = m;
   nm.media_type = std::string(o.oci_media_types ? mt::oci_manifest : mt::docker_manifest);

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "common/error.h"
+#include "common/parallel.h"
 #include "registry/internal.h"
 #include "registry/registry.h"
 
@@ -416,31 +417,8 @@ struct ClientImpl {
     for (const auto& l : m.layers) blobs.push_back(l);
     std::vector<Endpoint> beps = blob_endpoints(ref.domain(), man.registry);
 
-    std::atomic<size_t> next{0};
-    std::atomic<bool> stop{false};
-    std::mutex err_mu;
-    std::exception_ptr first_error;
-    auto worker = [&] {
-      for (;;) {
-        size_t i = next.fetch_add(1);
-        if (i >= blobs.size() || stop.load()) return;
-        try {
-          fetch_blob(st, ref, blobs[i], beps, &stop);
-        } catch (...) {
-          std::lock_guard<std::mutex> lock(err_mu);
-          // The first error is the one to report; later ones are often "cancelled".
-          if (!first_error) first_error = std::current_exception();
-          stop = true;
-          return;
-        }
-      }
-    };
-    size_t n = std::min<size_t>(static_cast<size_t>(opt.max_parallel), blobs.size());
-    std::vector<std::thread> threads;
-    for (size_t i = 1; i < n; ++i) threads.emplace_back(worker);
-    worker();
-    for (auto& t : threads) t.join();
-    if (first_error) std::rethrow_exception(first_error);
+    parallel_for(blobs.size(), static_cast<size_t>(opt.max_parallel),
+                 [&](size_t i, const std::atomic<bool>& stopping) { fetch_blob(st, ref, blobs[i], beps, &stopping); });
 
     // The config must be one (a bad one would break every later use).
     store::ImageConfig::parse(st.read_blob(m.config.digest));
@@ -639,30 +617,8 @@ struct ClientImpl {
 
   // Pushes blobs, max_parallel at once; the first error wins.
   void push_blobs(const store::Store& st, const ImageRef& ref, const Endpoint& ep, const std::vector<Descriptor>& blobs) {
-    std::atomic<size_t> next{0};
-    std::atomic<bool> stop{false};
-    std::mutex err_mu;
-    std::exception_ptr first_error;
-    auto worker = [&] {
-      for (;;) {
-        size_t i = next.fetch_add(1);
-        if (i >= blobs.size() || stop.load()) return;
-        try {
-          push_blob(st, ref, ep, blobs[i]);
-        } catch (...) {
-          std::lock_guard<std::mutex> lock(err_mu);
-          if (!first_error) first_error = std::current_exception();
-          stop = true;
-          return;
-        }
-      }
-    };
-    size_t n = std::min<size_t>(static_cast<size_t>(opt.max_parallel), blobs.size());
-    std::vector<std::thread> threads;
-    for (size_t i = 1; i < n; ++i) threads.emplace_back(worker);
-    worker();
-    for (auto& t : threads) t.join();
-    if (first_error) std::rethrow_exception(first_error);
+    parallel_for(blobs.size(), static_cast<size_t>(opt.max_parallel),
+                 [&](size_t i, const std::atomic<bool>&) { push_blob(st, ref, ep, blobs[i]); });
   }
 
   Digest push(const store::Store& st, const Descriptor& target, const ImageRef& ref) {

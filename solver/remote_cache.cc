@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "common/fs.h"
+#include "common/parallel.h"
 #include "exporter/exporter.h"
 #include "registry/registry.h"
 
@@ -472,29 +473,7 @@ void RemoteCache::ensure_blobs(const std::vector<Layer>& layers) {
   std::vector<const Layer*> missing;
   for (const auto& l : layers)
     if (!store_.has_blob(l.blob)) missing.push_back(&l);
-  if (missing.size() <= 1) {
-    for (const Layer* l : missing) ensure_blob(*l);
-    return;
-  }
-  std::atomic<size_t> next{0};
-  std::mutex err_mu;
-  std::exception_ptr first;
-  auto worker = [&] {
-    for (size_t i; (i = next.fetch_add(1)) < missing.size();) {
-      try {
-        ensure_blob(*missing[i]);
-      } catch (...) {
-        std::lock_guard g(err_mu);
-        if (!first) first = std::current_exception();
-        next = missing.size();
-      }
-    }
-  };
-  std::vector<std::thread> threads;
-  for (size_t i = 1; i < std::min<size_t>(4, missing.size()); ++i) threads.emplace_back(worker);
-  worker();
-  for (auto& t : threads) t.join();
-  if (first) std::rethrow_exception(first);
+  parallel_for(missing.size(), 4, [&](size_t i, const std::atomic<bool>&) { ensure_blob(*missing[i]); });
 }
 
 size_t RemoteCache::records() const {

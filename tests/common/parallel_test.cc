@@ -1,0 +1,54 @@
+#include "common/parallel.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <thread>
+
+namespace xb {
+namespace {
+
+TEST(ParallelFor, EveryItemOnceWithinTheBound) {
+  std::mutex mu;
+  std::multiset<size_t> seen;
+  std::atomic<int> running{0}, most{0};
+  parallel_for(50, 3, [&](size_t i, const std::atomic<bool>&) {
+    int now = ++running;
+    for (int m = most.load(); now > m && !most.compare_exchange_weak(m, now);) {
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    --running;
+    std::lock_guard lock(mu);
+    seen.insert(i);
+  });
+  ASSERT_EQ(seen.size(), 50u);
+  for (size_t i = 0; i < 50; ++i) EXPECT_EQ(seen.count(i), 1u);
+  EXPECT_LE(most.load(), 3);
+}
+
+TEST(ParallelFor, FirstFailureStopsTheRestAndIsRethrown) {
+  std::atomic<int> started{0};
+  try {
+    parallel_for(1000, 2, [&](size_t i, const std::atomic<bool>&) {
+      ++started;
+      if (i == 3) throw std::runtime_error("item 3 failed");
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    });
+    FAIL() << "no exception";
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "item 3 failed");
+  }
+  EXPECT_LT(started.load(), 20);
+}
+
+TEST(ParallelFor, NothingToDo) {
+  int calls = 0;
+  parallel_for(0, 4, [&](size_t, const std::atomic<bool>&) { ++calls; });
+  EXPECT_EQ(calls, 0);
+}
+
+}  // namespace
+}  // namespace xb
