@@ -611,26 +611,23 @@ class Dispatcher {
     std::string dest, chown, chmod, from, checksum;
     std::vector<std::string> excludes;
     bool link = false, parents = false;
+    auto take_shared = [&](const auto& c) {  // the flags COPY and ADD have in common
+      raw_sources = c.sources;
+      contents = c.source_contents;
+      dest = c.dest;
+      chown = c.chown;
+      chmod = c.chmod;
+      excludes = c.excludes;
+      link = c.link;
+    };
     if (is_add) {
       const auto& c = std::get<frontend::AddCmd>(ins.command);
-      raw_sources = c.sources;
-      contents = c.source_contents;
-      dest = c.dest;
-      chown = c.chown;
-      chmod = c.chmod;
+      take_shared(c);
       checksum = c.checksum;
-      excludes = c.excludes;
-      link = c.link;
     } else {
       const auto& c = std::get<frontend::CopyCmd>(ins.command);
-      raw_sources = c.sources;
-      contents = c.source_contents;
-      dest = c.dest;
-      chown = c.chown;
-      chmod = c.chmod;
+      take_shared(c);
       from = c.from;
-      excludes = c.excludes;
-      link = c.link;
       parents = c.parents;
     }
     auto ex = [&](const std::string& w) { return expand(w, st, where); };
