@@ -18,6 +18,7 @@
 #include "common/digest.h"
 #include "common/fs.h"
 #include "tests/support/registry_server.h"
+#include "tests/support/shell.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -25,22 +26,9 @@ using xb::testing::RegistryServer;
 
 namespace {
 
-struct Result {
-  int code;
-  std::string out;
-};
-
-Result sh(const std::string& cmd) {
-  FILE* p = ::popen(("( " + cmd + " ) 2>&1").c_str(), "r");
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int status = ::pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
+using Result = xb::testing::ShellResult;
+using xb::testing::q;
+using xb::testing::sh;
 
 // A builder stage, then a final stage that copies from it and from the context.
 const char* kDockerfile = R"(FROM bb AS builder

@@ -7,6 +7,7 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "exporter/exporter.h"
+#include "tests/support/shell.h"
 
 using namespace xb::store;
 using namespace xb::exporter;
@@ -16,14 +17,9 @@ using nlohmann::json;
 namespace {
 
 int sh(const std::string& cmd, std::string* out = nullptr) {
-  FILE* p = ::popen(("( " + cmd + " ) 2>&1").c_str(), "r");
-  std::string text;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) text.append(buf, n);
-  int status = ::pclose(p);
-  if (out) *out = text;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  auto r = xb::testing::sh(cmd);
+  if (out) *out = r.out;
+  return r.code;
 }
 
 class Archives : public ::testing::Test {

@@ -14,6 +14,7 @@
 #include "exporter/exporter.h"
 #include "registry/internal.h"
 #include "tests/support/registry_server.h"
+#include "tests/support/shell.h"
 
 namespace fs = std::filesystem;
 using namespace xb::store;
@@ -24,14 +25,9 @@ using xb::exporter::LayerOptions;
 namespace {
 
 std::string run(const std::string& cmd, int* code = nullptr) {
-  FILE* p = ::popen(("( " + cmd + " ) 2>&1").c_str(), "r");
-  std::string out;
-  char buf[65536];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  int status = ::pclose(p);
-  if (code) *code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return out;
+  auto r = xb::testing::sh(cmd);
+  if (code) *code = r.code;
+  return r.out;
 }
 
 // A tar-like payload of `size` bytes: half text, half random, so that
