@@ -57,7 +57,7 @@ store::Descriptor import_rootfs(store::Store& store, const std::filesystem::path
 // How an image's layers are compressed and typed on export and push.
 struct LayerOptions {
   store::Compression compression = store::Compression::gzip;
-  std::optional<int> level;     // none: gzip 4 (libdeflate's scale), zstd 3
+  std::optional<int> level;     // none: gzip 1 (0-9: igzip at 1-3, libdeflate otherwise), zstd 3
   bool oci_media_types = true;  // false: docker schema2 (manifest, config and layer types)
   bool force = false;           // recompress layers that already have the wanted compression
 };

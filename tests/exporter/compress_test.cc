@@ -89,6 +89,31 @@ TEST_F(Compress, GzipIsReadByGzipAndRememberedPerDiffId) {
   EXPECT_EQ(docker.digest, gz.digest);
 }
 
+// Levels 1-3 are igzip's, the others libdeflate's: every level, on text, on
+// bytes no deflate can shrink (stored blocks, barely larger than the input)
+// and on an empty layer, gives what gzip(1) reads back.
+TEST_F(Compress, EveryGzipLevelIsReadByGzipEvenOnIncompressibleData) {
+  std::mt19937 rng(7);
+  std::string noise(3 * 1024 * 1024 + 7, '\0');
+  for (auto& c : noise) c = static_cast<char>(rng());
+  const std::vector<std::string> inputs = {payload(2 * 1024 * 1024 + 99, 3), noise, ""};
+  for (const auto& data : inputs) {
+    Descriptor layer = plain_layer(data);
+    for (int level = 0; level <= 9; ++level) {
+      SCOPED_TRACE("level " + std::to_string(level) + ", " + std::to_string(data.size()) + " bytes");
+      Descriptor gz = xb::exporter::compressed_layer(st_, layer, layer.digest,
+                                                     LayerOptions{.level = level, .force = true});
+      int code = 0;
+      std::string out = run("gzip -dc < '" + st_.blob_path(gz.digest).string() + "'", &code);
+      ASSERT_EQ(code, 0) << out.substr(0, 200);
+      EXPECT_TRUE(out == data) << "gzip -dc gave " << out.size() << " bytes, want " << data.size();
+      if (data.size() == noise.size()) {
+        EXPECT_LT(gz.size, layer.size + layer.size / 100);
+      }
+    }
+  }
+}
+
 TEST_F(Compress, ZstdFromGzipIsReadByZstdAndChecksTheDiffId) {
   std::string data = payload(9 * 1024 * 1024, 2);
   Descriptor layer = plain_layer(data);
