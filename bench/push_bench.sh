@@ -6,7 +6,10 @@
 # doing the same to the very same image (read from xbuild's store, which is
 # an OCI layout with uncompressed layers). Every push goes to an empty
 # registry. Prints a table: seconds, MB/s of uncompressed image, and each
-# peer's time over xbuild's (above 1: xbuild is faster). Best of RUNS.
+# peer's time over xbuild's (above 1: xbuild is faster), and for archives
+# the size written (a faster but larger result would be no win). Also each
+# tool at the other end of its scale: xbuild at compression-level=4, skopeo
+# at level 1. Best of RUNS.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 xbuild=${1:-$here/build/xbuild}
@@ -83,7 +86,7 @@ oci_ref="oci:$XBUILD_ROOT:docker.io/bench/big:latest"
 
 now() { date +%s.%N; }
 best() { sort -n | head -1; }
-declare -A times
+declare -A times sizes
 record() { times[$1]="${times[$1]:-} $2"; }
 forget_compressed() { rm -rf "$XBUILD_ROOT/records/layers"; }   # the next export compresses again
 
@@ -103,6 +106,16 @@ for r in $(seq "$runs"); do
   rm -f "$work/s.tar"
   s=$(now); skopeo copy -q --dest-compress --dest-compress-format gzip "$oci_ref" "oci-archive:$work/s.tar:big"; e=$(now)
   record "export:skopeo" "$(echo "$e - $s" | bc)"
+  sizes[export:xbuild]=$(stat -c %s "$work/x.tar"); sizes[export:skopeo]=$(stat -c %s "$work/s.tar")
+  # The same at the other end of the scale: xbuild at a level whose layers
+  # are smaller than skopeo's default, skopeo at its fastest level.
+  forget_compressed; rm -f "$work/x4.tar"
+  s=$(now); "$xbuild" build -q -o type=oci,dest="$work/x4.tar",compression-level=4 "$work/ctx" >/dev/null; e=$(now)
+  record "export4:xbuild" "$(echo "$e - $s" | bc)"; sizes[export4:xbuild]=$(stat -c %s "$work/x4.tar")
+  rm -f "$work/s1.tar"
+  s=$(now); skopeo copy -q --dest-compress --dest-compress-format gzip --dest-compress-level 1 "$oci_ref" "oci-archive:$work/s1.tar:big"; e=$(now)
+  record "export1:skopeo" "$(echo "$e - $s" | bc)"; sizes[export1:skopeo]=$(stat -c %s "$work/s1.tar")
+  rm -f "$work/x.tar" "$work/s.tar" "$work/x4.tar" "$work/s1.tar"
   # 2. push from a cold compression cache: compress + upload
   fresh_registry; forget_compressed
   s=$(now); "$xbuild" push -q "$reg/bench/big:1" </dev/null >/dev/null; e=$(now)
@@ -128,15 +141,18 @@ done
 mb=$(echo "$image_bytes/1000000" | bc -l)
 printf '\nexport and push of a %.0f MB image (4 COPY layers of files from /usr + busybox), gzip, best of %d runs\n' "$mb" "$runs"
 printf '%s, %s cores, load average %s\n' "$(date -u +%Y-%m-%d)" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-58s %8s %8s %10s\n' operation seconds MB/s "vs xbuild"
+printf '%-58s %8s %8s %10s %9s\n' operation seconds MB/s "vs xbuild" "MB out"
 row() { # label key xbuild-key
-  local v x
+  local v x out=""
   v=$(printf '%s\n' ${times[$2]} | best)
   x=$(printf '%s\n' ${times[$3]} | best)
-  printf '%-58s %8.2f %8.1f %9.2fx\n' "$1" "$v" "$(echo "$mb/$v" | bc -l)" "$(echo "$v/$x" | bc -l)"
+  [ -n "${sizes[$2]:-}" ] && out=$(printf '%9.1f' "$(echo "${sizes[$2]}/1000000" | bc -l)")
+  printf '%-58s %8.2f %8.1f %9.2fx %s\n' "$1" "$v" "$(echo "$mb/$v" | bc -l)" "$(echo "$v/$x" | bc -l)" "$out"
 }
 row "xbuild build -o type=oci,dest=F (gzip, cold)" export:xbuild export:xbuild
 row "skopeo copy oci: oci-archive: --dest-compress" export:skopeo export:xbuild
+row "xbuild build -o type=oci,...,compression-level=4" export4:xbuild export:xbuild
+row "skopeo copy ... --dest-compress-level 1" export1:skopeo export:xbuild
 row "xbuild push (compress + upload)" push:xbuild push:xbuild
 row "skopeo copy oci: docker:// (compress + upload)" push:skopeo push:xbuild
 [ $have_buildah -eq 1 ] && row "buildah push (compress + upload)" push:buildah push:xbuild
