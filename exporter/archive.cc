@@ -55,11 +55,7 @@ std::string now_rfc3339() {
     long long v = std::strtoll(sde, &end, 10);
     if (!*end && v >= 0) t = static_cast<std::time_t>(v);
   }
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
+  return store::rfc3339(std::chrono::system_clock::from_time_t(t));
 }
 
 // Reads an fd to its end, in chunks.

@@ -39,26 +39,6 @@ std::string random_hex(int n) {
   return s;
 }
 
-// RFC 3339 with nanoseconds, UTC, as Go's time.Time marshals.
-std::string rfc3339(std::chrono::system_clock::time_point t) {
-  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
-  time_t secs = static_cast<time_t>(ns / 1000000000);
-  long frac = static_cast<long>(ns % 1000000000);
-  struct tm tm;
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  std::string out = buf;
-  if (frac) {
-    char f[16];
-    snprintf(f, sizeof f, ".%09ld", frac);
-    std::string fs = f;
-    while (fs.back() == '0') fs.pop_back();
-    out += fs;
-  }
-  return out + "Z";
-}
-
 int open_in_root(int root_fd, const std::string& rel, int flags) {
   struct open_how how {};
   how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
@@ -315,7 +295,8 @@ class BuildEngine : public Engine {
       if (e.kind() != ErrorKind::already_exists) throw;
     }
     FsState out{name, parent.layers};
-    out.layers.push_back(Layer{lr.diff_id, blob, lr.size, std::string(store::media_type::oci_layer)});
+    out.layers.push_back(Layer{lr.diff_id, blob, lr.size, std::string(store::media_type::oci_layer),
+                               store::rfc3339(std::chrono::system_clock::now())});
     nlohmann::json rec = {{"v", 1}, {"snapshot", name}, {"layers", nlohmann::json::array()}};
     for (const auto& l : out.layers) rec["layers"].push_back(l.to_json());
     records_.put_json(std::string(key.hex()), rec);
@@ -706,14 +687,9 @@ BuildResult build(store::Store& store, const BuildOptions& options) {
 
   // The image: the target's config with its layers and times.
   store::ImageConfig image = std::move(d.image);
-  auto now = options.source_date_epoch ? std::chrono::system_clock::time_point(std::chrono::seconds(*options.source_date_epoch))
-                                       : std::chrono::system_clock::now();
-  std::string created = rfc3339(now);
-  image.created = created;
   image.diff_ids.clear();
   for (const auto& l : final_fs.layers) image.diff_ids.push_back(l.diff_id);
-  for (auto& h : image.history)
-    if (h.created.empty()) h.created = created;
+  stamp_history(image, final_fs.layers, options.source_date_epoch, store::rfc3339(std::chrono::system_clock::now()));
   // A base image's inline cache metadata describes the base's build, not this one.
   if (image.extra.is_object()) image.extra.erase(std::string(kInlineCacheField));
   for (const auto& spec : options.cache_to)

@@ -724,4 +724,46 @@ Dispatched dispatch(const frontend::Dockerfile& dockerfile, const DispatchOption
   return Dispatcher(dockerfile, options, images).run();
 }
 
+void stamp_history(store::ImageConfig& image, const std::vector<Layer>& layers,
+                   std::optional<int64_t> source_date_epoch, const std::string& now) {
+  auto& history = image.history;
+  if (source_date_epoch) {
+    std::string epoch = store::rfc3339(std::chrono::system_clock::time_point(std::chrono::seconds(*source_date_epoch)));
+    for (auto& h : history)
+      if (h.created.empty()) h.created = epoch;
+    image.created = epoch;
+    return;
+  }
+  size_t layer = 0;
+  for (auto& h : history) {
+    if (h.empty_layer) continue;
+    if (h.created.empty() && layer < layers.size()) h.created = layers[layer].created;
+    ++layer;
+  }
+  // The time for entries before the first new layer: that layer's, or the
+  // last known one if no layer follows a gap.
+  std::string fill;
+  bool gap = false;
+  for (const auto& h : history) {
+    if (h.created.empty()) {
+      gap = true;
+      continue;
+    }
+    fill = h.created;
+    if (gap) break;
+  }
+  gap = false;
+  for (auto& h : history) {
+    if (h.created.empty()) {
+      gap = true;
+      h.created = fill;
+    } else if (gap) {
+      fill = h.created;
+    }
+  }
+  image.created = now;
+  for (const auto& h : history)
+    if (!h.created.empty()) image.created = h.created;
+}
+
 }  // namespace xb::solver

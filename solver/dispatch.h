@@ -47,4 +47,14 @@ struct Dispatched {
 Dispatched dispatch(const frontend::Dockerfile& dockerfile, const DispatchOptions& options,
                     ImageResolver& images);
 
+// Gives a dispatched image its times once its layers are known, as BuildKit's
+// exporter does (normalizeLayersAndHistory, patchImageConfig): a step's
+// history entry gets the time its layer was first made, so a cached rebuild
+// yields the same config and image ID; an entry without a layer gets the
+// time of the layer before it (or, before the first new layer, that of the
+// first new layer); the image is as old as its last entry (`now` when there
+// is none). With SOURCE_DATE_EPOCH every new entry and the image get it.
+void stamp_history(store::ImageConfig& image, const std::vector<Layer>& layers,
+                   std::optional<int64_t> source_date_epoch, const std::string& now);
+
 }  // namespace xb::solver

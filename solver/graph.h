@@ -29,6 +29,10 @@ struct Layer {
   Digest blob;           // the blob in the store (== diff_id for uncompressed layers)
   uint64_t size = 0;     // bytes of the blob
   std::string media_type;
+  // When the step that made it first ran (RFC 3339), kept with the cache so
+  // that a cached rebuild gives the same history times, hence the same image
+  // ID, as BuildKit does; "" for a base image's layers (their history has it).
+  std::string created;
 
   nlohmann::json to_json() const;
   static Layer from_json(const nlohmann::json& j);

@@ -177,6 +177,22 @@ void check_version(const json& j, std::string_view what) {
                                              ", this xbuild reads version 1 only");
 }
 
+// When each layer was first made (Layer::created), so that a build from
+// this cache stamps the same history times and gets the same image ID as
+// the build that filled it. Optional: older metadata has none.
+json created_json(const std::vector<Layer>& layers) {
+  json c = json::array();
+  for (const auto& l : layers) c.push_back(l.created);
+  return c;
+}
+
+void read_created(const json& j, CacheMetadata& m) {
+  auto c = j.find("created");
+  if (c == j.end() || !c->is_array() || c->size() != m.layers.size()) return;
+  for (size_t i = 0; i < m.layers.size(); ++i)
+    if ((*c)[i].is_string()) m.layers[i].created = (*c)[i].get<std::string>();
+}
+
 void read_records(const json& j, CacheMetadata& m, std::string_view what) {
   auto rs = j.find("records");
   if (rs == j.end() || !rs->is_array())
@@ -201,7 +217,7 @@ void read_records(const json& j, CacheMetadata& m, std::string_view what) {
 std::string CacheMetadata::config_json() const {
   json diff_ids = json::array();
   for (const auto& l : layers) diff_ids.push_back(l.diff_id.str());
-  json j = {{"version", 1}, {"diff_ids", diff_ids}, {"records", records_json(records)}};
+  json j = {{"version", 1}, {"diff_ids", diff_ids}, {"created", created_json(layers)}, {"records", records_json(records)}};
   return j.dump();
 }
 
@@ -221,11 +237,14 @@ CacheMetadata CacheMetadata::from_config(const json& config, const std::vector<s
     m.layers.push_back(
         Layer{diff_id, layers[i].digest, static_cast<uint64_t>(layers[i].size), layers[i].media_type});
   }
+  read_created(config, m);
   read_records(config, m, "cache config");
   return m;
 }
 
-json CacheMetadata::inline_json() const { return {{"version", 1}, {"records", records_json(records)}}; }
+json CacheMetadata::inline_json() const {
+  return {{"version", 1}, {"created", created_json(layers)}, {"records", records_json(records)}};
+}
 
 CacheMetadata CacheMetadata::from_inline(const json& field, const std::vector<store::Descriptor>& layers,
                                          const std::vector<Digest>& diff_ids) {
@@ -237,6 +256,7 @@ CacheMetadata CacheMetadata::from_inline(const json& field, const std::vector<st
   for (size_t i = 0; i < layers.size(); ++i)
     m.layers.push_back(
         Layer{diff_ids[i], layers[i].digest, static_cast<uint64_t>(layers[i].size), layers[i].media_type});
+  read_created(field, m);
   read_records(field, m, "inline cache metadata");
   return m;
 }
@@ -441,7 +461,8 @@ std::optional<FsState> RemoteCache::lookup(const CacheKey& key) const {
     // used as it is rather than fetched again in the cache's compression.
     for (auto& l : s.layers)
       if (l.blob != l.diff_id && !store_.has_blob(l.blob) && store_.has_blob(l.diff_id))
-        l = Layer{l.diff_id, l.diff_id, store_.blob_size(l.diff_id).value_or(0), std::string(store::media_type::oci_layer)};
+        l = Layer{l.diff_id, l.diff_id, store_.blob_size(l.diff_id).value_or(0), std::string(store::media_type::oci_layer),
+                  l.created};
     return s;
   }
   return std::nullopt;
@@ -602,7 +623,7 @@ std::vector<Layer> compress_layers(store::Store& store, const std::vector<Layer>
     store::Descriptor d = exporter::compressed_layer(
         store, store::Descriptor{l.media_type, l.blob, static_cast<int64_t>(l.size), {}, std::nullopt, {}, {}},
         l.diff_id, lo);
-    out.push_back(Layer{l.diff_id, d.digest, static_cast<uint64_t>(d.size), d.media_type});
+    out.push_back(Layer{l.diff_id, d.digest, static_cast<uint64_t>(d.size), d.media_type, l.created});
   }
   return out;
 }

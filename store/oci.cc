@@ -1,10 +1,33 @@
 // The OCI documents and their JSON: one serializer per type. Parsers keep
 // fields they do not model (ImageConfig::extra) so that a config read and
 // written back is not mangled.
+#include <time.h>
+
+#include <cstdio>
+
 #include "common/error.h"
 #include "store/store.h"
 
 namespace xb::store {
+
+std::string rfc3339(std::chrono::system_clock::time_point t) {
+  auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+  time_t secs = static_cast<time_t>(ns / 1000000000);
+  long frac = static_cast<long>(ns % 1000000000);
+  struct tm tm;
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::string out = buf;
+  if (frac) {
+    char f[16];
+    snprintf(f, sizeof f, ".%09ld", frac);
+    std::string digits = f;
+    while (digits.back() == '0') digits.pop_back();
+    out += digits;
+  }
+  return out + "Z";
+}
 
 using nlohmann::json;
 

@@ -9,6 +9,7 @@
 // index.json is rewritten under an exclusive lock.
 #pragma once
 
+#include <chrono>
 #include <compare>
 #include <cstdint>
 #include <filesystem>
@@ -193,6 +194,10 @@ struct ContainerConfig {
   nlohmann::json extra = nlohmann::json::object();  // fields not modelled above, kept as read
   bool operator==(const ContainerConfig&) const = default;
 };
+
+// A time as image configs carry it: RFC 3339, UTC, nanoseconds without
+// trailing zeros, as Go's time.Time marshals ("2026-11-23T14:01:02.5Z").
+std::string rfc3339(std::chrono::system_clock::time_point t);
 
 struct HistoryEntry {
   std::string created;  // RFC 3339

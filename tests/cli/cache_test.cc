@@ -274,6 +274,29 @@ TEST_F(CacheE2E, ModeMaxAlsoCachesTheOtherStages) {
   EXPECT_EQ(steps_with(r.out, "CACHED"), (std::set<int>{2})) << r.out;
 }
 
+// Without SOURCE_DATE_EPOCH history times are those of the machine that
+// ran each step (kept in the cache), so another machine building from that
+// cache gets the same image ID, as with BuildKit; --no-cache gets a new one.
+TEST_F(CacheE2E, WithoutAnEpochAFreshStoreGetsTheSameImageIdFromTheCache) {
+  fs::path dir = tmp_.path() / "cache-dir";
+  fs::path a = machine("a"), b = machine("b");
+  const std::string no_epoch = "env SOURCE_DATE_EPOCH= ";
+  auto build_at = [&](const fs::path& root, const std::string& flags) {
+    return sh("XBUILD_ROOT=" + q(root) + " " + no_epoch + q(xbuild_) + " build --progress plain --iidfile " +
+              q(tmp_.path() / "iid") + " " + flags + " " + q(ctx_));
+  };
+  Result r = build_at(a, "-t app --cache-to type=local,dest=" + q(dir) + ",mode=max");
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::string id_a = iid();
+  r = build_at(b, "-t app --cache-from type=local,src=" + q(dir));
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(steps_with(r.out, "CACHED"), all_steps()) << r.out;
+  EXPECT_EQ(iid(), id_a);
+  r = build_at(b, "-t app --no-cache");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(iid(), id_a);
+}
+
 TEST_F(CacheE2E, LocalDirectoryCache) {
   fs::path dir = tmp_.path() / "cache-dir";
   fs::path a = machine("a");

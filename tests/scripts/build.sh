@@ -34,16 +34,18 @@ CMD ["cat", "/combined"]
 EOF
 
 # The default verb, plain progress, a tag.
-(cd "$ctx" && "$xb" -t app --progress=plain . >"$t/b1.log" 2>&1); rc=$?
+(cd "$ctx" && "$xb" -t app --progress=plain --iidfile "$t/id1" . >"$t/b1.log" 2>&1); rc=$?
 check default-verb-builds 0 $rc
 check first-build-runs-every-step "$(printf 'RUN echo "$GREETING" > /greeting\nCOPY src/ /src/\nRUN cat /src/a.txt /greeting > /combined')" "$(ran "$t/b1.log")"
 check image-runs "one
 hello" "$("$xb" run --rm app)"
 
-# Warm: everything cached, nothing run; the same image content.
-"$xb" build --progress=plain -t app "$ctx" >"$t/b2.log" 2>&1
+# Warm: everything cached, nothing run; the same image, to its ID (history
+# times are those of the cached layers, as with BuildKit).
+"$xb" build --progress=plain -t app --iidfile "$t/id2" "$ctx" >"$t/b2.log" 2>&1
 check warm-runs-nothing "" "$(ran "$t/b2.log")"
 check warm-shows-every-step-cached 4 "$(cached "$t/b2.log" | wc -l)"
+check warm-gives-the-same-image-id "$(cat "$t/id1")" "$(cat "$t/id2")"
 
 # A touched mtime or an unrelated file changes nothing.
 touch -d '2001-01-01' "$ctx/src/a.txt"
@@ -64,8 +66,11 @@ hello" "$("$xb" run --rm app)"
 contains build-arg-reruns-its-run 'RUN echo "$GREETING" > /greeting' "$(ran "$t/b5.log")"
 check build-arg-value "two
 bonjour" "$("$xb" run --rm app)"
-"$xb" build --progress=plain --no-cache -t app "$ctx" >"$t/b6.log" 2>&1
+"$xb" build --progress=plain -t app --iidfile "$t/id5" "$ctx" >"$t/b5b.log" 2>&1
+"$xb" build --progress=plain --no-cache -t app --iidfile "$t/id6" "$ctx" >"$t/b6.log" 2>&1
 check no-cache-reruns-all 3 "$(ran "$t/b6.log" | wc -l)"
+[ "$(cat "$t/id5")" != "$(cat "$t/id6")" ]
+check no-cache-gives-a-new-image-id 0 $?
 
 # SOURCE_DATE_EPOCH clamps the layers' mtimes, so layers cached without it
 # are not reused with it; with the same value twice, they are.

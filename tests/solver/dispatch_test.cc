@@ -126,6 +126,65 @@ TEST(Dispatch, LayersAndHistoryAsBuildKit) {
   EXPECT_EQ(r.d.steps, 3);
 }
 
+// History times as BuildKit's exporter gives them: a step's entry takes its
+// layer's time (kept with the cache, so a cached rebuild has the same config),
+// an entry without a layer that of the layer before it, or of the first new
+// layer when none is before it; the image is as old as its last entry.
+store::HistoryEntry entry(std::string created, bool layer) {
+  store::HistoryEntry h;
+  h.created = std::move(created);
+  h.empty_layer = !layer;
+  return h;
+}
+
+Layer layer_made(const std::string& created) {
+  Digest d = Digest::of(created);
+  return Layer{d, d, 1, std::string(store::media_type::oci_layer), created};
+}
+
+std::vector<std::string> times(const store::ImageConfig& image) {
+  std::vector<std::string> out;
+  for (const auto& h : image.history) out.push_back(h.created);
+  return out;
+}
+
+TEST(StampHistory, StepsTakeTheirLayersTimesAndTheImageTheLast) {
+  store::ImageConfig image;
+  // FROM busybox (one layer, dated by its own history), ENV, RUN, ENV, COPY, CMD
+  image.history = {entry("2020-01-01T00:00:00Z", true), entry("", false), entry("", true),
+                   entry("", false), entry("", true), entry("", false)};
+  std::vector<Layer> layers = {Layer{Digest::of("base"), Digest::of("base"), 1, "", ""},
+                               layer_made("2026-11-20T10:00:00.5Z"), layer_made("2026-11-21T09:00:00Z")};
+  stamp_history(image, layers, std::nullopt, "2026-11-23T14:00:00Z");
+  EXPECT_EQ(times(image), (std::vector<std::string>{"2020-01-01T00:00:00Z", "2026-11-20T10:00:00.5Z",
+                                                    "2026-11-20T10:00:00.5Z", "2026-11-20T10:00:00.5Z",
+                                                    "2026-11-21T09:00:00Z", "2026-11-21T09:00:00Z"}));
+  EXPECT_EQ(image.created, "2026-11-21T09:00:00Z");  // not now: a cached rebuild is the same image
+}
+
+TEST(StampHistory, MetadataOnlyImagesAreAsOldAsTheirBase) {
+  store::ImageConfig image;
+  image.history = {entry("2020-01-01T00:00:00Z", true), entry("", false)};  // FROM busybox, LABEL
+  stamp_history(image, {Layer{Digest::of("base"), Digest::of("base"), 1, "", ""}}, std::nullopt,
+                "2026-11-23T14:00:00Z");
+  EXPECT_EQ(times(image), (std::vector<std::string>{"2020-01-01T00:00:00Z", "2020-01-01T00:00:00Z"}));
+  EXPECT_EQ(image.created, "2020-01-01T00:00:00Z");
+  // FROM scratch and nothing else: no time anywhere but now.
+  store::ImageConfig empty;
+  empty.history = {entry("", false)};
+  stamp_history(empty, {}, std::nullopt, "2026-11-23T14:00:00Z");
+  EXPECT_EQ(empty.created, "2026-11-23T14:00:00Z");
+}
+
+TEST(StampHistory, SourceDateEpochDatesEveryNewEntryAndTheImage) {
+  store::ImageConfig image;
+  image.history = {entry("2020-01-01T00:00:00Z", true), entry("", true), entry("", false)};
+  stamp_history(image, {Layer{Digest::of("base"), Digest::of("base"), 1, "", ""}, layer_made("2026-11-20T10:00:00Z")}, 1700000000, "2026-11-23T14:00:00Z");
+  EXPECT_EQ(times(image), (std::vector<std::string>{"2020-01-01T00:00:00Z", "2023-11-14T22:13:20Z",
+                                                    "2023-11-14T22:13:20Z"}));
+  EXPECT_EQ(image.created, "2023-11-14T22:13:20Z");
+}
+
 TEST(Dispatch, OnlyTheStagesTheTargetNeedsAreDispatched) {
   FakeBusybox images;
   CaseResult r = dispatch_case("multistage", images);
