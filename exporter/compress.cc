@@ -361,7 +361,7 @@ Descriptor compressed_layer(store::Store& st, const Descriptor& layer, const Dig
 namespace {
 
 Descriptor prepare_manifest(store::Store& st, const Descriptor& desc, const LayerOptions& o,
-                            const CompressProgress& progress) {
+                            const CompressProgress& progress, const LayerReady& layer_ready) {
   const std::string bytes = st.read_blob(desc.digest);
   store::Manifest m = store::Manifest::parse(bytes);
   store::ImageConfig cfg = store::ImageConfig::parse(st.read_blob(m.config.digest));
@@ -375,6 +375,7 @@ Descriptor prepare_manifest(store::Store& st, const Descriptor& desc, const Laye
     if (is_foreign(m.layers[i].media_type)) out[i] = m.layers[i];
     else out[i] = compressed_layer(st, m.layers[i], cfg.diff_ids[i], o, progress);
     out[i]->annotations = m.layers[i].annotations;
+    if (layer_ready) layer_ready(*out[i]);
   });
 
   store::Manifest nm = m;
@@ -402,7 +403,7 @@ Descriptor prepare_manifest(store::Store& st, const Descriptor& desc, const Laye
 }  // namespace
 
 Descriptor prepare_image(store::Store& st, const Descriptor& target, const LayerOptions& o,
-                         const CompressProgress& progress) {
+                         const CompressProgress& progress, const LayerReady& layer_ready) {
   if (o.compression == Compression::zstd && !o.oci_media_types)
     fail(ErrorKind::usage, "compression=zstd needs OCI media types: drop oci-mediatypes=false");
   std::mutex mu;
@@ -412,7 +413,7 @@ Descriptor prepare_image(store::Store& st, const Descriptor& target, const Layer
       std::lock_guard lock(mu);
       progress(e);
     };
-  if (!store::is_index_media_type(target.media_type)) return prepare_manifest(st, target, o, serialized);
+  if (!store::is_index_media_type(target.media_type)) return prepare_manifest(st, target, o, serialized, layer_ready);
   const std::string bytes = st.read_blob(target.digest);
   store::Index idx = store::Index::parse(bytes);
   store::Index ni = idx;
@@ -421,7 +422,7 @@ Descriptor prepare_image(store::Store& st, const Descriptor& target, const Layer
   // Platforms that were never pulled cannot be pushed or archived: only the ones the store holds go.
   for (const auto& d : idx.manifests)
     if (st.has_blob(d.digest) && store::is_manifest_media_type(d.media_type))
-      ni.manifests.push_back(prepare_manifest(st, d, o, serialized));
+      ni.manifests.push_back(prepare_manifest(st, d, o, serialized, layer_ready));
   if (ni.manifests.empty())
     fail(ErrorKind::not_found, "image index " + target.digest.str() + ": the store holds none of its manifests");
   if (!o.oci_media_types) ni.annotations.clear();

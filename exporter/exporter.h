@@ -79,8 +79,11 @@ using CompressProgress = std::function<void(const CompressEvent&)>;
 // on every core) and the result is remembered per (diff ID, compression) in
 // records("layers"), so the next export or push compresses nothing.
 // Returns target itself when nothing needs to change.
+// layer_ready, when given, gets each layer as it leaves (compressed or
+// reused) while others are still compressing, from those threads at once.
+using LayerReady = std::function<void(const store::Descriptor&)>;
 store::Descriptor prepare_image(store::Store& store, const store::Descriptor& target, const LayerOptions& options,
-                                const CompressProgress& progress = {});
+                                const CompressProgress& progress = {}, const LayerReady& layer_ready = {});
 
 // The compressed blob of layer (an uncompressed tar) kept in the store:
 // compresses it unless records("layers") already names one. Thread-safe.

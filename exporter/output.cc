@@ -3,9 +3,13 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
+#include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <thread>
 
 #include "common/error.h"
 #include "exporter/exporter.h"
@@ -138,9 +142,82 @@ OutputSpec parse_output(std::string_view text) {
   return o;
 }
 
+namespace {
+
+// Uploads layers to the first name while the others still compress, so the
+// upload (our sending, the registry's hashing and writing) overlaps the
+// compression instead of following it; Client::push then finds them (HEAD)
+// and sends only the config and the manifest. The first failure stops the
+// rest and is rethrown by finish(); destroyed early, it stops and joins.
+class EarlyUploads {
+ public:
+  EarlyUploads(registry::Client& client, const store::Store& st, ImageRef ref, size_t threads)
+      : client_(client), st_(st), ref_(std::move(ref)) {
+    for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
+  }
+  ~EarlyUploads() { close(/*drain=*/false); }
+  EarlyUploads(const EarlyUploads&) = delete;
+  EarlyUploads& operator=(const EarlyUploads&) = delete;
+
+  void add(const Descriptor& layer) {
+    if (!st_.has_blob(layer.digest)) return;  // push() says what is missing
+    {
+      std::lock_guard lock(mu_);
+      queue_.push_back(layer);
+    }
+    cv_.notify_one();
+  }
+  void finish() {
+    close(/*drain=*/true);
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  // drain: upload what is queued first (else drop it: the push is failing).
+  void close(bool drain) {
+    {
+      std::lock_guard lock(mu_);
+      closed_ = true;
+      if (!drain) queue_.clear();
+    }
+    cv_.notify_all();
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
+  }
+  void run() {
+    for (;;) {
+      std::optional<Descriptor> layer;
+      {
+        std::unique_lock lock(mu_);
+        cv_.wait(lock, [&] { return !queue_.empty() || closed_; });
+        if (queue_.empty() || error_) return;
+        layer = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      try {
+        client_.push_blob(st_, ref_, *layer);
+      } catch (...) {
+        std::lock_guard lock(mu_);
+        if (!error_) error_ = std::current_exception();
+      }
+    }
+  }
+
+  registry::Client& client_;
+  const store::Store& st_;
+  const ImageRef ref_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Descriptor> queue_;
+  bool closed_ = false;
+  std::exception_ptr error_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace
+
 Digest push_image(store::Store& st, const Descriptor& target, const std::vector<ImageRef>& refs,
                   const LayerOptions& options, registry::ClientOptions ro, const OutputLog& log) {
-  Descriptor prepared = prepare_image(st, target, options, compress_log(log));
   if (log) {
     auto starts = std::make_shared<std::map<std::string, Clock::time_point>>();
     auto inner = ro.progress;
@@ -160,10 +237,17 @@ Digest push_image(store::Store& st, const Descriptor& target, const std::vector<
       }
     };
   }
+  const auto parallel = static_cast<size_t>(std::max(1, ro.max_parallel));
   registry::Client client(std::move(ro));
-  Digest d = prepared.digest;
+  std::optional<Descriptor> prepared;
+  {
+    EarlyUploads early(client, st, refs.front(), parallel);
+    prepared = prepare_image(st, target, options, compress_log(log), [&](const Descriptor& l) { early.add(l); });
+    early.finish();
+  }
+  Digest d = prepared->digest;
   for (const auto& ref : refs) {
-    d = client.push(st, prepared, ref);
+    d = client.push(st, *prepared, ref);
     if (log) log("pushed " + ref.str() + "@" + d.str());
   }
   return d;

@@ -714,6 +714,15 @@ Digest Client::push(const store::Store& st, const Descriptor& target, const Imag
   }
 }
 
+void Client::push_blob(const store::Store& st, const ImageRef& ref, const Descriptor& blob) {
+  try {
+    impl_->push_blob(st, ref, impl_->origin(ref.domain()), blob);
+  } catch (Error& e) {
+    e.with_context("push " + ref.str());
+    throw;
+  }
+}
+
 void login(const RegistryConfig& config, CredentialStore& credentials, std::string_view registry,
            const Credentials& creds, std::shared_ptr<Transport> transport) {
   ClientOptions o;

@@ -171,6 +171,11 @@ class Client {
   // manifest with its media type. Returns the pushed manifest digest.
   Digest push(const store::Store& store, const store::Descriptor& target, const store::ImageRef& ref);
 
+  // Pushes one blob to ref's repository as push() does each (HEAD, mount or
+  // upload), so that a caller can upload layers while it still compresses
+  // others; push() then finds them there. Thread-safe.
+  void push_blob(const store::Store& store, const store::ImageRef& ref, const store::Descriptor& blob);
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
