@@ -33,4 +33,62 @@ void parallel_for(size_t count, size_t parallelism,
   if (first) std::rethrow_exception(first);
 }
 
+JobQueue::JobQueue(unsigned workers, size_t max_queued) : max_queued_(std::max<size_t>(max_queued, 1)) {
+  for (unsigned i = 0; i < workers; ++i) threads_.emplace_back([this] { work(); });
+}
+
+JobQueue::~JobQueue() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+    queue_.clear();
+  }
+  work_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+void JobQueue::submit(std::function<void()> job) {
+  std::unique_lock lock(mu_);
+  room_.wait(lock, [this] { return queue_.size() < max_queued_ || failure_; });
+  if (failure_) std::rethrow_exception(failure_);
+  queue_.push_back(std::move(job));
+  work_.notify_one();
+}
+
+void JobQueue::wait() {
+  std::unique_lock lock(mu_);
+  idle_.wait(lock, [this] { return (queue_.empty() && busy_ == 0) || (failure_ && busy_ == 0); });
+  if (failure_) std::rethrow_exception(failure_);
+}
+
+void JobQueue::work() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    work_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+    if (queue_.empty()) return;
+    auto job = std::move(queue_.front());
+    queue_.pop_front();
+    ++busy_;
+    room_.notify_one();
+    std::exception_ptr err;
+    if (!failure_) {
+      lock.unlock();
+      try {
+        job();
+      } catch (...) {
+        err = std::current_exception();
+      }
+      job = nullptr;  // whatever the job holds (open files) goes outside the lock
+      lock.lock();
+    }
+    if (err && !failure_) failure_ = err;
+    --busy_;
+    if (failure_) {
+      queue_.clear();
+      room_.notify_all();
+    }
+    if (queue_.empty() && busy_ == 0) idle_.notify_all();
+  }
+}
+
 }  // namespace xb

@@ -3,15 +3,13 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
-#include <deque>
 #include <map>
 #include <mutex>
 #include <optional>
-#include <thread>
 
 #include "common/error.h"
+#include "common/parallel.h"
 #include "exporter/exporter.h"
 
 namespace xb::exporter {
@@ -142,80 +140,6 @@ OutputSpec parse_output(std::string_view text) {
   return o;
 }
 
-namespace {
-
-// Uploads layers to the first name while the others still compress, so the
-// upload (our sending, the registry's hashing and writing) overlaps the
-// compression instead of following it; Client::push then finds them (HEAD)
-// and sends only the config and the manifest. The first failure stops the
-// rest and is rethrown by finish(); destroyed early, it stops and joins.
-class EarlyUploads {
- public:
-  EarlyUploads(registry::Client& client, const store::Store& st, ImageRef ref, size_t threads)
-      : client_(client), st_(st), ref_(std::move(ref)) {
-    for (size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { run(); });
-  }
-  ~EarlyUploads() { close(/*drain=*/false); }
-  EarlyUploads(const EarlyUploads&) = delete;
-  EarlyUploads& operator=(const EarlyUploads&) = delete;
-
-  void add(const Descriptor& layer) {
-    if (!st_.has_blob(layer.digest)) return;  // push() says what is missing
-    {
-      std::lock_guard lock(mu_);
-      queue_.push_back(layer);
-    }
-    cv_.notify_one();
-  }
-  void finish() {
-    close(/*drain=*/true);
-    if (error_) std::rethrow_exception(error_);
-  }
-
- private:
-  // drain: upload what is queued first (else drop it: the push is failing).
-  void close(bool drain) {
-    {
-      std::lock_guard lock(mu_);
-      closed_ = true;
-      if (!drain) queue_.clear();
-    }
-    cv_.notify_all();
-    for (auto& t : threads_)
-      if (t.joinable()) t.join();
-  }
-  void run() {
-    for (;;) {
-      std::optional<Descriptor> layer;
-      {
-        std::unique_lock lock(mu_);
-        cv_.wait(lock, [&] { return !queue_.empty() || closed_; });
-        if (queue_.empty() || error_) return;
-        layer = std::move(queue_.front());
-        queue_.pop_front();
-      }
-      try {
-        client_.push_blob(st_, ref_, *layer);
-      } catch (...) {
-        std::lock_guard lock(mu_);
-        if (!error_) error_ = std::current_exception();
-      }
-    }
-  }
-
-  registry::Client& client_;
-  const store::Store& st_;
-  const ImageRef ref_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Descriptor> queue_;
-  bool closed_ = false;
-  std::exception_ptr error_;
-  std::vector<std::thread> threads_;
-};
-
-}  // namespace
-
 Digest push_image(store::Store& st, const Descriptor& target, const std::vector<ImageRef>& refs,
                   const LayerOptions& options, registry::ClientOptions ro, const OutputLog& log) {
   if (log) {
@@ -239,11 +163,18 @@ Digest push_image(store::Store& st, const Descriptor& target, const std::vector<
   }
   const auto parallel = static_cast<size_t>(std::max(1, ro.max_parallel));
   registry::Client client(std::move(ro));
+  // Each layer goes to the first name as soon as it is compressed, so the
+  // upload (our sending, the registry's hashing and writing) overlaps the
+  // compression of the others instead of following it; client.push then
+  // finds the layers there (HEAD) and sends the config and the manifest.
   std::optional<Descriptor> prepared;
   {
-    EarlyUploads early(client, st, refs.front(), parallel);
-    prepared = prepare_image(st, target, options, compress_log(log), [&](const Descriptor& l) { early.add(l); });
-    early.finish();
+    JobQueue uploads(parallel, SIZE_MAX);
+    prepared = prepare_image(st, target, options, compress_log(log), [&](const Descriptor& layer) {
+      if (st.has_blob(layer.digest))  // else push() says what is missing
+        uploads.submit([&client, &st, ref = refs.front(), layer] { client.push_blob(st, ref, layer); });
+    });
+    uploads.wait();
   }
   Digest d = prepared->digest;
   for (const auto& ref : refs) {

@@ -15,9 +15,6 @@
 
 #include <cerrno>
 #include <charconv>
-#include <condition_variable>
-#include <deque>
-#include <exception>
 #include <functional>
 #include <thread>
 #include <cstring>
@@ -26,6 +23,7 @@
 #include <optional>
 
 #include "common/error.h"
+#include "common/parallel.h"
 #include "solver/pattern.h"
 #include "solver/rootfs.h"
 #include "solver/select.h"
@@ -117,76 +115,9 @@ struct Item {
   std::string shown;    // the source as the user wrote it
 };
 
-// Copies file contents on worker threads while the caller walks on and
+// File contents are copied on worker threads while the walk goes on and
 // creates the next files: on a large context the walk's metadata system
-// calls and the data copies overlap on the cores. A job owns its fds; the
-// first failure is rethrown by wait() (or the next submit()).
-class DataCopyPool {
- public:
-  explicit DataCopyPool(unsigned workers) {
-    for (unsigned i = 0; i < workers; ++i) threads_.emplace_back([this] { work(); });
-  }
-  ~DataCopyPool() {
-    {
-      std::lock_guard lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    for (auto& t : threads_) t.join();
-  }
-  bool enabled() const { return !threads_.empty(); }
-
-  void submit(std::function<void()> job) {
-    std::unique_lock lock(mu_);
-    room_.wait(lock, [this] { return queue_.size() < kMaxQueued || failure_; });
-    if (failure_) std::rethrow_exception(failure_);
-    queue_.push_back(std::move(job));
-    cv_.notify_one();
-  }
-  void wait() {
-    std::unique_lock lock(mu_);
-    idle_.wait(lock, [this] { return (queue_.empty() && busy_ == 0); });
-    if (failure_) std::rethrow_exception(std::exchange(failure_, nullptr));
-  }
-
- private:
-  static constexpr size_t kMaxQueued = 64;  // bounds the open fds
-  void work() {
-    std::unique_lock lock(mu_);
-    for (;;) {
-      cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
-      if (queue_.empty()) return;
-      auto job = std::move(queue_.front());
-      queue_.pop_front();
-      ++busy_;
-      room_.notify_one();
-      lock.unlock();
-      std::exception_ptr err;
-      if (!failure_) {
-        try {
-          job();
-        } catch (...) {
-          err = std::current_exception();
-        }
-      }
-      job = nullptr;  // closes the job's fds outside the lock
-      lock.lock();
-      if (err && !failure_) failure_ = err;
-      --busy_;
-      if (queue_.empty() && busy_ == 0) idle_.notify_all();
-      if (failure_) room_.notify_all();
-    }
-  }
-
-  std::mutex mu_;
-  std::condition_variable cv_, room_, idle_;
-  std::deque<std::function<void()>> queue_;
-  size_t busy_ = 0;
-  bool stop_ = false;
-  std::exception_ptr failure_;
-  std::vector<std::thread> threads_;
-};
-
+// calls and the data copies overlap on the cores. A job owns its fds.
 unsigned data_copy_workers() {
   unsigned n = std::thread::hardware_concurrency();
   return n > 1 ? n - 1 : 1;
@@ -236,7 +167,7 @@ class Copier {
   bool reset_owner_ = false;
   // Hard links within one source stay hard links (fsutil's inode map).
   std::map<std::pair<dev_t, ino_t>, std::vector<std::string>> inodes_;
-  DataCopyPool pool_{data_copy_workers()};
+  JobQueue pool_{data_copy_workers(), 64};  // 64 queued: bounds the open fds
 };
 
 void Copier::apply_info(int dirfd, const std::string& name, int fd, int src_fd, const struct stat& st,

@@ -50,5 +50,48 @@ TEST(ParallelFor, NothingToDo) {
   EXPECT_EQ(calls, 0);
 }
 
+TEST(JobQueue, RunsEveryJobOnItsWorkersAndWaitSeesThemAllDone) {
+  std::atomic<int> done{0}, running{0}, most{0};
+  JobQueue q(3, 4);
+  EXPECT_TRUE(q.enabled());
+  for (int i = 0; i < 40; ++i)
+    q.submit([&] {
+      int now = ++running;
+      for (int m = most.load(); now > m && !most.compare_exchange_weak(m, now);) {
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      --running;
+      ++done;
+    });
+  q.wait();
+  EXPECT_EQ(done.load(), 40);
+  EXPECT_LE(most.load(), 3);
+  EXPECT_FALSE(JobQueue(0, 1).enabled());
+}
+
+TEST(JobQueue, TheFirstFailureStopsTheRestAndIsRethrown) {
+  std::atomic<int> ran{0};
+  JobQueue q(1, 100);
+  q.submit([] { throw std::runtime_error("first"); });
+  for (int i = 0; i < 20; ++i) {
+    try {
+      q.submit([&] {
+        ++ran;
+        throw std::runtime_error("later");
+      });
+    } catch (const std::runtime_error& e) {
+      EXPECT_STREQ(e.what(), "first");  // submit after the failure rethrows it
+      break;
+    }
+  }
+  try {
+    q.wait();
+    ADD_FAILURE() << "wait() did not rethrow";
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "first");
+  }
+  EXPECT_EQ(ran.load(), 0);  // nothing started after the failure
+}
+
 }  // namespace
 }  // namespace xb
