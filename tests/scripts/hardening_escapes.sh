@@ -176,6 +176,16 @@ XBUILD_SNAPSHOTTER=native XBUILD_ROOT=$t/store-native build cwdnative2 "$(cat "$
 rc=$?
 if host_unchanged; then ok mount-stubs-through-symlinks-stay-inside-native; else bad mount-stubs-through-symlinks-stay-inside-native "rc=$rc host: $(ls "$host" | tr '\n' ' ')"; fi
 
+# CVE-2024-23652: the RUN swaps a stub's parent for a symlink to the host
+# while its mounts are up; removing the stubs afterwards must not follow it.
+# Native snapshotter (a bind root: overlayfs refuses the rename with EXDEV).
+fresh_host; mkdir "$host/stub"; : > "$host/file"
+XBUILD_SNAPSHOTTER=native XBUILD_ROOT=$t/store-native build stubswap "FROM bb
+RUN --mount=type=tmpfs,target=/m/stub --mount=type=bind,source=Dockerfile,target=/m/file sh -c 'mv /m /m.old && ln -s $host /m'"
+rc=$?
+if [ $rc -eq 0 ] && [ -d "$host/stub" ] && [ -f "$host/file" ]; then ok stub-cleanup-does-not-follow-planted-symlink
+else bad stub-cleanup-does-not-follow-planted-symlink "rc=$rc host: $(ls "$host" | tr '\n' ' ') $(tail -2 "$t/log-stubswap")"; fi
+
 # CVE-2024-21626: a working directory through a leaked fd of the builder.
 fresh_host
 exec 7< "$host"
