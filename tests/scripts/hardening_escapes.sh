@@ -141,14 +141,16 @@ else bad secret-never-on-disk "rc=$rc $(grep -rls "SECRET-VALUE-$$" "$XBUILD_ROO
 mkdir -p "$t/ctx-plant"; echo payload > "$t/ctx-plant/f"
 fresh_host
 build plant "FROM bb
-RUN ln -s $host /dest && ln -s ../../../../../../../..$host /rel
+RUN ln -s $host /dest && ln -s ../../../../../../../..$host /rel && mkdir /d2 && ln -s $host /d2/in
 COPY f /dest/
 COPY f /rel/f2
 ADD f /dest/f3
+COPY f /d2/in/sub/f4
 WORKDIR /dest/made
 WORKDIR /rel/made2"
 rc=$?
-if [ $rc -eq 0 ] && host_unchanged && [ -f "$t/out-plant$host/f" ] && [ -d "$t/out-plant$host/made" ]; then
+if [ $rc -eq 0 ] && host_unchanged && [ -f "$t/out-plant$host/f" ] && [ -d "$t/out-plant$host/made" ] &&
+   [ -f "$t/out-plant$host/sub/f4" ]; then
   ok copy-add-workdir-through-planted-symlinks-stay-inside
 else bad copy-add-workdir-through-planted-symlinks-stay-inside "rc=$rc host: $(ls "$host" | tr '\n' ' ')"; fi
 
