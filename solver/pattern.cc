@@ -264,28 +264,46 @@ PathPatterns::PathPatterns(const std::vector<std::string>& patterns) {
   }
 }
 
-bool PathPatterns::match_parts(const std::vector<std::string>& parts, size_t i,
-                               const std::vector<std::string_view>& path, size_t j, size_t end) {
-  if (i == parts.size()) return j == end;
-  if (parts[i] == "**") {
-    // A trailing "**" needs at least one element ("a/**" is what is below a).
-    size_t min = i + 1 == parts.size() ? 1 : 0;
-    for (size_t k = j + min; k <= end; ++k) {
-      if (match_parts(parts, i + 1, path, k, end)) return true;
+// Whether parts matches path[0, end), by dynamic programming over (pattern
+// element, path element): a backtracking walk is exponential in the number
+// of "**" elements ("**/**/**/…" against a deep path hung a build).
+// elem[i * path_size + j] says whether parts[i] (not "**") matches path[j].
+bool PathPatterns::match_parts(const std::vector<std::string>& parts, const std::vector<char>& elem, size_t path_size,
+                               size_t end) {
+  const size_t P = parts.size(), W = end + 1;
+  // ok[i * W + j]: parts[i..] matches path[j, end).
+  std::vector<char> ok((P + 1) * W, 0);
+  ok[P * W + end] = 1;
+  for (size_t i = P; i-- > 0;) {
+    if (parts[i] == "**") {
+      // Any number of elements, at least one when it is the last element
+      // ("a/**" is what is below a): OR of ok[i+1][k] for k >= j + min.
+      size_t min = i + 1 == P ? 1 : 0;
+      bool any = false;
+      for (size_t j = W; j-- > 0;) {
+        if (j + min <= end) any = any || ok[(i + 1) * W + j + min];
+        ok[i * W + j] = any;
+      }
+    } else {
+      for (size_t j = 0; j < end; ++j) ok[i * W + j] = elem[i * path_size + j] && ok[(i + 1) * W + j + 1];
     }
-    return false;
   }
-  return j < end && go_path_match(parts[i], path[j]) && match_parts(parts, i + 1, path, j + 1, end);
+  return ok[0];
 }
 
 bool PathPatterns::matches(std::string_view path) const {
   auto elems = split_path(path);
   bool matched = false;
+  std::vector<char> elem;
   for (const auto& p : patterns_) {
+    elem.assign(p.parts.size() * elems.size(), 0);
+    for (size_t i = 0; i < p.parts.size(); ++i)
+      if (p.parts[i] != "**")
+        for (size_t j = 0; j < elems.size(); ++j) elem[i * elems.size() + j] = go_path_match(p.parts[i], elems[j]);
     bool m = false;
     // The path itself, or (parent matching) the ancestor with as many elements
     // as the pattern, as patternmatcher does.
-    for (size_t n = 1; n <= elems.size() && !m; ++n) m = match_parts(p.parts, 0, elems, 0, n);
+    for (size_t n = 1; n <= elems.size() && !m; ++n) m = match_parts(p.parts, elem, elems.size(), n);
     if (m) matched = !p.exception;
   }
   return matched;

@@ -45,8 +45,8 @@ class PathPatterns {
     std::vector<std::string> parts;  // "**" as its own element
     bool exception = false;
   };
-  static bool match_parts(const std::vector<std::string>& parts, size_t i,
-                          const std::vector<std::string_view>& path, size_t j, size_t end);
+  static bool match_parts(const std::vector<std::string>& parts, const std::vector<char>& elem, size_t path_size,
+                          size_t end);
   std::vector<Pattern> patterns_;
   bool has_exceptions_ = false;
 };

@@ -252,6 +252,28 @@ TEST_F(RunTest, ExtraMountsBindAndTmpfs) {
   EXPECT_FALSE(fs::exists(upper() / "data"));
 }
 
+// CVE-2024-23652 shape: the RUN moves a stub's parent away and puts a symlink
+// to a host directory in its place; removing the stubs after the run must not
+// follow it (the host's empty dir and file named like the stubs stay).
+TEST_F(RunTest, StubCleanupDoesNotFollowASymlinkPlantedByTheRun) {
+  TempDir host("xb-exec-host");
+  fs::create_directory(host.path() / "stub");
+  std::ofstream(host.path() / "file").close();
+  TempDir src("xb-exec-src");
+  std::ofstream(src.path() / "f") << "bound\n";
+  // A bind root (native snapshotter): overlayfs refuses to rename the parent (EXDEV).
+  fs::path tree = dir_.path() / "tree";
+  ASSERT_EQ(std::system(("cp -a " + lower().string() + " " + tree.string()).c_str()), 0);
+  RunSpec s = spec({});
+  s.root = {Mount{"bind", tree.string(), "/", {"rbind", "rw"}}};
+  s.mounts = {Mount{"tmpfs", "", "/m/stub", {"size=1m"}}, Mount{"bind", (src.path() / "f").string(), "/m/file", {"ro"}}};
+  ASSERT_TRUE(sh("mv /m /m.old && ln -s " + host.path().string() + " /m && echo planted", &s).ok()) << err_;
+  EXPECT_EQ(out_, "planted\n");
+  EXPECT_TRUE(fs::is_symlink(tree / "m"));
+  EXPECT_TRUE(fs::is_directory(host.path() / "stub")) << "the stub cleanup deleted a host directory";
+  EXPECT_TRUE(fs::exists(host.path() / "file")) << "the stub cleanup deleted a host file";
+}
+
 TEST_F(RunTest, NothingLeaksAfterAFailedRun) {
   std::string before = slurp("/proc/self/mountinfo");
   RunSpec s = spec({"/no/such/command"});

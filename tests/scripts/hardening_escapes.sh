@@ -141,14 +141,16 @@ else bad secret-never-on-disk "rc=$rc $(grep -rls "SECRET-VALUE-$$" "$XBUILD_ROO
 mkdir -p "$t/ctx-plant"; echo payload > "$t/ctx-plant/f"
 fresh_host
 build plant "FROM bb
-RUN ln -s $host /dest && ln -s ../../../../../../../..$host /rel
+RUN ln -s $host /dest && ln -s ../../../../../../../..$host /rel && mkdir /d2 && ln -s $host /d2/in
 COPY f /dest/
 COPY f /rel/f2
 ADD f /dest/f3
+COPY f /d2/in/sub/f4
 WORKDIR /dest/made
 WORKDIR /rel/made2"
 rc=$?
-if [ $rc -eq 0 ] && host_unchanged && [ -f "$t/out-plant$host/f" ] && [ -d "$t/out-plant$host/made" ]; then
+if [ $rc -eq 0 ] && host_unchanged && [ -f "$t/out-plant$host/f" ] && [ -d "$t/out-plant$host/made" ] &&
+   [ -f "$t/out-plant$host/sub/f4" ]; then
   ok copy-add-workdir-through-planted-symlinks-stay-inside
 else bad copy-add-workdir-through-planted-symlinks-stay-inside "rc=$rc host: $(ls "$host" | tr '\n' ' ')"; fi
 
@@ -175,6 +177,16 @@ fresh_host
 XBUILD_SNAPSHOTTER=native XBUILD_ROOT=$t/store-native build cwdnative2 "$(cat "$t/ctx-cwdnative/Dockerfile")"
 rc=$?
 if host_unchanged; then ok mount-stubs-through-symlinks-stay-inside-native; else bad mount-stubs-through-symlinks-stay-inside-native "rc=$rc host: $(ls "$host" | tr '\n' ' ')"; fi
+
+# CVE-2024-23652: the RUN swaps a stub's parent for a symlink to the host
+# while its mounts are up; removing the stubs afterwards must not follow it.
+# Native snapshotter (a bind root: overlayfs refuses the rename with EXDEV).
+fresh_host; mkdir "$host/stub"; : > "$host/file"
+XBUILD_SNAPSHOTTER=native XBUILD_ROOT=$t/store-native build stubswap "FROM bb
+RUN --mount=type=tmpfs,target=/m/stub --mount=type=bind,source=Dockerfile,target=/m/file sh -c 'mv /m /m.old && ln -s $host /m'"
+rc=$?
+if [ $rc -eq 0 ] && [ -d "$host/stub" ] && [ -f "$host/file" ]; then ok stub-cleanup-does-not-follow-planted-symlink
+else bad stub-cleanup-does-not-follow-planted-symlink "rc=$rc host: $(ls "$host" | tr '\n' ' ') $(tail -2 "$t/log-stubswap")"; fi
 
 # CVE-2024-21626: a working directory through a leaked fd of the builder.
 fresh_host
