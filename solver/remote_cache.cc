@@ -171,10 +171,9 @@ void check_version(const json& j, std::string_view what) {
   auto v = j.find("version");
   if (v == j.end() || !v->is_number_integer())
     fail(ErrorKind::invalid_argument, std::string(what) + " has no \"version\"");
-  if (v->get<int>() != 1)
-    fail(ErrorKind::failed_precondition, std::string(what) + " has format version " +
-                                             std::to_string(v->get<int>()) +
-                                             ", this xbuild reads version 1 only");
+  if (*v != 1)  // compared as JSON: 2^32 + 1 is not 1
+    fail(ErrorKind::failed_precondition,
+         std::string(what) + " has format version " + v->dump() + ", this xbuild reads version 1 only");
 }
 
 // When each layer was first made (Layer::created), so that a build from
@@ -200,11 +199,20 @@ void read_records(const json& j, CacheMetadata& m, std::string_view what) {
   for (const auto& r : *rs) {
     try {
       CacheKey key = Digest::parse(r.at("key").get<std::string>());
-      std::vector<size_t> idx = r.at("layers").get<std::vector<size_t>>();
-      for (size_t i : idx)
-        if (i >= m.layers.size())
-          fail(ErrorKind::invalid_argument, std::string(what) + ": record " + key.str() + " names layer " +
-                                                std::to_string(i) + " of " + std::to_string(m.layers.size()));
+      // Each index is checked before it is converted: a number beyond 2^64
+      // parses as a double, and converting that to size_t is undefined
+      // (cache_config_fuzz found it).
+      const json& layers = r.at("layers");
+      if (!layers.is_array())
+        fail(ErrorKind::invalid_argument, std::string(what) + ": record " + key.str() + ": \"layers\" is not a list");
+      std::vector<size_t> idx;
+      for (const auto& n : layers) {
+        const bool index = n.is_number_unsigned() || (n.is_number_integer() && n.get<int64_t>() >= 0);
+        if (!index || n.get<uint64_t>() >= m.layers.size())
+          fail(ErrorKind::invalid_argument, std::string(what) + ": record " + key.str() + " names layer " + n.dump() +
+                                                " of " + std::to_string(m.layers.size()));
+        idx.push_back(n.get<size_t>());
+      }
       m.records.insert_or_assign(key, std::move(idx));
     } catch (const json::exception& e) {
       fail(ErrorKind::invalid_argument, std::string(what) + ": malformed record (" + e.what() + ")");

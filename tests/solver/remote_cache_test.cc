@@ -115,6 +115,23 @@ TEST(CacheMetadata, RefusesOtherVersionsAndBrokenRecords) {
   std::vector<store::Descriptor> one = {store::Descriptor{a.media_type, a.blob, 1, {}, std::nullopt, {}, {}}};
   json lie = {{"version", 1}, {"diff_ids", {Digest::of("x").str()}}, {"records", json::array()}};
   EXPECT_THROW(CacheMetadata::from_config(lie, one), Error);
+  // Indices that are not small non-negative integers are refused, not
+  // converted: 4.4e20 (a double past 2^64: undefined to convert, found by
+  // cache_config_fuzz), -1, 0.5, an object's values, a bare number; and a
+  // version that would wrap to 1 as an int.
+  json record = {{"version", 1}, {"diff_ids", {a.diff_id.str()}}, {"records", json::array()}};
+  for (const json& layers : {json::parse("[444444444444443333333]"), json::parse("[-1]"), json::parse("[0.5]"),
+                             json::parse(R"({"x": 0})"), json::parse("0")}) {
+    json bad = record;
+    bad["records"] = json::array({{{"key", Digest::of("k").str()}, {"layers", layers}}});
+    EXPECT_THROW(CacheMetadata::from_config(bad, one), Error) << layers.dump();
+  }
+  json ok = record;
+  ok["records"] = json::array({{{"key", Digest::of("k").str()}, {"layers", {0}}}});
+  EXPECT_EQ(CacheMetadata::from_config(ok, one).chain(Digest::of("k")).size(), 1u);
+  json wraps = ok;
+  wraps["version"] = 4294967297ull;
+  EXPECT_THROW(CacheMetadata::from_config(wraps, one), Error);
 }
 
 // --- which records a build exports
