@@ -28,6 +28,19 @@ UniqueFd open_or_throw(const fs::path& path, int flags, mode_t mode) {
   return UniqueFd(fd);
 }
 
+void read_chunks(int fd, std::string_view what, const std::function<void(std::string_view)>& sink) {
+  std::string buf(1 << 20, '\0');
+  for (;;) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_errno("read", std::string(what));
+    }
+    if (n == 0) return;
+    sink(std::string_view(buf.data(), static_cast<size_t>(n)));
+  }
+}
+
 std::string read_file(const fs::path& path) {
   UniqueFd fd = open_or_throw(path, O_RDONLY);
   std::string out;

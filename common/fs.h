@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -43,6 +44,10 @@ UniqueFd open_or_throw(const std::filesystem::path& path, int flags, mode_t mode
 
 // The whole content of a file.
 std::string read_file(const std::filesystem::path& path);
+
+// Reads fd to its end, handing each piece read (up to 1 MiB) to sink;
+// retries on EINTR, throws `read what: …` on error.
+void read_chunks(int fd, std::string_view what, const std::function<void(std::string_view)>& sink);
 
 // Writes every byte, retrying on EINTR and short writes; throws on error.
 void write_all(int fd, std::string_view data, std::string_view what_path);

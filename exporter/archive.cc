@@ -58,20 +58,6 @@ std::string now_rfc3339() {
   return store::rfc3339(std::chrono::system_clock::from_time_t(t));
 }
 
-// Reads an fd to its end, in chunks.
-void pump_fd(int fd, const std::string& what, const std::function<void(std::string_view)>& sink) {
-  std::string buf(kChunk, '\0');
-  for (;;) {
-    ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw_errno("read", what);
-    }
-    if (n == 0) return;
-    sink(std::string_view(buf.data(), static_cast<size_t>(n)));
-  }
-}
-
 // The decompressed bytes of whatever libarchive can read from fd (raw format).
 void pump_decompressed(int fd, const std::string& what, const std::function<void(std::string_view)>& sink) {
   ArchiveReader r;
@@ -144,7 +130,7 @@ class TarOut {
   void add_fd(const std::string& path, int fd, uint64_t size, const std::string& what) {
     begin_file(path, size);
     uint64_t written = 0;
-    pump_fd(fd, what, [&](std::string_view d) {
+    read_chunks(fd, what, [&](std::string_view d) {
       written += d.size();
       data(d);
     });
@@ -486,7 +472,7 @@ void read_layer_uncompressed(const store::Store& st, const Descriptor& layer,
                              const std::function<void(std::string_view)>& sink) {
   UniqueFd fd = st.open_blob(layer.digest);
   std::string what = "layer " + layer.digest.str();
-  if (layer_compression_of(st, layer) == store::Compression::none) pump_fd(fd.get(), what, sink);
+  if (layer_compression_of(st, layer) == store::Compression::none) read_chunks(fd.get(), what, sink);
   else pump_decompressed(fd.get(), what, sink);
 }
 

@@ -232,19 +232,6 @@ void compress_stream(Compression c, int level,
   if (st->producer_error) std::rethrow_exception(st->producer_error);
 }
 
-void read_fd_all(int fd, const std::string& what, const std::function<void(std::string_view)>& sink) {
-  std::string buf(1 << 20, '\0');
-  for (;;) {
-    ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw_errno("read", what);
-    }
-    if (n == 0) return;
-    sink(std::string_view(buf.data(), static_cast<size_t>(n)));
-  }
-}
-
 Compression actual_compression(const store::Store& st, const Descriptor& layer) {
   if (auto c = store::layer_compression(layer.media_type)) return *c;
   UniqueFd fd = st.open_blob(layer.digest);
@@ -299,7 +286,7 @@ Descriptor compressed_layer(store::Store& st, const Descriptor& layer, const Dig
     if (have == Compression::none) {
       if (layer.digest != diff_id)
         fail(ErrorKind::data_loss, what + " is uncompressed but its digest is not its diff ID " + diff_id.str());
-      read_fd_all(fd.get(), what, sink);
+      read_chunks(fd.get(), what, sink);
       return;
     }
     Sha256 h;

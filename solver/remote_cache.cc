@@ -311,16 +311,7 @@ void copy_into_store(store::Store& store, const fs::path& file, const Digest& di
                      std::optional<uint64_t> size) {
   UniqueFd fd = open_or_throw(file, O_RDONLY);
   store::BlobWriter w = store.write_blob(digest, size);
-  std::string buf(1 << 20, '\0');
-  for (;;) {
-    ssize_t n = ::read(fd.get(), buf.data(), buf.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw_errno("read", file.string());
-    }
-    if (n == 0) break;
-    w.write(buf.data(), static_cast<size_t>(n));
-  }
+  read_chunks(fd.get(), file.string(), [&](std::string_view d) { w.write(d); });
   w.commit();
 }
 
@@ -576,16 +567,7 @@ void put_layout_blob(const store::Store& store, const fs::path& dir, const Diges
   fs::create_directories(dest.parent_path());
   UniqueFd in = store.open_blob(d);
   AtomicFile out(dest, 0444);
-  std::string buf(1 << 20, '\0');
-  for (;;) {
-    ssize_t n = ::read(in.get(), buf.data(), buf.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw_errno("read", store.blob_path(d).string());
-    }
-    if (n == 0) break;
-    out.write(std::string_view(buf.data(), static_cast<size_t>(n)));
-  }
+  read_chunks(in.get(), store.blob_path(d).string(), [&](std::string_view bytes) { out.write(bytes); });
   out.commit(true);
 }
 
