@@ -13,6 +13,7 @@
 #include "cli/progress.h"
 #include "cli/store_cli.h"
 #include "common/fs.h"
+#include "common/options.h"
 #include "executor/executor.h"
 #include "exporter/exporter.h"
 #include "registry/registry.h"
@@ -48,24 +49,8 @@ const std::vector<FlagSpec> kBuildFlags = {
     {"cache-to", 0, true, true, "SPEC  type=registry,ref=REF | type=local,dest=DIR | type=inline [,mode=min|max]"},
 };
 
-std::map<std::string, std::string> parse_csv_options(const std::string& flag, const std::string& text) {
-  std::map<std::string, std::string> out;
-  size_t i = 0;
-  while (i <= text.size()) {
-    size_t j = text.find(',', i);
-    if (j == std::string::npos) j = text.size();
-    std::string part = text.substr(i, j - i);
-    i = j + 1;
-    if (part.empty()) continue;
-    auto [k, v] = split_key_value(part);
-    if (!v) fail(ErrorKind::usage, flag + " " + text + ": \"" + part + "\" is not key=value");
-    out[k] = *v;
-  }
-  return out;
-}
-
 solver::SecretSource parse_secret(const std::string& text) {
-  auto opts = parse_csv_options("--secret", text);
+  auto opts = parse_key_values("--secret", text);
   solver::SecretSource s;
   s.id = opts.count("id") ? opts["id"] : "";
   if (opts.count("src")) s.file = opts["src"];

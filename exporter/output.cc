@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "common/error.h"
+#include "common/options.h"
 #include "common/parallel.h"
 #include "exporter/exporter.h"
 
@@ -61,20 +62,8 @@ CompressProgress compress_log(const OutputLog& log) {
 
 OutputSpec parse_output(std::string_view text) {
   OutputSpec o;
-  std::map<std::string, std::string> opts;
-  std::string t(text);
-  size_t i = 0;
-  while (i <= t.size()) {
-    size_t j = t.find(',', i);
-    if (j == std::string::npos) j = t.size();
-    std::string part = t.substr(i, j - i);
-    i = j + 1;
-    if (part.empty()) continue;
-    size_t eq = part.find('=');
-    if (eq == std::string::npos)
-      fail(ErrorKind::usage, "--output " + t + ": \"" + part + "\" is not key=value (e.g. type=oci,dest=out.tar)");
-    opts[part.substr(0, eq)] = part.substr(eq + 1);
-  }
+  std::map<std::string, std::string> opts = parse_key_values("--output", text, "type=oci,dest=out.tar");
+  const std::string t(text);
   std::string type = opts.count("type") ? opts["type"] : "image";
   static const std::map<std::string, OutputSpec::Type> types = {
       {"image", OutputSpec::Type::image}, {"oci", OutputSpec::Type::oci},     {"docker", OutputSpec::Type::docker},

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "common/fs.h"
+#include "common/options.h"
 #include "common/parallel.h"
 #include "exporter/exporter.h"
 #include "registry/registry.h"
@@ -20,28 +21,6 @@ using nlohmann::json;
 // ---------------------------------------------------------------------------
 // CacheSpec
 
-namespace {
-
-std::map<std::string, std::string> csv(std::string_view flag, std::string_view text) {
-  std::map<std::string, std::string> out;
-  size_t i = 0;
-  while (i <= text.size()) {
-    size_t j = text.find(',', i);
-    if (j == std::string_view::npos) j = text.size();
-    std::string part(text.substr(i, j - i));
-    i = j + 1;
-    if (part.empty()) continue;
-    size_t eq = part.find('=');
-    if (eq == std::string::npos)
-      fail(ErrorKind::usage,
-           std::string(flag) + " " + std::string(text) + ": \"" + part + "\" is not key=value");
-    out[part.substr(0, eq)] = part.substr(eq + 1);
-  }
-  return out;
-}
-
-}  // namespace
-
 CacheSpec CacheSpec::parse(std::string_view flag, std::string_view text) {
   const bool to = flag == "--cache-to";
   const std::string where = std::string(flag) + " " + std::string(text);
@@ -51,7 +30,7 @@ CacheSpec CacheSpec::parse(std::string_view flag, std::string_view text) {
   if (text.find('=') == std::string_view::npos)
     o = {{"type", "registry"}, {"ref", std::string(text)}};
   else
-    o = csv(flag, text);
+    o = parse_key_values(flag, text);
   CacheSpec s;
   s.to = to;
   std::string type = o.count("type") ? o["type"] : "registry";
