@@ -347,6 +347,18 @@ Descriptor compressed_layer(store::Store& st, const Descriptor& layer, const Dig
 
 namespace {
 
+// The descriptor of json, the document `original` (whose bytes are `bytes`)
+// became: `original` itself when nothing changed, else json put in the store.
+Descriptor rewritten(store::Store& st, const Descriptor& original, const std::string& bytes, const std::string& json,
+                     const std::string& media_type) {
+  if (json == bytes) return original;
+  Descriptor d = original;
+  d.media_type = media_type;
+  d.digest = st.put_blob(json);
+  d.size = static_cast<int64_t>(json.size());
+  return d;
+}
+
 Descriptor prepare_manifest(store::Store& st, const Descriptor& desc, const LayerOptions& o,
                             const CompressProgress& progress, const LayerReady& layer_ready) {
   const std::string bytes = st.read_blob(desc.digest);
@@ -377,13 +389,8 @@ Descriptor prepare_manifest(store::Store& st, const Descriptor& desc, const Laye
     nm.config.annotations.clear();
     for (auto& l : nm.layers) l.annotations.clear();
   }
-  std::string json = nm.to_json();
-  if (json == bytes) return desc;
-  Descriptor d = desc;
-  d.media_type = nm.media_type;
-  d.digest = st.put_blob(json);
-  d.size = static_cast<int64_t>(json.size());
-  if (!o.oci_media_types) d.annotations.clear();
+  Descriptor d = rewritten(st, desc, bytes, nm.to_json(), nm.media_type);
+  if (!o.oci_media_types && d.digest != desc.digest) d.annotations.clear();  // as its manifest: schema2 has none
   return d;
 }
 
@@ -413,13 +420,7 @@ Descriptor prepare_image(store::Store& st, const Descriptor& target, const Layer
   if (ni.manifests.empty())
     fail(ErrorKind::not_found, "image index " + target.digest.str() + ": the store holds none of its manifests");
   if (!o.oci_media_types) ni.annotations.clear();
-  std::string json = ni.to_json();
-  if (json == bytes) return target;
-  Descriptor d = target;
-  d.media_type = ni.media_type;
-  d.digest = st.put_blob(json);
-  d.size = static_cast<int64_t>(json.size());
-  return d;
+  return rewritten(st, target, bytes, ni.to_json(), ni.media_type);
 }
 
 }  // namespace xb::exporter
