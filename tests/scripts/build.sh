@@ -3,16 +3,7 @@
 # (what reruns and what does not), flags, RUN mounts and secrets, failures.
 set -u
 [ "$(id -u)" -eq 0 ] || { echo "skip: builds need root"; exit 77; }
-xb=${XBUILD_BINARY:?}
-src=${XBUILD_SOURCE_DIR:?}
-t=$(mktemp -d); trap 'rm -rf "$t"' EXIT
-export XBUILD_ROOT=$t/store
-fails=0
-ok() { echo "ok $1"; }
-bad() { echo "FAIL $1: $2"; fails=$((fails + 1)); }
-check() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1" "expected [$2] got [$3]"; fi; }
-contains() { case "$3" in *"$2"*) ok "$1" ;; *) bad "$1" "no [$2] in: $3" ;; esac; }
-lacks() { case "$3" in *"$2"*) bad "$1" "[$2] found in: $3" ;; *) ok "$1" ;; esac; }
+. "${XBUILD_SOURCE_DIR:?}/tests/support/script_lib.sh"
 # Steps of a plain log that were cached / that ran, by instruction text.
 cached() { awk '/^#[0-9]+ \[/ { n = $1; sub(/^#[0-9]+ \[[^]]*\] /, ""); name[n] = $0 } $2 == "CACHED" { print name[$1] }' "$1"; }
 ran() { awk '/^#[0-9]+ \[/ { n = $1; sub(/^#[0-9]+ \[[^]]*\] /, ""); name[n] = $0 } $2 == "DONE" { print name[$1] }' "$1"; }

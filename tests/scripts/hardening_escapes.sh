@@ -6,13 +6,7 @@ set -u
 [ "$(id -u)" -eq 0 ] || { echo "skip: building images needs root"; exit 77; }
 command -v busybox >/dev/null || [ -x /bin/busybox ] || { echo "skip: busybox-static is not installed"; exit 77; }
 command -v python3 >/dev/null || { echo "skip: python3 is needed to write hostile tarballs"; exit 77; }
-xb=${XBUILD_BINARY:?}
-src=${XBUILD_SOURCE_DIR:?}
-t=$(mktemp -d); trap 'rm -rf "$t"' EXIT
-export XBUILD_ROOT=$t/store
-fails=0
-ok() { echo "ok $1"; }
-bad() { echo "FAIL $1: $2"; fails=$((fails+1)); }
+. "${XBUILD_SOURCE_DIR:?}/tests/support/script_lib.sh"
 # build NAME DOCKERFILE-TEXT [xbuild args...]: builds $t/ctx-NAME (already
 # filled by the caller, or empty) and unpacks the image's layers into
 # $t/out-NAME (GNU tar: it never extracts through a symlink it made); the

@@ -3,13 +3,7 @@
 set -u
 [ "$(id -u)" -eq 0 ] || { echo "skip: building images needs root"; exit 77; }
 command -v busybox >/dev/null || [ -x /bin/busybox ] || { echo "skip: busybox-static is not installed"; exit 77; }
-xb=${XBUILD_BINARY:?}
-src=${XBUILD_SOURCE_DIR:?}
-t=$(mktemp -d); trap 'rm -rf "$t"' EXIT
-export XBUILD_ROOT=$t/store
-fails=0
-ok() { echo "ok $1"; }
-bad() { echo "FAIL $1: $2"; fails=$((fails+1)); }
+. "${XBUILD_SOURCE_DIR:?}/tests/support/script_lib.sh"
 nblobs() { ls "$XBUILD_ROOT/blobs/sha256" | wc -l; }
 nrecords() { ls "$XBUILD_ROOT/records/cache" 2>/dev/null | wc -l; }
 sh "$src/tests/tools/make-busybox-rootfs" "$t/rootfs.tar" || exit 1

@@ -3,14 +3,7 @@
 # way a user would; exit codes, flags, limits, and nothing left behind.
 set -u
 [ "$(id -u)" -eq 0 ] || { echo "skip: xbuild run needs root"; exit 77; }
-xb=${XBUILD_BINARY:?}
-src=${XBUILD_SOURCE_DIR:?}
-t=$(mktemp -d); trap 'rm -rf "$t"' EXIT
-export XBUILD_ROOT=$t/store
-fails=0
-check() { # name expected actual
-  if [ "$2" != "$3" ]; then echo "FAIL $1: expected [$2] got [$3]"; fails=$((fails+1)); else echo "ok $1"; fi
-}
+. "${XBUILD_SOURCE_DIR:?}/tests/support/script_lib.sh"
 sh "$src/tests/tools/make-busybox-rootfs" "$t/rootfs.tar" || exit 1
 "$xb" import "$t/rootfs.tar" bb >/dev/null || exit 1
 # Mounts under this test's directory only: the suite runs in parallel, and

@@ -1,0 +1,15 @@
+# Sourced by the end-to-end scripts in tests/scripts/ after their own skip
+# checks: xb (the binary), src (the source tree), a temporary directory $t
+# removed at exit with the store $XBUILD_ROOT=$t/store in it, and reporters
+# that print one `ok NAME` or `FAIL NAME: why` line per claim and count the
+# failures in $fails.
+xb=${XBUILD_BINARY:?}
+src=${XBUILD_SOURCE_DIR:?}
+t=$(mktemp -d); trap 'rm -rf "$t"' EXIT
+export XBUILD_ROOT=$t/store
+fails=0
+ok() { echo "ok $1"; }
+bad() { echo "FAIL $1: $2"; fails=$((fails + 1)); }
+check() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1" "expected [$2] got [$3]"; fi; }  # name expected actual
+contains() { case "$3" in *"$2"*) ok "$1" ;; *) bad "$1" "no [$2] in: $3" ;; esac; }   # name needle haystack
+lacks() { case "$3" in *"$2"*) bad "$1" "[$2] found in: $3" ;; *) ok "$1" ;; esac; }
