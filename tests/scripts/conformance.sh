@@ -11,6 +11,12 @@ src=${XBUILD_SOURCE_DIR:?}
 t=$(mktemp -d); trap 'rm -rf "$t"' EXIT
 # A copy, so the modes git cannot store are restored without touching the tree.
 cp -a "$src/tests/conformance" "$t/conformance"
+# First the modes a git checkout gives (0644; 0755 for directories and
+# executables), whatever this tree's are: a read-only copy of the repository
+# has 0444/0555, and BuildKit built from a checkout.
+find "$t/conformance" -type d -exec chmod 755 {} +
+find "$t/conformance" -type f -perm -u+x -exec chmod 755 {} +
+find "$t/conformance" -type f ! -perm -u+x -exec chmod 644 {} +
 grep -v '^#' "$src/tests/conformance/modes" | while read -r path mode; do
   [ -n "$path" ] && chmod "$mode" "$t/conformance/$path"
 done
