@@ -1,12 +1,15 @@
 #include "executor/cgroup.h"
 
 #include <fcntl.h>
+#include <linux/bpf.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -47,7 +50,7 @@ const Layout& layout() {
         std::istringstream so(super);
         std::string o;
         while (std::getline(so, o, ','))
-          if (o == "memory" || o == "pids" || o == "cpu") out.v1.emplace(o, mp);
+          if (o == "memory" || o == "pids" || o == "cpu" || o == "devices") out.v1.emplace(o, mp);
       }
     }
     if (!out.v2.empty()) {
@@ -93,14 +96,128 @@ fs::path make_dir(const fs::path& mount, const std::string& name) {
   }
 }
 
+// Docker's default device allow-list (moby oci/defaults.go plus runc's
+// implicit devices): char major, minor (-1: any).
+struct AllowedDevice {
+  uint32_t major;
+  int64_t minor;
+};
+constexpr AllowedDevice kAllowedDevices[] = {
+    {1, 3}, {1, 5}, {1, 7}, {1, 8}, {1, 9},  // null zero full random urandom
+    {5, 0}, {5, 1}, {5, 2},                  // tty console ptmx
+    {136, -1},                               // /dev/pts/*
+};
+
+// The v1 devices controller's rules: deny everything, then allow mknod of
+// any node (CAP_MKNOD stays, as in Docker) and opening the allowed ones.
+void write_device_rules_v1(const fs::path& d) {
+  write_to(d / "devices.deny", "a");
+  std::vector<std::string> rules = {"c *:* m", "b *:* m"};
+  for (const auto& a : kAllowedDevices)
+    rules.push_back("c " + std::to_string(a.major) + ":" + (a.minor < 0 ? "*" : std::to_string(a.minor)) + " rwm");
+  for (const auto& r : rules) write_to(d / "devices.allow", r);
+}
+
+// The same rules as a BPF_PROG_TYPE_CGROUP_DEVICE program (what runc and
+// systemd attach on cgroup v2). r1 points to struct bpf_cgroup_dev_ctx;
+// return 1 allows, 0 denies (EPERM).
+std::vector<bpf_insn> device_program() {
+  std::vector<bpf_insn> p;
+  auto insn = [&](uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm) {
+    bpf_insn i{};
+    i.code = code;
+    i.dst_reg = dst;
+    i.src_reg = src;
+    i.off = off;
+    i.imm = imm;
+    p.push_back(i);
+    return p.size() - 1;
+  };
+  insn(BPF_LDX | BPF_MEM | BPF_W, BPF_REG_2, BPF_REG_1, 0, 0);  // r2 = access_type
+  insn(BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_3, BPF_REG_2, 0, 0);
+  insn(BPF_ALU64 | BPF_AND | BPF_K, BPF_REG_3, 0, 0, 0xffff);   // r3 = device type
+  insn(BPF_ALU64 | BPF_RSH | BPF_K, BPF_REG_2, 0, 0, 16);       // r2 = access
+  insn(BPF_LDX | BPF_MEM | BPF_W, BPF_REG_4, BPF_REG_1, 4, 0);  // r4 = major
+  insn(BPF_LDX | BPF_MEM | BPF_W, BPF_REG_5, BPF_REG_1, 8, 0);  // r5 = minor
+  insn(BPF_ALU64 | BPF_AND | BPF_K, BPF_REG_2, 0, 0, ~static_cast<int32_t>(BPF_DEVCG_ACC_MKNOD));
+  std::vector<size_t> to_allow, to_deny;
+  to_allow.push_back(insn(BPF_JMP | BPF_JEQ | BPF_K, BPF_REG_2, 0, 0, 0));  // mknod only
+  to_deny.push_back(insn(BPF_JMP | BPF_JNE | BPF_K, BPF_REG_3, 0, 0, BPF_DEVCG_DEV_CHAR));
+  for (const auto& a : kAllowedDevices) {
+    std::vector<size_t> to_next;
+    to_next.push_back(insn(BPF_JMP | BPF_JNE | BPF_K, BPF_REG_4, 0, 0, static_cast<int32_t>(a.major)));
+    if (a.minor >= 0) to_next.push_back(insn(BPF_JMP | BPF_JNE | BPF_K, BPF_REG_5, 0, 0, static_cast<int32_t>(a.minor)));
+    to_allow.push_back(insn(BPF_JMP | BPF_JA, 0, 0, 0, 0));
+    for (size_t j : to_next) p[j].off = static_cast<int16_t>(p.size() - j - 1);
+  }
+  size_t deny = insn(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0);
+  insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+  size_t allow = insn(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 1);
+  insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+  for (size_t j : to_allow) p[j].off = static_cast<int16_t>(allow - j - 1);
+  for (size_t j : to_deny) p[j].off = static_cast<int16_t>(deny - j - 1);
+  return p;
+}
+
+// Loaded once per process; attaching it to a cgroup takes a reference, so
+// the kernel keeps it as long as a container's cgroup exists.
+int device_program_fd() {
+  static const int fd = [] {
+    std::vector<bpf_insn> prog = device_program();
+    static char log[4096];
+    union bpf_attr attr{};
+    attr.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
+    attr.insns = reinterpret_cast<uint64_t>(prog.data());
+    attr.insn_cnt = static_cast<uint32_t>(prog.size());
+    attr.license = reinterpret_cast<uint64_t>("Apache");
+    attr.log_buf = reinterpret_cast<uint64_t>(log);
+    attr.log_size = sizeof log;
+    attr.log_level = 1;
+    int r = static_cast<int>(::syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof attr));
+    if (r < 0) throw_errno(std::string("load the BPF device program (") + log + ")");
+    ::fcntl(r, F_SETFD, FD_CLOEXEC);
+    return r;
+  }();
+  return fd;
+}
+
+void attach_device_program(const fs::path& dir) {
+  UniqueFd d = open_or_throw(dir, O_RDONLY | O_DIRECTORY);
+  union bpf_attr attr{};
+  attr.target_fd = static_cast<uint32_t>(d.get());
+  attr.attach_bpf_fd = static_cast<uint32_t>(device_program_fd());
+  attr.attach_type = BPF_CGROUP_DEVICE;
+  attr.attach_flags = BPF_F_ALLOW_MULTI;
+  if (::syscall(SYS_bpf, BPF_PROG_ATTACH, &attr, sizeof attr) < 0)
+    throw_errno("attach the BPF device program to", dir.string());
+}
+
 }  // namespace
 
-CgroupDir::CgroupDir(const std::string& name, const Limits& limits) {
+CgroupDir::CgroupDir(const std::string& name, const Limits& limits, bool restrict_devices) {
   const Layout& l = layout();
   std::vector<std::string> wanted;
   if (limits.memory_bytes) wanted.push_back("memory");
   if (limits.pids) wanted.push_back("pids");
   if (limits.cpus) wanted.push_back("cpu");
+  bool bpf_devices = false;
+  if (restrict_devices) {
+    const char* force = std::getenv("XBUILD_DEVICE_CGROUP");
+    std::string mode = force ? force : "";
+    bool have_v1 = l.v1.count("devices") != 0;
+    if (mode == "bpf" || (mode.empty() && !have_v1)) {
+      if (l.v2.empty())
+        fail(ErrorKind::failed_precondition,
+             "cannot restrict the container's devices: no cgroup devices controller and no cgroup2 hierarchy on this "
+             "host (mount one, or build with --allow security.insecure and RUN --security=insecure)");
+      bpf_devices = true;
+    } else {
+      if (!have_v1)
+        fail(ErrorKind::failed_precondition, "XBUILD_DEVICE_CGROUP=v1: no cgroup v1 devices controller on this host");
+      wanted.push_back("devices");
+    }
+    devices_mode_ = bpf_devices ? "bpf" : "v1";
+  }
   try {
     std::vector<std::string> on_v2;
     for (const auto& c : wanted) {
@@ -108,7 +225,9 @@ CgroupDir::CgroupDir(const std::string& name, const Limits& limits) {
       if (it != l.v1.end()) {
         fs::path d = make_dir(it->second, name);
         dirs_.push_back(d);
-        if (c == "memory") {
+        if (c == "devices") {
+          write_device_rules_v1(d);
+        } else if (c == "memory") {
           memory_dir_ = d;
           write_to(d / "memory.limit_in_bytes", std::to_string(*limits.memory_bytes));
           // Memory+swap equal to memory: no swap, so the limit means what it says.
@@ -126,15 +245,18 @@ CgroupDir::CgroupDir(const std::string& name, const Limits& limits) {
         fail(ErrorKind::failed_precondition, "cannot limit " + c + ": no cgroup " + c + " controller on this host");
       }
     }
-    if (!on_v2.empty()) {
+    if (!on_v2.empty() || bpf_devices) {
       v2_ = true;
       std::string enable;
       for (const auto& c : on_v2) enable += "+" + c + " ";
-      enable.pop_back();
-      write_to(l.v2 / "cgroup.subtree_control", enable);
+      if (!enable.empty()) {
+        enable.pop_back();
+        write_to(l.v2 / "cgroup.subtree_control", enable);
+      }
       fs::path d = make_dir(l.v2, name);
-      write_to(l.v2 / "xbuild" / "cgroup.subtree_control", enable);
+      if (!enable.empty()) write_to(l.v2 / "xbuild" / "cgroup.subtree_control", enable);
       dirs_.push_back(d);
+      if (bpf_devices) attach_device_program(d);
       for (const auto& c : on_v2) {
         if (c == "memory") {
           memory_dir_ = d;

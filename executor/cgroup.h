@@ -15,8 +15,13 @@ namespace xb::executor::detail {
 class CgroupDir {
  public:
   // Creates xbuild/<name> in every hierarchy that has a controller the
-  // limits need, and writes the limits.
-  CgroupDir(const std::string& name, const Limits& limits);
+  // limits need, and writes the limits. With restrict_devices, the
+  // container may open only Docker's default devices (null, zero, full,
+  // random, urandom, tty, console, ptmx, pts) and create (mknod) any: the
+  // v1 devices controller where it is mounted, else a BPF device program
+  // on the cgroup2 hierarchy (v2 and hybrid hosts). XBUILD_DEVICE_CGROUP=bpf
+  // or =v1 forces one of the two (tests use it to try both on one host).
+  CgroupDir(const std::string& name, const Limits& limits, bool restrict_devices);
   ~CgroupDir();
   CgroupDir(const CgroupDir&) = delete;
   CgroupDir& operator=(const CgroupDir&) = delete;
@@ -29,11 +34,14 @@ class CgroupDir {
   // SIGKILLs every process still inside, then removes the dirs (retrying
   // while the kernel finishes the exits).
   void destroy() noexcept;
+  // Which way restrict_devices took: "v1", "bpf", or "" (not restricted).
+  const char* devices_mode() const { return devices_mode_; }
 
  private:
   std::vector<std::filesystem::path> dirs_;
   std::filesystem::path memory_dir_;
   bool v2_ = false;
+  const char* devices_mode_ = "";
   std::vector<UniqueFd> procs_fds_;
   std::vector<int> procs_fd_ints_;
 };

@@ -11,6 +11,7 @@
 // no_new_privs, bounding set, groups/gid/uid, capabilities → seccomp → exec.
 #include <fcntl.h>
 #include <linux/close_range.h>
+#include <linux/loop.h>
 #include <linux/openat2.h>
 #include <linux/sched.h>
 #include <linux/seccomp.h>
@@ -47,7 +48,9 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "executor/cgroup.h"
+#include "executor/exec_message.h"
 #include "executor/executor.h"
+#include "executor/init_binary.h"
 #include "executor/seccomp.h"
 
 namespace xb::executor {
@@ -97,7 +100,10 @@ struct Registration {
 // --- the child's plan: everything precomputed ---------------------------------
 
 struct Step {
-  enum Kind { mount, mkdir_stub, file_stub, mknod, symlink, write_file, remount_ro } kind;
+  // readonly: bind the path (inside the root) onto itself read-only; mask:
+  // /dev/null over a file, an empty read-only tmpfs over a directory. Both
+  // skip a path this kernel does not have.
+  enum Kind { mount, mkdir_stub, file_stub, mknod, symlink, write_file, remount_ro, readonly, mask } kind;
   const char* a = nullptr;  // source / target / path
   const char* b = nullptr;  // target (mount), link target (symlink), content (write_file)
   const char* fstype = nullptr;
@@ -111,12 +117,7 @@ struct Step {
   bool optional = false;  // failures are ignored (e.g. read-only roots)
 };
 
-struct Message {
-  int err = 0;  // 0: setup done, exec follows
-  uint64_t stubs = 0;
-  char call[48] = {};
-  char path[400] = {};
-};
+using Message = xb_exec_message;
 
 struct Plan {
   std::deque<std::string> strings;  // owns every string the steps point to (stable addresses)
@@ -128,6 +129,10 @@ struct Plan {
   std::vector<std::string> exec_candidates;
   std::vector<char*> argv;
   std::vector<char*> envp;
+  // xbuild-init's argv (init.c): msg fd, the candidates, then argv.
+  std::vector<std::string> init_arg_storage;
+  std::vector<char*> init_argv;
+  int init_fd = -1;  // the sealed memfd holding xbuild-init
   std::vector<std::string> env_storage;
   std::vector<std::string> arg_storage;
   uint32_t uid = 0, gid = 0;
@@ -152,7 +157,7 @@ struct Plan {
 };
 
 [[noreturn]] void child_fail(const Plan& p, uint64_t stubs, const char* call, const char* path, int err) {
-  Message m;
+  Message m{};
   m.err = err ? err : EIO;
   m.stubs = stubs;
   std::strncpy(m.call, call, sizeof m.call - 1);
@@ -300,6 +305,36 @@ int child_main(const Plan& p) {
           rootfd = child_openat2(AT_FDCWD, s.b, O_PATH | O_DIRECTORY, 0);
           if (rootfd < 0) child_fail(p, stubs, "open", s.b, errno);
         }
+        break;
+      }
+      case Step::readonly:
+      case Step::mask: {
+        call = s.kind == Step::readonly ? "make read-only" : "mask";
+        const char* rel = in_root(s.a);
+        int tfd = rel ? child_openat2(rootfd, rel, O_PATH, kInRoot) : -1;
+        if (tfd < 0) {
+          if (rel && errno == ENOENT) break;  // not on this kernel: nothing to protect
+          r = -1;
+          break;
+        }
+        std::snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", tfd);
+        struct stat st{};
+        r = ::fstat(tfd, &st);
+        if (r == 0 && s.kind == Step::mask) {
+          r = S_ISDIR(st.st_mode)
+                  ? ::mount("tmpfs", fdpath, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0555,size=0")
+                  : ::mount("/dev/null", fdpath, nullptr, MS_BIND, nullptr);
+        } else if (r == 0) {
+          r = ::mount(fdpath, fdpath, nullptr, MS_BIND | MS_REC, nullptr);
+          ::close(tfd);
+          tfd = r == 0 ? child_openat2(rootfd, rel, O_PATH, kInRoot) : -1;  // the new mount's root
+          if (r == 0 && tfd < 0) r = -1;
+          std::snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", tfd);
+          if (r == 0)
+            r = ::mount(nullptr, fdpath, nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                        nullptr);
+        }
+        if (tfd >= 0) ::close(tfd);
         break;
       }
       case Step::remount_ro:
@@ -466,6 +501,12 @@ int child_main(const Plan& p) {
         child_fail(p, stubs, "drop capability from bounding set", nullptr, errno);
   }
   ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+  // Insecure mode gives every capability to any user, as BuildKit does (all
+  // of them bounding, permitted, inheritable and ambient): keep them across
+  // setresuid, then make them ambient so that they survive exec.
+  const bool all_caps_for_user = !p.sandbox && p.uid != 0;
+  if (all_caps_for_user && ::prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+    child_fail(p, stubs, "prctl KEEPCAPS", nullptr, errno);
   // Raw system calls, not glibc's wrappers: those broadcast the change to every
   // thread glibc believes exists (the parent's, copied by clone3) and wait
   // forever for one the parent was still creating at clone time.
@@ -474,6 +515,17 @@ int child_main(const Plan& p) {
   if (::syscall(SYS_setresgid, p.gid, p.gid, p.gid) < 0) child_fail(p, stubs, "setgid", nullptr, errno);
   // A non-root uid loses every capability here (no PR_SET_KEEPCAPS), as in Docker.
   if (::syscall(SYS_setresuid, p.uid, p.uid, p.uid) < 0) child_fail(p, stubs, "setuid", nullptr, errno);
+  if (all_caps_for_user) {
+    // "Every" is what this process has (BuildKit: cap.Current()).
+    __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct d[2] = {};
+    if (::syscall(SYS_capget, &h, d) < 0) child_fail(p, stubs, "capget", nullptr, errno);
+    for (auto& half : d) half.effective = half.inheritable = half.permitted;
+    if (::syscall(SYS_capset, &h, d) < 0) child_fail(p, stubs, "capset", nullptr, errno);
+    for (int c = 0; c <= p.last_cap; ++c)
+      if ((d[c / 32].permitted & (1u << (c % 32))) && ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0)
+        child_fail(p, stubs, "raise ambient capability", nullptr, errno);
+  }
   if (p.sandbox && p.uid == 0) {
     __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
     __user_cap_data_struct d[2] = {};
@@ -483,19 +535,21 @@ int child_main(const Plan& p) {
   }
   // Tell the parent which stubs exist; from here only exec can fail.
   {
-    Message m;
+    Message m{};
     m.stubs = stubs;
     if (::write(p.msg_fd, &m, sizeof m) != sizeof m) ::_exit(127);
   }
   if (p.sandbox && ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &p.seccomp, 0, 0) < 0)
     child_fail(p, stubs, "load seccomp filter", nullptr, errno);
   ::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC);
-  int err = ENOENT;
-  for (const auto& c : p.exec_candidates) {
-    ::execve(c.c_str(), p.argv.data(), p.envp.data());
-    if (errno != ENOENT && errno != ENOTDIR) err = errno;
-  }
-  child_fail(p, stubs, "exec", p.argv[0], err);
+  // This process is still a copy of xbuild: its /proc/self/exe is the
+  // host's binary, which a command whose interpreter is /proc/self/exe
+  // would run (and could then try to overwrite: CVE-2019-5736). So the
+  // command is executed by xbuild-init, from a sealed memfd; it reports a
+  // failed exec on the message pipe, which it closes on success.
+  if (::fcntl(p.msg_fd, F_SETFD, 0) < 0) child_fail(p, stubs, "fcntl", "message pipe", errno);
+  ::syscall(SYS_execveat, p.init_fd, "", p.init_argv.data(), p.envp.data(), AT_EMPTY_PATH);
+  child_fail(p, stubs, "exec", "xbuild-init", errno);
 }
 
 // --- the parent's side ------------------------------------------------------------
@@ -561,6 +615,45 @@ void ensure_scratch() {
   std::call_once(once, [] {
     if (::mkdir(kScratch, 0700) < 0 && errno != EEXIST) throw_errno("mkdir", kScratch);
   });
+}
+
+// Docker's default profile (moby oci/defaults.go, Docker 28): what a
+// container may not change (kernel settings, IRQ affinity, sysrq) and what
+// it may not read (kernel memory, keys of other users, timers and
+// interrupts that leak what the host and its other tenants do).
+const std::vector<std::string>& readonly_paths() {
+  static const std::vector<std::string> paths = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
+                                                 "/proc/sysrq-trigger"};
+  return paths;
+}
+
+const std::vector<std::string>& masked_paths() {
+  static const std::vector<std::string> paths = [] {
+    std::vector<std::string> out = {"/proc/acpi",        "/proc/asound",        "/proc/interrupts", "/proc/kcore",
+                                    "/proc/keys",        "/proc/latency_stats", "/proc/sched_debug", "/proc/scsi",
+                                    "/proc/timer_list",  "/proc/timer_stats",   "/sys/devices/virtual/powercap",
+                                    "/sys/firmware"};
+    // One thermal_throttle per CPU, as Docker lists them (moby#49560).
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator("/sys/devices/system/cpu", ec)) {
+      std::string name = e.path().filename().string();
+      if (name.size() > 3 && name.rfind("cpu", 0) == 0 &&
+          name.find_first_not_of("0123456789", 3) == std::string::npos && fs::exists(e.path() / "thermal_throttle", ec))
+        out.push_back((e.path() / "thermal_throttle").string());
+    }
+    return out;
+  }();
+  return paths;
+}
+
+// The first free loop device's number (LOOP_CTL_GET_FREE), 0 if unknown:
+// insecure mode makes /dev/loop0 … that number + 7, as BuildKit does.
+int free_loop_device() {
+  int fd = ::open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+  if (fd < 0) return 0;
+  int n = ::ioctl(fd, LOOP_CTL_GET_FREE);
+  ::close(fd);
+  return n < 0 ? 0 : std::min(n, 256);
 }
 
 std::string hosts_file(const RunSpec& spec) {
@@ -699,13 +792,26 @@ void Runner::plan_mounts() {
     const char* name;
     unsigned major, minor;
   };
-  for (Dev d : {Dev{"null", 1, 3}, Dev{"zero", 1, 5}, Dev{"full", 1, 7}, Dev{"random", 1, 8}, Dev{"urandom", 1, 9},
-                Dev{"tty", 5, 0}}) {
+  auto node = [&](const std::string& name, mode_t type, unsigned major, unsigned minor) {
     Step s{Step::mknod};
-    s.a = plan_.keep(in_root(std::string("/dev/") + d.name));
-    s.mode = S_IFCHR | 0666;
-    s.dev = makedev(d.major, d.minor);
+    s.a = plan_.keep(in_root("/dev/" + name));
+    s.mode = type | 0666;
+    s.dev = makedev(major, minor);
     plan_.steps.push_back(s);
+  };
+  for (Dev d : {Dev{"null", 1, 3}, Dev{"zero", 1, 5}, Dev{"full", 1, 7}, Dev{"random", 1, 8}, Dev{"urandom", 1, 9},
+                Dev{"tty", 5, 0}})
+    node(d.name, S_IFCHR, d.major, d.minor);
+  if (spec_.security == Security::insecure) {
+    // BuildKit's insecure mode adds these (security.WithInsecureSpec), and
+    // no device rules keep them from being opened.
+    for (Dev d : {Dev{"kmsg", 1, 11}, Dev{"cuse", 10, 203}, Dev{"fuse", 10, 229}, Dev{"kvm", 10, 232},
+                  Dev{"loop-control", 10, 237}})
+      node(d.name, S_IFCHR, d.major, d.minor);
+    step(Step::mkdir_stub, in_root("/dev/net"));
+    node("net/tun", S_IFCHR, 10, 200);
+    const int loops = free_loop_device() + 7;
+    for (int i = 0; i <= loops; ++i) node("loop" + std::to_string(i), S_IFBLK, 7, static_cast<unsigned>(i));
   }
   step(Step::symlink, in_root("/dev/fd"), "/proc/self/fd");
   step(Step::symlink, in_root("/dev/stdin"), "/proc/self/fd/0");
@@ -718,7 +824,14 @@ void Runner::plan_mounts() {
   mount_fs("devpts", in_root("/dev/pts"), MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5");
   mount_fs("tmpfs", in_root("/dev/shm"), MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k");
   stub(Step::mkdir_stub, "/sys");
-  mount_fs("sysfs", in_root("/sys"), MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, nullptr);
+  // BuildKit's insecure mode gives a writable sysfs and no masked or
+  // read-only paths (security.WithInsecureSpec, oci.WithWriteableSysfs).
+  const bool sandbox = spec_.security == Security::sandbox;
+  mount_fs("sysfs", in_root("/sys"), MS_NOSUID | MS_NODEV | MS_NOEXEC | (sandbox ? MS_RDONLY : 0), nullptr);
+  if (sandbox) {
+    for (const auto& p : readonly_paths()) step(Step::readonly, in_root(p));
+    for (const auto& p : masked_paths()) step(Step::mask, in_root(p));
+  }
 
   for (const char* f : {"hosts", "resolv.conf", "hostname"}) {
     std::string target = std::string("/etc/") + f;
@@ -846,8 +959,11 @@ ExitStatus Runner::run() {
   ExitStatus status;
   status.memory_limit = spec_.limits.memory_bytes;
   std::optional<detail::CgroupDir> cgroup;
-  if (spec_.limits.memory_bytes || spec_.limits.pids || spec_.limits.cpus) {
-    cgroup.emplace(std::to_string(::getpid()) + "-" + std::to_string(g_run_counter++), spec_.limits);
+  // Every sandboxed run gets a cgroup, limits or not: its device rules are
+  // what keeps a RUN that mknods a host disk or /dev/kmsg from opening it.
+  const bool restrict_devices = spec_.security == Security::sandbox;
+  if (restrict_devices || spec_.limits.memory_bytes || spec_.limits.pids || spec_.limits.cpus) {
+    cgroup.emplace(std::to_string(::getpid()) + "-" + std::to_string(g_run_counter++), spec_.limits, restrict_devices);
     plan_.cgroup_fds = cgroup->procs_fds();
   }
 
@@ -876,6 +992,14 @@ ExitStatus Runner::run() {
   }
   Pipe msg;
   plan_.msg_fd = msg.w.get();
+  plan_.init_fd = detail::init_binary_fd();
+  plan_.init_arg_storage = {"xbuild-init", std::to_string(plan_.msg_fd),
+                            std::to_string(plan_.exec_candidates.size())};
+  plan_.init_arg_storage.insert(plan_.init_arg_storage.end(), plan_.exec_candidates.begin(),
+                                plan_.exec_candidates.end());
+  plan_.init_arg_storage.insert(plan_.init_arg_storage.end(), plan_.arg_storage.begin(), plan_.arg_storage.end());
+  for (auto& a : plan_.init_arg_storage) plan_.init_argv.push_back(a.data());
+  plan_.init_argv.push_back(nullptr);
 
   uint64_t flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD;
   if (plan_.new_net) flags |= CLONE_NEWNET;
@@ -946,7 +1070,7 @@ ExitStatus Runner::run() {
     }
   } restore{spec_.stdin_fd, saved_tio};
 
-  Message m;
+  Message m{};
   size_t msg_got = 0;
   bool msg_open = true, exec_error = false, setup_done = false;
   auto deadline = spec_.timeout.count() > 0 ? std::chrono::steady_clock::now() + spec_.timeout

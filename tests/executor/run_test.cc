@@ -14,6 +14,7 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "executor/executor.h"
+#include "executor/init_binary.h"
 
 namespace xb::executor {
 namespace {
@@ -29,7 +30,7 @@ std::string slurp(const fs::path& p) {
 int leftover_cgroups() {
   int n = 0;
   std::string prefix = std::to_string(::getpid()) + "-";
-  for (const char* h : {"memory", "pids", "cpu", "unified"}) {
+  for (const char* h : {"memory", "pids", "cpu", "devices", "unified"}) {
     fs::path d = fs::path("/sys/fs/cgroup") / h / "xbuild";
     std::error_code ec;
     for (auto& e : fs::directory_iterator(d, ec)) n += e.path().filename().string().rfind(prefix, 0) == 0;
@@ -272,6 +273,55 @@ TEST_F(RunTest, StubCleanupDoesNotFollowASymlinkPlantedByTheRun) {
   EXPECT_TRUE(fs::is_symlink(tree / "m"));
   EXPECT_TRUE(fs::is_directory(host.path() / "stub")) << "the stub cleanup deleted a host directory";
   EXPECT_TRUE(fs::exists(host.path() / "file")) << "the stub cleanup deleted a host file";
+}
+
+TEST_F(RunTest, ProcAsInDockersDefaultProfile) {
+  // Read-only: kernel settings; masked: /proc/keys, /proc/timer_list, /sys/firmware.
+  ASSERT_TRUE(sh("( : >> /proc/sys/kernel/core_pattern ) 2>&1; ( : >> /proc/irq/default_smp_affinity ) 2>&1;"
+                 "wc -c < /proc/timer_list; wc -c < /proc/keys; ls -A /sys/firmware | wc -l")
+                  .ok())
+      << err_;
+  EXPECT_NE(out_.find("/proc/sys/kernel/core_pattern: Read-only file system"), std::string::npos) << out_;
+  EXPECT_NE(out_.find("/proc/irq/default_smp_affinity: Read-only file system"), std::string::npos) << out_;
+  EXPECT_TRUE(out_.ends_with("\n0\n0\n0\n")) << out_;
+}
+
+TEST_F(RunTest, HostDevicesCannotBeOpened) {
+  // mknod is allowed (CAP_MKNOD, as in Docker); opening is not.
+  for (const char* mode : {"", "bpf"}) {
+    if (*mode) ::setenv("XBUILD_DEVICE_CGROUP", mode, 1);
+    struct Unset {
+      ~Unset() { ::unsetenv("XBUILD_DEVICE_CGROUP"); }
+    } unset;
+    ExitStatus st = sh("rm -f /kmsg /loop; mknod /kmsg c 1 11 && mknod /loop b 7 0 && echo made;"
+                       "head -c 1 /kmsg 2>&1; head -c 1 /loop 2>&1; echo x > /dev/null && echo null-ok");
+    EXPECT_TRUE(st.ok()) << st.describe() << err_;
+    EXPECT_NE(out_.find("made\n"), std::string::npos) << mode << ": " << out_;
+    EXPECT_NE(out_.find("/kmsg: Operation not permitted"), std::string::npos) << mode << ": " << out_;
+    EXPECT_NE(out_.find("/loop: Operation not permitted"), std::string::npos) << mode << ": " << out_;
+    EXPECT_NE(out_.find("null-ok"), std::string::npos) << mode << ": " << out_;
+  }
+  EXPECT_EQ(leftover_cgroups(), 0);
+}
+
+TEST_F(RunTest, CommandsStartFromASealedInitNotTheHostBinary) {
+  // An interpreter of /proc/self/exe reaches xbuild-init, not this binary.
+  ASSERT_TRUE(sh("printf '#!/proc/self/exe\\n' > /evil && chmod +x /evil").ok()) << err_;
+  RunSpec s = spec({"/evil"});
+  out_.clear();
+  err_.clear();
+  ExitStatus st = run(s);
+  EXPECT_EQ(st.exit_code, 127) << st.describe();
+  EXPECT_NE(err_.find("xbuild-init: starts a container's command"), std::string::npos) << err_;
+  // Its copy cannot be changed, not even through a writable reopen.
+  int fd = detail::init_binary_fd();
+  int seals = ::fcntl(fd, F_GET_SEALS);
+  EXPECT_EQ(seals & (F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL),
+            F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL);
+  UniqueFd w(::open(("/proc/self/fd/" + std::to_string(fd)).c_str(), O_WRONLY | O_CLOEXEC));
+  ASSERT_TRUE(w);
+  EXPECT_LT(::write(w.get(), "x", 1), 0);
+  EXPECT_EQ(errno, EPERM);
 }
 
 TEST_F(RunTest, NothingLeaksAfterAFailedRun) {
