@@ -146,6 +146,7 @@ struct Plan {
   bool root_ro = false;
   int stdio[3] = {-1, -1, -1};
   std::vector<int> cgroup_fds;
+  bool in_cgroup = false;
   sock_fprog seccomp{};
   int last_cap = CAP_LAST_CAP;
   int msg_fd = -1;
@@ -250,7 +251,7 @@ int child_main(const Plan& p) {
   if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) child_fail(p, stubs, "prctl PDEATHSIG", nullptr, errno);
   for (int fd : p.cgroup_fds)
     if (::write(fd, "0", 1) < 0) child_fail(p, stubs, "join cgroup", nullptr, errno);
-  if (!p.cgroup_fds.empty() && ::unshare(CLONE_NEWCGROUP) < 0) child_fail(p, stubs, "unshare cgroup", nullptr, errno);
+  if (p.in_cgroup && ::unshare(CLONE_NEWCGROUP) < 0) child_fail(p, stubs, "unshare cgroup", nullptr, errno);
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0)
     child_fail(p, stubs, "make mounts private", "/", errno);
 
@@ -965,6 +966,7 @@ ExitStatus Runner::run() {
   if (restrict_devices || spec_.limits.memory_bytes || spec_.limits.pids || spec_.limits.cpus) {
     cgroup.emplace(std::to_string(::getpid()) + "-" + std::to_string(g_run_counter++), spec_.limits, restrict_devices);
     plan_.cgroup_fds = cgroup->procs_fds();
+    plan_.in_cgroup = true;
   }
 
   // stdio
@@ -1008,6 +1010,10 @@ ExitStatus Runner::run() {
   args.flags = flags;
   args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
   args.exit_signal = SIGCHLD;
+  if (cgroup && cgroup->v2_dir_fd() >= 0) {
+    args.flags |= CLONE_INTO_CGROUP;
+    args.cgroup = static_cast<uint64_t>(cgroup->v2_dir_fd());
+  }
   static const bool trace = std::getenv("XBUILD_EXEC_TRACE") != nullptr;
   auto tr = [&](const char* what) {
     if (trace)

@@ -288,8 +288,9 @@ TEST_F(RunTest, ProcAsInDockersDefaultProfile) {
 
 TEST_F(RunTest, HostDevicesCannotBeOpened) {
   // mknod is allowed (CAP_MKNOD, as in Docker); opening is not.
-  for (const char* mode : {"", "bpf"}) {
-    if (*mode) ::setenv("XBUILD_DEVICE_CGROUP", mode, 1);
+  for (const char* mode : {"v1", "bpf"}) {
+    if (std::string(mode) == "v1" && !fs::exists("/sys/fs/cgroup/devices/devices.allow")) continue;
+    ::setenv("XBUILD_DEVICE_CGROUP", mode, 1);
     struct Unset {
       ~Unset() { ::unsetenv("XBUILD_DEVICE_CGROUP"); }
     } unset;

@@ -95,8 +95,10 @@ RUN for d in 'b 7 0' 'b 8 0' 'b ${disk_major:-8} ${disk_minor:-16}' 'c 1 11' 'c 
   contains "device-$mode ptmx usable" ptmx-opens "$log"
   contains "device-$mode no /dev/kmsg" no-kmsg "$log"
 }
-if [ -d /sys/fs/cgroup/devices ]; then devices_check v1; else ok "device-v1 (no v1 devices controller on this host)"; fi
-XBUILD_DEVICE_CGROUP=bpf devices_check bpf
+if [ -f /sys/fs/cgroup/devices/devices.allow ]; then XBUILD_DEVICE_CGROUP=v1 devices_check v1
+else ok "device-v1 (no v1 devices controller on this host)"; fi
+if grep -q ' - cgroup2 ' /proc/self/mountinfo; then XBUILD_DEVICE_CGROUP=bpf devices_check bpf
+else ok "device-bpf (no cgroup2 hierarchy on this host)"; fi
 
 # --- The host's xbuild through /proc/self/exe (CVE-2019-5736) --------------------
 # A command whose interpreter is /proc/self/exe is run with the exe of the
