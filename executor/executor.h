@@ -4,8 +4,11 @@
 // Network::none), rooted by pivot_root in the snapshot's mounts, with
 // /proc, a minimal /dev, /dev/pts, /dev/shm and a read-only /sys, generated
 // /etc/hosts, /etc/resolv.conf and /etc/hostname bind-mounted (never
-// written into the root), Docker's default capabilities, no_new_privs and a
-// default seccomp filter, and optional cgroup limits (v1, v2, hybrid).
+// written into the root), and Docker's default profile: its capabilities,
+// no_new_privs, its seccomp filter, its read-only and masked /proc and /sys
+// paths, its device allow-list (a cgroup for every run), and the command
+// started from a sealed copy of xbuild-init, never from the host's binary;
+// plus optional cgroup limits (v1, v2, hybrid).
 //
 // After run() returns or throws, nothing is left: the processes are dead
 // (the PID namespace dies with its PID 1), the mounts lived only in the
