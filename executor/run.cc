@@ -964,7 +964,15 @@ ExitStatus Runner::run() {
   // what keeps a RUN that mknods a host disk or /dev/kmsg from opening it.
   const bool restrict_devices = spec_.security == Security::sandbox;
   if (restrict_devices || spec_.limits.memory_bytes || spec_.limits.pids || spec_.limits.cpus) {
-    cgroup.emplace(std::to_string(::getpid()) + "-" + std::to_string(g_run_counter++), spec_.limits, restrict_devices);
+    try {
+      cgroup.emplace(std::to_string(::getpid()) + "-" + std::to_string(g_run_counter++), spec_.limits,
+                     restrict_devices);
+    } catch (Error& e) {
+      if (restrict_devices)
+        e.with_context("every container gets a cgroup for its device allow-list (run xbuild as root where the cgroup "
+                       "hierarchy is writable, e.g. a privileged container)");
+      throw;
+    }
     plan_.cgroup_fds = cgroup->procs_fds();
     plan_.in_cgroup = true;
   }
