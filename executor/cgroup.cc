@@ -146,7 +146,8 @@ std::vector<bpf_insn> device_program() {
   for (const auto& a : kAllowedDevices) {
     std::vector<size_t> to_next;
     to_next.push_back(insn(BPF_JMP | BPF_JNE | BPF_K, BPF_REG_4, 0, 0, static_cast<int32_t>(a.major)));
-    if (a.minor >= 0) to_next.push_back(insn(BPF_JMP | BPF_JNE | BPF_K, BPF_REG_5, 0, 0, static_cast<int32_t>(a.minor)));
+    if (a.minor >= 0)
+      to_next.push_back(insn(BPF_JMP | BPF_JNE | BPF_K, BPF_REG_5, 0, 0, static_cast<int32_t>(a.minor)));
     to_allow.push_back(insn(BPF_JMP | BPF_JA, 0, 0, 0, 0));
     for (size_t j : to_next) p[j].off = static_cast<int16_t>(p.size() - j - 1);
   }
