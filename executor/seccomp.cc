@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
+#include <linux/seccomp.h>
 
 #include "common/error.h"
 #include "common/fs.h"
@@ -47,6 +49,60 @@ const char* const kDenied[] = {
 constexpr uint64_t kCloneNamespaceFlags = 0x7E020000;
 constexpr int kAfVsock = 40;
 
+// personality(2) only with the profile's values: 0, PER_LINUX32, UNAME26,
+// both, and 0xffffffff (query). libseccomp cannot test one argument against
+// several values in a default-allow filter, so these instructions go in
+// front of its program; every other call falls through to it. x86_64 (and
+// its x32 and i386 entry points) only.
+std::vector<sock_filter> personality_prefix() {
+  std::vector<sock_filter> p;
+#if defined(__x86_64__)
+  constexpr uint32_t kAllowed[] = {0, 8, 0x20000, 0x20008, 0xffffffff};
+  constexpr uint32_t kAuditArchX86_64 = 0xC000003E, kAuditArchI386 = 0x40000003;
+  constexpr uint32_t kNrX86_64 = 135, kNrX32 = 0x40000000 | 135, kNrI386 = 136;
+  // Jumps are patched once the targets are known: "check" (the argument
+  // test), "deny" and "next" (the first instruction after this block).
+  enum Target : uint8_t { none, check, deny, next };
+  struct Jump {
+    size_t at;
+    Target jt, jf;
+  };
+  std::vector<Jump> jumps;
+  auto ld = [&](uint32_t offset) { p.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offset)); };
+  auto jeq = [&](uint32_t k, Target jt, Target jf) {
+    jumps.push_back({p.size(), jt, jf});
+    p.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, k, 0, 0));
+  };
+  ld(offsetof(seccomp_data, arch));
+  jumps.push_back({p.size(), none, none});  // x86_64: fall through to its nr test, else to i386's
+  p.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, kAuditArchX86_64, 0, 3));
+  ld(offsetof(seccomp_data, nr));
+  jeq(kNrX86_64, check, none);
+  jeq(kNrX32, check, next);
+  jeq(kAuditArchI386, none, next);  // the accumulator still holds arch here
+  ld(offsetof(seccomp_data, nr));
+  jeq(kNrI386, check, next);
+  size_t check_at = p.size();
+  ld(offsetof(seccomp_data, args[0]) + 4);  // high half: must be 0
+  jeq(0, none, deny);
+  ld(offsetof(seccomp_data, args[0]));
+  for (uint32_t v : kAllowed) jeq(v, next, none);
+  size_t deny_at = p.size();
+  p.push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)));
+  size_t next_at = p.size();
+  auto offset = [&](size_t from, Target t) -> uint8_t {
+    size_t to = t == check ? check_at : t == deny ? deny_at : t == next ? next_at : from + 1;
+    return static_cast<uint8_t>(to - from - 1);
+  };
+  for (const auto& j : jumps) {
+    if (j.jt == none && j.jf == none) continue;  // the arch test, written by hand above
+    p[j.at].jt = offset(j.at, j.jt);
+    p[j.at].jf = offset(j.at, j.jf);
+  }
+#endif
+  return p;
+}
+
 std::vector<sock_filter> build() {
   scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
   if (!ctx) fail(ErrorKind::internal, "seccomp_init failed");
@@ -81,7 +137,9 @@ std::vector<sock_filter> build() {
   off_t size = ::lseek(fd, 0, SEEK_END);
   std::vector<sock_filter> prog(static_cast<size_t>(size) / sizeof(sock_filter));
   if (::pread(fd, prog.data(), static_cast<size_t>(size), 0) != size) throw_errno("read seccomp program");
-  return prog;
+  std::vector<sock_filter> out = personality_prefix();
+  out.insert(out.end(), prog.begin(), prog.end());
+  return out;
 }
 
 }  // namespace

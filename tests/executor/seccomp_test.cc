@@ -8,6 +8,7 @@
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -53,6 +54,8 @@ TEST(Seccomp, DeniesWhatDockersProfileDeniesEvenToRoot) {
          return r;
        }},
       {"migrate_pages", [] { return ::syscall(SYS_migrate_pages, 0, 0, nullptr, nullptr); }},
+      {"personality(ADDR_NO_RANDOMIZE)", [] { return static_cast<long>(::personality(0x0040000)); }},
+      {"personality(PER_SVR4)", [] { return static_cast<long>(::personality(0x0068)); }},
   };
   for (const auto& c : cases) {
     EXPECT_EQ(errno_of(c.call, true), EPERM) << c.name;
@@ -63,6 +66,8 @@ TEST(Seccomp, DeniesWhatDockersProfileDeniesEvenToRoot) {
   EXPECT_EQ(errno_of([] { return static_cast<long>(::socket(AF_VSOCK, SOCK_STREAM, 0)); }, true), EPERM);
   // Allowed by Docker's profile, so allowed here.
   EXPECT_NE(errno_of([] { return static_cast<long>(::socket(AF_UNIX, SOCK_STREAM, 0)); }, true), EPERM);
+  for (unsigned long persona : {0x0UL, 0x8UL, 0x20000UL, 0x20008UL, 0xffffffffUL})
+    EXPECT_EQ(errno_of([persona] { return static_cast<long>(::personality(persona)); }, true), 0) << persona;
 }
 
 }  // namespace
