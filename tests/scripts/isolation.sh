@@ -118,6 +118,9 @@ lacks selfexe-host-binary-not-run "$version" "$(cat "$t/log-selfexe")"
 check selfexe-run-fails 1 $rc
 out=$("$xb" run --rm bb /proc/self/exe --version 2>&1)
 lacks selfexe-direct-not-host-binary "$version" "$out"
+out=$("$xb" run --rm bb sh -c 'sha256sum < /proc/1/exe; sha256sum < /proc/self/exe; : >> /proc/1/exe' 2>&1)
+lacks proc1-exe-not-host-binary "$sum_before" "$out"
+contains proc1-exe-not-writable "Text file busy" "$out"
 check host-binary-unchanged "$sum_before" "$(sha256sum < "$xb")"
 
 # --- RUN --security=insecure (BuildKit's insecure mode) -------------------------
