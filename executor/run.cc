@@ -4,11 +4,13 @@
 // the parent has other threads, and it reports a failure as (call, path,
 // errno) over a close-on-exec pipe whose EOF means "exec succeeded".
 //
-// Child sequence (docs/dev/executor.md): join cgroups → private mount
-// propagation → scratch tmpfs with hosts/resolv.conf/hostname → root mount →
-// /proc, /dev (tmpfs + nodes), /dev/pts, /dev/shm, /sys (ro), /etc binds,
-// extra mounts → workdir → pivot_root → hostname, lo → stdio, session →
-// no_new_privs, bounding set, groups/gid/uid, capabilities → seccomp → exec.
+// Child sequence (docs/dev/executor.md): (cloned into its cgroup2 cgroup)
+// join v1 cgroups → private mount propagation → scratch tmpfs with
+// hosts/resolv.conf/hostname → root mount → /proc, /dev (tmpfs + nodes),
+// /dev/pts, /dev/shm, /sys (ro), Docker's read-only and masked paths, /etc
+// binds, extra mounts → workdir → pivot_root → hostname, lo → stdio,
+// session → no_new_privs, bounding set, groups/gid/uid, capabilities →
+// seccomp → exec of xbuild-init (sealed memfd), which execs the command.
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <linux/loop.h>
@@ -514,7 +516,8 @@ int child_main(const Plan& p) {
   if (::syscall(SYS_setgroups, p.groups.size(), p.groups.data()) < 0)
     child_fail(p, stubs, "setgroups", nullptr, errno);
   if (::syscall(SYS_setresgid, p.gid, p.gid, p.gid) < 0) child_fail(p, stubs, "setgid", nullptr, errno);
-  // A non-root uid loses every capability here (no PR_SET_KEEPCAPS), as in Docker.
+  // A non-root uid loses every capability here (no PR_SET_KEEPCAPS but in
+  // insecure mode), as in Docker.
   if (::syscall(SYS_setresuid, p.uid, p.uid, p.uid) < 0) child_fail(p, stubs, "setuid", nullptr, errno);
   if (all_caps_for_user) {
     // "Every" is what this process has (BuildKit: cap.Current()).
