@@ -6,7 +6,7 @@
 # see the images: each bench/real_world/NAME.Dockerfile installs Debian
 # packages with unusual file-system contents (non-ASCII names, file
 # capabilities, setuid binaries, hard links, byte-compiled modules, a
-# generated locale archive) on the debian:bookworm of scripts/debian-base,
+# generated locale archive, a user made by useradd) on the debian:bookworm of scripts/debian-base,
 # imported into both builders from the same tarball. Each image is compared
 # with tests/tools/imgdiff --ignore-apt (apt/dpkg logs, caches and package
 # lists set aside: they differ between any two builds).
@@ -32,7 +32,7 @@ while getopts o: opt; do
   esac
 done
 shift $((OPTIND - 1))
-names=${*:-ca-certificates tzdata iputils-ping sudo perl python3 fonts-dejavu-core locales ca-certificates-python3}
+names=${*:-ca-certificates tzdata iputils-ping sudo perl python3 fonts-dejavu-core locales ca-certificates-python3 useradd}
 for n in $names; do
   [ -f "$bench_repo/bench/real_world/$n.Dockerfile" ] || { echo "real_world.sh: no bench/real_world/$n.Dockerfile" >&2; exit 2; }
 done
