@@ -1,7 +1,8 @@
 #!/bin/sh
 # build_bench.sh [-n RUNS] [-s "SCENARIOS"] [-t "TOOLS"] [-o FILE]
 #
-# Times xbuild against its peers, BuildKit (Debian's docker.io engine) and
+# Times xbuild against its peers, BuildKit v0.13 (Docker Engine 26, from
+# tests/tools/buildkit-daemon) and
 # buildah, on the solver's target scenarios, and prints one table: per
 # scenario and tool the median wall time over RUNS builds (5), the fastest
 # and slowest, the peak RSS, the steps the tool reported as cached, and the
@@ -74,7 +75,7 @@ table=$work/table
 {
   echo "# xbuild build benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $runs runs per cell"
   echo "# machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -r), nice $(nice), load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "# buildkit: $(dk version --format '{{.Server.Version}}' 2>/dev/null || echo n/a) (docker.io, embedded BuildKit);" \
+  echo "# buildkit: $(dk version --format '{{.Server.Version}}' 2>/dev/null || echo n/a) (Docker Engine, embedded BuildKit v0.13, buildkit-daemon);" \
     "buildah: $(buildah --version 2>/dev/null | awk '{ print $3 }') (chroot, ${BH_DRIVER:-overlay});" \
     "xbuild: $("$XBUILD" --version 2>/dev/null | head -1 || echo n/a)"
   printf '%-26s %-9s %9s %9s %9s %9s %7s  %s\n' scenario tool median_s min_s max_s rss_MiB cached note

@@ -2,14 +2,14 @@
 # state, and the same busybox base image in each. Sourced (POSIX sh):
 #
 #   . bench/lib.sh
-#   peers_start            # private dockerd, buildah and xbuild stores, busybox:latest in each
+#   peers_start            # private BuildKit, buildah and xbuild stores, busybox:latest in each
 #   tool_build buildkit DOCKERFILE CONTEXT TAG LOG
 #   tool_cold  buildah     # empty the tool's build cache (keeps busybox:latest)
 #   peers_stop             # also run by the EXIT trap peers_start sets
 #
-# Tools: buildkit (Debian's docker.io engine: dockerd with its embedded
-# BuildKit, driven by /usr/bin/docker with DOCKER_BUILDKIT=1; never
-# /usr/local/bin/docker, which may be another client), buildah (Debian's,
+# Tools: buildkit (BuildKit v0.13 inside Docker Engine 26 with buildx 0.13,
+# from Debian 13's packages, unpacked and started on a private socket by
+# tests/tools/buildkit-daemon; never the machine's own docker), buildah (Debian's,
 # --isolation=chroot, --layers so that it caches steps at all) and xbuild
 # (build/xbuild or $XBUILD). Everything lives under $XB_BENCH_DIR
 # (/tmp/xb-bench): nothing touches the machine's own docker or containers
@@ -18,10 +18,10 @@
 XB_BENCH_DIR=${XB_BENCH_DIR:-/tmp/xb-bench}
 bench_repo=${bench_repo:-$(cd "$(dirname "$0")/.." && pwd)}
 XBUILD=${XBUILD:-$bench_repo/build/xbuild}
-DOCKER_BIN=/usr/bin/docker
+BUILDKIT_DAEMON=$bench_repo/tests/tools/buildkit-daemon
 
-bk_sock=$XB_BENCH_DIR/docker.sock
-bk_pidfile=$XB_BENCH_DIR/docker.pid
+bk_dir=$XB_BENCH_DIR/buildkit   # buildkit-daemon's DIR: d.sock, d.pid, data, log
+bk_pidfile=$bk_dir/d.pid
 bh_root=$XB_BENCH_DIR/buildah/root
 bh_runroot=$XB_BENCH_DIR/buildah/run
 xb_root=$XB_BENCH_DIR/xbuild
@@ -34,9 +34,11 @@ die() { echo "bench: $*" >&2; exit 1; }
 # $bench_prefix (empty, or e.g. "timeout 900 /usr/bin/time -o F") wraps the
 # tool's own process, so that what is measured is the tool and nothing else.
 bench_prefix=""
+# $BUILDKIT ("docker -H unix://…/d.sock") and DOCKER_CONFIG come from bk_start.
 dk() {
-  DOCKER_BUILDKIT=1 DOCKER_HOST=unix://$bk_sock DOCKER_CONFIG=$XB_BENCH_DIR/docker-config \
-    $bench_prefix "$DOCKER_BIN" "$@"
+  [ -n "${BUILDKIT:-}" ] || { log "buildkit: not started"; return 1; }
+  # shellcheck disable=SC2086
+  DOCKER_BUILDKIT=1 $bench_prefix $BUILDKIT "$@"
 }
 bh() {
   BUILDAH_ISOLATION=chroot $bench_prefix buildah --root "$bh_root" --runroot "$bh_runroot" \
@@ -57,30 +59,18 @@ bench_rmtree() {
 bk_pid() { cat "$bk_pidfile" 2>/dev/null; }
 
 bk_start() {
-  command -v dockerd >/dev/null && [ -x "$DOCKER_BIN" ] || { log "buildkit: docker.io not installed (bench/bootstrap)"; return 1; }
-  bench_rmtree "$XB_BENCH_DIR/docker-data"
-  bench_rmtree "$XB_BENCH_DIR/docker-exec"
-  mkdir -p "$XB_BENCH_DIR/docker-config"
-  dockerd --iptables=false --ip-masq=false --bridge=none \
-    -H "unix://$bk_sock" --data-root "$XB_BENCH_DIR/docker-data" \
-    --exec-root "$XB_BENCH_DIR/docker-exec" --pidfile "$bk_pidfile" \
-    >"$XB_BENCH_DIR/dockerd.log" 2>&1 &
-  i=0
-  until dk version >/dev/null 2>&1; do
-    i=$((i + 1))
-    [ $i -lt 60 ] || { tail -5 "$XB_BENCH_DIR/dockerd.log" >&2; log "buildkit: dockerd did not start"; return 1; }
-    sleep 0.5
-  done
+  bk_stop
+  bench_rmtree "$bk_dir"
+  mkdir -p "$bk_dir"
+  bk_env=$("$BUILDKIT_DAEMON" start "$bk_dir") || { tail -5 "$bk_dir/log" >&2 2>/dev/null; log "buildkit: buildkit-daemon did not start"; return 1; }
+  eval "$bk_env"
 }
 
 bk_stop() {
-  pid=$(bk_pid) || return 0
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid"
-    i=0
-    while kill -0 "$pid" 2>/dev/null && [ $i -lt 60 ]; do sleep 0.5; i=$((i + 1)); done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
-  fi
+  [ -x "$BUILDKIT_DAEMON" ] && [ -d "$bk_dir" ] || return 0
+  pid=$(bk_pid || true)
+  "$BUILDKIT_DAEMON" stop "$bk_dir"
+  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid"; fi
   rm -f "$bk_pidfile"
 }
 
@@ -133,8 +123,7 @@ peers_start() {
 
 peers_stop() {
   bk_stop
-  bench_rmtree "$XB_BENCH_DIR/docker-data"
-  bench_rmtree "$XB_BENCH_DIR/docker-exec"
+  bench_rmtree "$bk_dir"
   bench_rmtree "$XB_BENCH_DIR/buildah"
   bench_rmtree "$xb_root"
 }

@@ -1,0 +1,3 @@
+# Fonts, with fontconfig configuration links.
+FROM debian:bookworm
+RUN apt-get update && apt-get install -y fonts-dejavu-core
