@@ -49,7 +49,7 @@ struct RunSpec {
   std::vector<Mount> mounts;
 
   std::vector<std::string> args;  // argv; args[0] is looked up in the env's PATH
-  std::vector<std::string> env;   // "K=V"; HOME and PATH are added if missing
+  std::vector<std::string> env;   // "K=V"; HOME and PATH are added if missing (HOSTNAME is not)
   std::string cwd = "/";          // created (as root, mode 0755) if missing
   // "", "name", "uid", "uid:gid", "name:group": resolved against the root's
   // /etc/passwd and /etc/group (resolve_user below). "" is root.
@@ -122,8 +122,8 @@ struct User {
 // Docker's rules (runc's GetExecUser): "name" or "uid" looks the user up in
 // passwd (a numeric uid that is not there is used as is, gid 0); the primary
 // group is the passwd entry's unless ":group" (name or number) is given;
-// supplementary groups are those in group that list the user by name (only
-// when no group is given). Throws not_found for an unknown user or group
+// supplementary groups are the primary group and (only when no group is
+// given) those in group that list the user by name, as BuildKit gives them. Throws not_found for an unknown user or group
 // name, invalid_argument for malformed specs. Pure: takes file contents.
 User resolve_user(std::string_view spec, std::string_view passwd, std::string_view group);
 

@@ -760,7 +760,6 @@ void Runner::plan_process() {
   };
   if (!has("PATH")) plan_.env_storage.push_back(std::string("PATH=") + kDefaultPath);
   if (!has("HOME")) plan_.env_storage.push_back("HOME=" + u.home);
-  if (!has("HOSTNAME")) plan_.env_storage.push_back("HOSTNAME=" + spec_.hostname);
   if (spec_.tty && !has("TERM")) plan_.env_storage.push_back("TERM=xterm");
   std::string path = kDefaultPath;
   for (const auto& e : plan_.env_storage)
