@@ -3,7 +3,7 @@
 // and UTS namespaces (and a network namespace with only lo for
 // Network::none), rooted by pivot_root in the snapshot's mounts, with
 // /proc, a minimal /dev, /dev/pts, /dev/shm and a read-only /sys, generated
-// /etc/hosts, /etc/resolv.conf and /etc/hostname bind-mounted (never
+// /etc/hosts, /etc/resolv.conf and (RunSpec::etc_hostname) /etc/hostname bind-mounted (never
 // written into the root), Docker's default capabilities, no_new_privs and a
 // default seccomp filter, and optional cgroup limits (v1, v2, hybrid).
 //
@@ -55,6 +55,9 @@ struct RunSpec {
   // /etc/passwd and /etc/group (resolve_user below). "" is root.
   std::string user;
   std::string hostname = "xbuild";
+  // /etc/hostname bound to the hostname, as docker run does; BuildKit's RUN
+  // has none (the root's own file, if any, shows through).
+  bool etc_hostname = true;
   // Extra "name ip" lines for /etc/hosts (--add-host).
   std::vector<std::pair<std::string, std::string>> extra_hosts;
 

@@ -680,7 +680,8 @@ void Runner::plan_mounts() {
       plan_.steps.push_back(s);
     };
     for (const char* d : {"/proc", "/dev", "/sys"}) layer_stub(d, true);
-    for (const char* f : {"/etc/hosts", "/etc/resolv.conf", "/etc/hostname"}) layer_stub(f, false);
+    for (const char* f : {"/etc/hosts", "/etc/resolv.conf", "/etc/hostname"})
+      if (spec_.etc_hostname || std::string_view(f) != "/etc/hostname") layer_stub(f, false);
     for (const auto& m : spec_.mounts) {
       struct stat st{};
       layer_stub(m.target, m.type != "bind" || (::stat(m.source.c_str(), &st) == 0 && S_ISDIR(st.st_mode)));
@@ -721,6 +722,7 @@ void Runner::plan_mounts() {
   mount_fs("sysfs", in_root("/sys"), MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, nullptr);
 
   for (const char* f : {"hosts", "resolv.conf", "hostname"}) {
+    if (!spec_.etc_hostname && std::string_view(f) == "hostname") continue;
     std::string target = std::string("/etc/") + f;
     stub(Step::file_stub, target);
     Mount b{"bind", scratch + "/" + f, target, {"bind", "ro", "nosuid", "nodev", "noexec"}};

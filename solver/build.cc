@@ -404,6 +404,7 @@ class BuildEngine : public Engine {
     spec.cwd = v.cwd;
     spec.user = v.user;
     spec.hostname = v.hostname;
+    spec.etc_hostname = false;  // BuildKit's RUN has no /etc/hostname of its own
     spec.network = v.network == "none" ? executor::Network::none : executor::Network::host;
     spec.security = v.insecure ? executor::Security::insecure : executor::Security::sandbox;
     spec.limits.memory_bytes = opts_.memory_bytes;

@@ -30,7 +30,7 @@ RUN grep Groups /proc/self/status > /g/unknown
 USER 4242:4343
 RUN grep Groups /proc/self/status > /g/unknowngid
 USER root
-RUN env > /g/env; hostname > /g/hostname; cat /etc/hosts > /g/hosts
+RUN env > /g/env; hostname > /g/hostname; cat /etc/hosts > /g/hosts; { cat /etc/hostname 2>/dev/null || echo none; } > /g/etchostname
 EOF
 "$xb" build -q -o type=local,dest="$t/user-out" "$ctx" >"$t/user.log" 2>&1 || bad user-build "$(cat "$t/user.log")"
 groups() { sed 's/^Groups:[[:space:]]*//; s/[[:space:]]*$//' "$t/user-out/g/$1" 2>&1; }
@@ -43,6 +43,7 @@ check groups-unknown-uid-is-gid-0 "0" "$(groups unknown)"
 check groups-unknown-uid-gid-is-the-gid "4343" "$(groups unknowngid)"
 lacks run-exports-no-hostname "HOSTNAME=" "$(cat "$t/user-out/g/env")"
 check run-hostname-default "buildkitsandbox" "$(cat "$t/user-out/g/hostname")"
+check run-has-no-etc-hostname "none" "$(cat "$t/user-out/g/etchostname")"
 contains run-hosts-names-the-host "localhost buildkitsandbox" "$(cat "$t/user-out/g/hosts")"
 "$xb" build -q --build-arg BUILDKIT_SANDBOX_HOSTNAME=myhost -o type=local,dest="$t/user-out2" "$ctx" >"$t/user2.log" 2>&1 ||
   bad sandbox-hostname-build "$(cat "$t/user2.log")"
