@@ -48,10 +48,10 @@ struct Fetched {
   std::unique_ptr<Download> file;  // null for 304
 };
 
-// One GET; `if_none_match` non-empty makes it conditional (a 304 is then an
-// answer, not an error).
+// One GET (or HEAD: status and ETag only); `if_none_match` non-empty makes
+// it conditional (a 304 is then an answer, not an error).
 Fetched fetch(const std::string& url, const std::string& if_none_match, const std::optional<Digest>& expected,
-              std::string_view mismatch) {
+              std::string_view mismatch, bool head = false) {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   auto dl = std::make_unique<Download>();
@@ -75,10 +75,14 @@ Fetched fetch(const std::string& url, const std::string& if_none_match, const st
       curl_slist_free_all(h);
     }
   } cleanup{curl, headers};
-  if (!if_none_match.empty()) {
-    headers = curl_slist_append(headers, ("If-None-Match: " + if_none_match).c_str());
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  if (!if_none_match.empty()) headers = curl_slist_append(headers, ("If-None-Match: " + if_none_match).c_str());
+  if (head) {
+    // As BuildKit: some servers give another ETag to another Accept-Encoding,
+    // and a GET would send this one.
+    headers = curl_slist_append(headers, "Accept-Encoding: gzip");
+    curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
   }
+  if (headers) curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
   char errbuf[CURL_ERROR_SIZE] = {0};
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
@@ -118,7 +122,7 @@ Fetched fetch(const std::string& url, const std::string& if_none_match, const st
   r.status = status;
   struct curl_header* h = nullptr;
   if (curl_easy_header(curl, "ETag", 0, CURLH_HEADER, -1, &h) == CURLHE_OK && h && h->value) r.etag = h->value;
-  if (status == 304) return r;
+  if (status == 304 || head) return r;
   if (status < 200 || status >= 300)
     fail(ErrorKind::unavailable, "ADD " + url + ": unexpected HTTP " + std::to_string(status));
   dl->digest = sink.sha.finish();
@@ -171,11 +175,12 @@ struct Remembered {
 UrlContent UrlCache::resolve(const std::string& url) {
   std::lock_guard lock(mu_);
   if (auto it = resolved_.find(url); it != resolved_.end()) return it->second;
-  // URLs can be longer than a file name: the record is named by their digest.
+  // The record is named by the URL's digest and never holds the URL: a URL
+  // can be longer than a file name, and can carry credentials or a token.
   const std::string key = std::string(Digest::of(url).hex());
   std::vector<Remembered> known;
   try {
-    if (auto j = records_.get_json(key); j && j->value("url", "") == url) {
+    if (auto j = records_.get_json(key)) {
       for (const auto& e : j->at("downloads"))
         known.push_back({e.at("etag").get<std::string>(), Digest::parse(e.at("digest").get<std::string>()),
                          e.value("mtime", int64_t{-1})});
@@ -185,14 +190,30 @@ UrlContent UrlCache::resolve(const std::string& url) {
   }
   std::string if_none_match;
   for (const auto& k : known) if_none_match += (if_none_match.empty() ? "" : ", ") + k.etag;
-
-  Fetched f = fetch(url, if_none_match, std::nullopt, {});
-  if (f.status == 304) {
-    // Some servers omit the ETag from a 304 when a single one was asked about.
-    std::string etag = f.etag.empty() && known.size() == 1 ? known.front().etag : f.etag;
+  // The remembered download a 200 or 304 answer names, if any. Some servers
+  // omit the ETag from a 304 when a single one was asked about.
+  auto remembered = [&](const Fetched& f) -> const Remembered* {
+    if (f.status != 200 && f.status != 304) return nullptr;
+    std::string etag = f.etag.empty() && f.status == 304 && known.size() == 1 ? known.front().etag : f.etag;
+    if (etag.empty()) return nullptr;
     auto hit = std::find_if(known.begin(), known.end(),
                             [&](const Remembered& k) { return etag_value(k.etag) == etag_value(etag); });
-    if (hit != known.end()) return resolved_[url] = UrlContent{hit->digest, hit->mtime, nullptr};
+    return hit == known.end() ? nullptr : &*hit;
+  };
+
+  if (!known.empty()) {
+    // BuildKit asks with HEAD first, comparing the ETag itself: some servers
+    // mishandle If-None-Match on GET though they send ETags.
+    try {
+      if (const Remembered* hit = remembered(fetch(url, if_none_match, std::nullopt, {}, true)))
+        return resolved_[url] = UrlContent{hit->digest, hit->mtime, nullptr};
+    } catch (const Error&) {
+      // A server that refuses HEAD: the GET decides.
+    }
+  }
+  Fetched f = fetch(url, if_none_match, std::nullopt, {});
+  if (f.status == 304) {
+    if (const Remembered* hit = remembered(f)) return resolved_[url] = UrlContent{hit->digest, hit->mtime, nullptr};
     f = fetch(url, "", std::nullopt, {});  // a 304 for an ETag we never sent: ask again, unconditionally
     if (!f.file) fail(ErrorKind::unavailable, "ADD " + url + ": HTTP 304 to an unconditional request");
   }
@@ -202,7 +223,6 @@ UrlContent UrlCache::resolve(const std::string& url) {
     known.insert(known.begin(), Remembered{c.file->etag, c.digest, c.mtime});
     if (known.size() > kRememberedPerUrl) known.resize(kRememberedPerUrl);
     nlohmann::json j;
-    j["url"] = url;
     auto& d = j["downloads"] = nlohmann::json::array();
     for (const auto& k : known) d.push_back({{"etag", k.etag}, {"digest", k.digest.str()}, {"mtime", k.mtime}});
     try {
