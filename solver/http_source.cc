@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <cctype>
-
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
@@ -75,7 +74,8 @@ Fetched fetch(const std::string& url, const std::string& if_none_match, const st
       curl_slist_free_all(h);
     }
   } cleanup{curl, headers};
-  if (!if_none_match.empty()) headers = curl_slist_append(headers, ("If-None-Match: " + if_none_match).c_str());
+  if (!if_none_match.empty())
+    headers = curl_slist_append(headers, ("If-None-Match: " + if_none_match).c_str());
   if (head) {
     // As BuildKit: some servers give another ETag to another Accept-Encoding,
     // and a GET would send this one.
@@ -111,17 +111,20 @@ Fetched fetch(const std::string& url, const std::string& if_none_match, const st
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
   if (rc != CURLE_OK) {
     if (rc == CURLE_HTTP_RETURNED_ERROR) {
-      fail(status == 404 ? ErrorKind::not_found : (status == 401 || status == 403) ? ErrorKind::permission_denied
-                                                                                    : ErrorKind::unavailable,
+      fail(status == 404                      ? ErrorKind::not_found
+           : (status == 401 || status == 403) ? ErrorKind::permission_denied
+                                              : ErrorKind::unavailable,
            "ADD " + url + ": HTTP " + std::to_string(status));
     }
     if (sink.err) throw_errno("write", sink.path, sink.err);
-    fail(ErrorKind::unavailable, "ADD " + url + ": " + (errbuf[0] ? std::string(errbuf) : curl_easy_strerror(rc)));
+    fail(ErrorKind::unavailable,
+         "ADD " + url + ": " + (errbuf[0] ? std::string(errbuf) : curl_easy_strerror(rc)));
   }
   Fetched r;
   r.status = status;
   struct curl_header* h = nullptr;
-  if (curl_easy_header(curl, "ETag", 0, CURLH_HEADER, -1, &h) == CURLHE_OK && h && h->value) r.etag = h->value;
+  if (curl_easy_header(curl, "ETag", 0, CURLH_HEADER, -1, &h) == CURLHE_OK && h && h->value)
+    r.etag = h->value;
   if (status == 304 || head) return r;
   if (status < 200 || status >= 300)
     fail(ErrorKind::unavailable, "ADD " + url + ": unexpected HTTP " + std::to_string(status));
@@ -213,7 +216,8 @@ UrlContent UrlCache::resolve(const std::string& url) {
   }
   Fetched f = fetch(url, if_none_match, std::nullopt, {});
   if (f.status == 304) {
-    if (const Remembered* hit = remembered(f)) return resolved_[url] = UrlContent{hit->digest, hit->mtime, nullptr};
+    if (const Remembered* hit = remembered(f))
+      return resolved_[url] = UrlContent{hit->digest, hit->mtime, nullptr};
     f = fetch(url, "", std::nullopt, {});  // a 304 for an ETag we never sent: ask again, unconditionally
     if (!f.file) fail(ErrorKind::unavailable, "ADD " + url + ": HTTP 304 to an unconditional request");
   }
@@ -224,7 +228,8 @@ UrlContent UrlCache::resolve(const std::string& url) {
     if (known.size() > kRememberedPerUrl) known.resize(kRememberedPerUrl);
     nlohmann::json j;
     auto& d = j["downloads"] = nlohmann::json::array();
-    for (const auto& k : known) d.push_back({{"etag", k.etag}, {"digest", k.digest.str()}, {"mtime", k.mtime}});
+    for (const auto& k : known)
+      d.push_back({{"etag", k.etag}, {"digest", k.digest.str()}, {"mtime", k.mtime}});
     try {
       records_.put_json(key, j);
     } catch (const Error&) {

@@ -29,7 +29,7 @@ std::string url_file_name(std::string_view url);
 // One downloaded file, alone in a temporary directory.
 struct Download {
   TempDir dir{"xbuild-add"};
-  std::string name;    // the file's name in dir (url_file_name)
+  std::string name;                // the file's name in dir (url_file_name)
   Digest digest = Digest::of("");  // sha256 of its bytes
   int64_t mtime = -1;  // Last-Modified as seconds since the epoch (also the file's mtime); -1: none
   std::string etag;    // as the server sent it (quotes kept); "" when none
@@ -39,7 +39,8 @@ struct Download {
 // content must have that digest: otherwise Error(data_loss) with
 // `mismatch` ("checksum mismatch" for --checksum) and both digests. HTTP
 // errors name the URL and the status.
-std::unique_ptr<Download> download_url(const std::string& url, const std::optional<Digest>& expected = std::nullopt,
+std::unique_ptr<Download> download_url(const std::string& url,
+                                       const std::optional<Digest>& expected = std::nullopt,
                                        std::string_view mismatch = "checksum mismatch");
 
 namespace solver {

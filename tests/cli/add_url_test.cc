@@ -36,9 +36,9 @@ struct RemoteFile {
   std::string etag = "\"v1\"";
   bool etags = true;
   bool honours_if_none_match = true;  // false: a server that always answers 200
-  std::atomic<int> full{0};          // GETs answered with the body
-  std::atomic<int> not_modified{0};  // 304s
-  std::atomic<int> conditional{0};   // requests that carried If-None-Match
+  std::atomic<int> full{0};           // GETs answered with the body
+  std::atomic<int> not_modified{0};   // 304s
+  std::atomic<int> conditional{0};    // requests that carried If-None-Match
 
   void serve(const HttpServerRequest& req, HttpConnection& c) {
     std::lock_guard lock(mu);
@@ -68,18 +68,21 @@ class AddUrl : public ::testing::Test {
  protected:
   void SetUp() override {
     if (::geteuid() != 0) GTEST_SKIP() << "building images needs root";
-    if (sh("command -v busybox || test -x /bin/busybox").code != 0) GTEST_SKIP() << "busybox-static is not installed";
+    if (sh("command -v busybox || test -x /bin/busybox").code != 0)
+      GTEST_SKIP() << "busybox-static is not installed";
     const char* bin = std::getenv("XBUILD_BINARY");
     const char* src = std::getenv("XBUILD_SOURCE_DIR");
     xbuild_ = bin ? bin : XBUILD_TEST_BINARY;
     fs::path source = src ? src : XBUILD_TEST_SOURCE_DIR;
-    ShellResult r = sh("sh " + q(source / "tests/tools/make-busybox-rootfs") + " " + q(tmp_.path() / "rootfs.tar"));
+    ShellResult r =
+        sh("sh " + q(source / "tests/tools/make-busybox-rootfs") + " " + q(tmp_.path() / "rootfs.tar"));
     ASSERT_EQ(r.code, 0) << r.out;
     r = xb("import " + q(tmp_.path() / "rootfs.tar") + " bb");
     ASSERT_EQ(r.code, 0) << r.out;
     ctx_ = tmp_.path() / "ctx";
     fs::create_directories(ctx_);
-    server_ = std::make_unique<HttpServer>([this](const HttpServerRequest& req, HttpConnection& c) { file_.serve(req, c); });
+    server_ = std::make_unique<HttpServer>(
+        [this](const HttpServerRequest& req, HttpConnection& c) { file_.serve(req, c); });
     xb::write_file_atomic(ctx_ / "Dockerfile", "FROM bb\nADD " + server_->url() + "/data.txt /data.txt\n" +
                                                    "RUN cat /data.txt > /copy\n");
   }
@@ -102,8 +105,10 @@ class AddUrl : public ::testing::Test {
     std::istringstream in(r.out);
     for (std::string line; std::getline(in, line);) {
       std::smatch m;
-      if (std::regex_match(line, m, named)) name[m[1]] = m[2];
-      else if (std::regex_search(line, m, std::regex(R"(^(#[0-9]+) DONE)")) && name.count(m[1])) b.ran.insert(name[m[1]]);
+      if (std::regex_match(line, m, named))
+        name[m[1]] = m[2];
+      else if (std::regex_search(line, m, std::regex(R"(^(#[0-9]+) DONE)")) && name.count(m[1]))
+        b.ran.insert(name[m[1]]);
     }
     try {
       b.copy = xb::read_file(out / "copy");
