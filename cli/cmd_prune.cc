@@ -15,11 +15,13 @@ int run_prune(const Globals& g, const std::vector<std::string>& args) {
   std::vector<FlagSpec> specs = {
       {"all", 'a', false, false, "also remove all build cache, unpacked layers and cache mounts"},
       {"dry-run", 0, false, false, "show what would be removed, remove nothing"},
+      // docker's prune asks first and needs -f in scripts; xbuild never asks, so -f only keeps those scripts working.
+      {"force", 'f', false, false, "do not ask for confirmation (xbuild never asks)"},
       {"keep-storage", 0, true, false, "SIZE  keep at most this much build cache (least recently used goes)"},
       {"verbose", 'v', false, false, "list every item removed"}};
   ParsedArgs a = parse_args("prune", specs, args);
   if (a.has("help")) {
-    std::cout << format_help("xbuild prune [--all] [--dry-run] [--keep-storage SIZE]",
+    std::cout << format_help("xbuild prune [-f] [--all] [--dry-run] [--keep-storage SIZE]",
                              "Remove unreferenced blobs, snapshots and build cache, and what killed builds left "
                              "behind (temporary files, snapshots, cgroups, secret files, mounts).\n"
                              "Tagged images always stay.",

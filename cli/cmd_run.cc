@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <iostream>
 #include <random>
@@ -159,6 +160,9 @@ int run_run(const Globals& g, const std::vector<std::string>& args) {
   spec.cwd = a.value_or("workdir", cfg.working_dir.empty() ? "/" : cfg.working_dir);
   std::string id = random_hex(12);
   spec.hostname = id;
+  // docker run exports the container's hostname; a build's RUN does not (BuildKit).
+  if (std::none_of(spec.env.begin(), spec.env.end(), [](const std::string& e) { return e.starts_with("HOSTNAME="); }))
+    spec.env.push_back("HOSTNAME=" + id);
   spec.stdin_fd = 0;
   spec.stdout_fd = 1;
   spec.stderr_fd = 2;

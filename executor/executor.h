@@ -3,7 +3,7 @@
 // and UTS namespaces (and a network namespace with only lo for
 // Network::none), rooted by pivot_root in the snapshot's mounts, with
 // /proc, a minimal /dev, /dev/pts, /dev/shm and a read-only /sys, generated
-// /etc/hosts, /etc/resolv.conf and /etc/hostname bind-mounted (never
+// /etc/hosts, /etc/resolv.conf and (RunSpec::etc_hostname) /etc/hostname bind-mounted (never
 // written into the root), and Docker's default profile: its capabilities,
 // no_new_privs, its seccomp filter, its read-only and masked /proc and /sys
 // paths, its device allow-list (a cgroup for every run), and the command
@@ -52,12 +52,15 @@ struct RunSpec {
   std::vector<Mount> mounts;
 
   std::vector<std::string> args;  // argv; args[0] is looked up in the env's PATH
-  std::vector<std::string> env;   // "K=V"; HOME and PATH are added if missing
+  std::vector<std::string> env;   // "K=V"; HOME and PATH are added if missing (HOSTNAME is not)
   std::string cwd = "/";          // created (as root, mode 0755) if missing
   // "", "name", "uid", "uid:gid", "name:group": resolved against the root's
   // /etc/passwd and /etc/group (resolve_user below). "" is root.
   std::string user;
   std::string hostname = "xbuild";
+  // /etc/hostname bound to the hostname, as docker run does; BuildKit's RUN
+  // has none (the root's own file, if any, shows through).
+  bool etc_hostname = true;
   // Extra "name ip" lines for /etc/hosts (--add-host).
   std::vector<std::pair<std::string, std::string>> extra_hosts;
 
@@ -125,8 +128,8 @@ struct User {
 // Docker's rules (runc's GetExecUser): "name" or "uid" looks the user up in
 // passwd (a numeric uid that is not there is used as is, gid 0); the primary
 // group is the passwd entry's unless ":group" (name or number) is given;
-// supplementary groups are those in group that list the user by name (only
-// when no group is given). Throws not_found for an unknown user or group
+// supplementary groups are the primary group and (only when no group is
+// given) those in group that list the user by name, as BuildKit gives them. Throws not_found for an unknown user or group
 // name, invalid_argument for malformed specs. Pure: takes file contents.
 User resolve_user(std::string_view spec, std::string_view passwd, std::string_view group);
 

@@ -777,7 +777,8 @@ void Runner::plan_mounts() {
       plan_.steps.push_back(s);
     };
     for (const char* d : {"/proc", "/dev", "/sys"}) layer_stub(d, true);
-    for (const char* f : {"/etc/hosts", "/etc/resolv.conf", "/etc/hostname"}) layer_stub(f, false);
+    for (const char* f : {"/etc/hosts", "/etc/resolv.conf", "/etc/hostname"})
+      if (spec_.etc_hostname || std::string_view(f) != "/etc/hostname") layer_stub(f, false);
     for (const auto& m : spec_.mounts) {
       struct stat st{};
       layer_stub(m.target, m.type != "bind" || (::stat(m.source.c_str(), &st) == 0 && S_ISDIR(st.st_mode)));
@@ -838,6 +839,7 @@ void Runner::plan_mounts() {
   }
 
   for (const char* f : {"hosts", "resolv.conf", "hostname"}) {
+    if (!spec_.etc_hostname && std::string_view(f) == "hostname") continue;
     std::string target = std::string("/etc/") + f;
     stub(Step::file_stub, target);
     Mount b{"bind", scratch + "/" + f, target, {"bind", "ro", "nosuid", "nodev", "noexec"}};
@@ -877,7 +879,6 @@ void Runner::plan_process() {
   };
   if (!has("PATH")) plan_.env_storage.push_back(std::string("PATH=") + kDefaultPath);
   if (!has("HOME")) plan_.env_storage.push_back("HOME=" + u.home);
-  if (!has("HOSTNAME")) plan_.env_storage.push_back("HOSTNAME=" + spec_.hostname);
   if (spec_.tty && !has("TERM")) plan_.env_storage.push_back("TERM=xterm");
   std::string path = kDefaultPath;
   for (const auto& e : plan_.env_storage)

@@ -100,15 +100,18 @@ User resolve_user(std::string_view spec, std::string_view passwd, std::string_vi
         fail(ErrorKind::not_found,
              "unable to find group " + std::string(*group_part) + ": no matching entries in group file");
     }
-    return u;
   }
 
-  if (!name.empty()) {
+  // The primary group is also a supplementary one, as containerd and
+  // BuildKit set it since CVE-2023-25173: a file readable by that group
+  // stays readable after a process drops to other groups' ids.
+  u.additional_gids.push_back(u.gid);
+  if (!group_part && !name.empty()) {
     for (const auto& f : records(group, 4)) {
       auto gid = parse_id(f[2]);
       if (!gid) continue;
       for (auto member : split(f[3], ',')) {
-        if (member == name && *gid != u.gid) u.additional_gids.push_back(*gid);
+        if (member == name) u.additional_gids.push_back(*gid);
       }
     }
   }

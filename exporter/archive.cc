@@ -240,7 +240,13 @@ void write_oci(const store::Store& st, const Descriptor& target, const std::vect
   if (names.empty()) idx.manifests.push_back(base);
   for (const auto& n : names) {
     Descriptor d = base;
-    d.annotations[std::string(store::ref_name_annotation)] = n.str();
+    // The OCI layout's ref.name is the tag alone ("1", as containerd and
+    // BuildKit write it), which skopeo's oci-archive:FILE:1 and umoci's
+    // --image DIR:1 look up; the full name goes in containerd's annotation,
+    // which load reads first.
+    std::string object = n.tag().value_or("");
+    if (n.digest()) object += "@" + n.digest()->str();
+    d.annotations[std::string(store::ref_name_annotation)] = object;
     d.annotations["io.containerd.image.name"] = n.str();
     idx.manifests.push_back(d);
   }

@@ -25,8 +25,8 @@ ArchiveFormat parse_archive_format(std::string_view text);
 
 // Writes the image `target` (a manifest or index in the store) as an archive
 // to dest ("-" for stdout), named by `names` (repositories/RepoTags for
-// docker, org.opencontainers.image.ref.name annotations for OCI, where the
-// annotation is the full normalized reference). Nothing appears under dest
+// docker; for OCI, org.opencontainers.image.ref.name is the tag alone and
+// io.containerd.image.name the full normalized reference, as containerd). Nothing appears under dest
 // unless the whole archive was written.
 void write_archive(const store::Store& store, const store::Descriptor& target,
                    const std::vector<store::ImageRef>& names, ArchiveFormat format,

@@ -403,7 +403,8 @@ class BuildEngine : public Engine {
     spec.env = v.env;
     spec.cwd = v.cwd;
     spec.user = v.user;
-    spec.hostname = "buildkitsandbox";
+    spec.hostname = v.hostname;
+    spec.etc_hostname = false;  // BuildKit's RUN has no /etc/hostname of its own
     spec.network = v.network == "none" ? executor::Network::none : executor::Network::host;
     spec.security = v.insecure ? executor::Security::insecure : executor::Security::sandbox;
     spec.limits.memory_bytes = opts_.memory_bytes;
@@ -566,10 +567,21 @@ class BuildEngine : public Engine {
         return;
       }
       std::vector<CopySource> sources = v.sources;
-      for (size_t i = 0; i < sources.size(); ++i)
+      for (size_t i = 0; i < sources.size(); ++i) {
         if (v.source_inputs[i].kind == InputRef::Kind::vertex)
           sources[i].root = mounted.at(1 + static_cast<size_t>(v.source_inputs[i].dep));
-      copy_files(target, sources, v.options);
+        if (i < v.url_contents.size() && v.url_contents[i]) {
+          const UrlContent& c = *v.url_contents[i];
+          if (c.file) sources[i].root = c.file->dir.path();
+          sources[i].expected = c.digest;
+        }
+      }
+      try {
+        copy_files(target, sources, v.options);
+      } catch (Error& e) {
+        if (e.kind() == ErrorKind::not_found) e.at(v.source_location(e));  // COPY --from=stage missing /x
+        throw;
+      }
     });
   }
 
@@ -663,6 +675,8 @@ BuildResult build(store::Store& store, const BuildOptions& options) {
   dopts.ignored = ignored;
   dopts.can_skip_dir = skip;
   dopts.context = &context;
+  UrlCache urls(store.records("http"));
+  dopts.urls = &urls;
   StoreImages images(store, options);
   Dispatched d = dispatch(df, dopts, images);
 

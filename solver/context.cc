@@ -512,6 +512,9 @@ Digest ContextHasher::key(const ContextSelection& selection) {
         put_str(enc, r.link);
       } else if (r.type == 'o') {
         put_u64(enc, uint64_t(r.st.st_rdev));
+        // A socket is copied as an empty file (it used to be dropped): a
+        // different key, so that no layer made the old way is reused.
+        if (S_ISSOCK(r.st.st_mode)) enc.push_back('s');
       }
     }
   }

@@ -5,7 +5,6 @@
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <curl/curl.h>
 #include <fcntl.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
@@ -24,6 +23,7 @@
 
 #include "common/error.h"
 #include "common/parallel.h"
+#include "solver/http_source.h"
 #include "solver/pattern.h"
 #include "solver/rootfs.h"
 #include "solver/select.h"
@@ -271,6 +271,14 @@ void Copier::copy_leaf(int src_dirfd, const std::string& name, const struct stat
       target.resize(target.size() * 2);
     }
     if (::symlinkat(target.c_str(), dst, dst_name.c_str()) < 0) throw_errno("symlink", shown);
+  } else if (S_ISSOCK(st.st_mode)) {
+    // A socket means nothing at rest, and a layer cannot hold one; BuildKit
+    // (fsutil) copies it as an empty regular file with its permissions.
+    int dfd = ::openat(dst, dst_name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (dfd < 0) throw_errno("create", shown);
+    UniqueFd out(dfd);
+    apply_info(dst, dst_name, out.get(), -1, st, shown);
+    return;
   } else {
     if (::mknodat(dst, dst_name.c_str(), st.st_mode & (S_IFMT | 07777), st.st_rdev) < 0) {
       throw_errno("mknod", shown);
@@ -543,107 +551,6 @@ void Copier::extract(int src_fd, const std::string& dest, const Item& item) {
   }
 }
 
-// ── ADD <url> ──────────────────────────────────────────────────────────────
-
-// The file name BuildKit gives a download: the URL path's last element
-// (percent-decoded, as Go's url.Parse does), or "__unnamed__".
-std::string url_file_name(std::string_view url) {
-  std::string_view rest = url;
-  size_t scheme = rest.find("://");
-  if (scheme != std::string_view::npos) rest.remove_prefix(scheme + 3);
-  size_t end = rest.find_first_of("?#");
-  if (end != std::string_view::npos) rest = rest.substr(0, end);
-  size_t slash = rest.find('/');
-  std::string path = slash == std::string_view::npos ? "" : std::string(rest.substr(slash));
-  std::string decoded;
-  for (size_t i = 0; i < path.size(); ++i) {
-    if (path[i] == '%' && i + 2 < path.size() + 0 && std::isxdigit(static_cast<unsigned char>(path[i + 1])) &&
-        std::isxdigit(static_cast<unsigned char>(path[i + 2]))) {
-      decoded += static_cast<char>(std::stoi(path.substr(i + 1, 2), nullptr, 16));
-      i += 2;
-    } else {
-      decoded += path[i];
-    }
-  }
-  auto parts = split_path(decoded);
-  if (parts.empty() || parts.back() == "." || parts.back() == "..") return "__unnamed__";
-  return std::string(parts.back());
-}
-
-struct Download {
-  TempDir dir{"xbuild-add"};
-  std::string name;
-};
-
-std::unique_ptr<Download> download(const std::string& url, const std::optional<Digest>& checksum) {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-  auto dl = std::make_unique<Download>();
-  dl->name = url_file_name(url);
-  std::filesystem::path file = dl->dir.path() / dl->name;
-  UniqueFd out = open_or_throw(file, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  struct Sink {
-    int fd;
-    Sha256 sha;
-    std::string path;
-    int err = 0;
-  } sink{out.get(), Sha256(), file.string()};
-  CURL* curl = curl_easy_init();
-  if (!curl) fail(ErrorKind::internal, "ADD " + url + ": curl_easy_init failed");
-  struct Cleanup {
-    CURL* c;
-    ~Cleanup() { curl_easy_cleanup(c); }
-  } cleanup{curl};
-  char errbuf[CURL_ERROR_SIZE] = {0};
-  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
-  curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 10L);
-  curl_easy_setopt(curl, CURLOPT_FAILONERROR, 1L);
-  curl_easy_setopt(curl, CURLOPT_FILETIME, 1L);
-  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(curl, CURLOPT_USERAGENT, "xbuild");
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
-  curl_easy_setopt(
-      curl, CURLOPT_WRITEFUNCTION, +[](char* data, size_t size, size_t n, void* user) -> size_t {
-        auto* s = static_cast<Sink*>(user);
-        size_t len = size * n;
-        try {
-          write_all(s->fd, std::string_view(data, len), s->path);
-        } catch (...) {
-          s->err = errno ? errno : EIO;
-          return 0;
-        }
-        s->sha.update(data, len);
-        return len;
-      });
-  CURLcode rc = curl_easy_perform(curl);
-  if (rc != CURLE_OK) {
-    long status = 0;
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    if (rc == CURLE_HTTP_RETURNED_ERROR) {
-      fail(status == 404 ? ErrorKind::not_found : (status == 401 || status == 403) ? ErrorKind::permission_denied
-                                                                                    : ErrorKind::unavailable,
-           "ADD " + url + ": HTTP " + std::to_string(status));
-    }
-    if (sink.err) throw_errno("write", sink.path, sink.err);
-    fail(ErrorKind::unavailable, "ADD " + url + ": " + (errbuf[0] ? std::string(errbuf) : curl_easy_strerror(rc)));
-  }
-  Digest got = sink.sha.finish();
-  if (checksum && got != *checksum) {
-    fail(ErrorKind::data_loss,
-         "ADD " + url + ": checksum mismatch: expected " + checksum->str() + ", got " + got.str());
-  }
-  // mtime from Last-Modified when the server sends it, as BuildKit does.
-  curl_off_t filetime = -1;
-  curl_easy_getinfo(curl, CURLINFO_FILETIME_T, &filetime);
-  if (filetime >= 0) {
-    struct timespec ts[2] = {{static_cast<time_t>(filetime), 0}, {static_cast<time_t>(filetime), 0}};
-    if (::futimens(out.get(), ts) < 0) throw_errno("utimensat", sink.path);
-  }
-  return dl;
-}
-
 bool all_digits(std::string_view s) {
   return !s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos;
 }
@@ -786,9 +693,19 @@ void copy_files(const std::filesystem::path& target_root, const std::vector<Copy
     switch (kind) {
       case CopySource::Kind::url: {
         if (!options.add) fail(ErrorKind::invalid_argument, "source can't be a URL for COPY: " + s.pattern);
-        temps.push_back(download(s.pattern, options.checksum));
-        roots.push_back(std::make_unique<RootDir>(temps.back()->dir.path()));
-        SourcePattern p = SourcePattern::parse(temps.back()->name, false);
+        // Fetched already for the cache key (s.root holds it), or now: then
+        // it must be what the key was computed from (s.expected), or what
+        // --checksum says.
+        std::filesystem::path dir = s.root;
+        if (dir.empty()) {
+          if (options.checksum) temps.push_back(download_url(s.pattern, options.checksum));
+          else if (s.expected)
+            temps.push_back(download_url(s.pattern, s.expected, "changed on the server during the build (build again)"));
+          else temps.push_back(download_url(s.pattern));
+          dir = temps.back()->dir.path();
+        }
+        roots.push_back(std::make_unique<RootDir>(dir));
+        SourcePattern p = SourcePattern::parse(url_file_name(s.pattern), false);
         for (auto& m : resolve_matches(*roots.back(), p, *filter, shown)) {
           items.push_back({roots.back().get(), std::move(m), true, false, "", filter.get(), shown});
         }

@@ -44,8 +44,12 @@ struct CopySource {
     content,  // a heredoc (`COPY <<EOF /dest`): `pattern` is its name, `content` its bytes
   };
   Kind kind = Kind::path;
-  // Host directory the pattern is relative to. For Kind::path only.
+  // Host directory the pattern is relative to. Kind::url: the directory
+  // holding the download already (empty: copy_files downloads it).
   std::filesystem::path root;
+  // Kind::url without --checksum: the content the step's cache key was
+  // computed from; a download made by copy_files must have it.
+  std::optional<Digest> expected;
   // As written after word expansion: "src/*.txt", "/x", "../y" (`..` and a
   // leading `/` stay inside `root`, as in BuildKit).
   std::string pattern;

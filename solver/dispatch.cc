@@ -142,8 +142,8 @@ struct StageState {
   Env env;  // ENV and ARG values: what words expand with and RUN sees
   std::vector<std::pair<std::string, std::string>> build_args;  // declared ARGs with a value, in order
   bool cmd_set = false;
-  int cmd_index = 0;  // BuildKit's "[i/n]" step counter: FROM is 1
-  int cmd_total = 0;  // 1 + the stage's RUN, COPY, ADD and WORKDIR
+  int cmd_index = 0;  // BuildKit's "[i/n]" step counter: FROM an image is 1
+  int cmd_total = 0;  // FROM an image + the stage's RUN, COPY, ADD and WORKDIR
 };
 
 class Dispatcher {
@@ -249,7 +249,17 @@ class Dispatcher {
       }
     }();
     auto key = ref.str();
-    if (auto it = sources_.find(key); it != sources_.end()) return {it->second, &it->second->image};
+    if (auto it = sources_.find(key); it != sources_.end()) {
+      // A FROM shared by several stages is named for the first of them in
+      // the file (BuildKit: "[stage-0 1/2] FROM …" even when a later stage
+      // based on it is dispatched first).
+      int& namer = source_namer_[it->second];
+      if (stage_for_name_ && (namer < 0 || stage_for_name_->stage->index < namer)) {
+        it->second->name = prefix_step(stage_for_name_, "FROM " + ref.str());
+        namer = stage_for_name_->stage->index;
+      }
+      return {it->second, &it->second->image};
+    }
     store::Image img = [&] {
       try {
         return images_.resolve(ref);
@@ -263,6 +273,7 @@ class Dispatcher {
     v->location = where;
     SourceVertex* raw = add_vertex(std::move(v));
     sources_[key] = raw;
+    source_namer_[raw] = stage_for_name_ ? stage_for_name_->stage->index : -1;
     return {raw, &raw->image};
   }
 
@@ -271,7 +282,10 @@ class Dispatcher {
     if (st.dispatching) fail_at(st.stage->location, "circular dependency detected on stage: " + st.stage->from.stage_name);
     st.dispatching = true;
     const SourceLocation& where = st.stage->location;
-    st.cmd_total = 1;
+    // FROM counts only where it is a step of its own: an image. A stage
+    // built on another stage or on scratch starts at its first instruction
+    // (BuildKit: "[stage-2 1/3] COPY …" after "FROM b").
+    st.cmd_total = st.base || lower(st.base_name) == "scratch" ? 0 : 1;
     for (const auto& ins : st.stage->instructions) {
       using K = frontend::InstructionKind;
       if (ins.kind == K::run || ins.kind == K::copy || ins.kind == K::add || ins.kind == K::workdir) ++st.cmd_total;
@@ -588,6 +602,9 @@ class Dispatcher {
       v->mounts.push_back(std::move(rm));
     }
     v->context = opts_.context;
+    // A global build arg of BuildKit's, taken without an ARG as there.
+    if (auto h = opts_.build_args.find("BUILDKIT_SANDBOX_HOSTNAME"); h != opts_.build_args.end() && !h->second.empty())
+      v->hostname = h->second;
     v->parent = st.fs;
     v->location = where;
     v->name = step_name(st, ins);
@@ -635,6 +652,7 @@ class Dispatcher {
     v->kind = Vertex::Kind::file;
     v->action = FileVertex::Action::copy;
     v->context = opts_.context;
+    v->urls = opts_.urls;
     InputRef input;
     if (!from.empty()) {
       Vertex* src = input_fs(ex(from), st, where);
@@ -714,6 +732,7 @@ class Dispatcher {
   std::vector<StageState> states_;
   std::vector<std::unique_ptr<Vertex>> vertices_;
   std::map<std::string, SourceVertex*> sources_;
+  std::map<const SourceVertex*, int> source_namer_;  // the stage index a FROM step is named for (-1: none)
   StageState* stage_for_name_ = nullptr;  // the stage whose FROM is being resolved
   int steps_ = 0;
 };

@@ -35,6 +35,7 @@ struct DispatchOptions {
   IgnorePredicate ignored;
   SkipDirPredicate can_skip_dir;
   ContextKeys* context = nullptr;
+  UrlCache* urls = nullptr;  // ADD <url> revalidation (null: download every time)
 };
 
 struct Dispatched {

@@ -361,6 +361,12 @@ struct Sweep {
       if (!opts.dry_run) st.remove_blob(d);
     }
     if (opts.all) {
+      // What ADD <url> remembered for revalidation is build cache too (BuildKit's prune --all drops it).
+      store::Records http = st.records("http");
+      for (const auto& k : http.list()) {
+        add("build cache", "http " + k, 0);
+        if (!opts.dry_run) http.remove(k);
+      }
       for (const char* dir : {"cache-mounts", "statcache"}) {
         for (const auto& e : fs::directory_iterator(st.root() / dir, ec)) {
           add(std::string(dir) == "cache-mounts" ? "cache mount" : "temporary", e.path().string(),

@@ -61,7 +61,14 @@ CacheKey Graph::key(Vertex& v) {
   if (!key_salt_.empty()) put_field(h, "salt", key_salt_);
   put_field(h, "kind", kind_name(v.kind));
   put_field(h, "op", v.describe());
-  put_field(h, "content", v.content_key());
+  std::string content;
+  try {
+    content = v.content_key();
+  } catch (Error& e) {
+    if (v.location.line > 0) e.at(v.location);  // a missing source is the instruction's error
+    throw;
+  }
+  put_field(h, "content", content);
   put_field(h, "parent", v.parent ? key(*v.parent).str() : "");
   for (Vertex* d : v.deps) put_field(h, "dep", key(*d).str());
   s.key = h.finish();

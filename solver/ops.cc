@@ -67,6 +67,7 @@ std::string ExecVertex::describe() const {
   j["user"] = user;
   j["network"] = network;
   j["insecure"] = insecure;
+  if (hostname != kDefaultHostname) j["hostname"] = hostname;  // keys of default builds unchanged
   auto& ms = j["mounts"] = nlohmann::json::array();
   for (const auto& m : mounts) {
     // Secrets enter the key by id only, never by value.
@@ -124,15 +125,60 @@ std::string FileVertex::describe() const {
   return j.dump();
 }
 
+SourceLocation FileVertex::source_location(const Error& e) const {
+  SourceLocation loc = location;
+  if (loc.line <= 0) return loc;
+  loc.column = 1;
+  for (const auto& s : sources) {
+    if (s.pattern.empty() || e.message().find(s.pattern) == std::string::npos) continue;
+    // The source as a word of the line (after a blank), when written as expanded.
+    for (size_t at = loc.line_text.find(s.pattern); at != std::string::npos; at = loc.line_text.find(s.pattern, at + 1)) {
+      if (at > 0 && (loc.line_text[at - 1] == ' ' || loc.line_text[at - 1] == '\t')) {
+        loc.column = static_cast<int>(at) + 1;
+        return loc;
+      }
+    }
+  }
+  return loc;
+}
+
 std::string FileVertex::content_key() {
+  // A URL enters by what it holds now (BuildKit's http source key: content
+  // digest and Last-Modified), unless --checksum already names the content.
+  std::string urls_key;
+  url_contents.assign(sources.size(), std::nullopt);
+  if (!options.checksum) {
+    for (size_t i = 0; i < sources.size(); ++i) {
+      if (sources[i].kind != CopySource::Kind::url) continue;
+      UrlContent c;
+      try {
+        if (urls) {
+          c = urls->resolve(sources[i].pattern);
+        } else {
+          std::shared_ptr<Download> d = download_url(sources[i].pattern);
+          c = UrlContent{d->digest, d->mtime, d};
+        }
+      } catch (Error& e) {
+        e.at(source_location(e));
+        throw;
+      }
+      urls_key += "url " + std::to_string(i) + " " + c.digest.str() + " " + std::to_string(c.mtime) + "\n";
+      url_contents[i] = std::move(c);
+    }
+  }
   ContextSelection sel;
   for (size_t i = 0; i < sources.size(); ++i)
     if (sources[i].kind == CopySource::Kind::path && source_inputs[i].kind == InputRef::Kind::context)
       sel.patterns.push_back(sources[i].pattern);
-  if (sel.patterns.empty() || !context) return {};
+  if (sel.patterns.empty() || !context) return urls_key;
   sel.excludes = options.excludes;
   sel.parents = options.parents;
-  return context->key(sel);
+  try {
+    return urls_key + context->key(sel);
+  } catch (Error& e) {
+    e.at(source_location(e));  // "COPY missing /x": the line, a caret under "missing"
+    throw;
+  }
 }
 
 }  // namespace xb::solver

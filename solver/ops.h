@@ -17,6 +17,7 @@
 #include "solver/context.h"
 #include "solver/copy.h"
 #include "solver/graph.h"
+#include "solver/http_source.h"
 #include "store/store.h"
 
 namespace xb::solver {
@@ -64,6 +65,7 @@ struct RunMount {
 
 class ExecVertex : public Vertex {
  public:
+  static constexpr std::string_view kDefaultHostname = "buildkitsandbox";
   std::string describe() const override;
   std::string content_key() override;
 
@@ -72,6 +74,9 @@ class ExecVertex : public Vertex {
   std::string cwd = "/";
   std::string user;
   std::string network;   // "host" or "none"
+  // The container's hostname: BuildKit's default, or the build arg
+  // BUILDKIT_SANDBOX_HOSTNAME (in the key, as in BuildKit's ExecOp meta).
+  std::string hostname = std::string(kDefaultHostname);
   bool insecure = false;
   std::vector<RunMount> mounts;
   ContextKeys* context = nullptr;  // for bind mounts of the context
@@ -82,6 +87,9 @@ class FileVertex : public Vertex {
   enum class Action { copy, mkdir };
   std::string describe() const override;
   std::string content_key() override;
+  // Where to show an error about one of the sources: the instruction's
+  // line, the column of the source the message names (else 1).
+  SourceLocation source_location(const Error& e) const;
 
   Action action = Action::copy;
   // copy
@@ -92,6 +100,10 @@ class FileVertex : public Vertex {
   std::string path;
   std::string mkdir_user;  // USER at the time of the WORKDIR: owns what is created
   ContextKeys* context = nullptr;  // for sources from the context
+  UrlCache* urls = nullptr;        // for ADD <url> without --checksum (null: download each time)
+  // Filled by content_key(), parallel to sources: what each URL held when
+  // keyed, and its download when this build fetched it.
+  std::vector<std::optional<UrlContent>> url_contents;
 };
 
 }  // namespace xb::solver

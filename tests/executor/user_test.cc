@@ -23,6 +23,8 @@ TEST(ResolveUser, EmptyIsRoot) {
   EXPECT_EQ(u.uid, 0u);
   EXPECT_EQ(u.gid, 0u);
   EXPECT_EQ(u.home, "/root");
+  // The primary group is a supplementary one too (CVE-2023-25173; BuildKit: groups=0(root)).
+  EXPECT_EQ(u.additional_gids, (std::vector<uint32_t>{0}));
 }
 
 TEST(ResolveUser, NameGivesPrimaryAndSupplementaryGroups) {
@@ -30,20 +32,22 @@ TEST(ResolveUser, NameGivesPrimaryAndSupplementaryGroups) {
   EXPECT_EQ(u.uid, 1000u);
   EXPECT_EQ(u.gid, 1000u);
   EXPECT_EQ(u.home, "/home/app");
-  EXPECT_EQ(u.additional_gids, (std::vector<uint32_t>{29, 50}));
+  EXPECT_EQ(u.additional_gids, (std::vector<uint32_t>{29, 50, 1000}));
 }
 
 TEST(ResolveUser, UidLooksUpThePasswdEntry) {
   User u = resolve_user("1000", kPasswd, kGroup);
   EXPECT_EQ(u.gid, 1000u);
   EXPECT_EQ(u.home, "/home/app");
+  // The passwd entry's name brings its /etc/group memberships (BuildKit: USER 1000 → 50(staff),1000(app)).
+  EXPECT_EQ(u.additional_gids, (std::vector<uint32_t>{29, 50, 1000}));
 }
 
 TEST(ResolveUser, UnknownUidIsUsedAsIsWithGroupZero) {
   User u = resolve_user("4242", kPasswd, kGroup);
   EXPECT_EQ(u.uid, 4242u);
   EXPECT_EQ(u.gid, 0u);
-  EXPECT_TRUE(u.additional_gids.empty());
+  EXPECT_EQ(u.additional_gids, (std::vector<uint32_t>{0}));
   EXPECT_EQ(u.home, "/");
 }
 
@@ -51,12 +55,15 @@ TEST(ResolveUser, ExplicitGroupByNameOrNumberAndNoSupplementary) {
   User u = resolve_user("app:staff", kPasswd, kGroup);
   EXPECT_EQ(u.uid, 1000u);
   EXPECT_EQ(u.gid, 50u);
-  EXPECT_TRUE(u.additional_gids.empty());
+  // An explicit group is the only one: no /etc/group memberships (BuildKit: USER 1000:2000 → groups=2000).
+  EXPECT_EQ(u.additional_gids, (std::vector<uint32_t>{50}));
   u = resolve_user("1000:7", kPasswd, kGroup);
   EXPECT_EQ(u.gid, 7u);
+  EXPECT_EQ(u.additional_gids, (std::vector<uint32_t>{7}));
   u = resolve_user("4242:4343", "", "");
   EXPECT_EQ(u.uid, 4242u);
   EXPECT_EQ(u.gid, 4343u);
+  EXPECT_EQ(u.additional_gids, (std::vector<uint32_t>{4343}));
 }
 
 TEST(ResolveUser, UnknownNamesAreNotFound) {

@@ -707,8 +707,19 @@ TEST_F(CopyTest, AddUrlWithChecksum) {
     EXPECT_NE(msg.find(Digest::of("something else").str()), std::string::npos) << msg;
     EXPECT_NE(msg.find(Digest::of("downloaded\n").str()), std::string::npos) << msg;
   }
-  s.pattern = server.url("missing.txt");
+  // Keyed by one content (UrlCache), another on the server when the step
+  // runs: an error, never a layer that does not match its key.
   opt.checksum.reset();
+  s.expected = Digest::of("what the key was computed from\n");
+  try {
+    copy_files(root, {s}, opt);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::data_loss);
+    EXPECT_NE(std::string(e.what()).find("changed on the server during the build"), std::string::npos) << e.what();
+  }
+  s.expected.reset();
+  s.pattern = server.url("missing.txt");
   try {
     copy_files(root, {s}, opt);
     FAIL() << "no error";

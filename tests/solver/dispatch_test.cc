@@ -8,6 +8,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "common/fs.h"
@@ -231,6 +232,49 @@ TEST(Dispatch, InsecureRunNeedsTheEntitlement) {
   }
   opts.allow_insecure = true;
   EXPECT_NO_THROW(dispatch(df, opts, images));
+}
+
+// The names BuildKit v0.13's plain progress gave this Dockerfile: FROM
+// counts only for an image; a stage on another stage (or scratch) starts
+// at its first step ("[stage-2 1/3]", not "1/4").
+TEST(Dispatch, StepCountsAsBuildKit) {
+  FakeBusybox images;
+  DispatchOptions opts;
+  auto df = frontend::parse_dockerfile(
+      "FROM busybox\nRUN echo one > /one\n\nFROM busybox AS b\nWORKDIR /w\nRUN echo two > /two\n\n"
+      "FROM b\nCOPY --from=0 /one /one\nRUN cat /one /two\nENV X=1\nRUN echo hi\n");
+  Dispatched d = dispatch(df, opts, images);
+  std::set<std::string> names;
+  for (const auto& v : d.vertices) names.insert(v->name);
+  EXPECT_EQ(names, (std::set<std::string>{"[stage-0 1/2] FROM docker.io/library/busybox:latest",
+                                          "[stage-0 2/2] RUN echo one > /one", "[b 2/3] WORKDIR /w",
+                                          "[b 3/3] RUN echo two > /two", "[stage-2 1/3] COPY --from=0 /one /one",
+                                          "[stage-2 2/3] RUN cat /one /two", "[stage-2 3/3] RUN echo hi"}));
+  df = frontend::parse_dockerfile("FROM scratch\nCOPY a /a\nCOPY a /b\n");
+  d = dispatch(df, opts, images);
+  names.clear();
+  for (const auto& v : d.vertices) names.insert(v->name);
+  EXPECT_EQ(names, (std::set<std::string>{"[1/2] COPY a /a", "[2/2] COPY a /b"}));
+}
+
+// BuildKit's global build arg BUILDKIT_SANDBOX_HOSTNAME names RUN's host
+// without an ARG, and a step's key depends on it.
+TEST(Dispatch, SandboxHostnameBuildArg) {
+  FakeBusybox images;
+  DispatchOptions opts;
+  auto df = frontend::parse_dockerfile("FROM busybox\nRUN hostname\n");
+  Dispatched d = dispatch(df, opts, images);
+  auto* run = dynamic_cast<ExecVertex*>(d.target);
+  ASSERT_NE(run, nullptr);
+  EXPECT_EQ(run->hostname, "buildkitsandbox");
+  std::string plain = run->describe();
+  opts.build_args["BUILDKIT_SANDBOX_HOSTNAME"] = "myhost";
+  d = dispatch(df, opts, images);
+  run = dynamic_cast<ExecVertex*>(d.target);
+  ASSERT_NE(run, nullptr);
+  EXPECT_EQ(run->hostname, "myhost");
+  EXPECT_NE(run->describe(), plain);
+  for (const auto& e : d.image.config.env) EXPECT_FALSE(e.starts_with("BUILDKIT_SANDBOX_HOSTNAME")) << e;
 }
 
 }  // namespace
