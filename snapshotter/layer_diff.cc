@@ -75,7 +75,11 @@ class TarWriter {
     if (archive_write_open(a_.get(), this, nullptr, write_cb, nullptr) != ARCHIVE_OK) raise("open");
     entry_ = archive_entry_new();
   }
-  ~TarWriter() { archive_entry_free(entry_); }
+  ~TarWriter() {
+    // First: freeing an unclosed writer flushes into write_cb, which needs sha_.
+    a_.reset();
+    archive_entry_free(entry_);
+  }
 
   void write(const Change& c) {
     archive_entry_clear(entry_);
