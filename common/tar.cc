@@ -66,8 +66,8 @@ bool kept_name_as_bytes_reading(std::string_view msg) {
          starts_with_any(msg, {"Pathname can't", "Linkname can't", "Uname can't", "Gname can't"});
 }
 bool kept_name_as_bytes_writing(std::string_view msg) {
-  return starts_with_any(msg, {"Can't translate pathname ", "Can't translate linkname ", "Can't translate uname ",
-                               "Can't translate gname "});
+  return starts_with_any(msg, {"Can't translate pathname ", "Can't translate linkname ",
+                               "Can't translate uname ", "Can't translate gname "});
 }
 
 Archive checked(archive* a) {

@@ -130,12 +130,11 @@ TEST_P(TarNames, RoundTrip) {
   expect_odd_entries(read_with_helper(write_odd_tar()));
 }
 
-INSTANTIATE_TEST_SUITE_P(Locales, TarNames, ::testing::Values("C", "POSIX", "C.UTF-8"),
-                         [](const auto& info) {
-                           std::string s = info.param;
-                           for (char& c : s) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
-                           return s;
-                         });
+INSTANTIATE_TEST_SUITE_P(Locales, TarNames, ::testing::Values("C", "POSIX", "C.UTF-8"), [](const auto& info) {
+  std::string s = info.param;
+  for (char& c : s) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+  return s;
+});
 
 }  // namespace
 }  // namespace xb
