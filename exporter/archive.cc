@@ -14,13 +14,8 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/tar.h"
 #include "exporter/exporter.h"
-
-// libarchive may have no message for an error (found by layer_apply_fuzz).
-static inline const char* xb_archive_error(struct archive* a) {
-  const char* s = archive_error_string(a);
-  return s ? s : "unknown archive error";
-}
 
 namespace xb::exporter {
 
@@ -34,14 +29,6 @@ namespace {
 
 constexpr size_t kChunk = 1 << 20;
 
-struct ArchiveReader {
-  archive* a = archive_read_new();
-  ~ArchiveReader() { archive_read_free(a); }
-};
-struct ArchiveWriter {
-  archive* a = archive_write_new();
-  ~ArchiveWriter() { archive_write_free(a); }
-};
 struct Entry {
   archive_entry* e = archive_entry_new();
   ~Entry() { archive_entry_free(e); }
@@ -60,19 +47,17 @@ std::string now_rfc3339() {
 
 // The decompressed bytes of whatever libarchive can read from fd (raw format).
 void pump_decompressed(int fd, const std::string& what, const std::function<void(std::string_view)>& sink) {
-  ArchiveReader r;
-  archive_read_support_filter_all(r.a);
-  archive_read_support_format_raw(r.a);
-  if (archive_read_open_fd(r.a, fd, kChunk) != ARCHIVE_OK)
-    fail(ErrorKind::invalid_argument, what + ": " + xb_archive_error(r.a));
+  tar::Archive r = tar::decompressor();
+  if (archive_read_open_fd(r.get(), fd, kChunk) != ARCHIVE_OK)
+    fail(ErrorKind::invalid_argument, what + ": " + tar::error(r.get()));
   archive_entry* e = nullptr;
-  int rc = archive_read_next_header(r.a, &e);
+  int rc = tar::next_header(r.get(), &e);
   if (rc == ARCHIVE_EOF) return;
-  if (rc != ARCHIVE_OK) fail(ErrorKind::invalid_argument, what + ": " + xb_archive_error(r.a));
+  if (rc != ARCHIVE_OK) fail(ErrorKind::invalid_argument, what + ": " + tar::error(r.get()));
   std::string buf(kChunk, '\0');
   for (;;) {
-    la_ssize_t n = archive_read_data(r.a, buf.data(), buf.size());
-    if (n < 0) fail(ErrorKind::data_loss, what + ": cannot decompress: " + xb_archive_error(r.a));
+    la_ssize_t n = archive_read_data(r.get(), buf.data(), buf.size());
+    if (n < 0) fail(ErrorKind::data_loss, what + ": cannot decompress: " + tar::error(r.get()));
     if (n == 0) return;
     sink(std::string_view(buf.data(), static_cast<size_t>(n)));
   }
@@ -95,9 +80,7 @@ std::pair<Descriptor, store::Manifest> platform_manifest(const store::Store& st,
 class TarOut {
  public:
   explicit TarOut(int fd, const std::string& name) : name_(name) {
-    archive_write_set_format_pax_restricted(w_.a);
-    archive_write_set_bytes_in_last_block(w_.a, 1);
-    if (archive_write_open_fd(w_.a, fd) != ARCHIVE_OK) check(ARCHIVE_FATAL);
+    if (archive_write_open_fd(w_.get(), fd) != ARCHIVE_OK) check(ARCHIVE_FATAL);
   }
   void add_dir(const std::string& path) {
     Entry e;
@@ -105,7 +88,7 @@ class TarOut {
     archive_entry_set_filetype(e.e, AE_IFDIR);
     archive_entry_set_perm(e.e, 0755);
     archive_entry_set_mtime(e.e, 0, 0);
-    check(archive_write_header(w_.a, e.e));
+    check(tar::write_header(w_.get(), e.e));
   }
   void begin_file(const std::string& path, uint64_t size) {
     Entry e;
@@ -114,11 +97,11 @@ class TarOut {
     archive_entry_set_perm(e.e, 0644);
     archive_entry_set_size(e.e, static_cast<la_int64_t>(size));
     archive_entry_set_mtime(e.e, 0, 0);
-    check(archive_write_header(w_.a, e.e));
+    check(tar::write_header(w_.get(), e.e));
   }
   void data(std::string_view d) {
     while (!d.empty()) {
-      la_ssize_t n = archive_write_data(w_.a, d.data(), d.size());
+      la_ssize_t n = archive_write_data(w_.get(), d.data(), d.size());
       if (n < 0) check(ARCHIVE_FATAL);
       d.remove_prefix(static_cast<size_t>(n));
     }
@@ -136,13 +119,13 @@ class TarOut {
     });
     if (written != size) fail(ErrorKind::data_loss, what + ": changed size while being archived");
   }
-  void close() { check(archive_write_close(w_.a)); }
+  void close() { check(archive_write_close(w_.get())); }
 
  private:
   void check(int rc) {
-    if (rc < ARCHIVE_WARN) fail(ErrorKind::io, "write " + name_ + ": " + xb_archive_error(w_.a));
+    if (rc < ARCHIVE_WARN) fail(ErrorKind::io, "write " + name_ + ": " + tar::error(w_.get()));
   }
-  ArchiveWriter w_;
+  tar::Archive w_ = tar::writer();
   std::string name_;
 };
 
@@ -287,30 +270,28 @@ std::vector<LoadedImage> load_archive(store::Store& st, const fs::path& src) {
     owned = open_or_throw(src, O_RDONLY);
     fd = owned.get();
   }
-  ArchiveReader r;
-  archive_read_support_filter_all(r.a);
-  archive_read_support_format_tar(r.a);
+  tar::Archive r = tar::reader(tar::Decompress::any);
   auto not_archive = [&](const std::string& why) {
     fail(ErrorKind::invalid_argument,
          "load " + name + ": not a docker or OCI image archive (" + why + ")");
   };
-  if (archive_read_open_fd(r.a, fd, kChunk) != ARCHIVE_OK) not_archive(xb_archive_error(r.a));
+  if (archive_read_open_fd(r.get(), fd, kChunk) != ARCHIVE_OK) not_archive(tar::error(r.get()));
   std::map<std::string, std::string> small;                  // manifest.json, index.json, oci-layout
   std::map<std::string, std::pair<Digest, uint64_t>> files;  // other regular files → blobs
   archive_entry* e = nullptr;
   std::string buf(kChunk, '\0');
   for (;;) {
-    int rc = archive_read_next_header(r.a, &e);
+    int rc = tar::next_header(r.get(), &e);
     if (rc == ARCHIVE_EOF) break;
-    if (rc < ARCHIVE_WARN) not_archive(xb_archive_error(r.a));
+    if (rc < ARCHIVE_WARN) not_archive(tar::error(r.get()));
     if (archive_entry_filetype(e) != AE_IFREG) continue;
     std::string path = archive_entry_pathname(e);
     while (path.rfind("./", 0) == 0) path = path.substr(2);
     if (path == "manifest.json" || path == "index.json" || path == "oci-layout" || path == "repositories") {
       std::string content;
       for (;;) {
-        la_ssize_t n = archive_read_data(r.a, buf.data(), buf.size());
-        if (n < 0) not_archive(xb_archive_error(r.a));
+        la_ssize_t n = archive_read_data(r.get(), buf.data(), buf.size());
+        if (n < 0) not_archive(tar::error(r.get()));
         if (n == 0) break;
         content.append(buf.data(), static_cast<size_t>(n));
         if (content.size() > (64u << 20)) not_archive(path + " is too large");
@@ -326,8 +307,8 @@ std::vector<LoadedImage> load_archive(store::Store& st, const fs::path& src) {
     }
     store::BlobWriter w = st.write_blob(expected);
     for (;;) {
-      la_ssize_t n = archive_read_data(r.a, buf.data(), buf.size());
-      if (n < 0) not_archive(xb_archive_error(r.a));
+      la_ssize_t n = archive_read_data(r.get(), buf.data(), buf.size());
+      if (n < 0) not_archive(tar::error(r.get()));
       if (n == 0) break;
       w.write(buf.data(), static_cast<size_t>(n));
     }
@@ -436,15 +417,12 @@ Descriptor import_rootfs(store::Store& st, const fs::path& tarball, const ImageR
     owned = open_or_throw(tarball, O_RDONLY);
     fd = owned.get();
     // A quick look first: is it a tar archive at all (after decompression)?
-    ArchiveReader check;
-    archive_read_support_filter_all(check.a);
-    archive_read_support_format_tar(check.a);
-    archive_read_support_format_empty(check.a);
+    tar::Archive check = tar::reader(tar::Decompress::any, /*empty_ok=*/true);
     archive_entry* e = nullptr;
-    if (archive_read_open_filename(check.a, tarball.c_str(), kChunk) != ARCHIVE_OK ||
-        archive_read_next_header(check.a, &e) < ARCHIVE_WARN)
+    if (archive_read_open_filename(check.get(), tarball.c_str(), kChunk) != ARCHIVE_OK ||
+        tar::next_header(check.get(), &e) < ARCHIVE_WARN)
       fail(ErrorKind::invalid_argument,
-           "import " + name + ": not a tar archive (" + xb_archive_error(check.a) + ")");
+           "import " + name + ": not a tar archive (" + tar::error(check.get()) + ")");
   }
   store::BlobWriter w = st.write_blob();
   pump_decompressed(fd, "import " + name, [&](std::string_view d) { w.write(d); });

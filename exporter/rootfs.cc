@@ -13,6 +13,7 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/tar.h"
 #include "exporter/exporter.h"
 
 namespace xb::exporter {
@@ -64,21 +65,15 @@ class Flattener {
       const Descriptor& layer = img.manifest.layers[k];
       const std::string what = "layer " + layer.digest.str();
       std::set<std::string> layer_whiteouts, layer_opaque, layer_nondirs;
-      struct Reader {
-        archive* a = archive_read_new();
-        ~Reader() { archive_read_free(a); }
-      } r;
-      archive_read_support_filter_all(r.a);
-      archive_read_support_format_tar(r.a);
-      archive_read_support_format_empty(r.a);
+      tar::Archive r = tar::reader(tar::Decompress::any, /*empty_ok=*/true);
       UniqueFd fd = st.open_blob(layer.digest);
-      if (archive_read_open_fd(r.a, fd.get(), 1 << 20) != ARCHIVE_OK)
-        fail(ErrorKind::data_loss, what + ": " + archive_error_string(r.a));
+      if (archive_read_open_fd(r.get(), fd.get(), 1 << 20) != ARCHIVE_OK)
+        fail(ErrorKind::data_loss, what + ": " + tar::error(r.get()));
       for (;;) {
         archive_entry* e = nullptr;
-        int rc = archive_read_next_header(r.a, &e);
+        int rc = tar::next_header(r.get(), &e);
         if (rc == ARCHIVE_EOF) break;
-        if (rc < ARCHIVE_WARN) fail(ErrorKind::data_loss, what + ": " + archive_error_string(r.a));
+        if (rc < ARCHIVE_WARN) fail(ErrorKind::data_loss, what + ": " + tar::error(r.get()));
         std::string path = clean_path(archive_entry_pathname(e), what);
         std::string base = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
         std::string dir = parent_of(path);
@@ -98,7 +93,7 @@ class Flattener {
           std::string target_path = clean_path(hl, what);
           archive_entry_set_hardlink(e, target_path.c_str());
         }
-        emit(e, r.a);
+        emit(e, r.get());
       }
       whiteouts_.insert(layer_whiteouts.begin(), layer_whiteouts.end());
       opaque_.insert(layer_opaque.begin(), layer_opaque.end());
@@ -117,9 +112,9 @@ void copy_data(archive* in, archive* out, const std::string& what) {
   for (;;) {
     int rc = archive_read_data_block(in, &buf, &size, &offset);
     if (rc == ARCHIVE_EOF) return;
-    if (rc < ARCHIVE_WARN) fail(ErrorKind::data_loss, what + ": " + archive_error_string(in));
+    if (rc < ARCHIVE_WARN) fail(ErrorKind::data_loss, what + ": " + tar::error(in));
     if (archive_write_data_block(out, buf, size, offset) < ARCHIVE_WARN)
-      fail(ErrorKind::io, what + ": " + archive_error_string(out));
+      fail(ErrorKind::io, what + ": " + tar::error(out));
   }
 }
 
@@ -133,17 +128,11 @@ void write_rootfs_tar(const store::Store& st, const Descriptor& target, const fs
     file.emplace(dest.is_relative() ? fs::absolute(dest) : dest, 0644);
     fd = file->fd();
   }
-  struct Writer {
-    archive* a = archive_write_new();
-    ~Writer() { archive_write_free(a); }
-  } w;
-  archive_write_set_format_pax_restricted(w.a);
-  archive_write_set_bytes_in_last_block(w.a, 1);
-  if (archive_write_open_fd(w.a, fd) != ARCHIVE_OK) fail(ErrorKind::io, "write " + name + ": " + archive_error_string(w.a));
+  tar::Archive w = tar::writer();
+  if (archive_write_open_fd(w.get(), fd) != ARCHIVE_OK) fail(ErrorKind::io, "write " + name + ": " + tar::error(w.get()));
   Flattener f;
   f.run(st, target, [&](archive_entry* e, archive* in) {
-    if (archive_write_header(w.a, e) < ARCHIVE_WARN)
-      fail(ErrorKind::io, "write " + name + ": " + archive_error_string(w.a));
+    if (tar::write_header(w.get(), e) < ARCHIVE_WARN) fail(ErrorKind::io, "write " + name + ": " + tar::error(w.get()));
     // Hard links carry no data of their own in a tar.
     if (archive_entry_size(e) > 0 && !archive_entry_hardlink(e)) {
       const void* buf;
@@ -152,17 +141,17 @@ void write_rootfs_tar(const store::Store& st, const Descriptor& target, const fs
       for (;;) {
         int rc = archive_read_data_block(in, &buf, &size, &offset);
         if (rc == ARCHIVE_EOF) break;
-        if (rc < ARCHIVE_WARN) fail(ErrorKind::data_loss, "read layer: " + std::string(archive_error_string(in)));
+        if (rc < ARCHIVE_WARN) fail(ErrorKind::data_loss, "read layer: " + std::string(tar::error(in)));
         std::string_view d(static_cast<const char*>(buf), size);
         while (!d.empty()) {
-          la_ssize_t n = archive_write_data(w.a, d.data(), d.size());
-          if (n < 0) fail(ErrorKind::io, "write " + name + ": " + archive_error_string(w.a));
+          la_ssize_t n = archive_write_data(w.get(), d.data(), d.size());
+          if (n < 0) fail(ErrorKind::io, "write " + name + ": " + tar::error(w.get()));
           d.remove_prefix(static_cast<size_t>(n));
         }
       }
     }
   });
-  if (archive_write_close(w.a) < ARCHIVE_WARN) fail(ErrorKind::io, "write " + name + ": " + archive_error_string(w.a));
+  if (archive_write_close(w.get()) < ARCHIVE_WARN) fail(ErrorKind::io, "write " + name + ": " + tar::error(w.get()));
   if (file) file->commit();
 }
 
@@ -180,15 +169,10 @@ void write_rootfs_dir(const store::Store& st, const Descriptor& target, const fs
   const fs::path root = fs::canonical(tmp.path());
   ::chmod(root.c_str(), 0755);
   const bool as_root = ::geteuid() == 0;
-  struct Writer {
-    archive* a = archive_write_disk_new();
-    ~Writer() { archive_write_free(a); }
-  } w;
   int flags = ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
               ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_UNLINK;
   if (as_root) flags |= ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_ACL | ARCHIVE_EXTRACT_FFLAGS;
-  archive_write_disk_set_options(w.a, flags);
-  archive_write_disk_set_standard_lookup(w.a);
+  tar::Archive w = tar::disk_writer(flags);
   Flattener f;
   f.run(st, target, [&](archive_entry* e, archive* in) {
     auto type = archive_entry_filetype(e);
@@ -201,15 +185,15 @@ void write_rootfs_dir(const store::Store& st, const Descriptor& target, const fs
       std::string t = (root / hl).string();
       archive_entry_set_hardlink(e, t.c_str());
     }
-    if (archive_write_header(w.a, e) < ARCHIVE_WARN)
-      fail(ErrorKind::io, "--output type=local: " + rel + ": " + archive_error_string(w.a));
-    if (archive_entry_size(e) > 0) copy_data(in, w.a, "--output type=local: " + rel);
-    if (archive_write_finish_entry(w.a) < ARCHIVE_WARN)
-      fail(ErrorKind::io, "--output type=local: " + rel + ": " + archive_error_string(w.a));
+    if (tar::write_header(w.get(), e) < ARCHIVE_WARN)
+      fail(ErrorKind::io, "--output type=local: " + rel + ": " + tar::error(w.get()));
+    if (archive_entry_size(e) > 0) copy_data(in, w.get(), "--output type=local: " + rel);
+    if (archive_write_finish_entry(w.get()) < ARCHIVE_WARN)
+      fail(ErrorKind::io, "--output type=local: " + rel + ": " + tar::error(w.get()));
   });
   // close() applies the directories' modes and times, deferred until their contents are in.
-  if (archive_write_close(w.a) < ARCHIVE_WARN)
-    fail(ErrorKind::io, "--output type=local: " + std::string(archive_error_string(w.a)));
+  if (archive_write_close(w.get()) < ARCHIVE_WARN)
+    fail(ErrorKind::io, "--output type=local: " + std::string(tar::error(w.get())));
   if (fs::exists(dest)) fs::remove(dest);  // the empty directory checked above
   if (::rename(root.c_str(), dest.c_str()) < 0) throw_errno("rename", dest.string());
   tmp.release();

@@ -19,13 +19,8 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/tar.h"
 #include "snapshotter/internal.h"
-
-// libarchive may have no message for an error (found by layer_apply_fuzz).
-static inline const char* xb_archive_error(struct archive* a) {
-  const char* s = archive_error_string(a);
-  return s ? s : "unknown archive error";
-}
 
 namespace xb::snapshotter::detail {
 
@@ -311,7 +306,7 @@ class Extractor {
     for (;;) {
       int r = archive_read_data_block(a, &buf, &size, &offset);
       if (r == ARCHIVE_EOF) break;
-      if (r < ARCHIVE_WARN) fail(ErrorKind::data_loss, std::string("read layer entry ") + rel + ": " + xb_archive_error(a));
+      if (r < ARCHIVE_WARN) fail(ErrorKind::data_loss, std::string("read layer entry ") + rel + ": " + tar::error(a));
       // Sparse entries arrive with holes: seek over them.
       if (offset != written && ::lseek(fd, offset, SEEK_SET) < 0) throw_errno("lseek", display(rel));
       write_all(fd, std::string_view(static_cast<const char*>(buf), size), display(rel));
@@ -362,52 +357,44 @@ class Extractor {
   std::vector<std::pair<std::string, struct timespec>> dir_times_;
 };
 
-struct ArchiveFree {
-  void operator()(archive* a) const { archive_read_free(a); }
-};
-
 }  // namespace
 
 LayerResult apply_layer(const fs::path& dir, WhiteoutStyle style, const ByteSource& source) {
   Pipeline p;
   p.source = &source;
-  std::unique_ptr<archive, ArchiveFree> raw(archive_read_new());
-  archive_read_support_filter_all(raw.get());
-  archive_read_support_format_raw(raw.get());
+  tar::Archive raw = tar::decompressor();
   p.raw = raw.get();
   auto check_source = [&] {
     if (p.source_error) std::rethrow_exception(p.source_error);
   };
   if (archive_read_open(raw.get(), &p, nullptr, raw_read, nullptr) != ARCHIVE_OK) {
     check_source();
-    fail(ErrorKind::invalid_argument, std::string("read layer: ") + xb_archive_error(raw.get()));
+    fail(ErrorKind::invalid_argument, std::string("read layer: ") + tar::error(raw.get()));
   }
   archive_entry* re;
-  if (archive_read_next_header(raw.get(), &re) != ARCHIVE_OK) {
+  if (tar::next_header(raw.get(), &re) != ARCHIVE_OK) {
     check_source();
-    fail(ErrorKind::invalid_argument, std::string("read layer: ") + xb_archive_error(raw.get()));
+    fail(ErrorKind::invalid_argument, std::string("read layer: ") + tar::error(raw.get()));
   }
 
-  std::unique_ptr<archive, ArchiveFree> tar(archive_read_new());
-  archive_read_support_format_tar(tar.get());
-  archive_read_support_format_gnutar(tar.get());
-  if (archive_read_open(tar.get(), &p, nullptr, tar_read, nullptr) != ARCHIVE_OK) {
+  tar::Archive layer = tar::reader(tar::Decompress::none);
+  if (archive_read_open(layer.get(), &p, nullptr, tar_read, nullptr) != ARCHIVE_OK) {
     check_source();
-    fail(ErrorKind::invalid_argument, std::string("read layer: ") + xb_archive_error(tar.get()));
+    fail(ErrorKind::invalid_argument, std::string("read layer: ") + tar::error(layer.get()));
   }
   Extractor x(dir, style);
   for (;;) {
     archive_entry* e;
-    int r = archive_read_next_header(tar.get(), &e);
+    int r = tar::next_header(layer.get(), &e);
     if (r == ARCHIVE_EOF) break;
     if (r < ARCHIVE_WARN) {
       check_source();
       // An empty stream is an empty layer (some tools write zero bytes).
       if (p.size == 0) break;
-      fail(ErrorKind::data_loss, std::string("read layer: ") + xb_archive_error(tar.get()));
+      fail(ErrorKind::data_loss, std::string("read layer: ") + tar::error(layer.get()));
     }
     try {
-      x.entry(tar.get(), e);
+      x.entry(layer.get(), e);
     } catch (...) {
       check_source();
       throw;
@@ -421,7 +408,7 @@ LayerResult apply_layer(const fs::path& dir, WhiteoutStyle style, const ByteSour
     la_ssize_t n = tar_read(nullptr, &p, &dummy);
     if (n < 0) {
       check_source();
-      fail(ErrorKind::data_loss, std::string("read layer: ") + xb_archive_error(raw.get()));
+      fail(ErrorKind::data_loss, std::string("read layer: ") + tar::error(raw.get()));
     }
   }
   return LayerResult{p.sha.finish(), p.size};

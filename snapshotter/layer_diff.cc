@@ -18,13 +18,8 @@
 #include <optional>
 
 #include "common/error.h"
+#include "common/tar.h"
 #include "snapshotter/internal.h"
-
-// libarchive may have no message for an error (found by layer_apply_fuzz).
-static inline const char* xb_archive_error(struct archive* a) {
-  const char* s = archive_error_string(a);
-  return s ? s : "unknown archive error";
-}
 
 namespace xb::snapshotter::detail {
 
@@ -77,17 +72,13 @@ struct Change {
 class TarWriter {
  public:
   TarWriter(const ByteSink& sink, const DiffOptions& options) : sink_(sink), options_(options) {
-    a_ = archive_write_new();
-    archive_write_set_format_pax_restricted(a_);
-    archive_write_add_filter_none(a_);
-    // No padding beyond the two end-of-archive blocks, as Go's archive/tar.
-    archive_write_set_bytes_in_last_block(a_, 1);
-    if (archive_write_open(a_, this, nullptr, write_cb, nullptr) != ARCHIVE_OK) raise("open");
+    if (archive_write_open(a_.get(), this, nullptr, write_cb, nullptr) != ARCHIVE_OK) raise("open");
     entry_ = archive_entry_new();
   }
   ~TarWriter() {
+    // First: freeing an unclosed writer flushes into write_cb, which needs sha_.
+    a_.reset();
     archive_entry_free(entry_);
-    archive_write_free(a_);
   }
 
   void write(const Change& c) {
@@ -168,7 +159,7 @@ class TarWriter {
             throw_errno("read", c.abs.string());
           }
           if (n == 0) break;  // shrank while we read: libarchive pads with zeros
-          if (archive_write_data(a_, buf.data(), static_cast<size_t>(n)) < 0) raise("write " + name);
+          if (archive_write_data(a_.get(), buf.data(), static_cast<size_t>(n)) < 0) raise("write " + name);
           left -= n;
         }
         return;
@@ -177,7 +168,7 @@ class TarWriter {
   }
 
   LayerResult finish() {
-    if (archive_write_close(a_) != ARCHIVE_OK) raise("close");
+    if (archive_write_close(a_.get()) != ARCHIVE_OK) raise("close");
     rethrow();
     return LayerResult{sha_.finish(), size_};
   }
@@ -202,11 +193,11 @@ class TarWriter {
 
   [[noreturn]] void raise(const std::string& what) {
     rethrow();
-    fail(ErrorKind::io, "write layer tar: " + what + ": " + (xb_archive_error(a_) ? xb_archive_error(a_) : "?"));
+    fail(ErrorKind::io, "write layer tar: " + what + ": " + tar::error(a_.get()));
   }
 
   void header(const std::string& name) {
-    if (archive_write_header(a_, entry_) < ARCHIVE_OK) raise("entry " + name);
+    if (tar::write_header(a_.get(), entry_) < ARCHIVE_OK) raise("entry " + name);
   }
 
   void add_xattrs(const fs::path& p) {
@@ -227,7 +218,7 @@ class TarWriter {
 
   const ByteSink& sink_;
   const DiffOptions& options_;
-  archive* a_;
+  tar::Archive a_ = tar::writer();
   archive_entry* entry_;
   Sha256 sha_;
   uint64_t size_ = 0;

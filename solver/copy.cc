@@ -23,16 +23,11 @@
 
 #include "common/error.h"
 #include "common/parallel.h"
+#include "common/tar.h"
 #include "solver/http_source.h"
 #include "solver/pattern.h"
 #include "solver/rootfs.h"
 #include "solver/select.h"
-
-// libarchive may have no message for an error (found by layer_apply_fuzz).
-static inline const char* xb_archive_error(struct archive* a) {
-  const char* s = archive_error_string(a);
-  return s ? s : "unknown archive error";
-}
 
 namespace xb {
 
@@ -336,16 +331,13 @@ void Copier::copy(const Item& item, const std::string& dest, bool dest_is_dir) {
     int fd = ::openat(parent.get(), src.parts.back().c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) throw_errno("open", item.root->display(src.parts, src.parts.size()));
     UniqueFd file(fd);
-    struct archive* a = archive_read_new();
-    archive_read_support_filter_gzip(a);
-    archive_read_support_filter_bzip2(a);
-    archive_read_support_filter_xz(a);
-    archive_read_support_filter_zstd(a);
-    archive_read_support_format_tar(a);
-    struct archive_entry* entry;
-    bool is_archive = archive_read_open_fd(a, file.get(), 65536) == ARCHIVE_OK &&
-                      archive_read_next_header(a, &entry) == ARCHIVE_OK;
-    archive_read_free(a);
+    bool is_archive = false;
+    {
+      tar::Archive a = tar::reader(tar::Decompress::docker);
+      struct archive_entry* entry;
+      is_archive = archive_read_open_fd(a.get(), file.get(), 65536) == ARCHIVE_OK &&
+                   tar::next_header(a.get(), &entry) == ARCHIVE_OK;
+    }
     if (is_archive) {
       if (::lseek(file.get(), 0, SEEK_SET) < 0) throw_errno("lseek", item.shown);
       extract(file.get(), d.str(), item);
@@ -412,20 +404,10 @@ void Copier::extract(int src_fd, const std::string& dest, const Item& item) {
   RootDir root(std::move(dest_fd), target_.display(dest_parts, dest_parts.size()) == "/"
                                        ? std::string()
                                        : target_.display(dest_parts, dest_parts.size()));
-  struct archive* a = archive_read_new();
-  struct Closer {
-    struct archive* a;
-    ~Closer() { archive_read_free(a); }
-  } closer{a};
-  archive_read_support_filter_gzip(a);
-  archive_read_support_filter_bzip2(a);
-  archive_read_support_filter_xz(a);
-  archive_read_support_filter_zstd(a);
-  archive_read_support_format_tar(a);
+  tar::Archive reader = tar::reader(tar::Decompress::docker);
+  struct archive* a = reader.get();
   auto archive_fail = [&](std::string_view what) {
-    const char* err = xb_archive_error(a);
-    fail(ErrorKind::invalid_argument,
-         "ADD " + item.shown + ": " + std::string(what) + ": " + (err ? err : "unreadable archive"));
+    fail(ErrorKind::invalid_argument, "ADD " + item.shown + ": " + std::string(what) + ": " + tar::error(a));
   };
   if (archive_read_open_fd(a, src_fd, 1 << 16) != ARCHIVE_OK) archive_fail("open");
   struct DirTime {
@@ -435,7 +417,7 @@ void Copier::extract(int src_fd, const std::string& dest, const Item& item) {
   std::vector<DirTime> dirs;
   for (;;) {
     struct archive_entry* e;
-    int r = archive_read_next_header(a, &e);
+    int r = tar::next_header(a, &e);
     if (r == ARCHIVE_EOF) break;
     if (r != ARCHIVE_OK && r != ARCHIVE_WARN) archive_fail("read");
     const char* raw = archive_entry_pathname(e);

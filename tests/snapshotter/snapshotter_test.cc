@@ -10,12 +10,15 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <clocale>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include "common/error.h"
 #include "common/fs.h"
-#include "tests/snapshotter/tar_util.h"
+#include "tests/support/odd_names.h"
+#include "tests/support/tar_util.h"
 
 namespace xb::snapshotter {
 namespace {
@@ -23,6 +26,11 @@ namespace {
 namespace fs = std::filesystem;
 using xb::testing::read_tar;
 using xb::testing::TarBuilder;
+using xb::testing::check_odd_tree;
+using xb::testing::InLocale;
+using xb::testing::kDeepPath;
+using xb::testing::make_odd_tree;
+using xb::testing::odd_tar_as_go_writes_it;
 
 ByteSource from_string(const std::string& s) {
   auto pos = std::make_shared<size_t>(0);
@@ -340,6 +348,61 @@ TEST_P(SnapshotterTest, UsageCountsOwnFiles) {
   Usage u = s_->usage("big");
   EXPECT_GE(u.size, 100000u);
   EXPECT_GE(u.inodes, 1u);
+}
+
+// File names are bytes (issue 15): a diff writes every name and link target
+// into PAX records exactly, marking only names that are not UTF-8 with
+// hdrcharset=BINARY, and applying it gives the same tree, in any locale.
+// (The diff failed with "Can't translate pathname ... to UTF-8"; in a UTF-8
+// locale apply rewrote NFD names to NFC.)
+TEST_P(SnapshotterTest, NamesAreBytesThroughDiffAndApply) {
+  layer("base", "", TarBuilder().file("keep", "k").finish());
+  for (const char* loc : {"C", "POSIX", "C.UTF-8"}) {
+    SCOPED_TRACE(loc);
+    InLocale in(loc);
+    ASSERT_TRUE(in.ok()) << "no locale " << loc;
+    const std::string w = std::string("w-") + loc;
+    with_mounted(s_->prepare(w, "base"), [&](const fs::path& root) {
+      make_odd_tree(root);
+    });
+    std::string tar = diff_of(w);
+    std::map<std::string, xb::testing::TarEntry> entries;
+    for (auto& e : read_tar(tar)) entries[e.name] = e;
+    for (const auto& n : xb::testing::odd_names()) {
+      SCOPED_TRACE(n.what);
+      ASSERT_TRUE(entries.count("f/" + n.name));
+      const auto& f = entries["f/" + n.name];
+      EXPECT_EQ(f.type, '0');
+      EXPECT_EQ(f.content, n.name);
+      EXPECT_EQ(entries["l/" + n.name].type, '2');
+      EXPECT_EQ(entries["l/" + n.name].link, "../f/" + n.name);
+      EXPECT_EQ(entries["h/" + n.name].type, '1');
+      EXPECT_EQ(entries["h/" + n.name].link, "f/" + n.name);
+      if (n.utf8) {
+        EXPECT_FALSE(f.pax.count("hdrcharset")) << "UTF-8 names are written as Go writes them";
+      } else {
+        EXPECT_EQ(f.pax.count("hdrcharset") ? f.pax.at("hdrcharset") : "", "BINARY");
+      }
+    }
+    EXPECT_TRUE(entries.count("deep/" + kDeepPath));
+    s_->commit(w + "-c", w);
+    layer(std::string("replay-") + loc, "base", tar);
+    look(std::string("replay-") + loc, check_odd_tree);
+  }
+}
+
+// A layer as Go's archive/tar (BuildKit, skopeo, umoci) writes it: names
+// and link targets as PAX records of raw bytes, no hdrcharset, whatever
+// they are. Applied in any locale, the names stay those bytes.
+TEST_P(SnapshotterTest, GoWrittenNamesApplyAsBytes) {
+  const std::string tar = odd_tar_as_go_writes_it();
+  for (const char* loc : {"C", "C.UTF-8"}) {
+    SCOPED_TRACE(loc);
+    InLocale in(loc);
+    ASSERT_TRUE(in.ok()) << "no locale " << loc;
+    layer(std::string("go-") + loc, "", tar);
+    look(std::string("go-") + loc, check_odd_tree);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Drivers, SnapshotterTest, ::testing::Values(Driver::overlay, Driver::native),

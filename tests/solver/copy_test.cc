@@ -18,6 +18,7 @@
 #include "common/fs.h"
 #include "solver/pattern.h"
 #include "tests/solver/fs_tree.h"
+#include "tests/support/odd_names.h"
 
 namespace xb {
 namespace {
@@ -588,6 +589,28 @@ TEST_F(CopyTest, AddWithChownOverridesArchiveOwners) {
   EXPECT_EQ(t["/o/payload/p1"].uid, 1000u);
   EXPECT_EQ(t["/o/payload/p1"].gid, 50u);
   EXPECT_EQ(t["/o"].uid, 1000u);
+}
+
+// File names are bytes (issue 15): ADD unpacks an archive whose names and
+// link targets are any bytes (here as Go's archive/tar writes them, the
+// first entry already non-ASCII) into exactly those names, in any locale;
+// COPY of such context files keeps their names too. (ADD took the archive
+// for a plain file: its first header came with a "can't be converted"
+// warning, and in a UTF-8 locale NFD names became NFC.)
+TEST_F(CopyTest, NamesAreBytesThroughAddAndCopy) {
+  put(ctx / "names.tar", testing::odd_tar_as_go_writes_it());
+  testing::make_odd_tree(ctx / "tree");
+  for (const char* loc : {"C", "C.UTF-8"}) {
+    SCOPED_TRACE(loc);
+    testing::InLocale in(loc);
+    ASSERT_TRUE(in.ok()) << "no locale " << loc;
+    CopyOptions opt;
+    opt.add = true;
+    copy({"names.tar"}, std::string("/add-") + loc + "/", opt);
+    testing::check_odd_tree(root / (std::string("add-") + loc));
+    copy({"tree"}, std::string("/copy-") + loc + "/");
+    testing::check_odd_tree(root / (std::string("copy-") + loc));
+  }
 }
 
 TEST_F(CopyTest, AddOfANonArchiveCopiesIt) {

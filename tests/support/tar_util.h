@@ -1,11 +1,14 @@
 // A tiny ustar writer and reader for crafting hostile layers in tests (names
 // with "..", absolute names, links out of the root) that real tar tools
-// refuse to write, and for listing what a diff produced.
+// refuse to write, layers as Go's archive/tar writes them, and for listing
+// what a diff produced byte for byte (independent of libarchive).
 #pragma once
 
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace xb::testing {
@@ -20,11 +23,17 @@ class TarBuilder {
     return *this;
   }
   // A pax extended header for the next entry: "SCHILY.xattr.user.k" = v.
-  TarBuilder& pax(const std::string& key, const std::string& value) {
-    std::string rec = " " + key + "=" + value + "\n";
-    size_t len = rec.size() + 1;
-    while (std::to_string(len).size() + rec.size() != len) ++len;
-    std::string body = std::to_string(len) + rec;
+  TarBuilder& pax(const std::string& key, const std::string& value) { return pax({{key, value}}); }
+  // One pax extended header with several records, written as Go's
+  // archive/tar writes them: values as bytes, no hdrcharset.
+  TarBuilder& pax(const std::vector<std::pair<std::string, std::string>>& records) {
+    std::string body;
+    for (const auto& [key, value] : records) {
+      std::string rec = " " + key + "=" + value + "\n";
+      size_t len = rec.size() + 1;
+      while (std::to_string(len).size() + rec.size() != len) ++len;
+      body += std::to_string(len) + rec;
+    }
     header("PaxHeader", 'x', body.size(), 0644, "", 0, 0, 1700000000);
     out_ += body;
     out_.append((512 - body.size() % 512) % 512, '\0');
@@ -84,13 +93,14 @@ struct TarEntry {
   std::string content;
   unsigned mode;
   long mtime;
+  std::map<std::string, std::string> pax;  // the records of its pax header
 };
 
 // Lists a tar's entries (ustar and pax "path"/"linkpath" records).
 inline std::vector<TarEntry> read_tar(const std::string& tar) {
   std::vector<TarEntry> out;
   size_t off = 0;
-  std::string pax_path, pax_link;
+  std::map<std::string, std::string> pax;
   while (off + 512 <= tar.size()) {
     const char* h = tar.data() + off;
     if (h[0] == 0) break;
@@ -105,8 +115,7 @@ inline std::vector<TarEntry> read_tar(const std::string& tar) {
         size_t len = std::stoul(body.substr(i, sp - i));
         std::string rec = body.substr(sp + 1, len - (sp - i) - 2);
         auto eq = rec.find('=');
-        if (rec.substr(0, eq) == "path") pax_path = rec.substr(eq + 1);
-        if (rec.substr(0, eq) == "linkpath") pax_link = rec.substr(eq + 1);
+        pax[rec.substr(0, eq)] = rec.substr(eq + 1);
         i += len;
       }
       continue;
@@ -115,14 +124,14 @@ inline std::vector<TarEntry> read_tar(const std::string& tar) {
     std::string prefix(h + 345, strnlen(h + 345, 155));
     e.name = std::string(h, strnlen(h, 100));
     if (!prefix.empty()) e.name = prefix + "/" + e.name;
-    if (!pax_path.empty()) e.name = pax_path;
-    e.link = pax_link.empty() ? std::string(h + 157, strnlen(h + 157, 100)) : pax_link;
+    if (pax.count("path")) e.name = pax["path"];
+    e.link = pax.count("linkpath") ? pax["linkpath"] : std::string(h + 157, strnlen(h + 157, 100));
     e.type = type;
     e.content = body;
     e.mode = static_cast<unsigned>(std::strtoul(std::string(h + 100, 8).c_str(), nullptr, 8));
     e.mtime = std::strtol(std::string(h + 136, 12).c_str(), nullptr, 8);
-    pax_path.clear();
-    pax_link.clear();
+    e.pax = std::move(pax);
+    pax.clear();
     out.push_back(e);
   }
   return out;
