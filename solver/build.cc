@@ -659,6 +659,7 @@ BuildResult build(store::Store& store, const BuildOptions& options) {
   dopts.no_cache = options.no_cache;
   dopts.network = options.network == NetworkMode::none ? "none" : "host";
   dopts.allow_insecure = options.allow_insecure;
+  dopts.allow_network_host = options.allow_network_host;
   dopts.context_dir = options.context_dir;
   dopts.ignored = ignored;
   dopts.can_skip_dir = skip;
