@@ -396,6 +396,18 @@ class BuildEngine : public Engine {
   }
 
  private:
+  // This build's directory for secret files, made on first use: 0700, in
+  // memory, named by our pid so that prune removes what a killed build left
+  // (/dev/shm/xbuild-secret-<pid>-*), removed with the build.
+  fs::path secret_dir() {
+    std::lock_guard lock(secret_mu_);
+    if (!secret_dir_) {
+      secret_dir_.emplace("xbuild-secret-" + std::to_string(::getpid()) + "-build", "/dev/shm");
+      if (::chmod(secret_dir_->path().c_str(), 0700) < 0) throw_errno("chmod", secret_dir_->path().string());
+    }
+    return secret_dir_->path();
+  }
+
   void run_exec(ExecVertex& v, const std::vector<Mount>& root, const std::vector<std::vector<Mount>>& inputs) {
     executor::RunSpec spec;
     spec.root = root;
@@ -505,9 +517,10 @@ class BuildEngine : public Engine {
           }
           if (!sp.env.empty()) spec.env.push_back(sp.env + "=" + value);
           if (sp.target.empty() && !sp.env.empty()) break;
-          // Secrets live in memory only (/dev/shm is tmpfs), bound read-only and removed after the step.
-          // Named by our pid so that prune can remove what a killed build left.
-          fs::path f = fs::path("/dev/shm") / ("xbuild-secret-" + std::to_string(::getpid()) + "-" + random_hex(16));
+          // Secrets live in memory only (/dev/shm is tmpfs), bound read-only and removed after the step,
+          // in this build's 0700 directory: the file's mode, uid and gid are the mount's (what the
+          // RUN sees), and no other host user can reach it whatever they are.
+          fs::path f = secret_dir() / random_hex(16);
           {
             UniqueFd fd = open_or_throw(f, O_WRONLY | O_CREAT | O_EXCL, sp.mode.value_or(0400));
             secret_files.push_back(f);
@@ -582,6 +595,8 @@ class BuildEngine : public Engine {
   std::set<CacheKey> remote_hits_;
   std::mutex unpack_mu_;
   std::mutex mu_;
+  std::mutex secret_mu_;
+  std::optional<TempDir> secret_dir_;
   std::map<const Vertex*, int> shown_;  // display number of each step shown
   std::map<const Vertex*, std::string> tails_;
   IgnorePredicate ignored_;
