@@ -46,6 +46,29 @@ int open_in_root(int root_fd, const std::string& rel, int flags) {
   return static_cast<int>(syscall(SYS_openat2, root_fd, rel.empty() ? "." : rel.c_str(), &how, sizeof how));
 }
 
+// A file of the build context (the Dockerfile, .dockerignore) read without
+// leaving `scope`: a symlink may lead elsewhere inside it (as docker and
+// BuildKit follow it), never out (absolute or "../..": EXDEV), so no host
+// file is read or, through a parse error, shown. nullopt: no such file.
+std::optional<std::string> read_beneath(const fs::path& scope, const fs::path& path, const std::string& what) {
+  fs::path rel = fs::absolute(path).lexically_normal().lexically_relative(fs::absolute(scope).lexically_normal());
+  UniqueFd dir = open_or_throw(scope, O_PATH | O_DIRECTORY);
+  struct open_how how {};
+  how.flags = O_RDONLY | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  UniqueFd fd(static_cast<int>(syscall(SYS_openat2, dir.get(), rel.c_str(), &how, sizeof how)));
+  if (!fd) {
+    if (errno == ENOENT) return std::nullopt;
+    if (errno == EXDEV)
+      fail(ErrorKind::invalid_argument, what + " `" + path.string() + "` is a symlink that leads out of `" +
+                                            scope.string() + "`: refused; put the file itself there");
+    throw_errno("open " + what, path.string());
+  }
+  std::string text;
+  read_chunks(fd.get(), path.string(), [&](std::string_view piece) { text.append(piece); });
+  return text;
+}
+
 // The real path of rel inside root, resolved as a chroot would: a symlink
 // (absolute or "../..") or a ".." cannot lead out of root. For bind mount
 // sources, which the kernel would otherwise resolve on the host.
@@ -644,16 +667,22 @@ BuildResult build(store::Store& store, const BuildOptions& options) {
   std::string display = options.dockerfile_display.empty() ? dockerfile.string() : options.dockerfile_display;
   if (!fs::is_directory(options.context_dir))
     fail(ErrorKind::invalid_argument, "build context \"" + options.context_dir.string() + "\" is not a directory");
-  std::string text;
-  try {
-    text = read_file(dockerfile);
-  } catch (Error& e) {
-    e.with_context("read the Dockerfile");
-    throw;
-  }
-  frontend::Dockerfile df = frontend::parse_dockerfile(text, display);
+  // The Dockerfile is read inside the context when it is in the context, else
+  // inside its own directory (buildx sends that directory alone).
+  fs::path rel_to_ctx = fs::absolute(dockerfile).lexically_normal().lexically_relative(
+      fs::absolute(options.context_dir).lexically_normal());
+  bool in_context = !rel_to_ctx.empty() && *rel_to_ctx.begin() != "..";
+  fs::path scope = in_context ? options.context_dir : fs::absolute(dockerfile).parent_path();
+  std::optional<std::string> text = read_beneath(scope, dockerfile, "Dockerfile");
+  if (!text)
+    fail(ErrorKind::not_found, "read the Dockerfile: `" + dockerfile.string() + "` does not exist (name one with -f FILE)");
+  frontend::Dockerfile df = frontend::parse_dockerfile(*text, display);
 
-  frontend::DockerIgnore ignore = frontend::read_dockerignore(options.context_dir.string(), dockerfile.string());
+  frontend::DockerIgnore ignore = frontend::read_dockerignore(
+      options.context_dir.string(), dockerfile.string(), [&](const std::string& p) {
+        bool specific = p != (options.context_dir / ".dockerignore").string();
+        return read_beneath(specific ? scope : options.context_dir, p, specific ? "Dockerfile's .dockerignore" : ".dockerignore");
+      });
   IgnorePredicate ignored;
   SkipDirPredicate skip;
   if (!ignore.empty()) {
