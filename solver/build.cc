@@ -597,7 +597,8 @@ class BuildEngine : public Engine {
     with_all_mounted(sets, 0, roots, [&](const std::vector<fs::path>& mounted) {
       const fs::path& target = mounted[0];
       if (v.action == FileVertex::Action::mkdir) {
-        Owner owner = v.mkdir_user.empty() ? Owner{} : resolve_chown(target, v.mkdir_user);
+        // USER may name a user a later RUN creates; BuildKit's WORKDIR then gives root.
+        Owner owner = v.mkdir_user.empty() ? Owner{} : resolve_chown(target, v.mkdir_user, true);
         mkdir_all_in_root(target, v.path, owner);
         return;
       }

@@ -598,6 +598,11 @@ std::unique_ptr<Download> download(const std::string& url, const std::optional<D
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
   curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 10L);
+  // Only http(s), as Go's client that BuildKit uses: a server must not
+  // redirect ADD to file:// (a host file) or ftp://, scp://, … (libcurl
+  // follows ftp by default).
+  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(curl, CURLOPT_FAILONERROR, 1L);
   curl_easy_setopt(curl, CURLOPT_FILETIME, 1L);
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
@@ -627,6 +632,12 @@ std::unique_ptr<Download> download(const std::string& url, const std::optional<D
            "ADD " + url + ": HTTP " + std::to_string(status));
     }
     if (sink.err) throw_errno("write", sink.path, sink.err);
+    if (rc == CURLE_UNSUPPORTED_PROTOCOL) {
+      char* where = nullptr;
+      curl_easy_getinfo(curl, CURLINFO_REDIRECT_URL, &where);
+      fail(ErrorKind::permission_denied, "ADD " + url + ": redirected to " + (where ? std::string(where) : "another protocol") +
+                                             ": ADD follows redirects to http:// and https:// only");
+    }
     fail(ErrorKind::unavailable, "ADD " + url + ": " + (errbuf[0] ? std::string(errbuf) : curl_easy_strerror(rc)));
   }
   Digest got = sink.sha.finish();
@@ -716,7 +727,7 @@ uint32_t parse_chmod(std::string_view text) {
   return v;
 }
 
-Owner resolve_chown(const std::filesystem::path& target_root, std::string_view spec) {
+Owner resolve_chown(const std::filesystem::path& target_root, std::string_view spec, bool unknown_is_root) {
   size_t colon = spec.find(':');
   std::string_view user = spec.substr(0, colon);
   std::string_view group = colon == std::string_view::npos ? std::string_view() : spec.substr(colon + 1);
@@ -730,8 +741,9 @@ Owner resolve_chown(const std::filesystem::path& target_root, std::string_view s
     return *root;
   };
   // BuildKit (solver/llbsolver/file/user_linux.go): a number N means N:N; a
-  // name takes the uid and primary gid from passwd; a name that is not found
-  // leaves 0 (no error); a group then overrides the gid when it is found.
+  // name takes the uid and primary gid from passwd; a group then overrides
+  // the gid. A name that is not found leaves 0 there; here it is an error
+  // unless unknown_is_root (see copy.h).
   if (all_digits(user)) {
     o.uid = o.gid = to_id(user, "--chown user");
   } else if (!user.empty()) {
@@ -740,6 +752,9 @@ Owner resolve_chown(const std::filesystem::path& target_root, std::string_view s
     if (f.size() >= 4) {
       o.uid = to_id(f[2], "uid in /etc/passwd");
       o.gid = to_id(f[3], "gid in /etc/passwd");
+    } else if (!unknown_is_root && user != "root") {
+      fail(ErrorKind::not_found, "--chown=" + std::string(spec) + ": unable to find user " + std::string(user) +
+                                     ": no matching entries in passwd file");
     }
   }
   if (!group.empty()) {
@@ -748,7 +763,12 @@ Owner resolve_chown(const std::filesystem::path& target_root, std::string_view s
     } else {
       std::string groups = read_in_root(lookup_root(), "/etc/group");
       auto f = find_entry(groups, group);
-      if (f.size() >= 3) o.gid = to_id(f[2], "gid in /etc/group");
+      if (f.size() >= 3) {
+        o.gid = to_id(f[2], "gid in /etc/group");
+      } else if (!unknown_is_root && group != "root") {
+        fail(ErrorKind::not_found, "--chown=" + std::string(spec) + ": unable to find group " + std::string(group) +
+                                       ": no matching entries in group file");
+      }
     }
   }
   return o;
