@@ -14,6 +14,7 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/json.h"
 #include "exporter/exporter.h"
 
 // libarchive may have no message for an error (found by layer_apply_fuzz).
@@ -200,8 +201,8 @@ void write_docker(const store::Store& st, const Descriptor& target, const std::v
     if (!cfg.diff_ids.empty()) repos[n.familiar_repository()][*n.tag()] = std::string(cfg.diff_ids.back().hex());
   }
   json manifest = json::array({json{{"Config", config_name}, {"RepoTags", tags}, {"Layers", layers}}});
-  if (!repos.empty()) out.add_file("repositories", repos.dump() + "\n");
-  out.add_file("manifest.json", manifest.dump() + "\n");
+  if (!repos.empty()) out.add_file("repositories", dump_json(repos) + "\n");
+  out.add_file("manifest.json", dump_json(manifest) + "\n");
 }
 
 void write_oci(const store::Store& st, const Descriptor& target, const std::vector<ImageRef>& names, TarOut& out) {

@@ -206,7 +206,10 @@ class TarWriter {
   }
 
   void header(const std::string& name) {
-    if (archive_write_header(a_, entry_) < ARCHIVE_OK) raise("entry " + name);
+    // ARCHIVE_WARN: a name that is not UTF-8 (a Dockerfile or a RUN may make
+    // one) cannot go into a UTF-8 pax header; libarchive then writes its bytes
+    // as they are (hdrcharset=BINARY), as Go's tar writer keeps them for BuildKit.
+    if (archive_write_header(a_, entry_) < ARCHIVE_WARN) raise("entry " + name);
   }
 
   void add_xattrs(const fs::path& p) {

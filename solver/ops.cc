@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/json.h"
+
 namespace xb::solver {
 
 namespace {
@@ -84,7 +86,7 @@ std::string ExecVertex::describe() const {
                   {"required", m.spec.required},
                   {"env", m.spec.env}});
   }
-  return j.dump();
+  return dump_exact(j);
 }
 
 std::string ExecVertex::content_key() {
@@ -103,7 +105,7 @@ std::string FileVertex::describe() const {
   if (action == Action::mkdir) {
     j["mkdir"] = path;
     j["user"] = mkdir_user;
-    return j.dump();
+    return dump_exact(j);
   }
   auto& srcs = j["sources"] = nlohmann::json::array();
   for (size_t i = 0; i < sources.size(); ++i) {
@@ -121,7 +123,7 @@ std::string FileVertex::describe() const {
   j["parents"] = options.parents;
   j["add"] = options.add;
   j["checksum"] = options.checksum ? options.checksum->str() : "";
-  return j.dump();
+  return dump_exact(j);
 }
 
 std::string FileVertex::content_key() {
