@@ -50,8 +50,10 @@ int open_in_root(int root_fd, const std::string& rel, int flags) {
 // leaving `scope`: a symlink may lead elsewhere inside it (as docker and
 // BuildKit follow it), never out (absolute or "../..": EXDEV), so no host
 // file is read or, through a parse error, shown. nullopt: no such file.
-std::optional<std::string> read_beneath(const fs::path& scope, const fs::path& path, const std::string& what) {
-  fs::path rel = fs::absolute(path).lexically_normal().lexically_relative(fs::absolute(scope).lexically_normal());
+std::optional<std::string> read_beneath(const fs::path& scope, const fs::path& path,
+                                        const std::string& what) {
+  fs::path rel =
+      fs::absolute(path).lexically_normal().lexically_relative(fs::absolute(scope).lexically_normal());
   UniqueFd dir = open_or_throw(scope, O_PATH | O_DIRECTORY);
   struct open_how how {};
   how.flags = O_RDONLY | O_CLOEXEC;
@@ -676,13 +678,15 @@ BuildResult build(store::Store& store, const BuildOptions& options) {
   fs::path scope = in_context ? options.context_dir : fs::absolute(dockerfile).parent_path();
   std::optional<std::string> text = read_beneath(scope, dockerfile, "Dockerfile");
   if (!text)
-    fail(ErrorKind::not_found, "read the Dockerfile: `" + dockerfile.string() + "` does not exist (name one with -f FILE)");
+    fail(ErrorKind::not_found,
+         "read the Dockerfile: `" + dockerfile.string() + "` does not exist (name one with -f FILE)");
   frontend::Dockerfile df = frontend::parse_dockerfile(*text, display);
 
   frontend::DockerIgnore ignore = frontend::read_dockerignore(
       options.context_dir.string(), dockerfile.string(), [&](const std::string& p) {
-        bool specific = p != (options.context_dir / ".dockerignore").string();
-        return read_beneath(specific ? scope : options.context_dir, p, specific ? "Dockerfile's .dockerignore" : ".dockerignore");
+        if (p == (options.context_dir / ".dockerignore").string())
+          return read_beneath(options.context_dir, p, ".dockerignore");
+        return read_beneath(scope, p, "Dockerfile's .dockerignore");
       });
   IgnorePredicate ignored;
   SkipDirPredicate skip;

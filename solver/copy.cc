@@ -635,7 +635,8 @@ std::unique_ptr<Download> download(const std::string& url, const std::optional<D
     if (rc == CURLE_UNSUPPORTED_PROTOCOL) {
       char* where = nullptr;
       curl_easy_getinfo(curl, CURLINFO_REDIRECT_URL, &where);
-      fail(ErrorKind::permission_denied, "ADD " + url + ": redirected to " + (where ? std::string(where) : "another protocol") +
+      fail(ErrorKind::permission_denied, "ADD " + url + ": redirected to " +
+                                             (where ? std::string(where) : "another protocol") +
                                              ": ADD follows redirects to http:// and https:// only");
     }
     fail(ErrorKind::unavailable, "ADD " + url + ": " + (errbuf[0] ? std::string(errbuf) : curl_easy_strerror(rc)));

@@ -347,7 +347,8 @@ TEST_F(CopyTest, ResolveChownReadsTheTargetRoot) {
             "--chown=nosuchuser: unable to find user nosuchuser: no matching entries in passwd file");
   EXPECT_EQ(error_of("1:nosuchgroup"),
             "--chown=1:nosuchgroup: unable to find group nosuchgroup: no matching entries in group file");
-  EXPECT_EQ(error_of("app:nogroup"), "--chown=app:nogroup: unable to find group nogroup: no matching entries in group file");
+  EXPECT_EQ(error_of("app:nogroup"),
+            "--chown=app:nogroup: unable to find group nogroup: no matching entries in group file");
   EXPECT_EQ(resolve_chown(root, "root:root"), (Owner{0, 0}));
   EXPECT_EQ(resolve_chown(root, "nobody", true), (Owner{0, 0}));
   EXPECT_EQ(resolve_chown(root, "app:nogroup", true), (Owner{1000, 1000}));
