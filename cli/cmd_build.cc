@@ -44,7 +44,7 @@ const std::vector<FlagSpec> kBuildFlags = {
     {"memory", 'm', true, false, "SIZE  memory limit of every RUN step"},
     {"cpus", 0, true, false, "N  CPU limit of every RUN step"},
     {"platform", 0, true, false, "PLATFORM  only the host platform is supported"},
-    {"allow", 0, true, true, "ENTITLEMENT  security.insecure (RUN --security=insecure)"},
+    {"allow", 0, true, true, "ENTITLEMENT  network.host (RUN --network=host), security.insecure (RUN --security=insecure)"},
     {"cache-from", 0, true, true, "SPEC  type=registry,ref=REF | type=local,src=DIR: use a build cache (repeatable)"},
     {"cache-to", 0, true, true, "SPEC  type=registry,ref=REF | type=local,dest=DIR | type=inline [,mode=min|max]"},
 };
@@ -113,14 +113,16 @@ int run_build(const Globals& globals, const std::vector<std::string>& args) {
   opts.pull = a.has("pull") ? solver::PullPolicy::always : solver::PullPolicy::missing;
   std::string network = a.value_or("network", "default");
   if (network == "none") opts.network = solver::NetworkMode::none;
-  else if (network != "default" && network != "host")
+  else if (network == "host") opts.allow_network_host = true;  // as buildx: asking for host grants it
+  else if (network != "default")
     fail(ErrorKind::usage, "--network " + network + ": want default, host or none");
   if (auto m = a.value("memory")) opts.memory_bytes = parse_size("--memory", *m);
   if (auto c = a.value("cpus")) opts.cpus = parse_cpus("--cpus", *c);
   for (const auto& s : a.values("secret")) opts.secrets.push_back(parse_secret(s));
   for (const auto& e : a.values("allow")) {
     if (e == "security.insecure") opts.allow_insecure = true;
-    else fail(ErrorKind::usage, "--allow " + e + ": unknown entitlement (want security.insecure)");
+    else if (e == "network.host") opts.allow_network_host = true;
+    else fail(ErrorKind::usage, "--allow " + e + ": unknown entitlement (want network.host or security.insecure)");
   }
   if (auto p = a.value("platform")) {
     auto host = store::Platform::host();

@@ -10,6 +10,7 @@
 #include "cli/args.h"
 #include "cli/store_cli.h"
 #include "common/error.h"
+#include "common/json.h"
 
 namespace xb::cli {
 
@@ -160,7 +161,7 @@ int run_inspect(const Globals& g, const std::vector<std::string>& args) {
         {"Layers", layers},
     });
   }
-  std::cout << out.dump(4) << "\n";
+  std::cout << dump_json(out, 4) << "\n";
   return 0;
 }
 

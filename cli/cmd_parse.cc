@@ -8,6 +8,7 @@
 #include "cli/command.h"
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/json.h"
 #include "frontend/frontend.h"
 
 namespace {
@@ -164,7 +165,7 @@ int run_parse(const xb::cli::Globals&, const std::vector<std::string>& args) {
   }
   j["stages"] = stages;
   j["warnings"] = df.ast.warnings;
-  std::printf("%s\n", j.dump(2).c_str());
+  std::printf("%s\n", xb::dump_json(j, 2).c_str());
   return 0;
 }
 

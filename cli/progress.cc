@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/json.h"
 
 namespace xb::cli {
 
@@ -97,13 +98,13 @@ class JsonDisplay : public ProgressDisplay {
     if (ev.kind == ProgressEvent::Kind::step_log) j["stream"] = ev.stderr_stream ? "stderr" : "stdout";
     if (ev.elapsed.count()) j["elapsed"] = std::chrono::duration<double>(ev.elapsed).count();
     std::lock_guard lock(mu_);
-    fprintf(out_, "%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    fprintf(out_, "%s\n", dump_json(j).c_str());
     fflush(out_);
   }
   void message(const std::string& line) override {
     nlohmann::json j = {{"type", "message"}, {"text", line}};
     std::lock_guard lock(mu_);
-    fprintf(out_, "%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+    fprintf(out_, "%s\n", dump_json(j).c_str());
   }
   void finish() override {}
 

@@ -15,6 +15,7 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/tar.h"
+#include "common/json.h"
 #include "exporter/exporter.h"
 
 namespace xb::exporter {
@@ -183,8 +184,8 @@ void write_docker(const store::Store& st, const Descriptor& target, const std::v
     if (!cfg.diff_ids.empty()) repos[n.familiar_repository()][*n.tag()] = std::string(cfg.diff_ids.back().hex());
   }
   json manifest = json::array({json{{"Config", config_name}, {"RepoTags", tags}, {"Layers", layers}}});
-  if (!repos.empty()) out.add_file("repositories", repos.dump() + "\n");
-  out.add_file("manifest.json", manifest.dump() + "\n");
+  if (!repos.empty()) out.add_file("repositories", dump_json(repos) + "\n");
+  out.add_file("manifest.json", dump_json(manifest) + "\n");
 }
 
 void write_oci(const store::Store& st, const Descriptor& target, const std::vector<ImageRef>& names, TarOut& out) {

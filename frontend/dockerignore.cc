@@ -301,14 +301,19 @@ bool DockerIgnore::can_skip_dir(std::string_view dir_in) const {
   return true;
 }
 
-DockerIgnore read_dockerignore(const std::string& context_dir, const std::string& dockerfile_path) {
+DockerIgnore read_dockerignore(const std::string& context_dir, const std::string& dockerfile_path,
+                               const FileReader& read) {
   namespace fs = std::filesystem;
+  FileReader get = read ? read : [](const std::string& p) -> std::optional<std::string> {
+    if (!fs::exists(p)) return std::nullopt;
+    return read_file(p);
+  };
   if (!dockerfile_path.empty()) {
-    fs::path specific = fs::path(dockerfile_path).string() + ".dockerignore";
-    if (fs::exists(specific)) return DockerIgnore::parse(read_file(specific), specific.string());
+    std::string specific = fs::path(dockerfile_path).string() + ".dockerignore";
+    if (auto text = get(specific)) return DockerIgnore::parse(*text, specific);
   }
-  fs::path generic = fs::path(context_dir) / ".dockerignore";
-  if (fs::exists(generic)) return DockerIgnore::parse(read_file(generic), generic.string());
+  std::string generic = (fs::path(context_dir) / ".dockerignore").string();
+  if (auto text = get(generic)) return DockerIgnore::parse(*text, generic);
   return DockerIgnore();
 }
 

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -365,7 +366,11 @@ class DockerIgnore {
 
 // The ignore file for a build: `<dockerfile>.dockerignore` next to the
 // Dockerfile if it exists, else `<context>/.dockerignore`, else empty.
-DockerIgnore read_dockerignore(const std::string& context_dir, const std::string& dockerfile_path);
+// `read` gives a file's content, or nullopt when it does not exist (the
+// solver's reads stay inside the context); default: read_file.
+using FileReader = std::function<std::optional<std::string>(const std::string& path)>;
+DockerIgnore read_dockerignore(const std::string& context_dir, const std::string& dockerfile_path,
+                               const FileReader& read = {});
 
 // ───────────────────────────────── helpers ────────────────────────────────
 

@@ -11,6 +11,7 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/json.h"
 #include "registry/internal.h"
 #include "registry/registry.h"
 
@@ -327,14 +328,14 @@ void CredentialStore::store(std::string_view registry, const Credentials& creds)
   if (!cfg.contains("auths") || !cfg["auths"].is_object()) cfg["auths"] = json::object();
   if (helper) {
     json in = {{"ServerURL", key}, {"Username", creds.username}, {"Secret", creds.password}};
-    auto [code, out] = run_helper(*helper, "store", in.dump());
+    auto [code, out] = run_helper(*helper, "store", dump_json(in));
     if (code != 0)
       fail(ErrorKind::failed_precondition, "credential helper docker-credential-" + *helper + " store failed: " + out);
     cfg["auths"][key] = json::object();
   } else {
     cfg["auths"][key] = {{"auth", base64_encode(creds.username + ":" + creds.password)}};
   }
-  write_file_atomic(file_, cfg.dump(1, '\t') + "\n", 0600);
+  write_file_atomic(file_, dump_json(cfg, 1, '\t') + "\n", 0600);
 }
 
 bool CredentialStore::erase(std::string_view registry) {
@@ -356,7 +357,7 @@ bool CredentialStore::erase(std::string_view registry) {
       }
     }
   }
-  if (found) write_file_atomic(file_, cfg.dump(1, '\t') + "\n", 0600);
+  if (found) write_file_atomic(file_, dump_json(cfg, 1, '\t') + "\n", 0600);
   return found;
 }
 

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "common/json.h"
 #include "snapshotter/internal.h"
 
 namespace xb::snapshotter {
@@ -404,7 +405,7 @@ class Impl final : public Snapshotter {
       snaps[name] = std::move(s);
     }
     json j = {{"version", kMetadataVersion}, {"driver", m.driver}, {"next_id", m.next_id}, {"snapshots", snaps}};
-    write_file_atomic(dir_ / "metadata.json", j.dump(1) + "\n", 0644, durable);
+    write_file_atomic(dir_ / "metadata.json", dump_json(j, 1) + "\n", 0644, durable);
   }
 
   fs::path dir_;

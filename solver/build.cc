@@ -46,6 +46,31 @@ int open_in_root(int root_fd, const std::string& rel, int flags) {
   return static_cast<int>(syscall(SYS_openat2, root_fd, rel.empty() ? "." : rel.c_str(), &how, sizeof how));
 }
 
+// A file of the build context (the Dockerfile, .dockerignore) read without
+// leaving `scope`: a symlink may lead elsewhere inside it (as docker and
+// BuildKit follow it), never out (absolute or "../..": EXDEV), so no host
+// file is read or, through a parse error, shown. nullopt: no such file.
+std::optional<std::string> read_beneath(const fs::path& scope, const fs::path& path,
+                                        const std::string& what) {
+  fs::path rel =
+      fs::absolute(path).lexically_normal().lexically_relative(fs::absolute(scope).lexically_normal());
+  UniqueFd dir = open_or_throw(scope, O_PATH | O_DIRECTORY);
+  struct open_how how {};
+  how.flags = O_RDONLY | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  UniqueFd fd(static_cast<int>(syscall(SYS_openat2, dir.get(), rel.c_str(), &how, sizeof how)));
+  if (!fd) {
+    if (errno == ENOENT) return std::nullopt;
+    if (errno == EXDEV)
+      fail(ErrorKind::invalid_argument, what + " `" + path.string() + "` is a symlink that leads out of `" +
+                                            scope.string() + "`: refused; put the file itself there");
+    throw_errno("open " + what, path.string());
+  }
+  std::string text;
+  read_chunks(fd.get(), path.string(), [&](std::string_view piece) { text.append(piece); });
+  return text;
+}
+
 // The real path of rel inside root, resolved as a chroot would: a symlink
 // (absolute or "../..") or a ".." cannot lead out of root. For bind mount
 // sources, which the kernel would otherwise resolve on the host.
@@ -396,6 +421,18 @@ class BuildEngine : public Engine {
   }
 
  private:
+  // This build's directory for secret files, made on first use: 0700, in
+  // memory, named by our pid so that prune removes what a killed build left
+  // (/dev/shm/xbuild-secret-<pid>-*), removed with the build.
+  fs::path secret_dir() {
+    std::lock_guard lock(secret_mu_);
+    if (!secret_dir_) {
+      secret_dir_.emplace("xbuild-secret-" + std::to_string(::getpid()) + "-build", "/dev/shm");
+      if (::chmod(secret_dir_->path().c_str(), 0700) < 0) throw_errno("chmod", secret_dir_->path().string());
+    }
+    return secret_dir_->path();
+  }
+
   void run_exec(ExecVertex& v, const std::vector<Mount>& root, const std::vector<std::vector<Mount>>& inputs) {
     executor::RunSpec spec;
     spec.root = root;
@@ -506,9 +543,10 @@ class BuildEngine : public Engine {
           }
           if (!sp.env.empty()) spec.env.push_back(sp.env + "=" + value);
           if (sp.target.empty() && !sp.env.empty()) break;
-          // Secrets live in memory only (/dev/shm is tmpfs), bound read-only and removed after the step.
-          // Named by our pid so that prune can remove what a killed build left.
-          fs::path f = fs::path("/dev/shm") / ("xbuild-secret-" + std::to_string(::getpid()) + "-" + random_hex(16));
+          // Secrets live in memory only (/dev/shm is tmpfs), bound read-only and removed after the step,
+          // in this build's 0700 directory: the file's mode, uid and gid are the mount's (what the
+          // RUN sees), and no other host user can reach it whatever they are.
+          fs::path f = secret_dir() / random_hex(16);
           {
             UniqueFd fd = open_or_throw(f, O_WRONLY | O_CREAT | O_EXCL, sp.mode.value_or(0400));
             secret_files.push_back(f);
@@ -562,7 +600,8 @@ class BuildEngine : public Engine {
     with_all_mounted(sets, 0, roots, [&](const std::vector<fs::path>& mounted) {
       const fs::path& target = mounted[0];
       if (v.action == FileVertex::Action::mkdir) {
-        Owner owner = v.mkdir_user.empty() ? Owner{} : resolve_chown(target, v.mkdir_user);
+        // USER may name a user a later RUN creates; BuildKit's WORKDIR then gives root.
+        Owner owner = v.mkdir_user.empty() ? Owner{} : resolve_chown(target, v.mkdir_user, true);
         mkdir_all_in_root(target, v.path, owner);
         return;
       }
@@ -594,6 +633,8 @@ class BuildEngine : public Engine {
   std::set<CacheKey> remote_hits_;
   std::mutex unpack_mu_;
   std::mutex mu_;
+  std::mutex secret_mu_;
+  std::optional<TempDir> secret_dir_;
   std::map<const Vertex*, int> shown_;  // display number of each step shown
   std::map<const Vertex*, std::string> tails_;
   IgnorePredicate ignored_;
@@ -641,16 +682,24 @@ BuildResult build(store::Store& store, const BuildOptions& options) {
   std::string display = options.dockerfile_display.empty() ? dockerfile.string() : options.dockerfile_display;
   if (!fs::is_directory(options.context_dir))
     fail(ErrorKind::invalid_argument, "build context \"" + options.context_dir.string() + "\" is not a directory");
-  std::string text;
-  try {
-    text = read_file(dockerfile);
-  } catch (Error& e) {
-    e.with_context("read the Dockerfile");
-    throw;
-  }
-  frontend::Dockerfile df = frontend::parse_dockerfile(text, display);
+  // The Dockerfile is read inside the context when it is in the context, else
+  // inside its own directory (buildx sends that directory alone).
+  fs::path rel_to_ctx = fs::absolute(dockerfile).lexically_normal().lexically_relative(
+      fs::absolute(options.context_dir).lexically_normal());
+  bool in_context = !rel_to_ctx.empty() && *rel_to_ctx.begin() != "..";
+  fs::path scope = in_context ? options.context_dir : fs::absolute(dockerfile).parent_path();
+  std::optional<std::string> text = read_beneath(scope, dockerfile, "Dockerfile");
+  if (!text)
+    fail(ErrorKind::not_found,
+         "read the Dockerfile: `" + dockerfile.string() + "` does not exist (name one with -f FILE)");
+  frontend::Dockerfile df = frontend::parse_dockerfile(*text, display);
 
-  frontend::DockerIgnore ignore = frontend::read_dockerignore(options.context_dir.string(), dockerfile.string());
+  frontend::DockerIgnore ignore = frontend::read_dockerignore(
+      options.context_dir.string(), dockerfile.string(), [&](const std::string& p) {
+        if (p == (options.context_dir / ".dockerignore").string())
+          return read_beneath(options.context_dir, p, ".dockerignore");
+        return read_beneath(scope, p, "Dockerfile's .dockerignore");
+      });
   IgnorePredicate ignored;
   SkipDirPredicate skip;
   if (!ignore.empty()) {
@@ -671,6 +720,7 @@ BuildResult build(store::Store& store, const BuildOptions& options) {
   dopts.no_cache = options.no_cache;
   dopts.network = options.network == NetworkMode::none ? "none" : "host";
   dopts.allow_insecure = options.allow_insecure;
+  dopts.allow_network_host = options.allow_network_host;
   dopts.context_dir = options.context_dir;
   dopts.ignored = ignored;
   dopts.can_skip_dir = skip;

@@ -605,7 +605,7 @@ uint32_t parse_chmod(std::string_view text) {
   return v;
 }
 
-Owner resolve_chown(const std::filesystem::path& target_root, std::string_view spec) {
+Owner resolve_chown(const std::filesystem::path& target_root, std::string_view spec, bool unknown_is_root) {
   size_t colon = spec.find(':');
   std::string_view user = spec.substr(0, colon);
   std::string_view group = colon == std::string_view::npos ? std::string_view() : spec.substr(colon + 1);
@@ -619,8 +619,9 @@ Owner resolve_chown(const std::filesystem::path& target_root, std::string_view s
     return *root;
   };
   // BuildKit (solver/llbsolver/file/user_linux.go): a number N means N:N; a
-  // name takes the uid and primary gid from passwd; a name that is not found
-  // leaves 0 (no error); a group then overrides the gid when it is found.
+  // name takes the uid and primary gid from passwd; a group then overrides
+  // the gid. A name that is not found leaves 0 there; here it is an error
+  // unless unknown_is_root (see copy.h).
   if (all_digits(user)) {
     o.uid = o.gid = to_id(user, "--chown user");
   } else if (!user.empty()) {
@@ -629,6 +630,9 @@ Owner resolve_chown(const std::filesystem::path& target_root, std::string_view s
     if (f.size() >= 4) {
       o.uid = to_id(f[2], "uid in /etc/passwd");
       o.gid = to_id(f[3], "gid in /etc/passwd");
+    } else if (!unknown_is_root && user != "root") {
+      fail(ErrorKind::not_found, "--chown=" + std::string(spec) + ": unable to find user " + std::string(user) +
+                                     ": no matching entries in passwd file");
     }
   }
   if (!group.empty()) {
@@ -637,7 +641,12 @@ Owner resolve_chown(const std::filesystem::path& target_root, std::string_view s
     } else {
       std::string groups = read_in_root(lookup_root(), "/etc/group");
       auto f = find_entry(groups, group);
-      if (f.size() >= 3) o.gid = to_id(f[2], "gid in /etc/group");
+      if (f.size() >= 3) {
+        o.gid = to_id(f[2], "gid in /etc/group");
+      } else if (!unknown_is_root && group != "root") {
+        fail(ErrorKind::not_found, "--chown=" + std::string(spec) + ": unable to find group " + std::string(group) +
+                                       ": no matching entries in group file");
+      }
     }
   }
   return o;

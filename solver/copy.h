@@ -97,8 +97,12 @@ uint32_t parse_chmod(std::string_view text);
 
 // Resolves a --chown value against the target root's /etc/passwd and
 // /etc/group (read inside the root). "1000" means 1000:1000, "name" means
-// the user's uid and primary group, as BuildKit does.
-Owner resolve_chown(const std::filesystem::path& target_root, std::string_view spec);
+// the user's uid and primary group, as BuildKit does. A name found in
+// neither file is an error ("unable to find user NAME: …", as runc says for
+// USER) unless unknown_is_root: BuildKit gives 0 silently, which hands files
+// meant for an unprivileged user to root without a word (README: deliberate
+// difference). "root" is 0 even without the files (scratch images).
+Owner resolve_chown(const std::filesystem::path& target_root, std::string_view spec, bool unknown_is_root = false);
 
 // The destination path inside the target, as BuildKit computes it: absolute,
 // cleaned, trailing '/' kept ("rel/" with workdir "/w" → "/w/rel/").

@@ -576,6 +576,10 @@ class Dispatcher {
     v->user = st.image.config.user;
     std::string net = c.network.empty() || c.network == "default" ? opts_.network : c.network;
     if (net != "host" && net != "none") fail_at(where, "RUN --network=" + c.network + ": unsupported (use default, none or host)");
+    // BuildKit's entitlement: only the command line may give a step the host's
+    // network (--network default follows the command line's --network).
+    if (c.network == "host" && !opts_.allow_network_host)
+      fail_at(where, "RUN --network=host needs the entitlement: build with --allow network.host");
     v->network = net;
     if (c.security == "insecure") {
       if (!opts_.allow_insecure)

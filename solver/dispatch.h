@@ -31,6 +31,7 @@ struct DispatchOptions {
   bool no_cache = false;
   std::string network = "host";  // the build's default for RUN: "host" or "none"
   bool allow_insecure = false;   // --allow security.insecure
+  bool allow_network_host = false;  // --allow network.host: RUN --network=host may run
   std::filesystem::path context_dir;
   IgnorePredicate ignored;
   SkipDirPredicate can_skip_dir;

@@ -204,7 +204,8 @@ struct Sweep {
       if (!opts.dry_run) ::umount2(mp.c_str(), MNT_DETACH);
     }
     for (const auto& cg : executor::stale_cgroups(!opts.dry_run)) add("cgroup", cg, 0);
-    // Secret files of killed builds (/dev/shm/xbuild-secret-<pid>-<random>).
+    // Secret directories of killed builds (/dev/shm/xbuild-secret-<pid>-build.<random>; files of
+    // older versions directly there).
     std::error_code ec;
     for (const auto& e : fs::directory_iterator("/dev/shm", ec)) {
       std::string name = e.path().filename().string();
@@ -217,7 +218,7 @@ struct Sweep {
       }
       if (pid > 0 && pid_alive(pid)) continue;
       add("secret", e.path().string(), tree_size(e.path()));
-      if (!opts.dry_run) ::unlink(e.path().c_str());
+      if (!opts.dry_run) remove_path(e.path());
     }
     if (!exclusive) return;  // everything below may belong to a running build
     for (const auto& e : fs::directory_iterator(st.root() / "ingest", ec)) {

@@ -87,6 +87,11 @@ Fetched fetch(const std::string& url, const std::string& if_none_match, const st
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
   curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 10L);
+  // Only http(s), as Go's client that BuildKit uses: a server must not
+  // redirect ADD to file:// (a host file) or ftp://, scp://, … (libcurl
+  // follows ftp by default).
+  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(curl, CURLOPT_FAILONERROR, 1L);
   curl_easy_setopt(curl, CURLOPT_FILETIME, 1L);
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
@@ -117,6 +122,13 @@ Fetched fetch(const std::string& url, const std::string& if_none_match, const st
            "ADD " + url + ": HTTP " + std::to_string(status));
     }
     if (sink.err) throw_errno("write", sink.path, sink.err);
+    if (rc == CURLE_UNSUPPORTED_PROTOCOL) {
+      char* where = nullptr;
+      curl_easy_getinfo(curl, CURLINFO_REDIRECT_URL, &where);
+      fail(ErrorKind::permission_denied, "ADD " + url + ": redirected to " +
+                                             (where ? std::string(where) : "another protocol") +
+                                             ": ADD follows redirects to http:// and https:// only");
+    }
     fail(ErrorKind::unavailable,
          "ADD " + url + ": " + (errbuf[0] ? std::string(errbuf) : curl_easy_strerror(rc)));
   }

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/json.h"
+
 namespace xb::solver {
 
 namespace {
@@ -85,7 +87,7 @@ std::string ExecVertex::describe() const {
                   {"required", m.spec.required},
                   {"env", m.spec.env}});
   }
-  return j.dump();
+  return dump_exact(j);
 }
 
 std::string ExecVertex::content_key() {
@@ -104,7 +106,7 @@ std::string FileVertex::describe() const {
   if (action == Action::mkdir) {
     j["mkdir"] = path;
     j["user"] = mkdir_user;
-    return j.dump();
+    return dump_exact(j);
   }
   auto& srcs = j["sources"] = nlohmann::json::array();
   for (size_t i = 0; i < sources.size(); ++i) {
@@ -122,7 +124,7 @@ std::string FileVertex::describe() const {
   j["parents"] = options.parents;
   j["add"] = options.add;
   j["checksum"] = options.checksum ? options.checksum->str() : "";
-  return j.dump();
+  return dump_exact(j);
 }
 
 SourceLocation FileVertex::source_location(const Error& e) const {

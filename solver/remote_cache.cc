@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "common/fs.h"
+#include "common/json.h"
 #include "common/options.h"
 #include "common/parallel.h"
 #include "exporter/exporter.h"
@@ -188,7 +189,7 @@ void read_records(const json& j, CacheMetadata& m, std::string_view what) {
       for (const auto& n : layers) {
         const bool index = n.is_number_unsigned() || (n.is_number_integer() && n.get<int64_t>() >= 0);
         if (!index || n.get<uint64_t>() >= m.layers.size())
-          fail(ErrorKind::invalid_argument, std::string(what) + ": record " + key.str() + " names layer " + n.dump() +
+          fail(ErrorKind::invalid_argument, std::string(what) + ": record " + key.str() + " names layer " + dump_json(n) +
                                                 " of " + std::to_string(m.layers.size()));
         idx.push_back(n.get<size_t>());
       }
@@ -205,7 +206,7 @@ std::string CacheMetadata::config_json() const {
   json diff_ids = json::array();
   for (const auto& l : layers) diff_ids.push_back(l.diff_id.str());
   json j = {{"version", 1}, {"diff_ids", diff_ids}, {"created", created_json(layers)}, {"records", records_json(records)}};
-  return j.dump();
+  return dump_json(j);
 }
 
 CacheMetadata CacheMetadata::from_config(const json& config, const std::vector<store::Descriptor>& layers) {

@@ -102,6 +102,7 @@ struct BuildOptions {
   std::optional<double> cpus;            // --cpus, every RUN
   std::vector<SecretSource> secrets;
   bool allow_insecure = false;           // --allow security.insecure: RUN --security=insecure may run
+  bool allow_network_host = false;       // --allow network.host (or --network host): RUN --network=host may run
   // SOURCE_DATE_EPOCH: image and history times, and layer mtimes clamped.
   std::optional<int64_t> source_date_epoch;
   std::filesystem::path registry_config;  // XBUILD_CONFIG (mirrors, insecure registries)

@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "common/error.h"
+#include "common/json.h"
 #include "store/store.h"
 
 namespace xb::store {
@@ -197,7 +198,7 @@ std::string Manifest::to_json() const {
   for (const auto& l : layers) j["layers"].push_back(l.to_json());
   if (!annotations.empty()) j["annotations"] = annotations;
   if (subject) j["subject"] = subject->to_json();
-  return j.dump();
+  return dump_json(j);
 }
 
 // --- Index
@@ -223,7 +224,7 @@ std::string Index::to_json() const {
   if (!media_type.empty()) j["mediaType"] = media_type;
   for (const auto& d : manifests) j["manifests"].push_back(d.to_json());
   if (!annotations.empty()) j["annotations"] = annotations;
-  return j.dump();
+  return dump_json(j);
 }
 
 std::optional<Descriptor> Index::select(const Platform& want) const {
@@ -388,7 +389,7 @@ std::string ImageConfig::to_json() const {
     }
     j["history"] = hs;
   }
-  return j.dump();
+  return dump_json(j);
 }
 
 Platform ImageConfig::platform() const {

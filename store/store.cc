@@ -10,6 +10,7 @@
 #include <random>
 
 #include "common/error.h"
+#include "common/json.h"
 
 namespace xb::store {
 
@@ -40,6 +41,21 @@ void mkdirs(const fs::path& p) {
   if (ec) throw_errno("mkdir", p.string(), ec.value());
 }
 
+// The store holds what every build made: setuid files a RUN wrote (snapshots,
+// cache mounts), cache mounts that later RUNs trust, copies of contexts and
+// archives. No other host user may reach any of it, so the root is 0700 and
+// nothing below needs its own care; a store made 0755 before is tightened.
+void make_private_root(const fs::path& root) {
+  if (root.has_parent_path() && root.parent_path() != root) mkdirs(root.parent_path());
+  if (::mkdir(root.c_str(), 0700) < 0 && errno != EEXIST) throw_errno("mkdir", root.string());
+  struct stat st {};
+  if (::stat(root.c_str(), &st) < 0) throw_errno("stat", root.string());
+  if (!S_ISDIR(st.st_mode)) fail(ErrorKind::invalid_argument, "store root `" + root.string() + "` is not a directory");
+  // EPERM: another user's store, which this process cannot change (nor, then, write).
+  if ((st.st_mode & 077) != 0 && ::chmod(root.c_str(), st.st_mode & 07700) < 0 && errno != EPERM)
+    throw_errno("chmod", root.string());
+}
+
 json read_index(const fs::path& file) {
   std::string text;
   try {
@@ -61,7 +77,7 @@ json read_index(const fs::path& file) {
   return j;
 }
 
-void write_index(const fs::path& file, const json& j) { write_file_atomic(file, j.dump(1) + "\n"); }
+void write_index(const fs::path& file, const json& j) { write_file_atomic(file, dump_json(j, 1) + "\n"); }
 
 }  // namespace
 
@@ -252,7 +268,7 @@ std::optional<json> Records::get_json(std::string_view key) const {
   }
 }
 
-void Records::put_json(std::string_view key, const json& value) { put(key, value.dump()); }
+void Records::put_json(std::string_view key, const json& value) { put(key, dump_json(value)); }
 
 bool Records::remove(std::string_view key) {
   fs::path file = dir_ / escape_key(key);
@@ -286,6 +302,7 @@ std::vector<std::string> Records::list() const {
 
 Store::Store(fs::path root) : root_(std::move(root)) {
   if (root_.empty()) fail(ErrorKind::invalid_argument, "store root must not be empty");
+  make_private_root(root_);
   mkdirs(root_ / "blobs" / "sha256");
   mkdirs(root_ / "ingest");
   if (!fs::exists(root_ / "oci-layout")) write_file_atomic(root_ / "oci-layout", kOciLayout);

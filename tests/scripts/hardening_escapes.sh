@@ -127,7 +127,7 @@ RUN --mount=type=secret,id=tok cat /run/secrets/tok > /dev/null && echo used > /
 RUN --mount=type=secret,id=tok,env=TOK sh -c "test -n \"$TOK\""' --secret id=tok,src="$t/secret.txt"
 rc=$?
 if [ $rc -eq 0 ] && [ -f "$t/out-secret/used" ] && ! grep -rqs "SECRET-VALUE-$$" "$t/out-secret" "$XBUILD_ROOT" "$t/log-secret" &&
-   ! cat /dev/shm/xbuild-secret-* 2>/dev/null | grep -q "SECRET-VALUE-$$"; then
+   ! grep -rqs "SECRET-VALUE-$$" /dev/shm/xbuild-secret-* 2>/dev/null; then
   ok secret-never-on-disk
 else bad secret-never-on-disk "rc=$rc $(grep -rls "SECRET-VALUE-$$" "$XBUILD_ROOT" 2>&1 | head -3)"; fi
 

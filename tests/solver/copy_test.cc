@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -19,6 +20,7 @@
 #include "solver/pattern.h"
 #include "tests/solver/fs_tree.h"
 #include "tests/support/odd_names.h"
+#include "tests/support/http_server.h"
 
 namespace xb {
 namespace {
@@ -332,14 +334,32 @@ TEST_F(CopyTest, ResolveChownReadsTheTargetRoot) {
   EXPECT_EQ(resolve_chown(root, "app:staff"), (Owner{1000, 50}));
   EXPECT_EQ(resolve_chown(root, "42"), (Owner{42, 42}));
   EXPECT_EQ(resolve_chown(root, "42:7"), (Owner{42, 7}));
-  EXPECT_EQ(resolve_chown(root, "app:nogroup"), (Owner{1000, 1000}));  // unknown group keeps the user's
-  EXPECT_EQ(resolve_chown(root, "nobody"), (Owner{0, 0}));             // BuildKit: unknown user → 0
+  // An unknown name is an error (BuildKit gives 0 silently: README), except
+  // root, and where the caller asks for BuildKit's 0 (WORKDIR's USER).
+  auto error_of = [&](std::string_view spec) {
+    try {
+      resolve_chown(root, spec);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(error_of("nosuchuser"),
+            "--chown=nosuchuser: unable to find user nosuchuser: no matching entries in passwd file");
+  EXPECT_EQ(error_of("1:nosuchgroup"),
+            "--chown=1:nosuchgroup: unable to find group nosuchgroup: no matching entries in group file");
+  EXPECT_EQ(error_of("app:nogroup"),
+            "--chown=app:nogroup: unable to find group nogroup: no matching entries in group file");
+  EXPECT_EQ(resolve_chown(root, "root:root"), (Owner{0, 0}));
+  EXPECT_EQ(resolve_chown(root, "nobody", true), (Owner{0, 0}));
+  EXPECT_EQ(resolve_chown(root, "app:nogroup", true), (Owner{1000, 1000}));
   // The target's /etc/passwd is read inside the root, even through a symlink.
   fs::path other = tmp.path() / "other";
   put(other / "etc/passwd", "app:x:7:8::/:/bin/sh\n");
   fs::remove(root / "etc/passwd");
   fs::create_symlink(other / "etc/passwd", root / "etc/passwd");  // a host path: must not be read
-  EXPECT_EQ(resolve_chown(root, "app"), (Owner{0, 0}));
+  EXPECT_EQ(resolve_chown(root, "app", true), (Owner{0, 0}));
+  EXPECT_THROW(resolve_chown(root, "app"), Error);
 }
 
 TEST_F(CopyTest, SymlinkInTargetCannotLeadOutside) {
@@ -753,6 +773,62 @@ TEST_F(CopyTest, AddUrlWithChecksum) {
   // COPY refuses URLs.
   opt.add = false;
   EXPECT_THROW(copy_files(root, {s}, opt), Error);
+}
+
+// A server may redirect ADD only to http(s): never to a host file (file://)
+// nor to ftp://, which libcurl follows by default (Go's client, BuildKit's,
+// does neither).
+TEST_F(CopyTest, AddUrlFollowsRedirectsOnlyToHttp) {
+  // An "FTP server" that counts connections and hangs up.
+  int ftp = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(ftp, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(ftp, reinterpret_cast<sockaddr*>(&addr), &len);
+  ASSERT_EQ(::listen(ftp, 4), 0);
+  std::atomic<int> ftp_connections{0};
+  std::thread ftp_thread([&] {
+    for (;;) {
+      int c = ::accept(ftp, nullptr, nullptr);
+      if (c < 0) return;
+      ++ftp_connections;
+      ::close(c);
+    }
+  });
+  std::string ftp_url = "ftp://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/passwd";
+  put(tmp.path() / "host-file", "HOST-FILE-CONTENT\n");
+  std::string file_url = "file://" + (tmp.path() / "host-file").string();
+  xb::testing::HttpServer server([&](const xb::testing::HttpServerRequest& r, xb::testing::HttpConnection& c) {
+    if (r.path() == "/ok") return c.respond(200, {}, "fine\n");
+    c.respond(302, {{"Location", r.path() == "/to-ftp" ? ftp_url : r.path() == "/to-file" ? file_url : "/ok"}}, "");
+  });
+  CopySource s;
+  s.kind = CopySource::Kind::url;
+  CopyOptions opt;
+  opt.add = true;
+  opt.dest = "/dl";
+  s.pattern = server.url() + "/to-ok";  // http → http is fine
+  copy_files(root, {s}, opt);
+  EXPECT_EQ(slurp(root / "dl"), "fine\n");
+  for (const char* path : {"/to-ftp", "/to-file"}) {
+    s.pattern = server.url() + path;
+    opt.dest = std::string("/out") + path;
+    try {
+      copy_files(root, {s}, opt);
+      ADD_FAILURE() << path << ": no error";
+    } catch (const Error& e) {
+      std::string msg = e.what();
+      EXPECT_NE(msg.find("http:// and https:// only"), std::string::npos) << msg;
+      EXPECT_EQ(msg.find("HOST-FILE-CONTENT"), std::string::npos) << msg;
+    }
+    EXPECT_FALSE(fs::exists(root / ("out" + std::string(path)))) << path;
+  }
+  EXPECT_EQ(ftp_connections.load(), 0) << "ADD connected to the ftp:// it was redirected to";
+  ::shutdown(ftp, SHUT_RDWR);
+  ::close(ftp);
+  ftp_thread.join();
 }
 
 }  // namespace

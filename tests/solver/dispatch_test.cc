@@ -277,5 +277,39 @@ TEST(Dispatch, SandboxHostnameBuildArg) {
   for (const auto& e : d.image.config.env) EXPECT_FALSE(e.starts_with("BUILDKIT_SANDBOX_HOSTNAME")) << e;
 }
 
+// BuildKit's network.host entitlement: a Dockerfile alone cannot take the
+// host's network; --network=default follows the command line's --network.
+TEST(Dispatch, HostNetworkRunNeedsTheEntitlement) {
+  FakeBusybox images;
+  DispatchOptions opts;
+  opts.network = "none";
+  auto df = frontend::parse_dockerfile("FROM busybox\nRUN --network=host true\n", "Dockerfile");
+  try {
+    dispatch(df, opts, images);
+    FAIL() << "RUN --network=host ran without --allow network.host";
+  } catch (const Error& e) {
+    ASSERT_TRUE(e.location());
+    EXPECT_EQ(e.location()->line, 2);
+    EXPECT_NE(std::string(e.what()).find("--allow network.host"), std::string::npos) << e.what();
+  }
+  auto def = frontend::parse_dockerfile("FROM busybox\nRUN --network=default true\nRUN true\n");
+  Dispatched d = dispatch(def, opts, images);
+  int execs = 0;
+  for (const auto& v : d.vertices) {
+    if (v->kind == Vertex::Kind::exec) {
+      ++execs;
+      EXPECT_EQ(static_cast<ExecVertex&>(*v).network, "none");
+    }
+  }
+  EXPECT_EQ(execs, 2);
+  opts.allow_network_host = true;
+  d = dispatch(df, opts, images);
+  for (const auto& v : d.vertices) {
+    if (v->kind == Vertex::Kind::exec) {
+      EXPECT_EQ(static_cast<ExecVertex&>(*v).network, "host");
+    }
+  }
+}
+
 }  // namespace
 }  // namespace xb::solver

@@ -40,6 +40,18 @@ TEST(Store, CreatesAnOciLayout) {
   EXPECT_TRUE(again.list_images().empty());
 }
 
+// No other host user may reach anything in the store (docs/dev/hardening.md):
+// a new store's root is 0700, and an old 0755 store is tightened on open.
+TEST(Store, RootIsPrivate) {
+  xb::TempDir dir("store-test");
+  Store s(dir.path() / "new");
+  EXPECT_EQ(fs::status(dir.path() / "new").permissions(), fs::perms::owner_all);
+  fs::create_directories(dir.path() / "old");
+  fs::permissions(dir.path() / "old", fs::perms(0755));
+  Store old(dir.path() / "old");
+  EXPECT_EQ(fs::status(dir.path() / "old").permissions(), fs::perms::owner_all);
+}
+
 TEST(Store, PutReadAndVerify) {
   xb::TempDir dir("store-test");
   Store s(dir.path());
