@@ -79,7 +79,10 @@ class Checker {
 
   void stage_rules(const Stage& stage) {
     std::map<std::string, std::vector<int>> singles;  // CMD, ENTRYPOINT, HEALTHCHECK lines
-    bool shell_set = false, absolute_workdir = false;
+    bool shell_set = false;
+    // A base stage's absolute WORKDIR counts too (BuildKit checks the
+    // stage's state, which starts from its base stage's).
+    bool absolute_workdir = abs_workdir_.count(text::lower(stage.from.base_name)) > 0;
     for (const auto& ins : stage.instructions) {
       int line = ins.location.line;
       switch (ins.kind) {
@@ -133,6 +136,7 @@ class Checker {
           break;
       }
     }
+    if (absolute_workdir && !stage.from.stage_name.empty()) abs_workdir_.insert(stage.from.stage_name);
     for (const auto& [name, lines] : singles)
       for (size_t i = 0; i + 1 < lines.size(); ++i)
         add("MultipleInstructionsDisallowed",
@@ -142,6 +146,7 @@ class Checker {
 
   const Dockerfile& df_;
   std::set<std::string> stage_names_;
+  std::set<std::string> abs_workdir_;  // stages whose WORKDIR is absolute
   std::vector<CheckFinding> out_;
 };
 

@@ -563,8 +563,13 @@ class BuildEngine : public Engine {
         if (S_ISDIR(st.st_mode)) {
           fs::create_directory(tmp->path() / "upper");
           fs::create_directory(tmp->path() / "work");
+          // The lower dir by a link of a plain name: a source path with ':'
+          // or ',' (a stage's own file names) must not become more overlay
+          // options or lower dirs (":/etc" would show the host's /etc).
+          fs::create_directory_symlink(src, tmp->path() / "lower");
           spec.mounts[idx] = Mount{"overlay", "overlay", m->spec.target,
-                                   {"lowerdir=" + src, "upperdir=" + (tmp->path() / "upper").string(),
+                                   {"lowerdir=" + (tmp->path() / "lower").string(),
+                                    "upperdir=" + (tmp->path() / "upper").string(),
                                     "workdir=" + (tmp->path() / "work").string()}};
         } else {
           fs::path copy = tmp->path() / "file";

@@ -200,6 +200,8 @@ TEST(Checks, DirectiveAndFindings) {
                                            "LegacyKeyValueFormat:3", "WorkdirRelativePath:4", "ExposeProtoCasing:5",
                                            "JSONArgsRecommended:6", "MultipleInstructionsDisallowed:6",
                                            "ConsistentInstructionCasing:8", "DuplicateStageName:9"}));
+  // A base stage's absolute WORKDIR makes a relative one fine.
+  EXPECT_TRUE(fe::run_checks(fe::parse_dockerfile("FROM busybox AS a\nWORKDIR /w\nFROM a\nWORKDIR rel\n"), {}).empty());
   fe::CheckConfig skip;
   skip.skip_all = true;
   EXPECT_TRUE(fe::run_checks(df, skip).empty());

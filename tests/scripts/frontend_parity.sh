@@ -118,6 +118,14 @@ check mount-options-expand 0 $?
 check rw-from-mount-writable-changes-discarded "changed
 content" "$(out mounts cat /out)"
 check mount-type-expands "/c" "$(out mounts cat /out2)"
+# A stage's file name with ':' must not become a second overlay lower dir
+# (the host's directory after the ':' would show in the RUN).
+mkdir -p "$t/hostdir" && echo host-secret >"$t/hostdir/host-secret"
+build colon "FROM busybox AS src
+RUN mkdir -p '/a:$t/hostdir' && echo inside > '/a:$t/hostdir/inside'
+FROM busybox
+RUN --mount=from=src,source=/a:$t/hostdir,target=/m,rw ls /m > /seen" -t colon
+check rw-from-mount-colon-source-stays-in-stage "inside" "$(out colon cat /seen)"
 build mountvar 'FROM busybox AS src
 FROM busybox
 ARG ST=src
