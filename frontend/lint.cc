@@ -37,8 +37,10 @@ class Checker {
   void casing() {
     int lower = 0, upper = 0;
     for (const auto& n : df_.ast.nodes) {
-      if (all_lower(n.keyword)) ++lower;
-      else if (all_upper(n.keyword)) ++upper;
+      if (all_lower(n.keyword))
+        ++lower;
+      else if (all_upper(n.keyword))
+        ++upper;
     }
     bool want_lower = lower > upper;
     for (const auto& n : df_.ast.nodes) {
@@ -60,7 +62,8 @@ class Checker {
       v.remove_prefix(11);
       if (v == "$TARGETPLATFORM" || v == "${TARGETPLATFORM}")
         add("RedundantTargetPlatform",
-            "Setting platform to predefined " + std::string(v) + " in FROM is redundant as this is the default behavior",
+            "Setting platform to predefined " + std::string(v) +
+                " in FROM is redundant as this is the default behavior",
             n.start_line);
     }
     if (n.args.size() != 3) return;
@@ -68,13 +71,15 @@ class Checker {
     const std::string& name = n.args[2];
     if (all_lower(n.keyword) != all_lower(as))
       add("FromAsCasing", "'" + as + "' and '" + n.keyword + "' keywords' casing do not match", n.start_line);
-    if (!all_lower(name)) add("StageNameCasing", "Stage name '" + name + "' should be lowercase", n.start_line);
+    if (!all_lower(name))
+      add("StageNameCasing", "Stage name '" + name + "' should be lowercase", n.start_line);
     std::string lname = text::lower(name);
     if (lname == "scratch" || lname == "context")
       add("ReservedStageName", "Stage name should not use the same name as reserved stage \"" + lname + "\"",
           n.start_line);
     if (!stage_names_.insert(lname).second)
-      add("DuplicateStageName", "Duplicate stage name \"" + lname + "\", stage names should be unique", n.start_line);
+      add("DuplicateStageName", "Duplicate stage name \"" + lname + "\", stage names should be unique",
+          n.start_line);
   }
 
   void stage_rules(const Stage& stage) {
@@ -94,13 +99,16 @@ class Checker {
           break;
         case InstructionKind::cmd:
         case InstructionKind::entrypoint: {
-          const CommandLine& c = ins.kind == InstructionKind::cmd ? std::get<CmdCmd>(ins.command).command
-                                                                  : std::get<EntrypointCmd>(ins.command).command;
+          const CommandLine& c = ins.kind == InstructionKind::cmd
+                                     ? std::get<CmdCmd>(ins.command).command
+                                     : std::get<EntrypointCmd>(ins.command).command;
           std::string name(name_of(ins.kind));
           // With its own SHELL a stage chose the shell form on purpose.
           if (c.prepend_shell && !shell_set)
             add("JSONArgsRecommended",
-                "JSON arguments recommended for " + name + " to prevent unintended behavior related to OS signals", line);
+                "JSON arguments recommended for " + name +
+                    " to prevent unintended behavior related to OS signals",
+                line);
           singles[name].push_back(line);
           break;
         }
@@ -114,22 +122,28 @@ class Checker {
           std::string name(name_of(ins.kind));
           if (std::any_of(kvs.begin(), kvs.end(), [](const KeyValue& kv) { return kv.no_delim; }))
             add("LegacyKeyValueFormat",
-                "\"" + name + " key=value\" should be used instead of legacy \"" + name + " key value\" format", line);
+                "\"" + name + " key=value\" should be used instead of legacy \"" + name +
+                    " key value\" format",
+                line);
           break;
         }
         case InstructionKind::workdir: {
           const std::string& p = std::get<WorkdirCmd>(ins.command).path;
-          if (!p.empty() && (p[0] == '/' || p[0] == '$')) absolute_workdir = true;
+          if (!p.empty() && (p[0] == '/' || p[0] == '$'))
+            absolute_workdir = true;
           else if (!absolute_workdir)
             add("WorkdirRelativePath",
-                "Relative workdir " + text::go_quote(p) + " can have unexpected results if the base image changes", line);
+                "Relative workdir " + text::go_quote(p) +
+                    " can have unexpected results if the base image changes",
+                line);
           break;
         }
         case InstructionKind::expose:
           for (const auto& port : std::get<ExposeCmd>(ins.command).ports) {
             auto slash = port.find('/');
             if (slash != std::string::npos && !all_lower(port.substr(slash)))
-              add("ExposeProtoCasing", "Defined protocol '" + port + "' in EXPOSE instruction should be lowercase", line);
+              add("ExposeProtoCasing",
+                  "Defined protocol '" + port + "' in EXPOSE instruction should be lowercase", line);
           }
           break;
         default:
@@ -140,7 +154,8 @@ class Checker {
     for (const auto& [name, lines] : singles)
       for (size_t i = 0; i + 1 < lines.size(); ++i)
         add("MultipleInstructionsDisallowed",
-            "Multiple " + name + " instructions should not be used in the same stage because only the last one will be used",
+            "Multiple " + name +
+                " instructions should not be used in the same stage because only the last one will be used",
             lines[i]);
   }
 
@@ -158,7 +173,8 @@ CheckConfig parse_check_directive(std::string_view value) {
   if (v.empty()) return c;
   auto bad = [&](const std::string& why) {
     throw Error(ErrorKind::invalid_argument,
-                "invalid check option " + why + " (want skip=RULE,RULE|all and/or error=true|false, separated by ';')");
+                "invalid check option " + why +
+                    " (want skip=RULE,RULE|all and/or error=true|false, separated by ';')");
   };
   // BuildKit splits into at most two parts: skip=…;error=….
   size_t semi = v.find(';');
@@ -185,9 +201,12 @@ CheckConfig parse_check_directive(std::string_view value) {
       // Go's strconv.ParseBool.
       static const std::set<std::string> yes = {"1", "t", "T", "TRUE", "true", "True"};
       static const std::set<std::string> no = {"0", "f", "F", "FALSE", "false", "False"};
-      if (yes.count(val)) c.error = true;
-      else if (no.count(val)) c.error = false;
-      else bad(text::go_quote(part) + ": error wants true or false");
+      if (yes.count(val))
+        c.error = true;
+      else if (no.count(val))
+        c.error = false;
+      else
+        bad(text::go_quote(part) + ": error wants true or false");
     } else {
       bad(text::go_quote(key));
     }
