@@ -366,7 +366,7 @@ struct CheckFinding {
 };
 // The checks BuildKit runs by default that need no image or context
 // (ConsistentInstructionCasing, FromAsCasing, StageNameCasing,
-// DuplicateStageName, ReservedStageName, RedundantTargetPlatform,
+// DuplicateStageName, ReservedStageName, RedundantTargetPlatform, UndefinedArgInFrom,
 // JSONArgsRecommended, MaintainerDeprecated, LegacyKeyValueFormat,
 // WorkdirRelativePath, MultipleInstructionsDisallowed, ExposeProtoCasing),
 // minus the skipped ones, in line order.

@@ -2,6 +2,7 @@
 // the rules that need only the syntax tree and the typed instructions. Each
 // message is BuildKit's wording, so that a finding reads the same in both.
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <set>
 
@@ -55,11 +56,48 @@ class Checker {
 
   // StageNameCasing, FromAsCasing, DuplicateStageName, ReservedStageName,
   // RedundantTargetPlatform.
+  // The variables a word refers to ($x, ${x}, ${x:-…}), escaped ones aside.
+  static std::vector<std::string> variables(std::string_view w, char escape) {
+    std::vector<std::string> out;
+    auto name_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+    for (size_t i = 0; i < w.size(); ++i) {
+      if (w[i] == escape) {
+        ++i;
+        continue;
+      }
+      if (w[i] != '$' || i + 1 >= w.size()) continue;
+      size_t j = i + 1 + (w[i + 1] == '{' ? 1 : 0);
+      size_t k = j;
+      while (k < w.size() && name_char(w[k])) ++k;
+      if (k > j) out.emplace_back(w.substr(j, k - j));
+      i = k - 1;
+    }
+    return out;
+  }
+
+  // UndefinedArgInFrom: FROM may use only ARGs declared before the first
+  // FROM, and the predefined platform args.
+  void from_args(const Node& n, std::string_view word) {
+    static const std::vector<std::string> predefined = {"TARGETPLATFORM", "TARGETOS",     "TARGETARCH",
+                                                        "TARGETVARIANT",  "BUILDPLATFORM", "BUILDOS",
+                                                        "BUILDARCH",      "BUILDVARIANT",  "TARGETSTAGE"};
+    std::vector<std::string> known = predefined;
+    for (const auto& a : df_.meta_args) known.push_back(a.key);
+    for (const auto& v : variables(word, df_.ast.escape)) {
+      if (std::find(known.begin(), known.end(), v) != known.end()) continue;
+      std::string msg = "FROM argument '" + v + "' is not declared";
+      if (auto near = suggest(v, known)) msg += " (did you mean " + *near + "?)";
+      add("UndefinedArgInFrom", msg, n.start_line);
+    }
+  }
+
   void from_line(const Node& n) {
+    if (!n.args.empty()) from_args(n, n.args[0]);
     for (const auto& f : n.flags) {
       std::string_view v = f;
       if (v.rfind("--platform=", 0) != 0) continue;
       v.remove_prefix(11);
+      from_args(n, v);
       if (v == "$TARGETPLATFORM" || v == "${TARGETPLATFORM}")
         add("RedundantTargetPlatform",
             "Setting platform to predefined " + std::string(v) +

@@ -200,6 +200,13 @@ TEST(Checks, DirectiveAndFindings) {
                                            "LegacyKeyValueFormat:3", "WorkdirRelativePath:4", "ExposeProtoCasing:5",
                                            "JSONArgsRecommended:6", "MultipleInstructionsDisallowed:6",
                                            "ConsistentInstructionCasing:8", "DuplicateStageName:9"}));
+  auto undeclared = fe::run_checks(
+      fe::parse_dockerfile("ARG TAG=1\nARG BASE\nFROM --platform=$BUILDPLATFORM busybox:${TAG} AS a\n"
+                           "FROM ${BASES:-busybox}\nFROM \\$NOT_A_VAR\n"),
+      {});
+  ASSERT_EQ(undeclared.size(), 1u);
+  EXPECT_EQ(undeclared[0].message, "FROM argument 'BASES' is not declared (did you mean BASE?)");
+  EXPECT_EQ(undeclared[0].line, 4);
   // A base stage's absolute WORKDIR makes a relative one fine.
   EXPECT_TRUE(fe::run_checks(fe::parse_dockerfile("FROM busybox AS a\nWORKDIR /w\nFROM a\nWORKDIR rel\n"), {}).empty());
   fe::CheckConfig skip;
