@@ -382,7 +382,7 @@ class Dispatcher {
     if (!st || st->cmd_total == 0) return text;
     std::string out = "[";
     if (states_.size() > 1) {
-      out += stage_label(*st);
+      out += st->stage->from.stage_name.empty() ? "stage-" + std::to_string(st->stage->index) : st->stage->from.stage_name;
       out += " ";
     }
     std::string index = std::to_string(++st->cmd_index);
