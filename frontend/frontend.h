@@ -367,10 +367,15 @@ struct CheckFinding {
 // The checks BuildKit runs by default that need no image or context
 // (ConsistentInstructionCasing, FromAsCasing, StageNameCasing,
 // DuplicateStageName, ReservedStageName, RedundantTargetPlatform, UndefinedArgInFrom,
+// (UndefinedVar: the solver, with plain_variables()),
 // JSONArgsRecommended, MaintainerDeprecated, LegacyKeyValueFormat,
 // WorkdirRelativePath, MultipleInstructionsDisallowed, ExposeProtoCasing),
 // minus the skipped ones, in line order.
 std::vector<CheckFinding> run_checks(const Dockerfile& df, const CheckConfig& config);
+// For UndefinedVar (which the solver checks while it expands, knowing the
+// stage's variables): the names a word uses as $x or ${x}, outside single
+// quotes and not escaped; ${x:-…} and the other modifiers are left out.
+std::vector<std::string> plain_variables(std::string_view word, char escape = '\\');
 
 // ───────────────────────────── .dockerignore ──────────────────────────────
 

@@ -205,6 +205,42 @@ class Checker {
 
 }  // namespace
 
+std::vector<std::string> plain_variables(std::string_view w, char escape) {
+  std::vector<std::string> out;
+  auto name_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+  bool single = false, dbl = false;
+  for (size_t i = 0; i < w.size(); ++i) {
+    char c = w[i];
+    if (single) {
+      single = c != '\'';
+      continue;
+    }
+    if (c == escape) {
+      ++i;
+      continue;
+    }
+    if (c == '\'' && !dbl) {
+      single = true;
+      continue;
+    }
+    if (c == '"') {
+      dbl = !dbl;
+      continue;
+    }
+    if (c != '$' || i + 1 >= w.size()) continue;
+    bool brace = w[i + 1] == '{';
+    size_t j = i + 1 + (brace ? 1 : 0), k = j;
+    while (k < w.size() && name_char(w[k])) ++k;
+    // $x, or ${x} with nothing between the name and '}' (a modifier such
+    // as ${x:-default} handles the unset case itself).
+    bool plain = k > j && !std::isdigit(static_cast<unsigned char>(w[j])) && (!brace || (k < w.size() && w[k] == '}'));
+    if (plain && std::find(out.begin(), out.end(), std::string(w.substr(j, k - j))) == out.end())
+      out.emplace_back(w.substr(j, k - j));
+    i = k > i + 1 ? k - 1 : i;
+  }
+  return out;
+}
+
 CheckConfig parse_check_directive(std::string_view value) {
   CheckConfig c;
   std::string_view v = text::trim_space(value);

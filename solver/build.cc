@@ -664,7 +664,8 @@ class StoreImages : public ImageResolver {
 
 // BuildKit's build checks: each finding is a warning, or with
 // `# check=error=true` the build fails before anything runs.
-void run_build_checks(const frontend::Dockerfile& df, const BuildOptions& options) {
+void run_build_checks(const frontend::Dockerfile& df, const BuildOptions& options,
+                      std::vector<frontend::CheckFinding> from_dispatch) {
   std::string directive;
   int directive_line = 1;
   for (const auto& d : df.ast.directives)
@@ -682,6 +683,10 @@ void run_build_checks(const frontend::Dockerfile& df, const BuildOptions& option
     throw;
   }
   auto findings = frontend::run_checks(df, config);
+  if (!config.skip_all)
+    for (auto& f : from_dispatch)
+      if (!config.skip.count(f.rule)) findings.push_back(std::move(f));
+  std::stable_sort(findings.begin(), findings.end(), [](const auto& a, const auto& b) { return a.line < b.line; });
   if (findings.empty()) return;
   if (options.progress) {
     for (const auto& f : findings) {
@@ -717,7 +722,6 @@ BuildResult build(store::Store& store, const BuildOptions& options) {
     throw;
   }
   frontend::Dockerfile df = frontend::parse_dockerfile(text, display);
-  run_build_checks(df, options);
 
   frontend::DockerIgnore ignore = frontend::read_dockerignore(options.context_dir.string(), dockerfile.string());
   IgnorePredicate ignored;
@@ -746,6 +750,7 @@ BuildResult build(store::Store& store, const BuildOptions& options) {
   dopts.context = &context;
   StoreImages images(store, options);
   Dispatched d = dispatch(df, dopts, images);
+  run_build_checks(df, options, std::move(d.findings));
 
   auto snap = snapshotter::open_snapshotter(store.root());
   std::shared_ptr<RemoteCache> remote;

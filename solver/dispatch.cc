@@ -207,6 +207,7 @@ class Dispatcher {
     out.image = std::move(target->image);
     out.vertices = std::move(vertices_);
     out.steps = steps_;
+    out.findings = std::move(findings_);
     return out;
   }
 
@@ -221,11 +222,28 @@ class Dispatcher {
   }
 
   std::string expand(const std::string& word, const StageState& st, const SourceLocation& where) {
+    std::string out;
     try {
-      return frontend::expand_word(word, st.env, escape_);
+      out = frontend::expand_word(word, st.env, escape_);
     } catch (Error& e) {
       e.at(where);
       throw;
+    }
+    if (word.find('$') != std::string::npos) undefined_vars(word, st, where);
+    return out;
+  }
+
+  // BuildKit's UndefinedVar check: "Usage of undefined variable '$X'".
+  void undefined_vars(const std::string& word, const StageState& st, const SourceLocation& where) {
+    for (const auto& name : frontend::plain_variables(word, escape_)) {
+      if (st.env.contains(name)) continue;
+      std::string msg = "Usage of undefined variable '$" + name + "'";
+      std::vector<std::string> names;
+      for (const auto& [k, v] : st.env.entries()) names.push_back(k);
+      if (auto near = frontend::suggest(name, names)) msg += " (did you mean $" + *near + "?)";
+      bool seen = std::any_of(findings_.begin(), findings_.end(),
+                              [&](const auto& f) { return f.line == where.line && f.message == msg; });
+      if (!seen) findings_.push_back({"UndefinedVar", msg, where.line});
     }
   }
 
@@ -406,8 +424,11 @@ class Dispatcher {
       case InstructionKind::env: {
         const auto& c = std::get<frontend::EnvCmd>(ins.command);
         std::string msg = "ENV";
-        for (const auto& kv : c.env) {
-          std::string key = ex(kv.key), value = ex(kv.value);
+        // Every pair is expanded before any is set, as BuildKit does: in
+        // `ENV A=1 B=$A`, B sees the A from before this line.
+        std::vector<std::pair<std::string, std::string>> pairs;
+        for (const auto& kv : c.env) pairs.emplace_back(ex(kv.key), ex(kv.value));
+        for (const auto& [key, value] : pairs) {
           set_env_list(cfg.env, key, value);
           st.env.set(key, value);
           msg += " " + key + "=" + value;
@@ -782,6 +803,7 @@ class Dispatcher {
   std::map<std::string, SourceVertex*> sources_;
   StageState* stage_for_name_ = nullptr;  // the stage whose FROM is being resolved
   int steps_ = 0;
+  std::vector<frontend::CheckFinding> findings_;
 };
 
 }  // namespace

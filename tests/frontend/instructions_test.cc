@@ -207,6 +207,8 @@ TEST(Checks, DirectiveAndFindings) {
   ASSERT_EQ(undeclared.size(), 1u);
   EXPECT_EQ(undeclared[0].message, "FROM argument 'BASES' is not declared (did you mean BASE?)");
   EXPECT_EQ(undeclared[0].line, 4);
+  EXPECT_EQ(fe::plain_variables("$A ${B} ${C:-d} '$D' \"$E\" \\$F $1 ${G}x $A"),
+            (std::vector<std::string>{"A", "B", "E", "G"}));
   // A base stage's absolute WORKDIR makes a relative one fine.
   EXPECT_TRUE(fe::run_checks(fe::parse_dockerfile("FROM busybox AS a\nWORKDIR /w\nFROM a\nWORKDIR rel\n"), {}).empty());
   fe::CheckConfig skip;

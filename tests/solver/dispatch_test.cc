@@ -313,6 +313,19 @@ TEST(Dispatch, ParentStageOnbuildTriggersRunInTheChild) {
   EXPECT_TRUE(d.image.config.on_build.empty());  // consumed, as BuildKit does
 }
 
+TEST(Dispatch, EnvPairsExpandWithTheEnvBeforeTheLine) {
+  FakeBusybox images;
+  auto df = frontend::parse_dockerfile("FROM busybox\nENV A=1 B=${A}x\nENV C=$A\n");
+  Dispatched d = dispatch(df, {}, images);
+  auto env = frontend::Env::from_list(d.image.config.env);
+  EXPECT_EQ(env.get("B").value_or("unset"), "x");  // BuildKit v0.13 gives B=x
+  EXPECT_EQ(env.get("C").value_or("unset"), "1");
+  // UndefinedVar, as BuildKit's check reports it.
+  ASSERT_EQ(d.findings.size(), 1u);
+  EXPECT_EQ(d.findings[0].message, "Usage of undefined variable '$A'");
+  EXPECT_EQ(d.findings[0].line, 2);
+}
+
 TEST(Dispatch, TargetStageArg) {
   FakeBusybox images;
   auto df = frontend::parse_dockerfile("FROM busybox AS base\nARG TARGETSTAGE\nRUN true\nFROM base AS foo\nFROM base\n");
