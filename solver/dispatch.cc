@@ -439,8 +439,20 @@ class Dispatcher {
       case InstructionKind::arg: {
         const auto& c = std::get<frontend::ArgCmd>(ins.command);
         std::string msg = "ARG";
+        // As ENV: every default is expanded with the variables from before
+        // the line (BuildKit: `ARG A=1 B=${A}x` gives B=x in a stage).
+        std::vector<std::optional<std::string>> values;
         for (const auto& a : c.args) {
-          auto value = frontend::resolve_stage_arg(a, st.env, opts_.build_args, meta_, platform_, escape_);
+          try {
+            values.push_back(frontend::resolve_stage_arg(a, st.env, opts_.build_args, meta_, platform_, escape_));
+          } catch (Error& e) {
+            e.at(where);
+            throw;
+          }
+        }
+        for (size_t i = 0; i < c.args.size(); ++i) {
+          const auto& a = c.args[i];
+          const auto& value = values[i];
           msg += " " + a.key + (a.default_value ? "=" + *a.default_value : "");
           if (value) {
             st.env.set(a.key, *value);

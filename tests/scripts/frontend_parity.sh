@@ -80,8 +80,9 @@ check onbuild-heredoc-trigger-runs-from-image "heredoc-trigger" "$(out onbuild-i
 # ENV expands all its pairs with the variables from before the line (BuildKit v0.13: B=x).
 build envpairs 'FROM busybox
 ENV A=1 B=${A}x
-RUN echo "B=$B" > /b' -t envpairs
-check env-pairs-expand-with-earlier-env "B=x" "$(out envpairs cat /b)"
+ARG C=1 D=${C}y
+RUN echo "B=$B D=$D" > /b' -t envpairs
+check env-and-arg-pairs-expand-with-earlier-env "B=x D=y" "$(out envpairs cat /b)"
 contains undefined-var-warning "UndefinedVar: Usage of undefined variable '\$A'" "$(cat "$t/envpairs.log")"
 
 # ── proxy build args: usable without ARG, both spellings set, kept out of the image ──

@@ -315,11 +315,14 @@ TEST(Dispatch, ParentStageOnbuildTriggersRunInTheChild) {
 
 TEST(Dispatch, EnvPairsExpandWithTheEnvBeforeTheLine) {
   FakeBusybox images;
-  auto df = frontend::parse_dockerfile("FROM busybox\nENV A=1 B=${A}x\nENV C=$A\n");
+  auto df = frontend::parse_dockerfile("FROM busybox\nENV A=1 B=${A}x\nENV C=$A\nARG D=2 E=${D}y\nRUN true\n");
   Dispatched d = dispatch(df, {}, images);
   auto env = frontend::Env::from_list(d.image.config.env);
   EXPECT_EQ(env.get("B").value_or("unset"), "x");  // BuildKit v0.13 gives B=x
   EXPECT_EQ(env.get("C").value_or("unset"), "1");
+  auto* run = dynamic_cast<ExecVertex*>(d.target);
+  ASSERT_NE(run, nullptr);
+  EXPECT_NE(std::find(run->env.begin(), run->env.end(), "E=y"), run->env.end());  // likewise for ARG
   // UndefinedVar, as BuildKit's check reports it.
   ASSERT_EQ(d.findings.size(), 1u);
   EXPECT_EQ(d.findings[0].message, "Usage of undefined variable '$A'");
