@@ -2,6 +2,7 @@
 // happens to the image (tags in the store, an archive, a push).
 #include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -94,6 +95,12 @@ int run_build(const Globals& globals, const std::vector<std::string>& args) {
   } else {
     opts.dockerfile = opts.context_dir / "Dockerfile";
     opts.dockerfile_display = "Dockerfile";
+    // BuildKit's dockerui falls back to the lower-case name.
+    std::error_code ec;
+    if (!fs::exists(opts.dockerfile, ec) && fs::exists(opts.context_dir / "dockerfile", ec)) {
+      opts.dockerfile = opts.context_dir / "dockerfile";
+      opts.dockerfile_display = "dockerfile";
+    }
   }
   for (const auto& kv : a.values("build-arg")) {
     auto [k, v] = split_key_value(kv);
@@ -132,12 +139,19 @@ int run_build(const Globals& globals, const std::vector<std::string>& args) {
   }
   for (const auto& c : a.values("cache-from")) opts.cache_from.push_back(solver::CacheSpec::parse("--cache-from", c));
   for (const auto& c : a.values("cache-to")) opts.cache_to.push_back(solver::CacheSpec::parse("--cache-to", c));
-  if (const char* sde = std::getenv("SOURCE_DATE_EPOCH"); sde && *sde) {
+  // SOURCE_DATE_EPOCH from the environment, or as a build arg (what buildx
+  // sends BuildKit; it wins, as the more explicit one).
+  auto epoch = [&](const std::string& where, const std::string& value) {
     char* end = nullptr;
-    long long v = std::strtoll(sde, &end, 10);
-    if (*end || v < 0) fail(ErrorKind::usage, std::string("SOURCE_DATE_EPOCH=") + sde + ": want seconds since 1970");
+    errno = 0;
+    long long v = std::strtoll(value.c_str(), &end, 10);
+    if (value.empty() || *end || v < 0 || errno == ERANGE)
+      fail(ErrorKind::usage, where + "SOURCE_DATE_EPOCH=" + value + ": want a number, seconds since 1970 (e.g. $(git log -1 --format=%ct))");
     opts.source_date_epoch = v;
-  }
+  };
+  if (const char* sde = std::getenv("SOURCE_DATE_EPOCH"); sde && *sde) epoch("", sde);
+  if (auto it = opts.build_args.find("SOURCE_DATE_EPOCH"); it != opts.build_args.end() && !it->second.empty())
+    epoch("--build-arg ", it->second);
   opts.registry_config = globals.config_file;
 
   std::vector<store::ImageRef> tags;

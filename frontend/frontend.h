@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -127,6 +128,12 @@ class Env : public EnvLookup {
 // Throws Error(invalid_argument) on a syntax error or a failed ${x?m}.
 std::string expand_word(std::string_view word, const EnvLookup& env, char escape = '\\');
 
+// A COPY/ADD heredoc body with an unquoted delimiter (`COPY <<EOF /f`), as
+// BuildKit expands it: variables substituted and `\` escapes applied, but
+// quotes are ordinary characters and stay; the escape character is `\`
+// whatever `# escape=` says.
+std::string expand_heredoc(std::string_view body, const EnvLookup& env);
+
 // As expand_word, then split into words the way BuildKit's ProcessWords
 // does (unquoted whitespace, including whitespace that came from a
 // variable, separates words; quoted text never splits).
@@ -179,9 +186,10 @@ struct FromCmd {
 struct RunCmd {
   CommandLine command;
   std::vector<Heredoc> heredocs;   // `RUN <<EOF` bodies (files for the shell)
-  std::vector<Mount> mounts;       // --mount values parsed as written (validated early)
-  std::vector<std::string> raw_mounts;  // the same, unparsed: the solver expands each with
-                                        // expand_word() and re-parses it with parse_mount()
+  std::vector<Mount> mounts;       // --mount values parsed as written (validated early; fields
+                                   // with a variable are left out until dispatch)
+  std::vector<std::string> raw_mounts;  // the same, unparsed: the solver re-parses each with
+                                        // parse_mount() and the stage's ENV/ARG state
   std::string network;             // "" (default), "none", "host", "default"
   std::string security;            // "" (sandbox), "insecure", "sandbox"
 };
@@ -263,8 +271,12 @@ std::string_view name_of(InstructionKind kind);
 // HEALTHCHECK/MAINTAINER/ONBUILD are not expanded (the shell does it).
 bool expands(InstructionKind kind);
 
-// Re-parses a RUN --mount value after the solver expanded it.
-Mount parse_mount(std::string_view value, const SourceLocation& where = {});
+// Parses a RUN --mount value as BuildKit's parseMount. With `env`, every
+// key=value field's value is expanded first (the solver, at dispatch); without
+// it (parse time), fields holding a variable are left for later, and a
+// variable in from= is an error.
+Mount parse_mount(std::string_view value, const SourceLocation& where = {}, const EnvLookup* env = nullptr,
+                  char escape = '\\');
 
 struct Stage {
   FromCmd from;
@@ -333,6 +345,38 @@ std::string resolve_platform(const Stage& stage, const Env& meta_args, char esca
 std::optional<std::string> resolve_stage_arg(const ArgDef& arg, const EnvLookup& env,
                                              const std::map<std::string, std::string>& build_args,
                                              const Env& meta_args, const Env& platform, char escape);
+
+// ───────────────────────────── build checks ───────────────────────────────
+
+// `# check=skip=RULE,RULE;error=true` (or the BUILDKIT_DOCKERFILE_CHECK
+// build arg): which checks to skip, and whether a finding fails the build.
+struct CheckConfig {
+  std::set<std::string> skip;
+  bool skip_all = false;  // skip=all
+  bool error = false;     // error=true
+};
+// Throws Error(invalid_argument) naming the bad option.
+CheckConfig parse_check_directive(std::string_view value);
+
+// One finding of BuildKit's linter: the rule ("FromAsCasing"), BuildKit's
+// message, the 1-based line.
+struct CheckFinding {
+  std::string rule;
+  std::string message;
+  int line = 0;
+};
+// The checks BuildKit runs by default that need no image or context
+// (ConsistentInstructionCasing, FromAsCasing, StageNameCasing,
+// DuplicateStageName, ReservedStageName, RedundantTargetPlatform, UndefinedArgInFrom,
+// (UndefinedVar: the solver, with plain_variables()),
+// JSONArgsRecommended, MaintainerDeprecated, LegacyKeyValueFormat,
+// WorkdirRelativePath, MultipleInstructionsDisallowed, ExposeProtoCasing),
+// minus the skipped ones, in line order.
+std::vector<CheckFinding> run_checks(const Dockerfile& df, const CheckConfig& config);
+// For UndefinedVar (which the solver checks while it expands, knowing the
+// stage's variables): the names a word uses as $x or ${x}, outside single
+// quotes and not escaped; ${x:-…} and the other modifiers are left out.
+std::vector<std::string> plain_variables(std::string_view word, char escape = '\\');
 
 // ───────────────────────────── .dockerignore ──────────────────────────────
 

@@ -330,11 +330,38 @@ std::optional<std::uint64_t> parse_size(std::string_view s) {
 
 }  // namespace
 
-Mount parse_mount(std::string_view value, const SourceLocation& where) {
+Mount parse_mount(std::string_view value, const SourceLocation& where, const EnvLookup* env, char escape) {
   Mount m;
   bool type_set = false, ro_set = false;
   std::string sharing;
-  auto fields = split_csv(value);
+  // BuildKit's parseMount: each field's value is expanded on its own (a
+  // variable can never add fields); bare flags (rw, ro, required) are not.
+  // Without an environment (parse time), a value with a variable waits for
+  // dispatch, except from=, which may never hold one.
+  bool deferred = false;
+  std::vector<std::string> fields;
+  for (auto& f : split_csv(value)) {
+    auto eq = f.find('=');
+    if (eq == std::string::npos) {
+      fields.push_back(std::move(f));
+      continue;
+    }
+    std::string key = text::lower(f.substr(0, eq));
+    std::string val = f.substr(eq + 1);
+    if (env) {
+      try {
+        val = expand_word(val, *env, escape);
+      } catch (Error& e) {
+        if (where.line > 0) e.at(where);
+        throw;
+      }
+    } else if (auto dollar = val.find('$'); dollar != std::string::npos && dollar + 1 < val.size()) {
+      if (key == "from") mount_fail(where, "'from' doesn't support variable expansion, define alias stage instead");
+      deferred = true;
+      continue;
+    }
+    fields.push_back(f.substr(0, eq + 1) + val);
+  }
   // The type decides the defaults, so find it first.
   for (const auto& f : fields) {
     auto eq = f.find('=');
@@ -426,6 +453,7 @@ Mount parse_mount(std::string_view value, const SourceLocation& where) {
       mount_fail(where, msg);
     }
   }
+  if (deferred) return m;  // checked again once expanded
   switch (m.type) {
     case Mount::Type::bind:
     case Mount::Type::cache:
@@ -573,12 +601,17 @@ Instruction convert(const Ast& ast, const Node& node) {
     Node child = *node.child;
     child.start_line = node.start_line;
     child.end_line = node.end_line;
+    if (child.heredocs.empty()) child.heredocs = node.heredocs;
     if (child.command() != "from") convert(ast, child);
     // The expression is the original text after the ONBUILD keyword.
     std::string_view orig = text::trim_space(node.original);
     size_t i = 0;
     while (i < orig.size() && !std::isspace(static_cast<unsigned char>(orig[i]))) ++i;
-    return make(InstructionKind::onbuild, OnbuildCmd{std::string(text::trim_space(orig.substr(i)))}, r);
+    // Heredoc bodies follow, each with its delimiter line, as BuildKit keeps
+    // them in the image's OnBuild so that a child build can parse them again.
+    std::string expression(text::trim_space(orig.substr(i)));
+    for (const auto& h : child.heredocs) expression += "\n" + h.content + h.name;
+    return make(InstructionKind::onbuild, OnbuildCmd{std::move(expression)}, r);
   }
   if (c == "copy" || c == "add") {
     bool is_copy = c == "copy";

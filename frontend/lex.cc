@@ -563,6 +563,12 @@ std::string expand_word(std::string_view word, const EnvLookup& env, char escape
   return lex(word, env, o).word;
 }
 
+std::string expand_heredoc(std::string_view body, const EnvLookup& env) {
+  LexOptions o;  // BuildKit's ExpandRaw: NewLex('\\') with SkipProcessQuotes
+  o.skip_quotes = true;
+  return lex(body, env, o).word;
+}
+
 std::vector<std::string> expand_words(std::string_view word, const EnvLookup& env, char escape) {
   LexOptions o;
   o.escape = escape;

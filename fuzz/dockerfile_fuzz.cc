@@ -39,6 +39,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     fe::Ast ast = fe::parse_ast(text, "Dockerfile");
     (void)fe::dump_ast(ast);
     fe::Dockerfile df = fe::to_dockerfile(std::move(ast));
+    (void)fe::run_checks(df, {});  // the build checks walk the same tree
     fe::Env platform = fe::platform_args(fe::Platform::parse("linux/arm64"), fe::Platform::parse("linux/amd64"));
     fe::Env meta;
     try {
@@ -70,10 +71,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                 expand_all(c.sources, state, esc);
                 expand_all({c.dest, c.chown, c.chmod}, state, esc);
                 expand_all(c.excludes, state, esc);
+                for (const auto& sc : c.source_contents) {
+                  try {
+                    (void)fe::expand_heredoc(sc.data, state);
+                  } catch (const xb::Error&) {
+                  }
+                }
               } else if constexpr (std::is_same_v<T, fe::RunCmd>) {
                 for (const auto& m : c.raw_mounts) {
                   try {
-                    (void)fe::parse_mount(fe::expand_word(m, state, esc));
+                    (void)fe::parse_mount(m, {}, &state, esc);  // as the solver does at dispatch
                   } catch (const xb::Error&) {
                   }
                 }

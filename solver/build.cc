@@ -438,6 +438,7 @@ class BuildEngine : public Engine {
     spec.root = root;
     spec.args = v.args;
     spec.env = v.env;
+    spec.env.insert(spec.env.end(), v.proxy_env.begin(), v.proxy_env.end());
     spec.cwd = v.cwd;
     spec.user = v.user;
     spec.hostname = v.hostname;
@@ -561,6 +562,18 @@ class BuildEngine : public Engine {
           fail(ErrorKind::invalid_argument, "RUN --mount=type=ssh is not supported");
       }
     }
+    // Inline files (a RUN heredoc with #!) live as secrets do: in memory,
+    // bound read-only, removed after the step.
+    for (const auto& file : v.files) {
+      fs::path f = fs::path("/dev/shm") / ("xbuild-secret-" + std::to_string(::getpid()) + "-" + random_hex(16));
+      {
+        UniqueFd fd = open_or_throw(f, O_WRONLY | O_CREAT | O_EXCL, file.mode);
+        secret_files.push_back(f);
+        write_all(fd.get(), file.content, f.string());
+        if (::fchmod(fd.get(), file.mode) < 0) throw_errno("chmod", f.string());  // no umask
+      }
+      spec.mounts.push_back(Mount{"bind", f.string(), file.path, {"ro", "bind"}});
+    }
 
     Tail tail;
     spec.on_output = [&](executor::Stream s, std::string_view text) {
@@ -578,6 +591,33 @@ class BuildEngine : public Engine {
         spec.mounts[idx].source =
             resolve_in_root(mounted[i], m->spec.source,
                             "RUN --mount=type=bind: source \"" + m->spec.source + "\" not found in the stage").string();
+        if (m->spec.read_only) continue;
+        // rw on another stage's files: writable, and the writes discarded
+        // (BuildKit mounts a throwaway copy): an overlay with a temporary
+        // upper dir for a directory, a copy for a single file.
+        auto tmp = std::make_unique<TempDir>("bind", store_.root() / "ingest");  // prune sweeps it after a kill
+        const std::string src = spec.mounts[idx].source;
+        struct stat st {};
+        if (::stat(src.c_str(), &st) < 0) throw_errno("stat", src);
+        if (S_ISDIR(st.st_mode)) {
+          fs::create_directory(tmp->path() / "upper");
+          fs::create_directory(tmp->path() / "work");
+          // The lower dir by a link of a plain name: a source path with ':'
+          // or ',' (a stage's own file names) must not become more overlay
+          // options or lower dirs (":/etc" would show the host's /etc).
+          fs::create_directory_symlink(src, tmp->path() / "lower");
+          spec.mounts[idx] = Mount{"overlay", "overlay", m->spec.target,
+                                   {"lowerdir=" + (tmp->path() / "lower").string(),
+                                    "upperdir=" + (tmp->path() / "upper").string(),
+                                    "workdir=" + (tmp->path() / "work").string()}};
+        } else {
+          fs::path copy = tmp->path() / "file";
+          fs::copy_file(src, copy);
+          if (::chown(copy.c_str(), st.st_uid, st.st_gid) < 0) throw_errno("chown", copy.string());
+          if (::chmod(copy.c_str(), st.st_mode & 07777) < 0) throw_errno("chmod", copy.string());
+          spec.mounts[idx].source = copy.string();
+        }
+        temps.push_back(std::move(tmp));
       }
       status = executor::run(spec);
     });
@@ -675,6 +715,51 @@ class StoreImages : public ImageResolver {
   const BuildOptions& opts_;
 };
 
+// BuildKit's build checks: each finding is a warning, or with
+// `# check=error=true` the build fails before anything runs.
+void run_build_checks(const frontend::Dockerfile& df, const BuildOptions& options,
+                      std::vector<frontend::CheckFinding> from_dispatch) {
+  std::string directive;
+  int directive_line = 1;
+  for (const auto& d : df.ast.directives)
+    if (d.name == "check") {
+      directive = d.value;
+      directive_line = d.line;
+    }
+  if (auto it = options.build_args.find("BUILDKIT_DOCKERFILE_CHECK"); it != options.build_args.end())
+    directive = it->second;
+  frontend::CheckConfig config;
+  try {
+    config = frontend::parse_check_directive(directive);
+  } catch (Error& e) {
+    e.at(df.ast.location(directive_line));
+    throw;
+  }
+  auto findings = frontend::run_checks(df, config);
+  if (!config.skip_all)
+    for (auto& f : from_dispatch)
+      if (!config.skip.count(f.rule)) findings.push_back(std::move(f));
+  std::stable_sort(findings.begin(), findings.end(), [](const auto& a, const auto& b) { return a.line < b.line; });
+  if (findings.empty()) return;
+  if (options.progress) {
+    for (const auto& f : findings) {
+      ProgressEvent ev;
+      ev.kind = ProgressEvent::Kind::info;
+      ev.text = "WARNING: " + f.rule + ": " + f.message + " (" + df.ast.file + ":" + std::to_string(f.line) + ")";
+      options.progress->event(ev);
+    }
+  }
+  if (!config.error) return;
+  std::vector<std::string> rules;
+  for (const auto& f : findings)
+    if (std::find(rules.begin(), rules.end(), f.rule) == rules.end()) rules.push_back(f.rule);
+  std::string list;
+  for (const auto& r : rules) list += (list.empty() ? "" : ", ") + r;
+  Error e(ErrorKind::invalid_argument, "lint violation found for rules: " + list +
+                                           " (the Dockerfile's `# check=error=true` makes checks fail the build)");
+  throw e.at(df.ast.location(findings.front().line));
+}
+
 }  // namespace
 
 BuildResult build(store::Store& store, const BuildOptions& options) {
@@ -729,6 +814,7 @@ BuildResult build(store::Store& store, const BuildOptions& options) {
   dopts.urls = &urls;
   StoreImages images(store, options);
   Dispatched d = dispatch(df, dopts, images);
+  run_build_checks(df, options, std::move(d.findings));
 
   auto snap = snapshotter::open_snapshotter(store.root());
   std::shared_ptr<RemoteCache> remote;

@@ -12,6 +12,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <functional>
@@ -172,7 +173,7 @@ void Copier::apply_info(int dirfd, const std::string& name, int fd, int src_fd, 
   int rc = fd >= 0 ? ::fchown(fd, o.uid, o.gid) : ::fchownat(dirfd, name.c_str(), o.uid, o.gid, AT_SYMLINK_NOFOLLOW);
   if (rc < 0) throw_errno("chown", shown);
   if (!link) {
-    mode_t mode = opt_.chmod ? (*opt_.chmod & 07777) : (st.st_mode & 07777);
+    mode_t mode = opt_.chmod ? opt_.chmod->apply(st.st_mode) : (st.st_mode & 07777);
     rc = fd >= 0 ? ::fchmod(fd, mode) : ::fchmodat(dirfd, name.c_str(), mode, 0);
     if (rc < 0) throw_errno("chmod", shown);
   }
@@ -595,14 +596,89 @@ uint32_t to_id(std::string_view s, std::string_view what) {
 
 }  // namespace
 
-uint32_t parse_chmod(std::string_view text) {
+namespace {
+
+// One pass of chmod(1)'s symbolic grammar over `text`: clauses separated by
+// ',', each [ugoa]* then one or more of op ([+-=]) and perms ([rwxXst]* or
+// one of [ugo]). With `mode` it applies them; without, it only validates.
+bool symbolic_chmod(std::string_view text, uint32_t* mode) {
+  if (text.empty()) return false;
+  uint32_t m = mode ? *mode : 0;
+  bool is_dir = S_ISDIR(m);
+  size_t i = 0;
+  while (true) {
+    uint32_t who = 0;  // the classes' bits: u 04700|… as masks below
+    bool any_who = false;
+    for (; i < text.size() && std::strchr("ugoa", text[i]); ++i) {
+      any_who = true;
+      switch (text[i]) {
+        case 'u': who |= 04700; break;
+        case 'g': who |= 02070; break;
+        case 'o': who |= 01007; break;
+        default: who |= 07777; break;
+      }
+    }
+    if (!any_who) who = 07777;
+    if (i >= text.size() || !std::strchr("+-=", text[i])) return false;
+    while (i < text.size() && std::strchr("+-=", text[i])) {
+      char op = text[i++];
+      uint32_t bits = 0;
+      if (i < text.size() && std::strchr("ugo", text[i])) {
+        // Copy another class's rwx: its bits, spread to every class.
+        uint32_t shift = text[i] == 'u' ? 6 : text[i] == 'g' ? 3 : 0;
+        uint32_t rwx = (m >> shift) & 07;
+        bits = rwx << 6 | rwx << 3 | rwx;
+        ++i;
+      } else {
+        for (; i < text.size() && std::strchr("rwxXst", text[i]); ++i) {
+          switch (text[i]) {
+            case 'r': bits |= 0444; break;
+            case 'w': bits |= 0222; break;
+            case 'x': bits |= 0111; break;
+            case 'X':
+              if (is_dir || (m & 0111)) bits |= 0111;
+              break;
+            case 's': bits |= 06000; break;
+            default: bits |= 01000; break;
+          }
+        }
+      }
+      bits &= who;
+      if (op == '+') m |= bits;
+      else if (op == '-') m &= ~bits;
+      else m = (m & ~who) | bits;
+    }
+    if (i == text.size()) break;
+    if (text[i] != ',') return false;
+    ++i;
+  }
+  if (mode) *mode = m;
+  return true;
+}
+
+}  // namespace
+
+uint32_t Chmod::apply(uint32_t mode) const {
+  if (octal) return *octal & 07777;
+  symbolic_chmod(symbolic, &mode);
+  return mode & 07777;
+}
+
+Chmod parse_chmod(std::string_view text) {
+  Chmod c;
   uint32_t v = 0;
   auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v, 8);
-  if (text.empty() || ec != std::errc() || p != text.data() + text.size() || v > 07777) {
+  if (!text.empty() && ec == std::errc() && p == text.data() + text.size() && v <= 07777) {
+    c.octal = v;
+    return c;
+  }
+  bool digits = !text.empty() && std::all_of(text.begin(), text.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+  if (digits || !symbolic_chmod(text, nullptr)) {
     fail(ErrorKind::invalid_argument, "invalid chmod parameter: '" + std::string(text) +
                                           "'. it should be octal string and between 0 and 07777");
   }
-  return v;
+  c.symbolic = std::string(text);
+  return c;
 }
 
 Owner resolve_chown(const std::filesystem::path& target_root, std::string_view spec, bool unknown_is_root) {
@@ -698,7 +774,8 @@ void copy_files(const std::filesystem::path& target_root, const std::vector<Copy
         roots.push_back(std::make_unique<RootDir>(dir));
         SourcePattern p = SourcePattern::parse(url_file_name(s.pattern), false);
         for (auto& m : resolve_matches(*roots.back(), p, *filter, shown)) {
-          items.push_back({roots.back().get(), std::move(m), true, false, "", filter.get(), shown});
+          items.push_back({roots.back().get(), std::move(m), true, options.unpack.value_or(false), "", filter.get(),
+                           shown});
         }
         break;
       }
@@ -725,8 +802,13 @@ void copy_files(const std::filesystem::path& target_root, const std::vector<Copy
         filter->can_skip_dir = s.can_skip_dir ? &s.can_skip_dir : nullptr;
         filter->excludes = &excludes;
         SourcePattern p = SourcePattern::parse(s.pattern, options.parents);
+        // --parents selects below a pivot by an include pattern, which by
+        // itself matches nothing quietly: a missing source must fail as
+        // without --parents (BuildKit's testCopyParents).
+        if (options.parents) (void)resolve_matches(*roots.back(), SourcePattern::parse(s.pattern, false), *filter, shown);
         for (auto& m : resolve_matches(*roots.back(), p, *filter, shown)) {
-          items.push_back({roots.back().get(), std::move(m), s.from_context, true, p.include, filter.get(), shown});
+          items.push_back({roots.back().get(), std::move(m), s.from_context, options.unpack.value_or(true), p.include,
+                           filter.get(), shown});
         }
         break;
       }

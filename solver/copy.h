@@ -63,6 +63,15 @@ struct CopySource {
   SkipDirPredicate can_skip_dir;
 };
 
+// --chmod: octal ("0755") or symbolic as chmod(1) ("u+x,g-w", "a=rX"; no
+// umask: a missing who means a), BuildKit's non-octal --chmod.
+struct Chmod {
+  std::optional<uint32_t> octal;
+  std::string symbolic;  // validated by parse_chmod()
+  // The permission bits (07777) an entry with st_mode `mode` gets.
+  uint32_t apply(uint32_t mode) const;
+};
+
 struct CopyOptions {
   // The destination as written ("/app/", "rel", "."); relative paths are
   // resolved against `workdir`; a trailing '/' makes it a directory.
@@ -72,7 +81,7 @@ struct CopyOptions {
   // /etc/passwd and /etc/group. Empty: no --chown.
   std::string chown;
   // --chmod, already parsed with parse_chmod().
-  std::optional<uint32_t> chmod;
+  std::optional<Chmod> chmod;
   // --exclude patterns (.dockerignore syntax), relative to each copied source.
   std::vector<std::string> excludes;
   // --parents: keep each source's path (below an optional "/./" pivot).
@@ -81,6 +90,9 @@ struct CopyOptions {
   bool link = false;
   // ADD: unpack local tar archives (any compression), allow URLs.
   bool add = false;
+  // ADD --unpack: false keeps local archives as they are, true unpacks a
+  // downloaded one too; unset: local archives only.
+  std::optional<bool> unpack;
   // ADD --checksum for a URL source: the download must have this sha256.
   std::optional<Digest> checksum;
 };
@@ -91,9 +103,9 @@ struct CopyOptions {
 void copy_files(const std::filesystem::path& target_root, const std::vector<CopySource>& sources,
                 const CopyOptions& options);
 
-// "0755" → 0755. Octal only, at most 07777; anything else throws
-// invalid_argument with BuildKit's wording.
-uint32_t parse_chmod(std::string_view text);
+// "0755" → octal 0755; "u+x,g-w" → symbolic. Octal at most 07777; anything
+// else throws invalid_argument with BuildKit's wording.
+Chmod parse_chmod(std::string_view text);
 
 // Resolves a --chown value against the target root's /etc/passwd and
 // /etc/group (read inside the root). "1000" means 1000:1000, "name" means

@@ -151,6 +151,15 @@ class Dispatcher {
   Dispatcher(const frontend::Dockerfile& df, const DispatchOptions& opts, ImageResolver& images)
       : df_(df), opts_(opts), images_(images), escape_(df.ast.escape) {
     platform_ = frontend::platform_args(frontend::host_platform(), frontend::host_platform());
+    // TARGETSTAGE (BuildKit 0.17): the stage being built, "default" for an
+    // unnamed last stage; like the platform args, a stage sees it after ARG.
+    std::string target_stage = opts.target;
+    if (const frontend::Stage* s = opts.target.empty() ? nullptr : df.find_stage(opts.target))
+      if (!s->from.stage_name.empty()) target_stage = s->from.stage_name;
+    if (opts.target.empty())
+      target_stage = df.stages.empty() || df.stages.back().from.stage_name.empty() ? "default"
+                                                                                  : df.stages.back().from.stage_name;
+    platform_.set("TARGETSTAGE", target_stage);
     meta_ = frontend::resolve_meta_args(df, opts.build_args, platform_);
   }
 
@@ -162,6 +171,10 @@ class Dispatcher {
       st.stage = &df_.stages[i];
       st.base_name = frontend::resolve_base_name(*st.stage, meta_, escape_);
       std::string platform = frontend::resolve_platform(*st.stage, meta_, escape_);
+      if (platform.empty() && !st.stage->from.platform.empty())
+        fail_at(st.stage->location, "failed to parse platform " + st.stage->from.platform +
+                                        ": it expands to an empty string (declare the ARG before the first FROM, "
+                                        "or give it with --build-arg)");
       if (!platform.empty()) {
         auto want = frontend::Platform::parse(platform);
         if (want.str() != frontend::host_platform().str())
@@ -194,6 +207,7 @@ class Dispatcher {
     out.image = std::move(target->image);
     out.vertices = std::move(vertices_);
     out.steps = steps_;
+    out.findings = std::move(findings_);
     return out;
   }
 
@@ -208,11 +222,28 @@ class Dispatcher {
   }
 
   std::string expand(const std::string& word, const StageState& st, const SourceLocation& where) {
+    std::string out;
     try {
-      return frontend::expand_word(word, st.env, escape_);
+      out = frontend::expand_word(word, st.env, escape_);
     } catch (Error& e) {
       e.at(where);
       throw;
+    }
+    if (word.find('$') != std::string::npos) undefined_vars(word, st, where);
+    return out;
+  }
+
+  // BuildKit's UndefinedVar check: "Usage of undefined variable '$X'".
+  void undefined_vars(const std::string& word, const StageState& st, const SourceLocation& where) {
+    for (const auto& name : frontend::plain_variables(word, escape_)) {
+      if (st.env.contains(name)) continue;
+      std::string msg = "Usage of undefined variable '$" + name + "'";
+      std::vector<std::string> names;
+      for (const auto& [k, v] : st.env.entries()) names.push_back(k);
+      if (auto near = frontend::suggest(name, names)) msg += " (did you mean $" + *near + "?)";
+      bool seen = std::any_of(findings_.begin(), findings_.end(),
+                              [&](const auto& f) { return f.line == where.line && f.message == msg; });
+      if (!seen) findings_.push_back({"UndefinedVar", msg, where.line});
     }
   }
 
@@ -227,10 +258,20 @@ class Dispatcher {
     return nullptr;
   }
 
-  // The file system named by --from / from=: a stage (dispatched first) or an image.
-  Vertex* input_fs(const std::string& from, StageState& current, const SourceLocation& where) {
+  // The file system named by --from / from=: a stage (dispatched first) or an
+  // image. `mount_target` is set for RUN --mount (it changes BuildKit's message).
+  Vertex* input_fs(const std::string& from, StageState& current, const SourceLocation& where,
+                   const std::string* mount_target = nullptr) {
     if (StageState* s = stage_by_name(from)) {
       if (s == &current) fail_at(where, "circular dependency detected on stage: " + from);
+      // BuildKit reads a Dockerfile top-down: only earlier stages can be used.
+      if (s->stage->index > current.stage->index) {
+        if (mount_target)
+          fail_at(where, "cannot mount from stage \"" + from + "\" to \"" + *mount_target +
+                             "\", stage needs to be defined before current command");
+        fail_at(where, "cannot copy from stage \"" + from + "\", it needs to be defined before current stage \"" +
+                           stage_label(current) + "\"");
+      }
       dispatch_stage(*s);
       return s->fs;
     }
@@ -325,7 +366,8 @@ class Dispatcher {
     // The base image's ONBUILD triggers run first, then are cleared.
     auto triggers = std::move(st.image.config.on_build);
     st.image.config.on_build.clear();
-    if (!st.base) {
+    // A stage's base stage gives its own ONBUILD instructions, as an image would.
+    {
       for (const auto& trigger : triggers) {
         frontend::Dockerfile t;
         try {
@@ -361,6 +403,10 @@ class Dispatcher {
     return out;
   }
 
+  static std::string stage_label(const StageState& st) {
+    return st.stage->from.stage_name.empty() ? "stage-" + std::to_string(st.stage->index) : st.stage->from.stage_name;
+  }
+
   // "[build 2/5] RUN make" as BuildKit's progress names its steps: the
   // stage (when there are several), the step's number among the stage's
   // FROM, RUN, COPY, ADD and WORKDIR, padded to the width of the total.
@@ -392,8 +438,11 @@ class Dispatcher {
       case InstructionKind::env: {
         const auto& c = std::get<frontend::EnvCmd>(ins.command);
         std::string msg = "ENV";
-        for (const auto& kv : c.env) {
-          std::string key = ex(kv.key), value = ex(kv.value);
+        // Every pair is expanded before any is set, as BuildKit does: in
+        // `ENV A=1 B=$A`, B sees the A from before this line.
+        std::vector<std::pair<std::string, std::string>> pairs;
+        for (const auto& kv : c.env) pairs.emplace_back(ex(kv.key), ex(kv.value));
+        for (const auto& [key, value] : pairs) {
           set_env_list(cfg.env, key, value);
           st.env.set(key, value);
           msg += " " + key + "=" + value;
@@ -404,8 +453,20 @@ class Dispatcher {
       case InstructionKind::arg: {
         const auto& c = std::get<frontend::ArgCmd>(ins.command);
         std::string msg = "ARG";
+        // As ENV: every default is expanded with the variables from before
+        // the line (BuildKit: `ARG A=1 B=${A}x` gives B=x in a stage).
+        std::vector<std::optional<std::string>> values;
         for (const auto& a : c.args) {
-          auto value = frontend::resolve_stage_arg(a, st.env, opts_.build_args, meta_, platform_, escape_);
+          try {
+            values.push_back(frontend::resolve_stage_arg(a, st.env, opts_.build_args, meta_, platform_, escape_));
+          } catch (Error& e) {
+            e.at(where);
+            throw;
+          }
+        }
+        for (size_t i = 0; i < c.args.size(); ++i) {
+          const auto& a = c.args[i];
+          const auto& value = values[i];
           msg += " " + a.key + (a.default_value ? "=" + *a.default_value : "");
           if (value) {
             st.env.set(a.key, *value);
@@ -547,10 +608,28 @@ class Dispatcher {
     }
   }
 
+  // BuildKit's proxyEnvFromBuildArgs: a proxy --build-arg needs no ARG and
+  // gives the step both spellings (HTTP_PROXY and http_proxy); a variable
+  // the stage already has (an ARG of the same name) keeps its value.
+  std::vector<std::string> proxy_env(const Env& env) const {
+    static const char* const names[] = {"HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY"};
+    std::vector<std::string> out;
+    for (const char* upper : names) {
+      std::optional<std::string> value;
+      for (const auto& [k, v] : opts_.build_args)
+        if (lower(k) == lower(upper)) value = v;
+      if (!value) continue;
+      for (const std::string& name : {std::string(upper), lower(upper)})
+        if (!env.contains(name)) out.push_back(name + "=" + *value);
+    }
+    return out;
+  }
+
   void dispatch_run(StageState& st, const Instruction& ins) {
     const auto& c = std::get<frontend::RunCmd>(ins.command);
     const SourceLocation& where = ins.location;
     std::vector<std::string> args = c.command.args;
+    std::optional<ExecVertex::InlineFile> shebang_file;
     if (!c.heredocs.empty() && c.command.prepend_shell && args.size() == 1) {
       std::string cmdline = args[0];
       // "RUN <<EOF" alone: the heredoc is the script; "RUN <<EOF cmd" or
@@ -558,7 +637,12 @@ class Dispatcher {
       std::string trimmed = cmdline;
       while (!trimmed.empty() && isspace(static_cast<unsigned char>(trimmed.back()))) trimmed.pop_back();
       bool bare = c.heredocs.size() == 1 && trimmed.rfind("<<", 0) == 0 && trimmed.find(' ') == std::string::npos;
-      if (bare) {
+      if (bare && c.heredocs[0].content.rfind("#!", 0) == 0) {
+        // BuildKit: a body with a shebang is a file run by its interpreter,
+        // mounted at /dev/pipes/<name> (mode 0755) for the step only.
+        shebang_file = ExecVertex::InlineFile{"/dev/pipes/" + c.heredocs[0].name, c.heredocs[0].content, 0755};
+        args = {shebang_file->path};
+      } else if (bare) {
         args = {c.heredocs[0].content};
       } else {
         std::string full = cmdline;
@@ -572,6 +656,8 @@ class Dispatcher {
     v->kind = Vertex::Kind::exec;
     v->args = args;
     v->env = st.env.to_list();
+    if (shebang_file) v->files.push_back(std::move(*shebang_file));
+    v->proxy_env = proxy_env(st.env);
     v->cwd = st.image.config.working_dir.empty() ? "/" : st.image.config.working_dir;
     v->user = st.image.config.user;
     std::string net = c.network.empty() || c.network == "default" ? opts_.network : c.network;
@@ -587,7 +673,7 @@ class Dispatcher {
       v->insecure = true;
     }
     for (const auto& raw : c.raw_mounts) {
-      frontend::Mount m = frontend::parse_mount(expand(raw, st, where), where);
+      frontend::Mount m = frontend::parse_mount(raw, where, &st.env, escape_);
       RunMount rm{m, InputRef{}};
       if (m.type == frontend::Mount::Type::ssh)
         fail_at(where, "RUN --mount=type=ssh is not supported by xbuild");
@@ -595,7 +681,7 @@ class Dispatcher {
         if (m.from.empty()) {
           rm.input.kind = InputRef::Kind::context;
         } else {
-          Vertex* from = input_fs(m.from, st, where);
+          Vertex* from = input_fs(m.from, st, where, &m.target);
           rm.input.kind = from ? InputRef::Kind::vertex : InputRef::Kind::none;
           if (from) {
             rm.input.dep = static_cast<int>(v->deps.size());
@@ -632,6 +718,7 @@ class Dispatcher {
     std::string dest, chown, chmod, from, checksum;
     std::vector<std::string> excludes;
     bool link = false, parents = false;
+    std::optional<bool> unpack;
     auto take_shared = [&](const auto& c) {  // the flags COPY and ADD have in common
       raw_sources = c.sources;
       contents = c.source_contents;
@@ -645,6 +732,7 @@ class Dispatcher {
       const auto& c = std::get<frontend::AddCmd>(ins.command);
       take_shared(c);
       checksum = c.checksum;
+      unpack = c.unpack;
     } else {
       const auto& c = std::get<frontend::CopyCmd>(ins.command);
       take_shared(c);
@@ -673,6 +761,7 @@ class Dispatcher {
       cs.pattern = ex(s);
       msg += " " + cs.pattern;
       bool url = cs.pattern.rfind("http://", 0) == 0 || cs.pattern.rfind("https://", 0) == 0;
+      if (!url && !checksum.empty()) fail_at(where, "checksum can't be specified for non-HTTP sources");
       if (url) {
         if (!is_add) fail_at(where, "source can't be a URL for COPY");
         cs.kind = CopySource::Kind::url;
@@ -691,7 +780,16 @@ class Dispatcher {
       CopySource cs;
       cs.kind = CopySource::Kind::content;
       cs.pattern = sc.path;
-      cs.content = sc.expand ? ex(sc.data) : sc.data;
+      if (sc.expand) {
+        try {
+          cs.content = frontend::expand_heredoc(sc.data, st.env);
+        } catch (Error& e) {
+          e.at(where);
+          throw;
+        }
+      } else {
+        cs.content = sc.data;
+      }
       msg += " <<" + sc.path;
       v->sources.push_back(std::move(cs));
       v->source_inputs.push_back(InputRef{InputRef::Kind::none, -1});
@@ -711,6 +809,7 @@ class Dispatcher {
     v->options.parents = parents;
     v->options.link = link;
     v->options.add = is_add;
+    v->options.unpack = unpack;
     if (!checksum.empty()) {
       try {
         v->options.checksum = Digest::parse(ex(checksum));
@@ -739,6 +838,7 @@ class Dispatcher {
   std::map<const SourceVertex*, int> source_namer_;  // the stage index a FROM step is named for (-1: none)
   StageState* stage_for_name_ = nullptr;  // the stage whose FROM is being resolved
   int steps_ = 0;
+  std::vector<frontend::CheckFinding> findings_;
 };
 
 }  // namespace

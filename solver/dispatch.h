@@ -44,6 +44,9 @@ struct Dispatched {
   Vertex* target = nullptr;  // the target's file system (null: empty)
   store::ImageConfig image;  // the target's config; history without times, no diff_ids
   int steps = 0;             // vertices that may run
+  // Build-check findings only dispatch can see (UndefinedVar: a variable
+  // used before ENV or ARG defines it), in dispatch order.
+  std::vector<frontend::CheckFinding> findings;
 };
 
 Dispatched dispatch(const frontend::Dockerfile& dockerfile, const DispatchOptions& options,

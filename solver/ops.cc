@@ -87,6 +87,11 @@ std::string ExecVertex::describe() const {
                   {"required", m.spec.required},
                   {"env", m.spec.env}});
   }
+  // Only when there are some: keys of steps without inline files stay as they were.
+  if (!files.empty()) {
+    auto& fj = j["files"] = nlohmann::json::array();
+    for (const auto& f : files) fj.push_back({{"path", f.path}, {"content", Digest::of(f.content).str()}, {"mode", f.mode}});
+  }
   return dump_exact(j);
 }
 
@@ -119,7 +124,11 @@ std::string FileVertex::describe() const {
   j["dest"] = options.dest;
   j["workdir"] = options.workdir;
   j["chown"] = options.chown;
-  j["chmod"] = opt(options.chmod);
+  // Octal as a number (the keys of earlier builds stay valid), symbolic as written.
+  j["chmod"] = !options.chmod ? nlohmann::json(nullptr)
+               : options.chmod->octal ? nlohmann::json(*options.chmod->octal)
+                                      : nlohmann::json(options.chmod->symbolic);
+  if (options.unpack) j["unpack"] = *options.unpack;
   j["excludes"] = options.excludes;
   j["parents"] = options.parents;
   j["add"] = options.add;

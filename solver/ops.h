@@ -80,6 +80,18 @@ class ExecVertex : public Vertex {
   bool insecure = false;
   std::vector<RunMount> mounts;
   ContextKeys* context = nullptr;  // for bind mounts of the context
+  // Files bound read-only into the step: a `RUN <<EOF` body that starts with
+  // `#!` runs from /dev/pipes/EOF by its interpreter, as in BuildKit.
+  struct InlineFile {
+    std::string path;
+    std::string content;
+    uint32_t mode = 0755;
+  };
+  std::vector<InlineFile> files;
+  // --build-arg http_proxy=… and the other proxy variables, both spellings:
+  // in the step's environment, but not in its key (BuildKit keeps them out
+  // of the cache key, so a changed proxy reruns nothing) nor in the image.
+  std::vector<std::string> proxy_env;
 };
 
 class FileVertex : public Vertex {

@@ -1,6 +1,8 @@
 // Stage 2: typed instructions, flags, stages, args, and error locations.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "frontend/frontend.h"
 
 namespace fe = xb::frontend;
@@ -134,6 +136,87 @@ TEST(Instructions, RunMounts) {
   EXPECT_THROW(fe::parse_mount("type=volume,target=/x"), xb::Error);
   EXPECT_THROW(fe::parse_mount("type=cache,target=/x,colour=red"), xb::Error);
   EXPECT_THROW(fe::parse_mount("type=secret,mode=999"), xb::Error);
+}
+
+// BuildKit's parseMount: each value expanded alone at dispatch; at parse
+// time a value with a variable waits, except from=.
+TEST(Instructions, RunMountValuesExpandAtDispatch) {
+  EXPECT_NO_THROW(fe::parse_mount("type=$T,target=$TGT,rw"));
+  fe::Env env{{"T", "cache"}, {"TGT", "/c"}, {"ID", "x"}};
+  auto m = fe::parse_mount("type=$T,target=$TGT,id=${ID}-1", {}, &env);
+  EXPECT_EQ(m.type, fe::Mount::Type::cache);
+  EXPECT_EQ(m.target, "/c");
+  EXPECT_EQ(m.id, "x-1");
+  try {
+    fe::parse_mount("from=$STAGE,target=/m");
+    FAIL();
+  } catch (const xb::Error& e) {
+    EXPECT_NE(e.message().find("'from' doesn't support variable expansion, define alias stage instead"),
+              std::string::npos);
+  }
+  // Bare flags are not expanded, and a value cannot add fields.
+  EXPECT_THROW(fe::parse_mount("target=/m,$RW", {}, &env), xb::Error);
+  fe::Env sneaky{{"T", "bind,target=/etc"}};
+  EXPECT_THROW(fe::parse_mount("type=$T,target=/m", {}, &sneaky), xb::Error);
+  // Validated once expanded: still no target.
+  fe::Env empty;
+  EXPECT_THROW(fe::parse_mount("type=bind,target=$NONE", {}, &empty), xb::Error);
+}
+
+TEST(Instructions, HeredocBodiesKeepQuotes) {
+  fe::Env env{{"A", "aval"}};
+  EXPECT_EQ(fe::expand_heredoc("q \"x\" 'y' '$A' \\$A \\\\ ${A:-d}\n", env), "q \"x\" 'y' 'aval' $A \\ aval\n");
+}
+
+TEST(Instructions, OnbuildKeepsItsHeredocs) {
+  auto df = fe::parse_dockerfile("FROM busybox\nONBUILD RUN <<EOF\necho hi\nEOF\nONBUILD COPY <<X /x\nbody\nX\n");
+  const auto& ins = df.stages[0].instructions;
+  ASSERT_EQ(ins.size(), 2u);
+  EXPECT_EQ(as<fe::OnbuildCmd>(ins[0]).expression, "RUN <<EOF\necho hi\nEOF");
+  EXPECT_EQ(as<fe::OnbuildCmd>(ins[1]).expression, "COPY <<X /x\nbody\nX");
+}
+
+TEST(Checks, DirectiveAndFindings) {
+  auto c = fe::parse_check_directive("skip=JSONArgsRecommended, StageNameCasing;error=true");
+  EXPECT_TRUE(c.error);
+  EXPECT_EQ(c.skip, (std::set<std::string>{"JSONArgsRecommended", "StageNameCasing"}));
+  EXPECT_TRUE(fe::parse_check_directive("skip=all").skip_all);
+  EXPECT_THROW(fe::parse_check_directive("error=maybe"), xb::Error);
+  EXPECT_THROW(fe::parse_check_directive("fail=true"), xb::Error);
+
+  auto df = fe::parse_dockerfile(
+      "FROM busybox as Build\n"        // FromAsCasing, StageNameCasing
+      "MAINTAINER me\n"                // MaintainerDeprecated
+      "ENV A b\n"                      // LegacyKeyValueFormat
+      "WORKDIR rel\n"                  // WorkdirRelativePath
+      "EXPOSE 80/TCP\n"                // ExposeProtoCasing
+      "CMD echo one\n"                 // JSONArgsRecommended, MultipleInstructionsDisallowed
+      "CMD [\"two\"]\n"
+      "copy a b\n"                     // ConsistentInstructionCasing
+      "FROM busybox AS build\n");      // DuplicateStageName
+  std::vector<std::string> got;
+  for (const auto& f : fe::run_checks(df, {})) got.push_back(f.rule + ":" + std::to_string(f.line));
+  EXPECT_EQ(got, (std::vector<std::string>{"FromAsCasing:1", "StageNameCasing:1", "MaintainerDeprecated:2",
+                                           "LegacyKeyValueFormat:3", "WorkdirRelativePath:4", "ExposeProtoCasing:5",
+                                           "JSONArgsRecommended:6", "MultipleInstructionsDisallowed:6",
+                                           "ConsistentInstructionCasing:8", "DuplicateStageName:9"}));
+  auto undeclared = fe::run_checks(
+      fe::parse_dockerfile("ARG TAG=1\nARG BASE\nFROM --platform=$BUILDPLATFORM busybox:${TAG} AS a\n"
+                           "FROM ${BASES:-busybox}\nFROM \\$NOT_A_VAR\n"),
+      {});
+  ASSERT_EQ(undeclared.size(), 1u);
+  EXPECT_EQ(undeclared[0].message, "FROM argument 'BASES' is not declared (did you mean BASE?)");
+  EXPECT_EQ(undeclared[0].line, 4);
+  EXPECT_EQ(fe::plain_variables("$A ${B} ${C:-d} '$D' \"$E\" \\$F $1 ${G}x $A"),
+            (std::vector<std::string>{"A", "B", "E", "G"}));
+  // A base stage's absolute WORKDIR makes a relative one fine.
+  EXPECT_TRUE(fe::run_checks(fe::parse_dockerfile("FROM busybox AS a\nWORKDIR /w\nFROM a\nWORKDIR rel\n"), {}).empty());
+  fe::CheckConfig skip;
+  skip.skip_all = true;
+  EXPECT_TRUE(fe::run_checks(df, skip).empty());
+  auto finding = fe::run_checks(fe::parse_dockerfile("FROM busybox as b\n"), {});
+  ASSERT_EQ(finding.size(), 1u);
+  EXPECT_EQ(finding[0].message, "'as' and 'FROM' keywords' casing do not match");
 }
 
 TEST(Instructions, MetaArgsBuildArgsAndFromResolution) {

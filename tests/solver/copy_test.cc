@@ -137,12 +137,33 @@ TEST(ResolveDest, LikeBuildKit) {
   EXPECT_EQ(resolve_dest_path("/", "/w"), "/");
 }
 
-TEST(ParseChmod, OctalOnly) {
-  EXPECT_EQ(parse_chmod("0750"), 0750u);
-  EXPECT_EQ(parse_chmod("4755"), 04755u);
-  EXPECT_THROW(parse_chmod("u+x"), Error);
+TEST(ParseChmod, OctalOrSymbolic) {
+  EXPECT_EQ(parse_chmod("0750").octal, 0750u);
+  EXPECT_EQ(parse_chmod("4755").octal, 04755u);
+  EXPECT_EQ(parse_chmod("0750").apply(S_IFREG | 0644), 0750u);
   EXPECT_THROW(parse_chmod("10000"), Error);
   EXPECT_THROW(parse_chmod("8"), Error);
+  // BuildKit's testAddInvalidChmod and its non-octal --chmod (chmod(1) syntax).
+  EXPECT_THROW(parse_chmod("64a"), Error);
+  EXPECT_THROW(parse_chmod("u+x,"), Error);
+  EXPECT_THROW(parse_chmod("q+x"), Error);
+  EXPECT_THROW(parse_chmod(""), Error);
+  EXPECT_FALSE(parse_chmod("u+x").octal);
+}
+
+TEST(ParseChmod, SymbolicAsChmod1) {
+  auto on = [](const char* spec, uint32_t mode) { return parse_chmod(spec).apply(mode); };
+  EXPECT_EQ(on("u+x,g-w", S_IFREG | 0664), 0744u);
+  EXPECT_EQ(on("go-w", S_IFREG | 0666), 0644u);
+  EXPECT_EQ(on("u=rw,g=r,o=r", S_IFREG | 0777), 0644u);
+  EXPECT_EQ(on("a=rX", S_IFREG | 0664), 0444u);   // X: no x anywhere, a file
+  EXPECT_EQ(on("a=rX", S_IFREG | 0744), 0555u);   // X: some x already
+  EXPECT_EQ(on("a+X", S_IFDIR | 0124), 0135u);    // X: a directory
+  EXPECT_EQ(on("u+rw,g+r,o-x,o+w", S_IFDIR | 0124), 0766u);
+  EXPECT_EQ(on("+x", S_IFREG | 0600), 0711u);     // no who: all, no umask
+  EXPECT_EQ(on("g=u", S_IFREG | 0640), 0660u);
+  EXPECT_EQ(on("u+s", S_IFREG | 0755), 04755u);
+  EXPECT_EQ(on("o+t", S_IFDIR | 0777), 01777u);
 }
 
 TEST_F(CopyTest, FileIntoDirectoryWithTrailingSlash) {

@@ -311,5 +311,118 @@ TEST(Dispatch, HostNetworkRunNeedsTheEntitlement) {
   }
 }
 
+// BuildKit's behaviours of issue 15 that dispatch decides (the end-to-end
+// claims are in tests/scripts/frontend_parity.sh).
+std::string dispatch_error(const std::string& text, DispatchOptions opts = {}) {
+  FakeBusybox images;
+  try {
+    auto df = frontend::parse_dockerfile(text);
+    dispatch(df, opts, images);
+  } catch (const Error& e) {
+    return std::string(e.what()) + " @" + std::to_string(e.location() ? e.location()->line : 0);
+  }
+  return "no error";
+}
+
+TEST(Dispatch, OnlyEarlierStagesCanBeUsed) {
+  DispatchOptions first;
+  first.target = "first";
+  EXPECT_NE(dispatch_error("FROM busybox AS first\nCOPY --from=later /a /a\nFROM busybox AS later\n", first)
+                .find("cannot copy from stage \"later\", it needs to be defined before current stage \"first\" @2"),
+            std::string::npos);
+  EXPECT_NE(dispatch_error("FROM busybox AS first\nRUN --mount=from=later,target=/m true\nFROM busybox AS later\n", first)
+                .find("cannot mount from stage \"later\" to \"/m\", stage needs to be defined before current command @2"),
+            std::string::npos);
+  EXPECT_EQ(dispatch_error("FROM busybox AS early\nFROM busybox\nCOPY --from=early /a /a\n"), "no error");
+}
+
+TEST(Dispatch, ErrorsAsBuildKit) {
+  EXPECT_NE(dispatch_error("FROM --platform=$UNDECL busybox\n").find("failed to parse platform $UNDECL"),
+            std::string::npos);
+  EXPECT_NE(dispatch_error("FROM busybox\nADD --checksum=sha256:24454f830cdb571e2c4ad15481119c43b3cafd48dd869a9b2945d1036d1dc68d f /f\n")
+                .find("checksum can't be specified for non-HTTP sources @2"),
+            std::string::npos);
+  EXPECT_NE(dispatch_error("FROM busybox AS s\nFROM busybox\nARG S=s\nRUN --mount=from=$S,target=/m true\n")
+                .find("'from' doesn't support variable expansion"),
+            std::string::npos);
+}
+
+TEST(Dispatch, ProxyArgsReachRunButNotItsKeyOrTheImage) {
+  FakeBusybox images;
+  DispatchOptions opts;
+  opts.build_args = {{"http_proxy", "http://p:1"}, {"NO_PROXY", "localhost"}};
+  auto df = frontend::parse_dockerfile("FROM busybox\nRUN true\n");
+  Dispatched d = dispatch(df, opts, images);
+  auto* run = dynamic_cast<ExecVertex*>(d.target);
+  ASSERT_NE(run, nullptr);
+  EXPECT_EQ(run->proxy_env, (std::vector<std::string>{"HTTP_PROXY=http://p:1", "http_proxy=http://p:1",
+                                                      "NO_PROXY=localhost", "no_proxy=localhost"}));
+  EXPECT_EQ(run->describe().find("p:1"), std::string::npos);  // not in the cache key
+  EXPECT_EQ(d.image.to_json().find("p:1"), std::string::npos);
+}
+
+TEST(Dispatch, ShebangHeredocRunsFromAnInlineFile) {
+  FakeBusybox images;
+  auto df = frontend::parse_dockerfile("FROM busybox\nRUN <<EOF\n#!/bin/awk -f\nBEGIN { print 1 }\nEOF\n");
+  Dispatched d = dispatch(df, {}, images);
+  auto* run = dynamic_cast<ExecVertex*>(d.target);
+  ASSERT_NE(run, nullptr);
+  EXPECT_EQ(run->args, (std::vector<std::string>{"/bin/sh", "-c", "/dev/pipes/EOF"}));
+  ASSERT_EQ(run->files.size(), 1u);
+  EXPECT_EQ(run->files[0].path, "/dev/pipes/EOF");
+  EXPECT_EQ(run->files[0].content, "#!/bin/awk -f\nBEGIN { print 1 }\n");
+  EXPECT_EQ(run->files[0].mode, 0755u);
+}
+
+TEST(Dispatch, ParentStageOnbuildTriggersRunInTheChild) {
+  FakeBusybox images;
+  auto df = frontend::parse_dockerfile(
+      "FROM busybox AS parent\nONBUILD RUN <<EOF\necho hi > /t\nEOF\nFROM parent\nRUN true\n");
+  Dispatched d = dispatch(df, {}, images);
+  int runs = 0;
+  for (const auto& v : d.vertices)
+    if (auto* e = dynamic_cast<ExecVertex*>(v.get())) {
+      ++runs;
+      if (runs == 1) {
+        EXPECT_EQ(e->args, (std::vector<std::string>{"/bin/sh", "-c", "echo hi > /t\n"}));
+      }
+    }
+  EXPECT_EQ(runs, 2);
+  EXPECT_TRUE(d.image.config.on_build.empty());  // consumed, as BuildKit does
+}
+
+TEST(Dispatch, EnvPairsExpandWithTheEnvBeforeTheLine) {
+  FakeBusybox images;
+  auto df = frontend::parse_dockerfile("FROM busybox\nENV A=1 B=${A}x\nENV C=$A\nARG D=2 E=${D}y\nRUN true\n");
+  Dispatched d = dispatch(df, {}, images);
+  auto env = frontend::Env::from_list(d.image.config.env);
+  EXPECT_EQ(env.get("B").value_or("unset"), "x");  // BuildKit v0.13 gives B=x
+  EXPECT_EQ(env.get("C").value_or("unset"), "1");
+  auto* run = dynamic_cast<ExecVertex*>(d.target);
+  ASSERT_NE(run, nullptr);
+  EXPECT_NE(std::find(run->env.begin(), run->env.end(), "E=y"), run->env.end());  // likewise for ARG
+  // UndefinedVar, as BuildKit's check reports it.
+  ASSERT_EQ(d.findings.size(), 1u);
+  EXPECT_EQ(d.findings[0].message, "Usage of undefined variable '$A'");
+  EXPECT_EQ(d.findings[0].line, 2);
+}
+
+TEST(Dispatch, TargetStageArg) {
+  FakeBusybox images;
+  auto df = frontend::parse_dockerfile("FROM busybox AS base\nARG TARGETSTAGE\nRUN true\nFROM base AS foo\nFROM base\n");
+  auto value = [&](const std::string& target) {
+    DispatchOptions opts;
+    opts.target = target;
+    Dispatched d = dispatch(df, opts, images);
+    for (const auto& v : d.vertices)
+      if (auto* e = dynamic_cast<ExecVertex*>(v.get()))
+        for (const auto& kv : e->env)
+          if (kv.rfind("TARGETSTAGE=", 0) == 0) return kv;
+    return std::string("unset");
+  };
+  EXPECT_EQ(value("foo"), "TARGETSTAGE=foo");
+  EXPECT_EQ(value(""), "TARGETSTAGE=default");
+}
+
 }  // namespace
 }  // namespace xb::solver
