@@ -42,9 +42,9 @@ stop_case() { # name signal expected-rc marker
   local t0=$(date +%s%N) gone=no
   for i in $(seq 200); do kill -0 "$pid" 2>/dev/null || { gone=yes; break; }; sleep 0.05; done
   local ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+  if [ $gone = no ]; then bad "$name-stops" "still running 10 s after SIG$sig"; kill -9 "$pid"; wait "$pid"; return; fi
   wait "$pid"; local rc=$?
   echo "# $name: SIG$sig -> exit $rc after ${ms} ms"
-  if [ $gone = no ]; then bad "$name-stops" "still running 10 s after SIG$sig"; kill -9 "$pid"; return; fi
   check "$name-exit-code" "$want" "$rc"
   local errs; errs=$(grep -c '^error' "$t/$name.log")
   check "$name-one-error-line" 1 "$errs"
