@@ -182,9 +182,10 @@ if mount -t tmpfs -o size=48m tmpfs "$t/nospace"; then
       enospc_runs=$((enospc_runs + 1))
       errline=$(grep '^error' "$t/$name.log")
       # A RUN whose own process hits the full disk fails as that process does
-      # (its stderr says so, as in BuildKit); xbuild's own writes say it in the error.
-      if [ $op = run ] && echo "$errline" | grep -q 'did not complete successfully' &&
-         grep -qi 'no space left on device' "$t/$name.log"; then errline="$errline (no space left on device: in the RUN's output)"; fi
+      # (as in BuildKit; busybox's head says "I/O error"); xbuild's own writes
+      # (unpack, layer, blob) say "no space left on device" in the error.
+      if [ $op = run ] && echo "$errline" | grep -q 'did not complete successfully: exit code'; then
+        errline="$errline (the RUN's own failure: / no space left on device)"; fi
       if [ $rc -eq 0 ]; then echo "# $name: fitted ($free MiB free)"
       elif [ $rc -ne 1 ] || [ "$(echo "$errline" | wc -l)" -ne 1 ] || ! echo "$errline" | grep -qi 'no space left on device' ||
            ! echo "$errline" | grep -q '/'; then
