@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include <atomic>
+#include <exception>
 #include <string>
 #include <thread>
 
@@ -29,7 +30,9 @@ int interrupt_signal() noexcept { return g_signal.load(std::memory_order_relaxed
 
 void check_interrupt() {
   int sig = interrupt_signal();
-  if (!sig) return;
+  // Never from cleanup that runs while an exception unwinds (a destructor
+  // that removes a snapshot and waits for a lock): that would terminate.
+  if (!sig || std::uncaught_exceptions() > 0) return;
   const char* name = sigabbrev_np(sig);
   fail(ErrorKind::cancelled, std::string("interrupted (") + (name ? std::string("SIG") + name : std::to_string(sig)) + ")");
 }
