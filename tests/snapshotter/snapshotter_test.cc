@@ -117,10 +117,11 @@ TEST_P(SnapshotterTest, Lifecycle) {
   s_->remove("A");
   EXPECT_TRUE(s_->list().empty());
   EXPECT_THROW(s_->remove("A"), Error);
-  // Nothing is left on disk but the metadata and the lock.
+  // Nothing is left on disk but the metadata, the lock and the reserve for a full disk.
   int entries = 0;
-  for (auto& e : fs::directory_iterator(s_->dir())) entries += e.path().filename() != "metadata.json" &&
-                                                                e.path().filename() != "lock";
+  for (auto& e : fs::directory_iterator(s_->dir()))
+    entries += e.path().filename() != "metadata.json" && e.path().filename() != "lock" &&
+               e.path().filename() != "reserve";
   EXPECT_EQ(entries, 0);
 }
 
