@@ -67,13 +67,6 @@ solver::SecretSource parse_secret(const std::string& text) {
   return s;
 }
 
-volatile std::sig_atomic_t g_interrupted = 0;
-
-void on_interrupt(int) {
-  g_interrupted = 1;
-  executor::cancel_all();
-}
-
 int run_build(const Globals& globals, const std::vector<std::string>& args) {
   ParsedArgs a = parse_args("build", kBuildFlags, args);
   if (a.has("help")) {
@@ -170,9 +163,6 @@ int run_build(const Globals& globals, const std::vector<std::string>& args) {
   auto display = ProgressDisplay::create(mode, stderr);
   opts.progress = display.get();
 
-  std::signal(SIGINT, on_interrupt);
-  std::signal(SIGTERM, on_interrupt);
-
   store::Store store = open_store(globals);
   solver::BuildResult result = [&] {
     try {
@@ -208,7 +198,7 @@ int run_build(const Globals& globals, const std::vector<std::string>& args) {
   for (const auto& o : outputs) archive_on_stdout = archive_on_stdout || o.dest == "-";
   // With dest=- stdout holds the archive: the ID must not be mixed into it.
   if (quiet && !archive_on_stdout) std::printf("%s\n", result.image_id.str().c_str());
-  return g_interrupted ? 1 : 0;
+  return 0;
 }
 
 }  // namespace

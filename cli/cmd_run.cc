@@ -16,8 +16,10 @@
 #include "cli/args.h"
 #include "cli/store_cli.h"
 #include "common/error.h"
+#include "common/interrupt.h"
 #include "executor/executor.h"
 #include "snapshotter/snapshotter.h"
+#include "store/blob_reader.h"
 
 namespace xb::cli {
 
@@ -70,8 +72,16 @@ std::string unpack_layers(snapshotter::Snapshotter& snap, const store::Store& st
       std::string active = "unpack-" + random_hex(12) + "-" + name;
       snap.prepare(active, parent);
       try {
-        UniqueFd fd = st.open_blob(layers[i].digest);
-        snapshotter::LayerResult r = snap.apply_fd(active, fd.get());
+        store::VerifiedBlobReader in = store::read_blob_verified(st, layers[i].digest);
+        snapshotter::LayerResult r = [&] {
+          try {
+            return snap.apply(active, [&](void* buf, size_t size) { return in.read(buf, size); });
+          } catch (const Error&) {
+            in.finish();  // corrupt bytes often fail the unpack first: say that they are corrupt
+            throw;
+          }
+        }();
+        in.finish();
         if (r.diff_id != diff_ids[i])
           fail(ErrorKind::data_loss, "layer " + layers[i].digest.str() + " has diff ID " + r.diff_id.str() +
                                          ", the image config says " + diff_ids[i].str());
@@ -86,8 +96,6 @@ std::string unpack_layers(snapshotter::Snapshotter& snap, const store::Store& st
   }
   return parent;
 }
-
-void on_signal(int) { executor::cancel_all(); }
 
 int run_run(const Globals& g, const std::vector<std::string>& args) {
   std::vector<FlagSpec> specs = {
@@ -184,16 +192,11 @@ int run_run(const Globals& g, const std::vector<std::string>& args) {
     }
   } remove{*snap, key};
 
-  struct sigaction sa{};
-  sa.sa_handler = on_signal;
-  ::sigaction(SIGINT, &sa, nullptr);
-  ::sigaction(SIGTERM, &sa, nullptr);
-  ::sigaction(SIGHUP, &sa, nullptr);
-
+  // A signal (cli/main.cc) kills the container; main reports it and exits 128 + signal.
   executor::ExitStatus status = executor::run(spec);
-  if (status.oom_killed || status.timed_out || status.cancelled || status.signal)
+  if (status.cancelled) return 128 + interrupt_signal();
+  if (status.oom_killed || status.timed_out || status.signal)
     std::cerr << "xbuild run: " << status.describe() << "\n";
-  if (status.cancelled) return 130;
   if (status.oom_killed) return 137;
   return status.shell_code();
 }

@@ -10,6 +10,8 @@
 
 #include "cli/command.h"
 #include "common/error.h"
+#include "common/interrupt.h"
+#include "executor/executor.h"
 
 namespace xb::cli {
 
@@ -121,15 +123,42 @@ int main(int argc, char** argv) {
   bool debug = false;
   for (int i = 1; i < argc && argv[i][0] == '-'; ++i)
     if (std::string(argv[i]) == "--debug") debug = true;
+  // SIGINT/SIGTERM/SIGHUP: one stop flag for every command (common/interrupt.h);
+  // running containers are killed at once, everything else notices the flag
+  // and unwinds, so mounts, cgroups and temporary files are removed.
+  xb::set_interrupt_hook(xb::executor::cancel_all);
+  xb::install_interrupt_handlers();
+  // The exit code of a command stopped by a signal, as a shell reports it.
+  auto stopped = [] { return 128 + xb::interrupt_signal(); };
   try {
-    return xb::cli::run_main(argc, argv);
+    int rc = xb::cli::run_main(argc, argv);
+    if (xb::interrupted()) {
+      std::fflush(stdout);
+      try {
+        xb::check_interrupt();
+      } catch (const xb::Error& e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+      }
+      return stopped();
+    }
+    return rc;
   } catch (const xb::Error& e) {
     std::fflush(stdout);
+    if (xb::interrupted()) {
+      // Whatever failed on the way out, the reason is the signal: one line.
+      try {
+        xb::check_interrupt();
+      } catch (const xb::Error& stop) {
+        std::fprintf(stderr, "error: %s\n", stop.what());
+      }
+      return stopped();
+    }
     std::string kind = debug ? " [" + std::string(xb::to_string(e.kind())) + "]" : "";
     std::fprintf(stderr, "error%s: %s\n", kind.c_str(), e.render().c_str());
     return xb::exit_code_for(e);
   } catch (const std::exception& e) {
     std::fflush(stdout);
+    if (xb::interrupted()) return stopped();
     std::fprintf(stderr, "error: internal: %s\n", e.what());
     return 1;
   }

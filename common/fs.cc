@@ -1,5 +1,7 @@
 #include "common/fs.h"
 
+#include "common/interrupt.h"
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -37,6 +39,7 @@ void read_chunks(int fd, std::string_view what, const std::function<void(std::st
       throw_errno("read", std::string(what));
     }
     if (n == 0) return;
+    check_interrupt();  // a signal stops compression, archives and copies here
     sink(std::string_view(buf.data(), static_cast<size_t>(n)));
   }
 }
@@ -120,6 +123,7 @@ FileLock::FileLock(const fs::path& path, Mode mode) {
   int op = mode == Mode::shared ? LOCK_SH : LOCK_EX;
   while (::flock(fd_.get(), op) < 0) {
     if (errno != EINTR) throw_errno("flock", path.string());
+    check_interrupt();  // a signal ends the wait for another xbuild
   }
 }
 

@@ -49,6 +49,7 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/interrupt.h"
 #include "executor/cgroup.h"
 #include "executor/exec_message.h"
 #include "executor/executor.h"
@@ -1132,7 +1133,7 @@ ExitStatus Runner::run() {
     }
     int n = ::poll(pfds.data(), pfds.size(), timeout_ms);
     if (n < 0 && errno != EINTR) throw_errno("poll");
-    if (reg.cancelled() && !reaped && !status.cancelled) {
+    if ((reg.cancelled() || interrupted()) && !reaped && !status.cancelled) {
       status.cancelled = true;
       kill_tree();
     }

@@ -17,6 +17,7 @@
 #include "common/tar.h"
 #include "common/json.h"
 #include "exporter/exporter.h"
+#include "store/blob_reader.h"
 
 namespace xb::exporter {
 
@@ -47,21 +48,61 @@ std::string now_rfc3339() {
 }
 
 // The decompressed bytes of whatever libarchive can read from fd (raw format).
-void pump_decompressed(int fd, const std::string& what, const std::function<void(std::string_view)>& sink) {
+namespace {
+
+// libarchive's read callback over a byte source (a verified blob, an fd);
+// an exception from the source is kept and rethrown after libarchive returns.
+struct SourceCtx {
+  std::function<size_t(void*, size_t)> read;
+  std::string buf = std::string(kChunk, '\0');
+  std::exception_ptr error;
+};
+
+la_ssize_t source_read(archive*, void* user, const void** out) {
+  auto* c = static_cast<SourceCtx*>(user);
+  try {
+    *out = c->buf.data();
+    return static_cast<la_ssize_t>(c->read(c->buf.data(), c->buf.size()));
+  } catch (...) {
+    c->error = std::current_exception();
+    return -1;
+  }
+}
+
+void pump_decompressed_from(const std::function<size_t(void*, size_t)>& read, const std::string& what,
+                            const std::function<void(std::string_view)>& sink) {
+  SourceCtx ctx{read};
   tar::Archive r = tar::decompressor();
-  if (archive_read_open_fd(r.get(), fd, kChunk) != ARCHIVE_OK)
-    fail(ErrorKind::invalid_argument, what + ": " + tar::error(r.get()));
+  auto failed = [&](ErrorKind kind, const std::string& why) {
+    if (ctx.error) std::rethrow_exception(ctx.error);
+    fail(kind, what + why + tar::error(r.get()));
+  };
+  if (archive_read_open(r.get(), &ctx, nullptr, source_read, nullptr) != ARCHIVE_OK) failed(ErrorKind::invalid_argument, ": ");
   archive_entry* e = nullptr;
   int rc = tar::next_header(r.get(), &e);
   if (rc == ARCHIVE_EOF) return;
-  if (rc != ARCHIVE_OK) fail(ErrorKind::invalid_argument, what + ": " + tar::error(r.get()));
+  if (rc != ARCHIVE_OK) failed(ErrorKind::invalid_argument, ": ");
   std::string buf(kChunk, '\0');
   for (;;) {
     la_ssize_t n = archive_read_data(r.get(), buf.data(), buf.size());
-    if (n < 0) fail(ErrorKind::data_loss, what + ": cannot decompress: " + tar::error(r.get()));
+    if (n < 0) failed(ErrorKind::data_loss, ": cannot decompress: ");
     if (n == 0) return;
     sink(std::string_view(buf.data(), static_cast<size_t>(n)));
   }
+}
+
+}  // namespace
+
+void pump_decompressed(int fd, const std::string& what, const std::function<void(std::string_view)>& sink) {
+  pump_decompressed_from(
+      [fd](void* buf, size_t size) -> size_t {
+        for (;;) {
+          ssize_t n = ::read(fd, buf, size);
+          if (n >= 0) return static_cast<size_t>(n);
+          if (errno != EINTR) throw_errno("read");
+        }
+      },
+      what, sink);
 }
 
 store::Compression layer_compression_of(const store::Store& st, const Descriptor& layer) {
@@ -120,6 +161,17 @@ class TarOut {
     });
     if (written != size) fail(ErrorKind::data_loss, what + ": changed size while being archived");
   }
+  // A blob of the store, verified as it streams (store::VerifiedBlobReader).
+  void add_blob(const std::string& path, const store::Store& st, const Digest& digest) {
+    store::VerifiedBlobReader in = store::read_blob_verified(st, digest);
+    begin_file(path, in.size());
+    uint64_t written = 0;
+    in.pump([&](std::string_view d) {
+      written += d.size();
+      data(d);
+    });
+    if (written != in.size()) fail(ErrorKind::data_loss, "blob " + digest.str() + ": changed size while being archived");
+  }
   void close() { check(archive_write_close(w_.get())); }
 
  private:
@@ -153,8 +205,7 @@ void write_docker(const store::Store& st, const Descriptor& target, const std::v
     if (layer_compression_of(st, l) == store::Compression::none) {
       if (l.digest != diff_id)
         fail(ErrorKind::data_loss, what + " is uncompressed but its digest is not its diff ID " + diff_id.str());
-      UniqueFd fd = st.open_blob(l.digest);
-      out.add_fd(dir + "/layer.tar", fd.get(), *st.blob_size(l.digest), what);
+      out.add_blob(dir + "/layer.tar", st, l.digest);
       continue;
     }
     // A tar header needs the size first: decompress to a temporary file on
@@ -162,10 +213,9 @@ void write_docker(const store::Store& st, const Descriptor& target, const std::v
     TempDir tmp("export", st.root() / "ingest");
     fs::path plain = tmp.path() / "layer.tar";
     {
-      UniqueFd in = st.open_blob(l.digest);
       UniqueFd outf = open_or_throw(plain, O_WRONLY | O_CREAT | O_TRUNC, 0600);
       Sha256 h;
-      pump_decompressed(in.get(), what, [&](std::string_view d) {
+      read_layer_uncompressed(st, l, [&](std::string_view d) {
         h.update(d);
         write_all(outf.get(), d, plain.string());
       });
@@ -213,9 +263,7 @@ void write_oci(const store::Store& st, const Descriptor& target, const std::vect
   out.add_dir("blobs");
   out.add_dir("blobs/sha256");
   for (const auto& d : blobs) {
-    UniqueFd fd = st.open_blob(d.digest);
-    out.add_fd("blobs/sha256/" + std::string(d.digest.hex()), fd.get(), *st.blob_size(d.digest),
-               "blob " + d.digest.str());
+    out.add_blob("blobs/sha256/" + std::string(d.digest.hex()), st, d.digest);
   }
   store::Index idx;
   idx.media_type = mt::oci_index;
@@ -455,10 +503,21 @@ Descriptor import_rootfs(store::Store& st, const fs::path& tarball, const ImageR
 
 void read_layer_uncompressed(const store::Store& st, const Descriptor& layer,
                              const std::function<void(std::string_view)>& sink) {
-  UniqueFd fd = st.open_blob(layer.digest);
+  store::VerifiedBlobReader in = store::read_blob_verified(st, layer.digest);
   std::string what = "layer " + layer.digest.str();
-  if (layer_compression_of(st, layer) == store::Compression::none) read_chunks(fd.get(), what, sink);
-  else pump_decompressed(fd.get(), what, sink);
+  if (layer_compression_of(st, layer) == store::Compression::none) {
+    in.pump(sink);
+    return;
+  }
+  try {
+    pump_decompressed_from([&](void* buf, size_t size) { return in.read(buf, size); }, what, sink);
+  } catch (const Error& e) {
+    // Corrupt bytes often fail the decompression first: say that they are corrupt.
+    if (e.kind() != ErrorKind::data_loss && e.kind() != ErrorKind::invalid_argument) throw;
+    in.finish();
+    throw;
+  }
+  in.finish();
 }
 
 }  // namespace xb::exporter

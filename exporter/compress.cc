@@ -27,6 +27,7 @@
 #include "common/parallel.h"
 #include "common/fs.h"
 #include "exporter/exporter.h"
+#include "store/blob_reader.h"
 
 namespace xb::exporter {
 
@@ -282,11 +283,10 @@ Descriptor compressed_layer(store::Store& st, const Descriptor& layer, const Dig
   // The plain tar, fed to sink: verified against the diff ID unless it is the
   // uncompressed blob itself (its digest is its diff ID).
   auto produce = [&](const std::function<void(std::string_view)>& sink) {
-    UniqueFd fd = st.open_blob(layer.digest);
     if (have == Compression::none) {
       if (layer.digest != diff_id)
         fail(ErrorKind::data_loss, what + " is uncompressed but its digest is not its diff ID " + diff_id.str());
-      read_chunks(fd.get(), what, sink);
+      store::read_blob_verified(st, layer.digest).pump(sink);
       return;
     }
     Sha256 h;

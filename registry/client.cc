@@ -7,9 +7,11 @@
 #include <thread>
 
 #include "common/error.h"
+#include "common/interrupt.h"
 #include "common/parallel.h"
 #include "registry/internal.h"
 #include "registry/registry.h"
+#include "store/blob_reader.h"
 
 namespace xb::registry {
 
@@ -169,7 +171,15 @@ struct ClientImpl {
       if (creds && !creds->username.empty())
         req.headers.push_back({"Authorization", "Basic " + base64_encode(creds->username + ":" + creds->password)});
     }
-    r = send_retrying([&] { return req; }, nullptr, ep);
+    try {
+      r = send_retrying([&] { return req; }, nullptr, ep);
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::resource_exhausted) throw;
+      fail(ErrorKind::unavailable, "registry " + ep.host + ": the token server " + realm->second +
+                                       " sent an answer larger than " +
+                                       std::to_string(opt.config.limits.document_bytes) +
+                                       " bytes (the \"document-bytes\" limit): refused");
+    }
     if (r.status == 401 || r.status == 403) auth_failed(ep, r, creds.has_value());
     if (r.status != 200)
       fail(ErrorKind::unavailable, "registry " + ep.host + ": token server " + realm->second + " answered " +
@@ -186,27 +196,51 @@ struct ClientImpl {
   }
 
   // One request with retries on dropped connections and 5xx (not on 4xx).
+  // Metadata requests (all but blob bodies) keep their answer in memory and
+  // must finish, retries included, within limits.request_seconds; blob
+  // transfers are only bounded by the low-speed limit (big layers are legit).
   HttpResponse send_retrying(const std::function<HttpRequest()>& make, const BodySink* sink, const Endpoint& ep,
                              const std::string& what = {}) {
+    using clock = std::chrono::steady_clock;
+    const RegistryLimits& lim = opt.config.limits;
+    const auto deadline = clock::now() + std::chrono::seconds(lim.request_seconds);
     int delay = opt.backoff_ms;
     for (int attempt = 1;; ++attempt) {
+      HttpRequest req = make();
+      const bool bulk = sink != nullptr || !req.body_file.empty();
+      req.max_body = lim.document_bytes;
+      req.low_speed_bytes = lim.low_speed_bytes;
+      req.low_speed_seconds = lim.low_speed_seconds;
+      auto too_late = [&] {
+        fail(ErrorKind::unavailable, "registry " + ep.host + ": " + req.method + " " + req.url +
+                                         " did not complete within " + std::to_string(lim.request_seconds) +
+                                         " s (the \"request-seconds\" limit; is the registry stalled?)");
+      };
+      if (!bulk) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count();
+        if (left <= 0) too_late();
+        req.timeout_ms = static_cast<int>(left);
+      }
       try {
-        HttpResponse r = transport->send(make(), sink);
+        HttpResponse r = transport->send(req, sink);
         if (!retryable(r.status) || attempt >= opt.max_attempts) return r;
         if (!what.empty()) progress({ProgressEvent::Kind::blob_retry, what, 0, 0, "HTTP " + std::to_string(r.status)});
       } catch (const Error& e) {
+        if (!bulk && e.kind() == ErrorKind::unavailable && clock::now() >= deadline) too_late();
         // An unknown host stays unknown: retrying it only makes the user wait.
         bool hopeless = std::string_view(e.what()).find("Could not resolve host") != std::string_view::npos;
         if (e.kind() != ErrorKind::unavailable || attempt >= opt.max_attempts || hopeless) {
           Error copy = e;
-          if (e.kind() == ErrorKind::unavailable)
+          if (e.kind() == ErrorKind::unavailable || e.kind() == ErrorKind::resource_exhausted)
             copy.with_context("registry " + ep.host +
                               (attempt > 1 ? " (after " + std::to_string(attempt) + " attempts)" : std::string()));
           throw copy;
         }
         if (!what.empty()) progress({ProgressEvent::Kind::blob_retry, what, 0, 0, e.what()});
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(delay));
+      auto pause = std::chrono::milliseconds(delay);
+      if (!bulk) pause = std::min(pause, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()));
+      if (pause.count() > 0) interruptible_sleep(pause);
       delay = std::min(delay * 2, 5000);
     }
   }
@@ -263,16 +297,20 @@ struct ClientImpl {
         return req;
       };
       HttpResponse r;
+      std::string name = ref.repository() + (reference.rfind("sha256:", 0) == 0 ? "@" : ":") + reference;
       try {
         r = call(ep, scope, make, nullptr);
       } catch (const Error& e) {
-        if (ep.mirror) continue;  // a mirror that fails is skipped: the origin decides
+        if (ep.mirror && e.kind() != ErrorKind::cancelled) continue;  // a mirror that fails is skipped: the origin decides
+        if (e.kind() == ErrorKind::resource_exhausted)
+          fail(ErrorKind::resource_exhausted, "registry " + ep.host + " sent a manifest for " + name +
+                                                  " larger than " + std::to_string(opt.config.limits.document_bytes) +
+                                                  " bytes (the \"document-bytes\" limit): refused");
         throw;
       }
       if (r.status == 200) return finish_manifest(ref, reference, ep, std::move(r));
       if (ep.mirror) continue;
       std::string why = registry_message(r);
-      std::string name = ref.repository() + (reference.rfind("sha256:", 0) == 0 ? "@" : ":") + reference;
       if (r.status == 404)
         fail(ErrorKind::not_found, "manifest for " + name + " not found on registry " + ep.host + " (" +
                                        status_text(r.status) + (why.empty() ? "" : ", " + why) + ")");
@@ -340,6 +378,10 @@ struct ClientImpl {
       uint64_t last_report = 0;
       BodySink sink = [&](std::string_view chunk) {
         if (stop && stop->load()) return false;
+        if (w.size() + chunk.size() > total)
+          fail(ErrorKind::data_loss, "registry " + ep.host + " sent more than the " + std::to_string(total) +
+                                         " bytes of blob " + blob.digest.str() + " of " + ref.repository() +
+                                         " (the size its descriptor gives): refused");
         w.write(chunk);
         if (w.size() - last_report >= (256u << 10) || w.size() == total) {
           last_report = w.size();
@@ -398,6 +440,13 @@ struct ClientImpl {
       store::Index idx = store::Index::parse(top.bytes);
       auto sel = idx.select(platform);
       if (!sel) {
+        // Index::select takes image manifests only: an index under an index
+        // (a nesting no image needs) is never followed.
+        for (const auto& m : idx.manifests)
+          if (m.platform && platform.matches(*m.platform) && store::is_index_media_type(m.media_type))
+            fail(ErrorKind::invalid_argument, "registry " + top.registry + ": the index of " + ref.str() +
+                                                  " names another index for " + m.platform->str() +
+                                                  " (nested indexes are not followed; an image index lists manifests)");
         std::string have;
         for (const auto& m : idx.manifests)
           if (m.platform) have += (have.empty() ? "" : ", ") + m.platform->str();
@@ -412,6 +461,11 @@ struct ClientImpl {
       fail(ErrorKind::invalid_argument, "registry " + man.registry + " sent a " + man.descriptor.media_type +
                                             " document for " + ref.str() + ", not an image manifest");
     store::Manifest m = store::Manifest::parse(man.bytes);
+    if (m.config.size < 0 || static_cast<uint64_t>(m.config.size) > opt.config.limits.document_bytes)
+      fail(ErrorKind::resource_exhausted, "registry " + man.registry + ": the image config of " + ref.str() + " is " +
+                                              std::to_string(m.config.size) + " bytes, over the limit of " +
+                                              std::to_string(opt.config.limits.document_bytes) +
+                                              " (\"document-bytes\"): refused");
     std::vector<Descriptor> blobs;
     blobs.push_back(m.config);
     for (const auto& l : m.layers) blobs.push_back(l);
@@ -511,12 +565,13 @@ struct ClientImpl {
     // state: start a new session, up to max_attempts times.
     std::optional<Error> last;
     for (int attempt = 1; attempt <= opt.max_attempts; ++attempt) {
+      bool corrupt = false;  // the store's copy: no retry can help
       try {
-        upload_blob(st, ref, ep, blob, scope, attempt == 1);
+        upload_blob(st, ref, ep, blob, scope, attempt == 1, corrupt);
         remember_source(st, blob.digest, ref);
         return;
       } catch (const Error& e) {
-        if (e.kind() != ErrorKind::unavailable && e.kind() != ErrorKind::data_loss) throw;
+        if (corrupt || (e.kind() != ErrorKind::unavailable && e.kind() != ErrorKind::data_loss)) throw;
         last = e;
         progress({ProgressEvent::Kind::blob_retry, id, 0, total, e.what()});
       }
@@ -525,7 +580,7 @@ struct ClientImpl {
   }
 
   void upload_blob(const store::Store& st, const ImageRef& ref, const Endpoint& ep, const Descriptor& blob,
-                   const std::string& scope, bool try_mount) {
+                   const std::string& scope, bool try_mount, bool& corrupt) {
     const uint64_t total = static_cast<uint64_t>(blob.size);
     const std::string id = blob.digest.str();
     std::string from = try_mount ? mount_source(st, blob.digest, ref) : std::string();
@@ -556,6 +611,13 @@ struct ClientImpl {
       }
     };
     if (opt.chunk_size > 0 && total > opt.chunk_size) {
+      // Chunks may be sent again (416): verify the whole blob first.
+      try {
+        store::read_blob_verified(st, blob.digest).finish();
+      } catch (const Error& e) {
+        corrupt = e.kind() == ErrorKind::data_loss;
+        throw;
+      }
       uint64_t off = 0;
       int resyncs = 0;
       while (off < total) {
@@ -597,6 +659,16 @@ struct ClientImpl {
       };
       r = call(ep, scope, put, nullptr);
     } else {
+      // The blob is hashed as it is read: a store copy that no longer
+      // matches its digest aborts the upload before its last byte.
+      if (auto have = st.blob_size(blob.digest); have && *have != total) {
+        corrupt = true;
+        fail(ErrorKind::data_loss, "blob " + id + " in the store " + st.root().string() + " is corrupt (" +
+                                       std::to_string(*have) + " bytes, its descriptor says " +
+                                       std::to_string(total) + "): run `xbuild fsck --repair`, then build the image again");
+      }
+      std::shared_ptr<Sha256> hash;
+      std::shared_ptr<uint64_t> seen;
       auto put = [&] {
         HttpRequest req;
         req.method = "PUT";
@@ -604,6 +676,17 @@ struct ClientImpl {
         req.body_file = file;
         req.headers.push_back({"Content-Type", "application/octet-stream"});
         req.on_upload_progress = report;
+        hash = std::make_shared<Sha256>();
+        seen = std::make_shared<uint64_t>(0);
+        req.on_upload_data = [&, hash, seen](std::string_view piece) {
+          hash->update(piece);
+          *seen += piece.size();
+          if (*seen < total) return;
+          if (Digest got = hash->finish(); got != blob.digest) {
+            corrupt = true;
+            fail(ErrorKind::data_loss, store::corrupt_blob_message(blob.digest, st.root().string(), got));
+          }
+        };
         return req;
       };
       r = call(ep, scope, put, nullptr, id);

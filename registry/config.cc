@@ -98,6 +98,24 @@ RegistryConfig RegistryConfig::load(const fs::path& file) {
       }
     }
   }
+  if (auto it = j.find("limits"); it != j.end()) {
+    if (!it->is_object()) bad("\"limits\" must be an object");
+    auto number = [&](const char* key, uint64_t max) -> std::optional<uint64_t> {
+      auto v = it->find(key);
+      if (v == it->end()) return std::nullopt;
+      if (!v->is_number_unsigned() || v->get<uint64_t>() == 0 || v->get<uint64_t>() > max)
+        bad(std::string("\"limits\": \"") + key + "\" must be a whole number from 1 to " + std::to_string(max));
+      return v->get<uint64_t>();
+    };
+    for (const auto& [key, _] : it->items())
+      if (key != "document-bytes" && key != "low-speed-bytes" && key != "low-speed-seconds" &&
+          key != "request-seconds")
+        bad("\"limits\": unknown key \"" + key + "\"");
+    if (auto v = number("document-bytes", 1ull << 40)) c.limits.document_bytes = *v;
+    if (auto v = number("low-speed-bytes", 1ull << 40)) c.limits.low_speed_bytes = *v;
+    if (auto v = number("low-speed-seconds", 86400)) c.limits.low_speed_seconds = static_cast<int>(*v);
+    if (auto v = number("request-seconds", 86400)) c.limits.request_seconds = static_cast<int>(*v);
+  }
   return c;
 }
 

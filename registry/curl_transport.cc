@@ -7,6 +7,7 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/interrupt.h"
 #include "registry/registry.h"
 
 namespace xb::registry {
@@ -38,6 +39,7 @@ struct Transfer {
   HttpResponse response;
   bool headers_done = false;
   bool aborted = false;
+  bool too_large = false;  // response.body passed request->max_body
   std::exception_ptr error;  // thrown by the sink or on_headers
 
   int status() {
@@ -104,6 +106,10 @@ size_t on_body(char* data, size_t size, size_t n, void* user) {
         return 0;
       }
     } else {
+      if (t->request->max_body && t->response.body.size() + len > t->request->max_body) {
+        t->too_large = true;
+        return 0;
+      }
       t->response.body.append(data, len);
     }
   } catch (...) {
@@ -119,6 +125,8 @@ struct UploadBody {
   uint64_t remaining = 0;
   uint64_t sent = 0;
   const std::function<void(uint64_t)>* progress = nullptr;
+  const std::function<void(std::string_view)>* observe = nullptr;
+  std::exception_ptr error;  // thrown by observe
 };
 
 size_t on_read(char* buf, size_t size, size_t n, void* user) {
@@ -127,11 +135,23 @@ size_t on_read(char* buf, size_t size, size_t n, void* user) {
   if (want == 0) return 0;
   size_t got = std::fread(buf, 1, want, b->file);
   if (got == 0) return CURL_READFUNC_ABORT;  // the file shrank: never send a short body as complete
+  if (b->observe && *b->observe) {
+    try {
+      (*b->observe)(std::string_view(buf, got));
+    } catch (...) {
+      b->error = std::current_exception();
+      return CURL_READFUNC_ABORT;
+    }
+  }
   b->remaining -= got;
   b->sent += got;
   if (b->progress && *b->progress) (*b->progress)(b->sent);
   return got;
 }
+
+// Called by curl at least once a second, also while nothing arrives: a
+// signal stops the transfer here.
+int on_xferinfo(void*, curl_off_t, curl_off_t, curl_off_t, curl_off_t) { return interrupted() ? 1 : 0; }
 
 class CurlTransport : public Transport {
  public:
@@ -147,9 +167,14 @@ class CurlTransport : public Transport {
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, req.follow_redirects ? 1L : 0L);
     curl_easy_setopt(h, CURLOPT_MAXREDIRS, 10L);
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 30L);
-    // A stalled transfer (under 1 byte/s for 60 s) counts as a dropped connection.
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
+    // A stalled transfer counts as a dropped connection (the client retries it).
+    if (req.low_speed_bytes && req.low_speed_seconds) {
+      curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, static_cast<long>(req.low_speed_bytes));
+      curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, static_cast<long>(req.low_speed_seconds));
+    }
+    if (req.timeout_ms > 0) curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(req.timeout_ms));
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_xferinfo);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "xbuild/0.1");
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &t);
@@ -178,6 +203,7 @@ class CurlTransport : public Transport {
       body.file = upload;
       body.remaining = req.body_length ? std::min(*req.body_length, file_size - offset) : file_size - offset;
       body.progress = &req.on_upload_progress;
+      body.observe = &req.on_upload_data;
       curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
       curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
       curl_easy_setopt(h, CURLOPT_READDATA, &body);
@@ -195,7 +221,19 @@ class CurlTransport : public Transport {
     curl_slist_free_all(headers);
     if (upload) std::fclose(upload);
     if (t.error) std::rethrow_exception(t.error);
+    if (body.error) std::rethrow_exception(body.error);
+    check_interrupt();
     if (t.aborted) fail(ErrorKind::cancelled, req.method + " " + req.url + ": cancelled");
+    if (t.too_large)
+      fail(ErrorKind::resource_exhausted, req.method + " " + req.url + ": the answer is larger than " +
+                                              std::to_string(req.max_body) + " bytes (the \"document-bytes\" limit)");
+    if (rc == CURLE_OPERATION_TIMEDOUT && std::string_view(errbuf).find("too slow") != std::string_view::npos)
+      fail(ErrorKind::unavailable, req.method + " " + req.url + ": slower than " +
+                                       std::to_string(req.low_speed_bytes) + " bytes/s for " +
+                                       std::to_string(req.low_speed_seconds) + " s (the low-speed limit)");
+    if (rc == CURLE_OPERATION_TIMEDOUT && req.timeout_ms > 0)
+      fail(ErrorKind::unavailable, req.method + " " + req.url + ": no complete answer within " +
+                                       std::to_string(req.timeout_ms) + " ms");
     if (rc != CURLE_OK)
       fail(ErrorKind::unavailable,
            req.method + " " + req.url + ": " + (errbuf[0] ? std::string(errbuf) : curl_easy_strerror(rc)));

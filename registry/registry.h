@@ -40,10 +40,20 @@ struct HttpRequest {
   std::optional<uint64_t> body_length;                       // none: to the end of the file
   // Called as the body is sent, with the bytes of it sent so far.
   std::function<void(uint64_t sent)> on_upload_progress;
+  // Called with each piece of body_file as it is read, before it is sent;
+  // throwing aborts the upload and send() rethrows (e.g. a digest mismatch
+  // found at the last piece: the registry never gets a complete body).
+  std::function<void(std::string_view piece)> on_upload_data;
   bool follow_redirects = true;
   // Called once the final response's status and headers are known, before
   // any of its body reaches the sink (e.g. to tell 206 from 200 after a Range).
   std::function<void(const HttpResponse&)> on_headers;
+  // A body kept in response.body (not one given to a sink) longer than this
+  // fails the request with Error(resource_exhausted); 0: no limit.
+  uint64_t max_body = 0;
+  int timeout_ms = 0;              // the whole request; 0: none
+  uint64_t low_speed_bytes = 0;    // under this many bytes/s …
+  int low_speed_seconds = 0;       // … for this long cuts the transfer (Error(unavailable)); 0: none
 };
 
 // Receives the body of a 2xx response as it arrives; returning false aborts
@@ -55,7 +65,9 @@ class Transport {
   virtual ~Transport() = default;
   // Performs one request. A 2xx body goes to sink when given, every other
   // body to response.body. Throws Error(unavailable) when no response came
-  // (connection refused, unknown host, connection dropped mid-body), naming the URL.
+  // (connection refused, unknown host, connection dropped mid-body, a
+  // timeout), naming the URL, and Error(cancelled) once interrupted()
+  // (common/interrupt.h).
   virtual HttpResponse send(const HttpRequest& request, const BodySink* sink) = 0;
 };
 
@@ -64,11 +76,26 @@ std::unique_ptr<Transport> make_curl_transport();
 // ---------------------------------------------------------------------------
 // Configuration and credentials
 
+// What a registry can make xbuild hold or wait for. Every cap is an error
+// naming the registry, the reference and the limit.
+struct RegistryLimits {
+  // A manifest, index, image config, token answer or error body (containerd's 4 MiB).
+  uint64_t document_bytes = 4u << 20;
+  // A transfer (blobs too) slower than low_speed_bytes/s for low_speed_seconds is cut (then retried).
+  uint64_t low_speed_bytes = 1024;
+  int low_speed_seconds = 30;
+  // A metadata request (everything but blob bodies), its retries included.
+  int request_seconds = 60;
+};
+
 // $XBUILD_CONFIG: {"insecure-registries": ["host:port", …],
-//                  "mirrors": {"docker.io": ["http://127.0.0.1:5000"]}}
+//                  "mirrors": {"docker.io": ["http://127.0.0.1:5000"]},
+//                  "limits": {"document-bytes": N, "low-speed-bytes": N,
+//                             "low-speed-seconds": N, "request-seconds": N}}
 struct RegistryConfig {
   std::vector<std::string> insecure_registries;
   std::map<std::string, std::vector<std::string>> mirrors;
+  RegistryLimits limits;
 
   // A missing file is an empty config; a malformed one throws invalid_argument.
   static RegistryConfig load(const std::filesystem::path& file);

@@ -4,6 +4,7 @@
 // key can be renamed (commit) without touching any file.
 #include <fcntl.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -111,6 +112,7 @@ class Impl final : public Snapshotter {
 
   void remove(const std::string& key) override {
     int64_t id;
+    bool refill_reserve = false;
     {
       FileLock lock(dir_ / "lock", FileLock::Mode::exclusive);
       Metadata m = load();
@@ -118,20 +120,31 @@ class Impl final : public Snapshotter {
       for (const auto& [name, r] : m.snapshots)
         if (r.parent == key)
           fail(ErrorKind::failed_precondition, "remove snapshot " + key + ": it is the parent of " + name);
+      const Kind kind = get(m, key).kind;
       m.snapshots.erase(key);
       std::error_code ec;
       try {
         save(m, false);
       } catch (const Error& e) {
         if (e.kind() != ErrorKind::resource_exhausted) throw;
-        // The disk is full, so even the smaller metadata cannot be written:
-        // free this snapshot's files first (it is unreachable once we are
-        // done), then write again. A crash in between leaves an entry
-        // without files, which fsck reports and prune removes.
-        fs::rename(dir_ / std::to_string(id), dir_ / ("rm-" + std::to_string(id)), ec);
-        detail::remove_tree(dir_ / ("rm-" + std::to_string(id)));
-        save(m, false);
-        return;
+        // The disk is full, so even the smaller metadata cannot be written.
+        // The removal must be recorded before the files go (metadata that
+        // names a missing directory is a corrupt store): give up the reserve
+        // file kept for this, and write again.
+        ::unlink(reserve_path().c_str());
+        try {
+          save(m, false);
+        } catch (const Error& e2) {
+          if (e2.kind() != ErrorKind::resource_exhausted || kind == Kind::committed) throw;
+          // No reserve (a store from before it, or it was used up): an
+          // uncommitted snapshot's content is worth nothing, so free it but
+          // keep its (empty) dirs, so that the metadata stays true; then try
+          // once more. If even that fails, the entry stays for prune.
+          clear_tree(fs_of(id));
+          clear_tree(dir_ / std::to_string(id) / "work");
+          save(m, false);
+        }
+        refill_reserve = true;
       }
       // Renamed under the lock, deleted outside it: a crash leaves only a
       // "rm-" dir that the next remove or prune cleans up.
@@ -139,6 +152,10 @@ class Impl final : public Snapshotter {
       if (ec && ec.value() != ENOENT) throw_errno("rename", (dir_ / std::to_string(id)).string(), ec.value());
     }
     detail::remove_tree(dir_ / ("rm-" + std::to_string(id)));
+    if (refill_reserve) {
+      FileLock lock(dir_ / "lock", FileLock::Mode::exclusive);
+      ensure_reserve();
+    }
   }
 
   std::optional<Info> stat(const std::string& key) override {
@@ -172,7 +189,7 @@ class Impl final : public Snapshotter {
     {
       FileLock lock(dir_ / "lock", remove ? FileLock::Mode::exclusive : FileLock::Mode::shared);
       Metadata m = load();
-      std::set<std::string> owned = {"metadata.json", "lock"};
+      std::set<std::string> owned = {"metadata.json", "lock", "reserve"};
       for (const auto& [name, r] : m.snapshots) owned.insert(std::to_string(r.id));
       std::error_code ec;
       for (const auto& e : fs::directory_iterator(dir_, ec)) {
@@ -274,10 +291,36 @@ class Impl final : public Snapshotter {
                                                " driver, not " + std::string(driver()) +
                                                ": unset XBUILD_SNAPSHOTTER or use another --root");
     }
+    ensure_reserve();
   }
 
  private:
   fs::path fs_of(int64_t id) const { return dir_ / std::to_string(id) / "fs"; }
+
+  // Space set aside for the metadata: when the disk is full, remove() gives
+  // it up to record a removal before deleting files (issue 14: ENOSPC left
+  // metadata naming deleted dirs). At least 1 MiB and twice the metadata.
+  fs::path reserve_path() const { return dir_ / "reserve"; }
+  void ensure_reserve() const {  // under the lock; best effort (a full disk has no room for it)
+    std::error_code ec;
+    uint64_t meta = fs::file_size(dir_ / "metadata.json", ec);
+    if (ec) meta = 0;
+    const off_t want = static_cast<off_t>(std::max<uint64_t>(1u << 20, 2 * meta));
+    struct stat sb{};
+    if (::stat(reserve_path().c_str(), &sb) == 0 && sb.st_size >= want) return;
+    int fd = ::open(reserve_path().c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return;
+    if (::fallocate(fd, 0, 0, want) != 0) ::ftruncate(fd, 0);
+    ::close(fd);
+  }
+  // Removes what is inside dir, keeping dir (best effort).
+  static void clear_tree(const fs::path& dir) {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+      if (fs::is_directory(fs::symlink_status(e.path()))) detail::remove_tree(e.path());
+      else ::unlink(e.path().c_str());
+    }
+  }
 
   static Info info(const std::string& name, const Record& r) {
     return Info{name, r.parent, r.kind, r.created, r.labels};

@@ -496,7 +496,15 @@ void Copier::extract(int src_fd, const std::string& dest, const Item& item) {
           int rr = archive_read_data_block(a, &buf, &size, &offset);
           if (rr == ARCHIVE_EOF) break;
           if (rr != ARCHIVE_OK && rr != ARCHIVE_WARN) archive_fail("read " + name);
-          if (::pwrite(out.get(), buf, size, offset) != static_cast<ssize_t>(size)) throw_errno("write", shown);
+          // A short write is retried for the rest: its errno (a full disk
+          // says ENOSPC on the next call) is only set by a failing call.
+          for (size_t done = 0; done < size;) {
+            ssize_t n = ::pwrite(out.get(), static_cast<const char*>(buf) + done, size - done,
+                                 offset + static_cast<la_int64_t>(done));
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) throw_errno("write", shown, n == 0 ? ENOSPC : errno);
+            done += static_cast<size_t>(n);
+          }
         }
         if (::ftruncate(out.get(), archive_entry_size(e)) < 0) throw_errno("truncate", shown);
         if (::fchown(out.get(), o.uid, o.gid) < 0) throw_errno("chown", shown);

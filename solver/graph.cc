@@ -1,5 +1,7 @@
 #include "solver/graph.h"
 
+#include "common/interrupt.h"
+
 #include <future>
 
 namespace xb::solver {
@@ -137,6 +139,7 @@ FsState Graph::solve_uncached(Vertex& v, Slot& s) {
     }
   } release{this};
 
+  check_interrupt();  // a signal stops the build before its next step
   first_report(v);
   engine_.on_started(v);
   auto start = std::chrono::steady_clock::now();

@@ -13,6 +13,7 @@
 #include "common/parallel.h"
 #include "exporter/exporter.h"
 #include "registry/registry.h"
+#include "store/blob_reader.h"
 
 namespace xb::solver {
 
@@ -545,9 +546,8 @@ void put_layout_blob(const store::Store& store, const fs::path& dir, const Diges
   fs::path dest = layout_blob(dir, d);
   if (fs::exists(dest)) return;
   fs::create_directories(dest.parent_path());
-  UniqueFd in = store.open_blob(d);
   AtomicFile out(dest, 0444);
-  read_chunks(in.get(), store.blob_path(d).string(), [&](std::string_view bytes) { out.write(bytes); });
+  store::read_blob_verified(store, d).pump([&](std::string_view bytes) { out.write(bytes); });
   out.commit(true);
 }
 

@@ -11,6 +11,8 @@
 
 #include "common/error.h"
 #include "common/json.h"
+#include "common/interrupt.h"
+#include "store/blob_reader.h"
 
 namespace xb::store {
 
@@ -119,6 +121,7 @@ BlobWriter::~BlobWriter() = default;
 
 void BlobWriter::write(const void* data, size_t size) {
   if (impl_->done) fail(ErrorKind::internal, "BlobWriter::write after commit");
+  check_interrupt();  // a signal stops pulls, layer compression and imports here
   if (!impl_->hashed_by_caller) impl_->hash.update(data, size);
   impl_->size += size;
   if (impl_->expected_size && impl_->size > *impl_->expected_size)
@@ -339,11 +342,11 @@ UniqueFd Store::open_blob(const Digest& digest) const {
 std::string Store::read_blob(const Digest& digest) const {
   UniqueFd fd = open_blob(digest);
   std::string data = read_file(blob_path(digest));
-  if (Digest::of(data) != digest)
-    fail(ErrorKind::data_loss, "blob " + digest.str() + " in the store " + root_.string() +
-                                   " does not match its digest (remove it and pull again)");
+  if (Digest got = Digest::of(data); got != digest)
+    fail(ErrorKind::data_loss, corrupt_blob_message(digest, root_.string(), got));
   return data;
 }
+
 
 Digest Store::put_blob(std::string_view data, const std::optional<Digest>& expected) {
   BlobWriter w = write_blob(expected, data.size());

@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <fstream>
+#include <set>
+#include <unistd.h>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -302,6 +305,90 @@ TEST_F(RegistryE2E, BadInputIsOneClearLine) {
     EXPECT_TRUE(fs::is_empty(root_ / "ingest"));
   }
   expect_store_verified();
+}
+
+// Issue 14: a blob whose bytes no longer match its digest never leaves the
+// store: save (docker and OCI), build outputs (type=oci, type=docker), push
+// and run's unpack each fail with one line naming the blob and `xbuild fsck
+// --repair`, and nothing is written under the final name. Before, `xbuild
+// save` exported the corrupted layer, exit 0.
+TEST_F(RegistryE2E, CorruptBlobNeverLeavesTheStore) {
+  RegistryServer reg, reg2;
+  fs::path rootfs = tmp_.path() / "rootfs.tar";
+  Result r = sh("sh " + q(source_ / "tests/tools/make-busybox-rootfs") + " " + q(rootfs));
+  ASSERT_EQ(r.code, 0) << r.out;
+  ASSERT_EQ(xb("import " + q(rootfs) + " bb:1").code, 0);
+  auto blobs = [&] {
+    std::set<fs::path> out;
+    for (const auto& e : fs::directory_iterator(root_ / "blobs/sha256")) out.insert(e.path());
+    return out;
+  };
+  // The largest of these blobs, with one byte in its middle flipped; its digest.
+  auto corrupt_largest = [&](const std::set<fs::path>& among) {
+    fs::path layer;
+    for (const auto& p : among)
+      if (layer.empty() || fs::file_size(p) > fs::file_size(layer)) layer = p;
+    std::string bytes = xb::read_file(layer);
+    bytes[bytes.size() / 2] ^= 0x20;
+    fs::permissions(layer, fs::perms::owner_write, fs::perm_options::add);
+    { std::ofstream(layer, std::ios::binary | std::ios::trunc) << bytes; }
+    return "sha256:" + layer.filename().string();
+  };
+  // A push that works compresses the layer into a new (gzip) blob; corrupted,
+  // it must not reach another registry (checked while it uploads).
+  std::set<fs::path> before = blobs();
+  ASSERT_EQ(xb("tag bb:1 " + reg.host() + "/test/good:1").code, 0);
+  r = xb("push " + reg.host() + "/test/good:1");
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::set<fs::path> made;
+  for (const auto& p : blobs())
+    if (!before.count(p)) made.insert(p);
+  std::string gz = corrupt_largest(made);
+  ASSERT_EQ(xb("tag bb:1 " + reg2.host() + "/test/corrupt:1").code, 0);
+  r = xb("push " + reg2.host() + "/test/corrupt:1");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("error: push " + reg2.host() + "/test/corrupt:1: blob " + gz + " in the store"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("xbuild fsck --repair"), std::string::npos) << r.out;
+  EXPECT_NE(sh("skopeo inspect --tls-verify=false docker://" + reg2.host() + "/test/corrupt:1").code, 0);
+  r = xb("fsck --repair");  // removes the corrupt copy; what it was made from is intact
+  EXPECT_NE(r.out.find(gz), std::string::npos) << r.out;
+  ASSERT_EQ(xb("fsck").code, 0) << xb("fsck").out;
+
+  const std::string blob = corrupt_largest(before);
+  ASSERT_EQ(xb("tag bb:1 " + reg2.host() + "/test/corrupt:2").code, 0);
+
+  fs::path ctx = tmp_.path() / "ctx";
+  fs::create_directories(ctx);
+  xb::write_file_atomic(ctx / "Dockerfile", "FROM bb:1\nLABEL x=y\n");
+  fs::path out = tmp_.path() / "out.tar";
+  struct Case {
+    std::string name, args;
+  };
+  std::vector<Case> cases = {
+      {"save", "save -o " + q(out) + " bb:1"},
+      {"save-oci", "save --format oci -o " + q(out) + " bb:1"},
+      {"build-oci", "build --progress plain -o type=oci,dest=" + q(out) + " " + q(ctx)},
+      {"build-docker", "build --progress plain -o type=docker,dest=" + q(out) + " " + q(ctx)},
+      {"push", "push " + reg2.host() + "/test/corrupt:2"},
+  };
+  if (::geteuid() == 0) cases.push_back({"run", "run --rm bb:1 true"});
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    r = xb(c.args);
+    EXPECT_EQ(r.code, 1) << r.out;
+    std::string err = r.out.substr(r.out.find("error:") == std::string::npos ? 0 : r.out.find("error:"));
+    EXPECT_NE(err.find("blob " + blob), std::string::npos) << r.out;
+    EXPECT_NE(err.find("is corrupt"), std::string::npos) << r.out;
+    EXPECT_NE(err.find("xbuild fsck --repair"), std::string::npos) << r.out;
+    EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << r.out;
+    EXPECT_FALSE(fs::exists(out)) << "an archive was written under the final name";
+  }
+  // Nothing reached the registry under the tag.
+  EXPECT_NE(sh("skopeo inspect --tls-verify=false docker://" + reg2.host() + "/test/corrupt:2").code, 0);
+  // fsck names it, --repair removes it.
+  r = xb("fsck");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find(blob), std::string::npos) << r.out;
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 #include "snapshotter/snapshotter.h"
 
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -123,10 +125,11 @@ TEST_P(SnapshotterTest, Lifecycle) {
   s_->remove("A");
   EXPECT_TRUE(s_->list().empty());
   EXPECT_THROW(s_->remove("A"), Error);
-  // Nothing is left on disk but the metadata and the lock.
+  // Nothing is left on disk but the metadata, the lock and the reserve for a full disk.
   int entries = 0;
-  for (auto& e : fs::directory_iterator(s_->dir())) entries += e.path().filename() != "metadata.json" &&
-                                                                e.path().filename() != "lock";
+  for (auto& e : fs::directory_iterator(s_->dir()))
+    entries += e.path().filename() != "metadata.json" && e.path().filename() != "lock" &&
+               e.path().filename() != "reserve";
   EXPECT_EQ(entries, 0);
 }
 
@@ -403,6 +406,50 @@ TEST_P(SnapshotterTest, GoWrittenNamesApplyAsBytes) {
     layer(std::string("go-") + loc, "", tar);
     look(std::string("go-") + loc, check_odd_tree);
   }
+}
+
+// Issue 14: on a full disk, removing a snapshot must record the removal
+// before deleting its files. Before, the dirs went first and the second
+// metadata write failed too (an empty snapshot frees no space): the metadata
+// named missing dirs ("fsck: directory … is missing") and prune failed.
+TEST_P(SnapshotterTest, RemoveOnAFullDiskKeepsTheMetadataTrue) {
+  TempDir mnt("xb-snap-full");
+  ASSERT_EQ(::mount("tmpfs", mnt.path().c_str(), "tmpfs", 0, "size=2m"), 0) << std::strerror(errno);
+  struct Unmount {
+    fs::path p;
+    ~Unmount() { ::umount2(p.c_str(), MNT_DETACH); }
+  } unmount{mnt.path()};
+  auto s = open_snapshotter(mnt.path() / "root", GetParam());
+  for (int i = 0; i < 40; ++i) s->prepare("empty-" + std::to_string(i) + "-with-a-longer-name-" + std::string(40, 'x'), "");
+  // Fill every last byte.
+  {
+    int fd = ::open((mnt.path() / "fill").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    ASSERT_GE(fd, 0);
+    std::string chunk(4096, 'f');
+    while (::write(fd, chunk.data(), chunk.size()) > 0) {
+    }
+    while (::write(fd, chunk.data(), 1) > 0) {
+    }
+    ::close(fd);
+  }
+  int removed = 0, refused = 0;
+  for (int i = 0; i < 40; ++i) {
+    try {
+      s->remove("empty-" + std::to_string(i) + "-with-a-longer-name-" + std::string(40, 'x'));
+      ++removed;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::resource_exhausted) << e.what();
+      ++refused;
+    }
+    std::vector<std::string> problems = s->check();
+    ASSERT_TRUE(problems.empty()) << "after remove " << i << ": " << problems.front();
+  }
+  EXPECT_GT(removed, 0) << "the reserve made no room for the metadata";
+  // Once there is space again, everything left can be removed.
+  fs::remove(mnt.path() / "fill");
+  for (const auto& info : s->list()) s->remove(info.name);
+  EXPECT_TRUE(s->list().empty());
+  EXPECT_TRUE(s->check().empty());
 }
 
 INSTANTIATE_TEST_SUITE_P(Drivers, SnapshotterTest, ::testing::Values(Driver::overlay, Driver::native),

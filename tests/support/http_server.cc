@@ -96,7 +96,10 @@ void HttpConnection::write_raw(const std::string& bytes) {
   size_t off = 0;
   while (fd_ >= 0 && off < bytes.size()) {
     ssize_t n = ::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
-    if (n <= 0) return;
+    if (n <= 0) {
+      fd_ = -1;  // the client went away: closed() tells a streaming handler to stop
+      return;
+    }
     off += static_cast<size_t>(n);
   }
 }

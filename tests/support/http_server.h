@@ -29,7 +29,7 @@ class HttpConnection {
   explicit HttpConnection(int fd) : fd_(fd) {}
   // Writes a whole response (Content-Length set from body).
   void respond(int status, const std::map<std::string, std::string>& headers, const std::string& body);
-  void write_raw(const std::string& bytes);  // false-free: ignores a client that went away
+  void write_raw(const std::string& bytes);  // a client that went away makes closed() true
   void close_now();                          // cuts the connection
   bool closed() const { return fd_ < 0; }
 
