@@ -151,4 +151,23 @@ const char* error(archive* a) {
   return s ? s : "unknown archive error";
 }
 
+Source::Source(std::function<size_t(void*, size_t)> read, size_t chunk) : read_(std::move(read)), buf_(chunk) {}
+
+int Source::open(archive* a) { return archive_read_open(a, this, nullptr, &Source::callback, nullptr); }
+
+ssize_t Source::callback(archive*, void* self, const void** out) {
+  auto* s = static_cast<Source*>(self);
+  try {
+    *out = s->buf_.data();
+    return static_cast<la_ssize_t>(s->read_(s->buf_.data(), s->buf_.size()));
+  } catch (...) {
+    s->error_ = std::current_exception();
+    return -1;
+  }
+}
+
+void Source::rethrow_source_error() const {
+  if (error_) std::rethrow_exception(error_);
+}
+
 }  // namespace xb::tar

@@ -12,7 +12,13 @@
 //   tar::next_header(r.get(), &entry)    instead of archive_read_next_header
 #pragma once
 
+#include <sys/types.h>
+
+#include <cstddef>
+#include <exception>
+#include <functional>
 #include <memory>
+#include <vector>
 
 struct archive;
 struct archive_entry;
@@ -60,6 +66,27 @@ int next_header(archive* a, archive_entry** entry);
 // a name that is not valid UTF-8 (written as bytes with hdrcharset=BINARY) is
 // ARCHIVE_OK.
 int write_header(archive* a, archive_entry* entry);
+
+// A reader's bytes from a function (read(buf, size) → bytes read, 0 at the
+// end): a verified blob, a pipe. libarchive's C frames cannot carry a C++
+// exception, so one thrown by `read` (a corrupt blob, an interrupt) is kept
+// and rethrown by rethrow_source_error(): call it before reporting any
+// libarchive error, so that the user sees the cause, not its symptom.
+//   tar::Source src(read); if (src.open(r.get()) != ARCHIVE_OK) { src.rethrow_source_error(); … }
+class Source {
+ public:
+  explicit Source(std::function<size_t(void*, size_t)> read, size_t chunk = size_t{1} << 20);
+  Source(const Source&) = delete;
+  Source& operator=(const Source&) = delete;
+  int open(archive* a);  // archive_read_open with this source; must outlive the reading
+  void rethrow_source_error() const;
+
+ private:
+  static ssize_t callback(archive*, void* self, const void** out);
+  std::function<size_t(void*, size_t)> read_;
+  std::vector<char> buf_;
+  std::exception_ptr error_;
+};
 
 // libarchive's message for the last error, never null.
 const char* error(archive* a);

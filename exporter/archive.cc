@@ -50,34 +50,15 @@ std::string now_rfc3339() {
 // The decompressed bytes of whatever libarchive can read from fd (raw format).
 namespace {
 
-// libarchive's read callback over a byte source (a verified blob, an fd);
-// an exception from the source is kept and rethrown after libarchive returns.
-struct SourceCtx {
-  std::function<size_t(void*, size_t)> read;
-  std::string buf = std::string(kChunk, '\0');
-  std::exception_ptr error;
-};
-
-la_ssize_t source_read(archive*, void* user, const void** out) {
-  auto* c = static_cast<SourceCtx*>(user);
-  try {
-    *out = c->buf.data();
-    return static_cast<la_ssize_t>(c->read(c->buf.data(), c->buf.size()));
-  } catch (...) {
-    c->error = std::current_exception();
-    return -1;
-  }
-}
-
 void pump_decompressed_from(const std::function<size_t(void*, size_t)>& read, const std::string& what,
                             const std::function<void(std::string_view)>& sink) {
-  SourceCtx ctx{read};
+  tar::Source src(read, kChunk);
   tar::Archive r = tar::decompressor();
   auto failed = [&](ErrorKind kind, const std::string& why) {
-    if (ctx.error) std::rethrow_exception(ctx.error);
+    src.rethrow_source_error();
     fail(kind, what + why + tar::error(r.get()));
   };
-  if (archive_read_open(r.get(), &ctx, nullptr, source_read, nullptr) != ARCHIVE_OK) failed(ErrorKind::invalid_argument, ": ");
+  if (src.open(r.get()) != ARCHIVE_OK) failed(ErrorKind::invalid_argument, ": ");
   archive_entry* e = nullptr;
   int rc = tar::next_header(r.get(), &e);
   if (rc == ARCHIVE_EOF) return;

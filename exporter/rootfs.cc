@@ -15,6 +15,7 @@
 #include "common/fs.h"
 #include "common/tar.h"
 #include "exporter/exporter.h"
+#include "store/blob_reader.h"
 
 namespace xb::exporter {
 
@@ -66,14 +67,21 @@ class Flattener {
       const std::string what = "layer " + layer.digest.str();
       std::set<std::string> layer_whiteouts, layer_opaque, layer_nondirs;
       tar::Archive r = tar::reader(tar::Decompress::any, /*empty_ok=*/true);
-      UniqueFd fd = st.open_blob(layer.digest);
-      if (archive_read_open_fd(r.get(), fd.get(), 1 << 20) != ARCHIVE_OK)
-        fail(ErrorKind::data_loss, what + ": " + tar::error(r.get()));
+      // Verified as it streams: a corrupt blob must not become a root file
+      // system (the caller's AtomicFile or directory is then never published).
+      store::VerifiedBlobReader in = store::read_blob_verified(st, layer.digest);
+      tar::Source src([&in](void* buf, size_t size) { return in.read(buf, size); });
+      auto failed = [&](ErrorKind kind, const std::string& why) {
+        src.rethrow_source_error();
+        in.finish();  // corrupt bytes often fail the decoder first: say that they are corrupt
+        fail(kind, what + ": " + why);
+      };
+      if (src.open(r.get()) != ARCHIVE_OK) failed(ErrorKind::data_loss, tar::error(r.get()));
       for (;;) {
         archive_entry* e = nullptr;
         int rc = tar::next_header(r.get(), &e);
         if (rc == ARCHIVE_EOF) break;
-        if (rc < ARCHIVE_WARN) fail(ErrorKind::data_loss, what + ": " + tar::error(r.get()));
+        if (rc < ARCHIVE_WARN) failed(ErrorKind::data_loss, tar::error(r.get()));
         std::string path = clean_path(archive_entry_pathname(e), what);
         std::string base = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
         std::string dir = parent_of(path);
@@ -93,8 +101,14 @@ class Flattener {
           std::string target_path = clean_path(hl, what);
           archive_entry_set_hardlink(e, target_path.c_str());
         }
-        emit(e, r.get());
+        try {
+          emit(e, r.get());
+        } catch (const Error&) {
+          src.rethrow_source_error();  // the blob's own error, not the decoder's
+          throw;
+        }
       }
+      in.finish();  // the tar's end blocks may come before the blob's last byte
       whiteouts_.insert(layer_whiteouts.begin(), layer_whiteouts.end());
       opaque_.insert(layer_opaque.begin(), layer_opaque.end());
       nondirs_.insert(layer_nondirs.begin(), layer_nondirs.end());

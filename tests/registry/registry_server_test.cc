@@ -308,7 +308,8 @@ TEST_F(RegistryE2E, BadInputIsOneClearLine) {
 }
 
 // Issue 14: a blob whose bytes no longer match its digest never leaves the
-// store: save (docker and OCI), build outputs (type=oci, type=docker), push
+// store: save (docker and OCI), build outputs (type=oci, type=docker, and
+// the flattened type=tar and type=local), push
 // and run's unpack each fail with one line naming the blob and `xbuild fsck
 // --repair`, and nothing is written under the final name. Before, `xbuild
 // save` exported the corrupted layer, exit 0.
@@ -370,6 +371,9 @@ TEST_F(RegistryE2E, CorruptBlobNeverLeavesTheStore) {
       {"build-oci", "build --progress plain -o type=oci,dest=" + q(out) + " " + q(ctx)},
       {"build-docker", "build --progress plain -o type=docker,dest=" + q(out) + " " + q(ctx)},
       {"push", "push " + reg2.host() + "/test/corrupt:2"},
+      // The root file system outputs flatten the layers: verified too.
+      {"build-tar", "build --progress plain -o type=tar,dest=" + q(out) + " " + q(ctx)},
+      {"build-local", "build --progress plain -o type=local,dest=" + q(out) + " " + q(ctx)},
   };
   if (::geteuid() == 0) cases.push_back({"run", "run --rm bb:1 true"});
   for (const auto& c : cases) {
