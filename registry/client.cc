@@ -105,9 +105,11 @@ struct ClientImpl {
   std::map<std::string, std::string> schemes;  // host → "https://" or "http://", once probed
 
   // docker's transport rule: HTTPS first; localhost, 127.0.0.0/8 and
-  // insecure registries fall back to plain HTTP when the HTTPS attempt
-  // fails and a plain request gets an answer other than 400 (what a TLS
-  // server says to plain HTTP), so a TLS error is reported as such.
+  // insecure registries fall back to plain HTTP, decided once per host:
+  // HTTPS answered → HTTPS; a plain-HTTP server on the port → HTTP; a TLS
+  // server with a certificate problem → HTTPS, so that the problem is what
+  // the user sees; no connection → HTTP when a plain request gets an answer
+  // other than 400 (what a TLS server says to plain HTTP).
   std::string scheme_for(const std::string& host, const std::string& name) {
     if (!opt.config.may_use_http(name)) return "https://";
     {
@@ -123,11 +125,15 @@ struct ClientImpl {
     try {
       req.tls = opt.config.tls_for(name);
       transport->send(req, nullptr);
-    } catch (const Error&) {
-      try {
-        req.url = "http://" + host + "/v2/";
-        if (transport->send(req, nullptr).status != 400) scheme = "http://";
-      } catch (const Error&) {
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::failed_precondition) {
+        try {
+          req.url = "http://" + host + "/v2/";
+          if (transport->send(req, nullptr).status != 400) scheme = "http://";
+        } catch (const Error&) {
+        }
+      } else if (std::string_view(e.what()).find(kPlainHttpOnTlsPort) != std::string_view::npos) {
+        scheme = "http://";
       }
     }
     std::lock_guard<std::mutex> lock(mu);

@@ -12,6 +12,7 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/interrupt.h"
+#include "registry/internal.h"
 #include "registry/registry.h"
 
 namespace xb::registry {
@@ -248,7 +249,7 @@ std::optional<std::string> tls_failure(CURL* h, CURLcode rc, std::string_view er
   if (rc == CURLE_SSL_CACERT_BADFILE) return "cannot use the CA certificates: " + std::string(err);
   if (rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR) {
     if (has(err, "wrong version number") || has(err, "packet length too long") || has(err, "http request"))
-      return "the server answers plain HTTP, not TLS, on this port (if it is meant to, list " + tls.registry +
+      return std::string(kPlainHttpOnTlsPort) + ", on this port (if it is meant to, list " + tls.registry +
              " in \"insecure-registries\" of $XBUILD_CONFIG)";
     if (has(err, "certificate required") || has(err, "handshake failure") || has(err, "bad certificate") ||
         has(err, "unknown ca")) {
