@@ -5,7 +5,8 @@
 # of 127.0.0.0/8, localhost and insecure registries); a registry's CA and
 # client pair come from HOST:PORT/ under the certs.d roots
 # ($XBUILD_CERTS_DIRS here, /etc/docker/certs.d and /etc/containers/certs.d
-# by default); every TLS failure is one line saying what failed.
+# by default); every TLS failure is one line. Push, pull, build FROM and
+# the registry build cache all go through it.saying what failed.
 set -u
 [ "$(id -u)" -eq 0 ] || { echo "skip: building needs root"; exit 77; }
 for tool in docker-registry openssl python3 curl; do
@@ -76,6 +77,15 @@ check "build FROM a TLS registry with its CA in certs.d" 0 $?
 # The same CA for the name localhost, only in the podman-layout root.
 certs containers localhost:$p1 ca.crt
 out=$(XBUILD_ROOT=$t/s3 "$xb" pull localhost:$p1/busybox:1 2>&1); check "pull from localhost:PORT with the CA in the second root" 0 $?
+# The build cache through the TLS registry.
+out=$(XBUILD_ROOT=$t/s2 "$xb" build -q --build-arg BASE=$reg/busybox:1 --cache-to type=registry,ref=$reg/cache,mode=max "$t/ctx" 2>&1)
+check "--cache-to type=registry on a TLS registry" 0 $?
+out=$(XBUILD_ROOT=$t/s2c "$xb" build --progress=plain --build-arg BASE=$reg/busybox:1 --cache-from type=registry,ref=$reg/cache "$t/ctx" 2>&1)
+contains "--cache-from type=registry on a TLS registry: the RUN is cached" "CACHED" "$out"
+# SSL_CERT_DIR: a hashed directory, as in Go.
+mkdir -p "$t/hashed" && cp "$c/ca.crt" "$t/hashed/" && openssl rehash "$t/hashed" 2>/dev/null
+out=$(XBUILD_CERTS_DIRS=$t/none SSL_CERT_DIR=$t/hashed XBUILD_ROOT=$t/s4d "$xb" pull $reg/busybox:1 2>&1)
+check "pull with the CA in SSL_CERT_DIR" 0 $?
 # SSL_CERT_FILE replaces the system CAs, as in Go.
 out=$(XBUILD_CERTS_DIRS=$t/none SSL_CERT_FILE=$c/ca.crt XBUILD_ROOT=$t/s4 "$xb" pull $reg/busybox:1 2>&1)
 check "pull with the CA as SSL_CERT_FILE" 0 $?
