@@ -5,8 +5,8 @@
 # of 127.0.0.0/8, localhost and insecure registries); a registry's CA and
 # client pair come from HOST:PORT/ under the certs.d roots
 # ($XBUILD_CERTS_DIRS here, /etc/docker/certs.d and /etc/containers/certs.d
-# by default); every TLS failure is one line. Push, pull, build FROM and
-# the registry build cache all go through it.saying what failed.
+# by default); every TLS failure is one line saying what failed. Push,
+# pull, build FROM and the registry build cache all go through it.
 set -u
 [ "$(id -u)" -eq 0 ] || { echo "skip: building needs root"; exit 77; }
 for tool in docker-registry openssl python3 curl; do
