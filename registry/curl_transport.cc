@@ -198,8 +198,7 @@ void apply_tls(CURL* h, const TlsSettings& tls) {
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
   } else if (!tls.ca_files.empty()) {
-    static thread_local std::string pem;  // curl copies the blob; keep it alive anyway until the next request
-    pem = ca_bundle(h, tls.ca_files);
+    std::string pem = ca_bundle(h, tls.ca_files);  // CURL_BLOB_COPY: curl keeps its own copy
     curl_blob blob{pem.data(), pem.size(), CURL_BLOB_COPY};
     curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
   }
