@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -99,6 +100,20 @@ TEST(RegistryConfig, CertsDirectories) {
   }
   // A host name cannot reach outside the roots.
   EXPECT_TRUE(c.tls_for("..").ca_files.empty());
+}
+
+TEST(RegistryConfig, CertsRootsFromTheEnvironment) {
+  const char* old = std::getenv("XBUILD_CERTS_DIRS");
+  std::string saved = old ? old : "";
+  setenv("XBUILD_CERTS_DIRS", "/a/certs.d::/b", 1);
+  EXPECT_EQ(RegistryConfig::default_certs_dirs(), (std::vector<fs::path>{"/a/certs.d", "/b"}));
+  unsetenv("XBUILD_CERTS_DIRS");
+  auto d = RegistryConfig::default_certs_dirs();
+  // root: docker's then podman's system roots (a non-root user's own root comes first).
+  if (geteuid() == 0) {
+    EXPECT_EQ(d, (std::vector<fs::path>{"/etc/docker/certs.d", "/etc/containers/certs.d"}));
+  }
+  if (old) setenv("XBUILD_CERTS_DIRS", saved.c_str(), 1);
 }
 
 TEST(RegistryConfig, LoadsFile) {
