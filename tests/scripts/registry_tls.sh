@@ -39,6 +39,7 @@ leaf server "IP:127.0.0.1,DNS:localhost"
 leaf other "DNS:other.example"
 leaf expired "IP:127.0.0.1" -startdate 20200101000000Z -enddate 20200102000000Z
 leaf client "DNS:client"
+q openssl req -x509 -newkey rsa:2048 -nodes -keyout rogue.key -out rogue.crt -days 2 -subj /CN=rogue
 cd - >/dev/null || exit 1
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -116,6 +117,11 @@ contains "client certificate missing: says so and where" "registry $m: requires 
 certs docker $m client.crt client.cert; certs docker $m client.key
 out=$("$xb" push $m/busybox:1 2>&1); check "push with the client pair in certs.d" 0 $?
 out=$(XBUILD_ROOT=$t/s7 "$xb" pull $m/busybox:1 2>&1); check "pull with the client pair in certs.d" 0 $?
+# A pair the registry does not trust (self-signed) is named.
+cp "$c/rogue.crt" "$t/docker/$m/client.cert"; cp "$c/rogue.key" "$t/docker/$m/client.key"
+out=$(XBUILD_ROOT=$t/s7r "$xb" pull $m/busybox:1 2>&1)
+echo "# $out"
+contains "an untrusted client certificate: says so" "registry $m: rejected the TLS client certificate $t/docker/$m/client.cert" "$out"
 rm "$t/docker/$m/client.key"
 out=$(XBUILD_ROOT=$t/s8 "$xb" pull $m/busybox:1 2>&1)
 echo "# $out"
