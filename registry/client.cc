@@ -102,19 +102,59 @@ struct ClientImpl {
     opt.progress(e);
   }
 
-  Endpoint origin(const std::string& domain) const {
-    std::string host = domain == "docker.io" ? "registry-1.docker.io" : domain;
-    std::string scheme = opt.config.is_insecure(domain) ? "http://" : "https://";
-    return Endpoint{scheme + host, domain, false};
+  std::map<std::string, std::string> schemes;  // host → "https://" or "http://", once probed
+
+  // docker's transport rule: HTTPS first; localhost, 127.0.0.0/8 and
+  // insecure registries fall back to plain HTTP, decided once per host:
+  // HTTPS answered → HTTPS; a plain-HTTP server on the port → HTTP; a TLS
+  // server with a certificate problem → HTTPS, so that the problem is what
+  // the user sees; no connection → HTTP when a plain request gets an answer
+  // other than 400 (what a TLS server says to plain HTTP).
+  std::string scheme_for(const std::string& host, const std::string& name) {
+    if (!opt.config.may_use_http(name)) return "https://";
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (auto it = schemes.find(host); it != schemes.end()) return it->second;
+    }
+    std::string scheme = "https://";
+    HttpRequest req;
+    req.url = "https://" + host + "/v2/";
+    // A server that neither speaks TLS nor answers it must not hold us long.
+    req.timeout_ms = std::min(opt.config.limits.request_seconds, 10) * 1000;
+    req.max_body = opt.config.limits.document_bytes;
+    try {
+      req.tls = opt.config.tls_for(name);
+      transport->send(req, nullptr);
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::failed_precondition) {
+        try {
+          req.url = "http://" + host + "/v2/";
+          if (transport->send(req, nullptr).status != 400) scheme = "http://";
+        } catch (const Error&) {
+        }
+      } else if (std::string_view(e.what()).find(kPlainHttpOnTlsPort) != std::string_view::npos) {
+        scheme = "http://";
+      }
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    schemes[host] = scheme;
+    return scheme;
   }
 
-  std::vector<Endpoint> endpoints(const std::string& domain) const {
+  Endpoint origin(const std::string& domain) {
+    std::string host = domain == "docker.io" ? "registry-1.docker.io" : domain;
+    return Endpoint{scheme_for(host, domain) + host, domain, false};
+  }
+
+  std::vector<Endpoint> endpoints(const std::string& domain) {
     std::vector<Endpoint> out;
     if (auto it = opt.config.mirrors.find(domain); it != opt.config.mirrors.end()) {
       for (std::string url : it->second) {
         while (!url.empty() && url.back() == '/') url.pop_back();
-        if (url.find("://") == std::string::npos)
-          url = (opt.config.is_insecure(url) ? "http://" : "https://") + url;
+        if (url.find("://") == std::string::npos) {
+          std::string host = url.substr(0, url.find('/'));
+          url = scheme_for(host, host) + url;
+        }
         std::string host = url.substr(url.find("://") + 3);
         host = host.substr(0, host.find('/'));
         out.push_back(Endpoint{url, host, true});
@@ -222,6 +262,7 @@ struct ClientImpl {
         req.timeout_ms = static_cast<int>(left);
       }
       try {
+        if (req.url.rfind("https://", 0) == 0) req.tls = opt.config.tls_for(ep.host);
         HttpResponse r = transport->send(req, sink);
         if (!retryable(r.status) || attempt >= opt.max_attempts) return r;
         if (!what.empty()) progress({ProgressEvent::Kind::blob_retry, what, 0, 0, "HTTP " + std::to_string(r.status)});

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -120,11 +121,15 @@ RegistryConfig RegistryConfig::load(const fs::path& file) {
 }
 
 bool RegistryConfig::is_insecure(std::string_view host) const {
-  std::string h(host);
   for (const auto& r : insecure_registries)
-    if (r == h) return true;
+    if (r == host) return true;
+  return false;
+}
+
+bool RegistryConfig::may_use_http(std::string_view host) const {
+  if (is_insecure(host)) return true;
   // Strip the port: "localhost:5000" → "localhost", "[::1]:5000" → "::1".
-  std::string name = h;
+  std::string name(host);
   if (!name.empty() && name[0] == '[') {
     name = name.substr(1, name.find(']') - 1);
   } else if (auto colon = name.rfind(':'); colon != std::string::npos) {
@@ -140,6 +145,69 @@ bool RegistryConfig::is_insecure(std::string_view host) const {
     return dots == 3;
   }
   return false;
+}
+
+std::vector<fs::path> RegistryConfig::default_certs_dirs() {
+  std::vector<fs::path> out;
+  if (const char* e = std::getenv("XBUILD_CERTS_DIRS"); e && *e) {
+    std::string_view v(e);
+    while (!v.empty()) {
+      size_t colon = v.find(':');
+      if (colon != 0) out.emplace_back(v.substr(0, colon));
+      if (colon == std::string_view::npos) break;
+      v.remove_prefix(colon + 1);
+    }
+    return out;
+  }
+  if (geteuid() != 0) {
+    // podman's rootless location first, as containers/image reads it.
+    const char* home = std::getenv("HOME");
+    if (home && *home) out.push_back(fs::path(home) / ".config/containers/certs.d");
+  }
+  out.push_back("/etc/docker/certs.d");
+  out.push_back("/etc/containers/certs.d");
+  return out;
+}
+
+TlsSettings RegistryConfig::tls_for(std::string_view host) const {
+  TlsSettings t;
+  t.registry = std::string(host);
+  t.verify = !is_insecure(host);
+  if (!certs_dirs.empty()) t.ca_hint = certs_dirs.front() / std::string(host) / "ca.crt";
+  // A host name may not climb out of the root ("..", "/").
+  if (host.empty() || host.find('/') != std::string_view::npos || host == "." || host == "..") return t;
+  for (const auto& root : certs_dirs) {
+    fs::path dir = root / std::string(host);
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) continue;
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(dir, ec)) files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) {
+      std::string ext = f.extension().string();
+      if (ext == ".crt") {
+        t.ca_files.push_back(f);
+      } else if (ext == ".cert") {
+        fs::path key = fs::path(f).replace_extension(".key");
+        if (!fs::exists(key))
+          fail(ErrorKind::invalid_argument, "registry " + t.registry + ": client certificate " + f.string() +
+                                                " has no key " + key.string() + " (put the pair together)");
+        if (t.client_cert.empty()) {
+          t.client_cert = f;
+          t.client_key = key;
+        }
+      } else if (ext == ".key") {
+        fs::path cert = fs::path(f).replace_extension(".cert");
+        if (!fs::exists(cert))
+          fail(ErrorKind::invalid_argument, "registry " + t.registry + ": client key " + f.string() +
+                                                " has no certificate " + cert.string() + " (put the pair together)");
+      }
+    }
+    // docker reads one directory per host: the first root that has it.
+    t.ca_hint = dir / "ca.crt";
+    break;
+  }
+  return t;
 }
 
 // --- AuthChallenge

@@ -2,12 +2,17 @@
 // connections (and TLS sessions) are reused across requests.
 #include <curl/curl.h>
 
+#include <openssl/x509_vfy.h>
+
 #include <cstdio>
+#include <cstdlib>
+#include <map>
 #include <mutex>
 
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/interrupt.h"
+#include "registry/internal.h"
 #include "registry/registry.h"
 
 namespace xb::registry {
@@ -153,6 +158,109 @@ size_t on_read(char* buf, size_t size, size_t n, void* user) {
 // signal stops the transfer here.
 int on_xferinfo(void*, curl_off_t, curl_off_t, curl_off_t, curl_off_t) { return interrupted() ? 1 : 0; }
 
+// The system CAs plus a registry's certs.d *.crt, as one PEM blob: curl
+// takes one CA file, and docker adds a registry's CAs to the system ones.
+// Built once per set of files.
+std::string ca_bundle(CURL* h, const std::vector<std::filesystem::path>& extra) {
+  static std::mutex mu;
+  static std::map<std::vector<std::filesystem::path>, std::string> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  if (auto it = cache.find(extra); it != cache.end()) return it->second;
+  std::string pem;
+  const char* system = std::getenv("SSL_CERT_FILE");
+  char* builtin = nullptr;
+  if (!system || !*system) {
+    curl_easy_getinfo(h, CURLINFO_CAINFO, &builtin);
+    system = builtin;
+  }
+  if (system && *system) {
+    try {
+      pem = read_file(system) + "\n";
+    } catch (const Error&) {
+      // No system bundle: the registry's CAs alone.
+    }
+  }
+  for (const auto& f : extra) {
+    try {
+      pem += read_file(f) + "\n";
+    } catch (const Error& e) {
+      fail(ErrorKind::invalid_argument, std::string("cannot read CA certificate ") + f.string() + ": " + e.what());
+    }
+  }
+  return cache[extra] = pem;
+}
+
+void apply_tls(CURL* h, const TlsSettings& tls) {
+  // libcurl ignores these; Go's crypto/x509 (docker, podman) honours them.
+  if (const char* f = std::getenv("SSL_CERT_FILE"); f && *f) curl_easy_setopt(h, CURLOPT_CAINFO, f);
+  if (const char* d = std::getenv("SSL_CERT_DIR"); d && *d) curl_easy_setopt(h, CURLOPT_CAPATH, d);
+  if (!tls.verify) {
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+  } else if (!tls.ca_files.empty()) {
+    std::string pem = ca_bundle(h, tls.ca_files);  // CURL_BLOB_COPY: curl keeps its own copy
+    curl_blob blob{pem.data(), pem.size(), CURL_BLOB_COPY};
+    curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
+  }
+  if (!tls.client_cert.empty()) {
+    curl_easy_setopt(h, CURLOPT_SSLCERT, tls.client_cert.c_str());
+    curl_easy_setopt(h, CURLOPT_SSLKEY, tls.client_key.c_str());
+  }
+}
+
+bool has(std::string_view text, std::string_view needle) { return text.find(needle) != std::string_view::npos; }
+
+// A TLS failure in one line saying what failed and what to do; nullopt
+// for failures that are not about TLS (connection refused, reset, …).
+std::optional<std::string> tls_failure(CURL* h, CURLcode rc, std::string_view err, const TlsSettings& tls) {
+  std::string hint = tls.ca_hint.empty() ? std::string("certs.d") : tls.ca_hint.string();
+  std::string dir = tls.ca_hint.empty() ? hint : tls.ca_hint.parent_path().string();
+  std::string name = tls.registry;  // without the port: what the certificate must name
+  if (!name.empty() && name[0] == '[') name = name.substr(1, name.find(']') - 1);
+  else if (auto colon = name.rfind(':'); colon != std::string::npos) name.resize(colon);
+  if (rc == CURLE_PEER_FAILED_VERIFICATION) {
+    long v = 0;
+    curl_easy_getinfo(h, CURLINFO_SSL_VERIFYRESULT, &v);
+    switch (v) {
+      case X509_V_ERR_CERT_HAS_EXPIRED:
+        return "TLS certificate has expired (the registry must renew it)";
+      case X509_V_ERR_CERT_NOT_YET_VALID:
+        return "TLS certificate is not valid yet (check the clocks)";
+      case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+      case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+      case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+      case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+      case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+        return "TLS certificate signed by unknown authority (to trust it, put the registry's CA certificate in " +
+               hint + ")";
+      case X509_V_ERR_HOSTNAME_MISMATCH:
+      case X509_V_ERR_IP_ADDRESS_MISMATCH:
+        return "TLS certificate is not valid for the name " + name + " (name mismatch)";
+      default:
+        break;
+    }
+    if (has(err, "subject name") || has(err, "does not match"))
+      return "TLS certificate is not valid for the name " + name + " (name mismatch)";
+    return "TLS certificate verification failed: " + std::string(X509_verify_cert_error_string(v));
+  }
+  if (rc == CURLE_SSL_CERTPROBLEM)
+    return "cannot use the client certificate " + tls.client_cert.string() + ": " + std::string(err);
+  if (rc == CURLE_SSL_CACERT_BADFILE) return "cannot use the CA certificates: " + std::string(err);
+  if (rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_RECV_ERROR || rc == CURLE_SEND_ERROR) {
+    if (has(err, "wrong version number") || has(err, "packet length too long") || has(err, "http request"))
+      return std::string(kPlainHttpOnTlsPort) + ", on this port (if it is meant to, list " + tls.registry +
+             " in \"insecure-registries\" of $XBUILD_CONFIG)";
+    if (has(err, "certificate required") || has(err, "handshake failure") || has(err, "bad certificate") ||
+        has(err, "unknown ca")) {
+      if (tls.client_cert.empty())
+        return "requires a TLS client certificate (put client.cert and client.key in " + dir + ")";
+      return "rejected the TLS client certificate " + tls.client_cert.string();
+    }
+    if (rc == CURLE_SSL_CONNECT_ERROR) return "TLS handshake failed: " + std::string(err);
+  }
+  return std::nullopt;
+}
+
 class CurlTransport : public Transport {
  public:
   HttpResponse send(const HttpRequest& req, const BodySink* sink) override {
@@ -181,6 +289,8 @@ class CurlTransport : public Transport {
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
     curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 256L * 1024);
+    bool https = req.url.rfind("https://", 0) == 0;
+    if (https) apply_tls(h, req.tls);
     curl_slist* headers = nullptr;
     for (const auto& [k, v] : req.headers) headers = curl_slist_append(headers, (k + ": " + v).c_str());
     // No "Expect: 100-continue" round trip before uploads.
@@ -234,6 +344,12 @@ class CurlTransport : public Transport {
     if (rc == CURLE_OPERATION_TIMEDOUT && req.timeout_ms > 0)
       fail(ErrorKind::unavailable, req.method + " " + req.url + ": no complete answer within " +
                                        std::to_string(req.timeout_ms) + " ms");
+    if (rc != CURLE_OK && https) {
+      // Not retried: a certificate stays wrong until someone changes it.
+      if (auto why = tls_failure(h, rc, errbuf[0] ? errbuf : curl_easy_strerror(rc), req.tls))
+        fail(ErrorKind::failed_precondition,
+             (req.tls.registry.empty() ? req.url : "registry " + req.tls.registry) + ": " + *why);
+    }
     if (rc != CURLE_OK)
       fail(ErrorKind::unavailable,
            req.method + " " + req.url + ": " + (errbuf[0] ? std::string(errbuf) : curl_easy_strerror(rc)));

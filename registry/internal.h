@@ -7,6 +7,10 @@
 
 namespace xb::registry {
 
+// Part of the transport's message for a plain-HTTP server on an HTTPS
+// port; the client's HTTPS probe tells it from other TLS failures by it.
+inline constexpr std::string_view kPlainHttpOnTlsPort = "the server answers plain HTTP, not TLS";
+
 std::string base64_encode(std::string_view in);
 std::optional<std::string> base64_decode(std::string_view in);
 

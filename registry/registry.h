@@ -30,9 +30,20 @@ struct HttpResponse {
   std::optional<std::string> header(std::string_view lower_name) const;
 };
 
+// How to speak TLS to one registry (docs/dev/registry.md "TLS"): its
+// certs.d directory's CAs (added to the system ones) and client pair.
+struct TlsSettings {
+  bool verify = true;                            // false: any certificate (an insecure registry)
+  std::vector<std::filesystem::path> ca_files;   // *.crt
+  std::filesystem::path client_cert, client_key;  // *.cert + *.key
+  std::string registry;                          // "host:port", names it in errors
+  std::filesystem::path ca_hint;                 // where its ca.crt belongs, for errors
+};
+
 struct HttpRequest {
   std::string method = "GET";
   std::string url;
+  TlsSettings tls;  // for https URLs
   std::vector<std::pair<std::string, std::string>> headers;  // "Accept", "Range", …
   std::string body;                                          // small bodies (manifests)
   std::filesystem::path body_file;                           // large bodies (blob upload), when set
@@ -92,15 +103,28 @@ struct RegistryLimits {
 //                  "mirrors": {"docker.io": ["http://127.0.0.1:5000"]},
 //                  "limits": {"document-bytes": N, "low-speed-bytes": N,
 //                             "low-speed-seconds": N, "request-seconds": N}}
+// and the certs.d directories of docker and podman.
 struct RegistryConfig {
   std::vector<std::string> insecure_registries;
   std::map<std::string, std::vector<std::string>> mirrors;
   RegistryLimits limits;
+  // Roots holding HOST[:PORT]/ directories of *.crt, *.cert and *.key:
+  // $XBUILD_CERTS_DIRS (colon-separated) when set, else /etc/docker/certs.d,
+  // /etc/containers/certs.d and, for a non-root user, ~/.config/containers/certs.d.
+  std::vector<std::filesystem::path> certs_dirs = default_certs_dirs();
 
   // A missing file is an empty config; a malformed one throws invalid_argument.
   static RegistryConfig load(const std::filesystem::path& file);
-  // localhost, 127.0.0.0/8, ::1 and the listed hosts speak plain HTTP.
+  static std::vector<std::filesystem::path> default_certs_dirs();
+  // Listed in "insecure-registries": any certificate, or plain HTTP.
   bool is_insecure(std::string_view host) const;
+  // localhost, 127.0.0.0/8, ::1 and insecure registries: HTTPS first, then
+  // plain HTTP when nothing speaks TLS there (docker's rule).
+  bool may_use_http(std::string_view host) const;
+  // The TLS settings for host ("host:port") from the first certs.d root
+  // that has a directory for it; throws invalid_argument on a *.cert
+  // without its *.key (or the reverse).
+  TlsSettings tls_for(std::string_view host) const;
 };
 
 struct Credentials {

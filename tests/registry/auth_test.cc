@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -48,16 +49,71 @@ TEST(Base64, RoundTrip) {
 TEST(RegistryConfig, InsecureHosts) {
   RegistryConfig c;
   c.insecure_registries = {"myreg.lan:5000"};
-  EXPECT_TRUE(c.is_insecure("localhost"));
-  EXPECT_TRUE(c.is_insecure("localhost:5000"));
-  EXPECT_TRUE(c.is_insecure("127.0.0.1:5000"));
-  EXPECT_TRUE(c.is_insecure("127.1.2.3"));
-  EXPECT_TRUE(c.is_insecure("[::1]:5000"));
+  // Loopback and listed hosts may fall back to plain HTTP…
+  EXPECT_TRUE(c.may_use_http("localhost"));
+  EXPECT_TRUE(c.may_use_http("localhost:5000"));
+  EXPECT_TRUE(c.may_use_http("127.0.0.1:5000"));
+  EXPECT_TRUE(c.may_use_http("127.1.2.3"));
+  EXPECT_TRUE(c.may_use_http("[::1]:5000"));
+  EXPECT_TRUE(c.may_use_http("myreg.lan:5000"));
+  EXPECT_FALSE(c.may_use_http("myreg.lan"));
+  EXPECT_FALSE(c.may_use_http("docker.io"));
+  EXPECT_FALSE(c.may_use_http("127.example.com"));
+  EXPECT_FALSE(c.may_use_http("10.0.0.1:5000"));
+  // …but only listed ones accept a certificate nobody can verify.
   EXPECT_TRUE(c.is_insecure("myreg.lan:5000"));
-  EXPECT_FALSE(c.is_insecure("myreg.lan"));
-  EXPECT_FALSE(c.is_insecure("docker.io"));
-  EXPECT_FALSE(c.is_insecure("127.example.com"));
-  EXPECT_FALSE(c.is_insecure("10.0.0.1:5000"));
+  EXPECT_FALSE(c.is_insecure("127.0.0.1:5000"));
+  EXPECT_FALSE(c.is_insecure("localhost"));
+  EXPECT_TRUE(c.tls_for("127.0.0.1:5000").verify);
+  EXPECT_FALSE(c.tls_for("myreg.lan:5000").verify);
+}
+
+TEST(RegistryConfig, CertsDirectories) {
+  xb::TempDir d("certs");
+  RegistryConfig c;
+  c.certs_dirs = {d.path() / "docker", d.path() / "containers"};
+  // Nothing anywhere: the CA's place is named in the first root.
+  TlsSettings none = c.tls_for("reg.lan:5000");
+  EXPECT_TRUE(none.ca_files.empty());
+  EXPECT_EQ(none.ca_hint, d.path() / "docker/reg.lan:5000/ca.crt");
+  // The first root that has the host's directory is the one read.
+  fs::create_directories(d.path() / "containers/reg.lan:5000");
+  fs::create_directories(d.path() / "containers/other:1");
+  xb::write_file_atomic(d.path() / "containers/reg.lan:5000/b.crt", "x");
+  xb::write_file_atomic(d.path() / "containers/reg.lan:5000/a.crt", "x");
+  xb::write_file_atomic(d.path() / "containers/reg.lan:5000/client.cert", "x");
+  xb::write_file_atomic(d.path() / "containers/reg.lan:5000/client.key", "x");
+  xb::write_file_atomic(d.path() / "containers/other:1/c.crt", "x");
+  TlsSettings t = c.tls_for("reg.lan:5000");
+  ASSERT_EQ(t.ca_files.size(), 2u);
+  EXPECT_EQ(t.ca_files[0].filename(), "a.crt");
+  EXPECT_EQ(t.client_cert.filename(), "client.cert");
+  EXPECT_EQ(t.client_key.filename(), "client.key");
+  EXPECT_EQ(t.ca_hint, d.path() / "containers/reg.lan:5000/ca.crt");
+  // A certificate without its key is a clear error.
+  fs::remove(d.path() / "containers/reg.lan:5000/client.key");
+  try {
+    c.tls_for("reg.lan:5000");
+    ADD_FAILURE();
+  } catch (const xb::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("client.cert has no key"), std::string::npos) << e.what();
+  }
+  // A host name cannot reach outside the roots.
+  EXPECT_TRUE(c.tls_for("..").ca_files.empty());
+}
+
+TEST(RegistryConfig, CertsRootsFromTheEnvironment) {
+  const char* old = std::getenv("XBUILD_CERTS_DIRS");
+  std::string saved = old ? old : "";
+  setenv("XBUILD_CERTS_DIRS", "/a/certs.d::/b", 1);
+  EXPECT_EQ(RegistryConfig::default_certs_dirs(), (std::vector<fs::path>{"/a/certs.d", "/b"}));
+  unsetenv("XBUILD_CERTS_DIRS");
+  auto d = RegistryConfig::default_certs_dirs();
+  // root: docker's then podman's system roots (a non-root user's own root comes first).
+  if (geteuid() == 0) {
+    EXPECT_EQ(d, (std::vector<fs::path>{"/etc/docker/certs.d", "/etc/containers/certs.d"}));
+  }
+  if (old) setenv("XBUILD_CERTS_DIRS", saved.c_str(), 1);
 }
 
 TEST(RegistryConfig, LoadsFile) {

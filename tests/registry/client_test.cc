@@ -151,6 +151,9 @@ TEST(Client, BasicAuthChallenge) {
   FakeImage img;
   xb::TempDir dir("client");
   auto t = std::make_shared<FakeTransport>([&](const HttpRequest& r) {
+    // A plain-HTTP server: what curl says when TLS meets it.
+    if (r.url.rfind("https://", 0) == 0)
+      xb::fail(xb::ErrorKind::unavailable, "GET " + r.url + ": SSL routines::wrong version number");
     if (header_of(r, "Authorization") != "Basic " + base64_encode("u:p"))
       return FakeTransport::reply(401, "", {{"www-authenticate", R"(Basic realm="x")"}});
     return serve(img, r, "http://localhost:5000").value_or(FakeTransport::reply(404));
@@ -161,9 +164,15 @@ TEST(Client, BasicAuthChallenge) {
   ClientOptions o = options(t);
   o.credentials.emplace(dir.path() / "config.json");
   Client c(std::move(o));
-  // localhost speaks plain HTTP by default.
+  // localhost is tried in HTTPS first, then falls back to plain HTTP.
   c.pull(st, ImageRef::parse("localhost:5000/team/app:v1"));
   EXPECT_TRUE(st.resolve(ImageRef::parse("localhost:5000/team/app:v1")));
+  auto reqs = t->requests();
+  ASSERT_FALSE(reqs.empty());
+  EXPECT_EQ(reqs.front().url, "https://localhost:5000/v2/");
+  size_t https = 0;
+  for (const auto& r : reqs) https += r.url.rfind("https://", 0) == 0;
+  EXPECT_EQ(https, 1u);  // probed once, remembered
 }
 
 TEST(Client, RetriesServerErrorsAndResumesDroppedDownloads) {

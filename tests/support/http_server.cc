@@ -41,6 +41,13 @@ bool read_request(int fd, std::string& buffer, HttpServerRequest& req) {
     ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
     if (n <= 0) return false;
     buffer.append(chunk, static_cast<size_t>(n));
+    // A TLS ClientHello on this plain port (a client trying HTTPS first):
+    // answer 400 and close, as real HTTP servers do, rather than wait.
+    if (buffer[0] == '\x16') {
+      static const char bad[] = "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+      (void)!::send(fd, bad, sizeof bad - 1, MSG_NOSIGNAL);
+      return false;
+    }
   }
   std::string head = buffer.substr(0, end);
   buffer.erase(0, end + 4);
