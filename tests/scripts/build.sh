@@ -8,8 +8,7 @@ set -u
 cached() { awk '/^#[0-9]+ \[/ { n = $1; sub(/^#[0-9]+ \[[^]]*\] /, ""); name[n] = $0 } $2 == "CACHED" { print name[$1] }' "$1"; }
 ran() { awk '/^#[0-9]+ \[/ { n = $1; sub(/^#[0-9]+ \[[^]]*\] /, ""); name[n] = $0 } $2 == "DONE" { print name[$1] }' "$1"; }
 
-sh "$src/tests/tools/make-busybox-rootfs" "$t/rootfs.tar" || exit 1
-"$xb" import "$t/rootfs.tar" busybox >/dev/null || exit 1
+import_busybox busybox || exit 1
 
 ctx=$t/ctx
 mkdir -p "$ctx/src"

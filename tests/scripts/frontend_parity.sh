@@ -7,8 +7,7 @@ set -u
 [ "$(id -u)" -eq 0 ] || { echo "skip: builds need root"; exit 77; }
 . "${XBUILD_SOURCE_DIR:?}/tests/support/script_lib.sh"
 
-sh "$src/tests/tools/make-busybox-rootfs" "$t/rootfs.tar" || exit 1
-"$xb" import "$t/rootfs.tar" busybox >/dev/null || exit 1
+import_busybox busybox || exit 1
 ctx=$t/ctx
 mkdir -p "$ctx"
 echo hi >"$ctx/f"

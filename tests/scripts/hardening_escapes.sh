@@ -26,8 +26,7 @@ build() {
   done
   return 0
 }
-sh "$src/tests/tools/make-busybox-rootfs" "$t/rootfs.tar" || exit 1
-"$xb" import "$t/rootfs.tar" bb >/dev/null || exit 1
+import_busybox bb || exit 1
 
 # The host's files that the attacks aim at: a directory and a secret.
 # Each attack starts from a fresh copy (an attack that succeeded may have deleted it).

@@ -8,8 +8,7 @@
 set -u
 [ "$(id -u)" -eq 0 ] || { echo "skip: containers need root"; exit 77; }
 . "${XBUILD_SOURCE_DIR:?}/tests/support/script_lib.sh"
-sh "$src/tests/tools/make-busybox-rootfs" "$t/rootfs.tar" || exit 1
-"$xb" import "$t/rootfs.tar" bb >/dev/null || exit 1
+import_busybox bb || exit 1
 
 # build NAME DOCKERFILE-TEXT [xbuild args...]: the build's log in $t/log-NAME.
 build() {

@@ -37,8 +37,7 @@ reg_pid=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
 reg=127.0.0.1:$port
 
-sh "$src/tests/tools/make-busybox-rootfs" "$t/rootfs.tar" || exit 1
-"$xb" import "$t/rootfs.tar" busybox >/dev/null || exit 1
+import_busybox busybox || exit 1
 mkdir -p "$t/ctx"
 names make "$t/ctx/c"
 names script /r "$t/ctx/mk.sh"

@@ -7,8 +7,7 @@ set -u
 command -v python3 >/dev/null || { echo "skip: python3 makes the context's sockets"; exit 77; }
 . "${XBUILD_SOURCE_DIR:?}/tests/support/script_lib.sh"
 
-sh "$src/tests/tools/make-busybox-rootfs" "$t/rootfs.tar" || exit 1
-"$xb" import "$t/rootfs.tar" busybox >/dev/null || exit 1
+import_busybox busybox || exit 1
 
 # ── USER: supplementary groups (CVE-2023-25173), HOSTNAME, the hostname ──
 ctx=$t/user

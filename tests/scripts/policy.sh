@@ -21,8 +21,7 @@ build() {
 }
 # (Through sh: setpriv's own execve still passes the path walk as root.)
 as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups /bin/sh -c '"$@"' sh "$@"; }
-sh "$src/tests/tools/make-busybox-rootfs" "$t/rootfs.tar" || exit 1
-"$xb" import "$t/rootfs.tar" bb >/dev/null || exit 1
+import_busybox bb || exit 1
 
 # --- 1. Network: RUN --network=host needs --allow network.host ---------------
 hostns=$(readlink /proc/self/ns/net)

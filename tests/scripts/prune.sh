@@ -6,8 +6,7 @@ command -v busybox >/dev/null || [ -x /bin/busybox ] || { echo "skip: busybox-st
 . "${XBUILD_SOURCE_DIR:?}/tests/support/script_lib.sh"
 nblobs() { ls "$XBUILD_ROOT/blobs/sha256" | wc -l; }
 nrecords() { ls "$XBUILD_ROOT/records/cache" 2>/dev/null | wc -l; }
-sh "$src/tests/tools/make-busybox-rootfs" "$t/rootfs.tar" || exit 1
-"$xb" import "$t/rootfs.tar" bb >/dev/null || exit 1
+import_busybox bb || exit 1
 mkdir -p "$t/ctx"
 printf 'FROM bb\nRUN echo a > /a\nRUN --mount=type=cache,target=/c echo x > /c/x\nRUN echo b > /b\n' > "$t/ctx/Dockerfile"
 "$xb" build -q -t kept "$t/ctx" >/dev/null || exit 1

@@ -59,8 +59,7 @@ registry expired 127.0.0.1:$p3 "{certificate: $c/expired.crt, key: $c/expired.ke
 registry other 127.0.0.1:$p4 "{certificate: $c/other.crt, key: $c/other.key}"
 registry plain 127.0.0.1:$p5
 
-sh "$src/tests/tools/make-busybox-rootfs" "$t/rootfs.tar" || exit 1
-"$xb" import "$t/rootfs.tar" busybox >/dev/null || exit 1
+import_busybox busybox || exit 1
 mkdir -p "$t/ctx" "$t/none"
 printf 'ARG BASE\nFROM $BASE\nRUN echo built > /built\n' > "$t/ctx/Dockerfile"
 certs() { mkdir -p "$t/$1/$2" && cp "$c/$3" "$t/$1/$2/${4:-$3}"; }  # ROOT HOST:PORT FILE [AS]

@@ -4,8 +4,7 @@
 set -u
 [ "$(id -u)" -eq 0 ] || { echo "skip: xbuild run needs root"; exit 77; }
 . "${XBUILD_SOURCE_DIR:?}/tests/support/script_lib.sh"
-sh "$src/tests/tools/make-busybox-rootfs" "$t/rootfs.tar" || exit 1
-"$xb" import "$t/rootfs.tar" bb >/dev/null || exit 1
+import_busybox bb || exit 1
 # Mounts under this test's directory only: the suite runs in parallel, and
 # other tests mount and unmount their own (a tmpfs store, a build's overlay).
 our_mounts() { awk -v t="$t/" 'index($5, t) == 1' /proc/self/mountinfo | wc -l; }

@@ -9,8 +9,7 @@ set -u
 [ "$(id -u)" -eq 0 ] || { echo "skip: RUN needs root"; exit 77; }
 command -v python3 >/dev/null || { echo "skip: python3 is not installed"; exit 77; }
 . "${XBUILD_SOURCE_DIR:?}/tests/support/script_lib.sh"
-sh "$src/tests/tools/make-busybox-rootfs" "$t/rootfs.tar" || exit 1
-"$xb" import "$t/rootfs.tar" bb >/dev/null || exit 1
+import_busybox bb || exit 1
 
 # A registry that accepts connections and reads requests but never answers.
 cat > "$t/stall.py" <<'PY'

@@ -13,3 +13,8 @@ bad() { echo "FAIL $1: $2"; fails=$((fails + 1)); }
 check() { if [ "$2" = "$3" ]; then ok "$1"; else bad "$1" "expected [$2] got [$3]"; fi; }  # name expected actual
 contains() { case "$3" in *"$2"*) ok "$1" ;; *) bad "$1" "no [$2] in: $3" ;; esac; }   # name needle haystack
 lacks() { case "$3" in *"$2"*) bad "$1" "[$2] found in: $3" ;; *) ok "$1" ;; esac; }
+# The test base image: tests/tools/make-busybox-rootfs written to $t/rootfs.tar
+# (kept there for the peers) and imported into the store as NAME.
+import_busybox() {
+  sh "$src/tests/tools/make-busybox-rootfs" "$t/rootfs.tar" && "$xb" import "$t/rootfs.tar" "$1" >/dev/null
+}
