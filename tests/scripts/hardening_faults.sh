@@ -25,7 +25,8 @@ cgroups_of() { # pids...: cgroups xbuild made for them that still exist
   for p in "$@"; do n=$((n + $(ls -d /sys/fs/cgroup/*/xbuild/"$p"-* /sys/fs/cgroup/xbuild/"$p"-* 2>/dev/null | wc -l))); done
   echo $n
 }
-import_busybox bb || exit 1
+sh "$src/tests/tools/make-busybox-rootfs" "$t/rootfs.tar" || exit 1
+"$xb" import "$t/rootfs.tar" bb >/dev/null || exit 1
 start_registry() { # dir → sets reg_pid, reg
   local port; port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   printf 'version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: %s\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:%s\n' \
