@@ -229,6 +229,15 @@ TEST_F(RegistryE2E, PodmanAuthFiles) {
   r = xb("pull -q --authfile " + q(other) + " " + ref);
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_EQ(r.out, ref + "\n");
+
+  // A build FROM the private image finds the credentials through --authfile too.
+  ASSERT_EQ(xb("rmi " + ref).code, 0);
+  fs::path ctx = tmp_.path() / "ctx";
+  fs::create_directories(ctx);
+  xb::write_file_atomic(ctx / "Dockerfile", "FROM " + ref + "\nLABEL from=authfile\n");
+  EXPECT_EQ(xb("build -q -t built:1 " + q(ctx)).code, 1);
+  r = xb("build -q --authfile " + q(other) + " -t built:1 " + q(ctx));
+  ASSERT_EQ(r.code, 0) << r.out;
 }
 
 TEST_F(RegistryE2E, FaultsRetriedCorruptionRefused) {
