@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
 #include <optional>
 #include <string>
 
@@ -38,7 +39,8 @@ inline FlagSpec authfile_flag() {
   return {"authfile", 0, true, false, "FILE  read (and for login, write) credentials only from FILE"};
 }
 inline void apply_authfile(const ParsedArgs& a) {
-  if (auto f = a.value("authfile")) ::setenv("REGISTRY_AUTH_FILE", f->c_str(), 1);
+  // Absolute, so that nothing later depends on the working directory.
+  if (auto f = a.value("authfile")) ::setenv("REGISTRY_AUTH_FILE", std::filesystem::absolute(*f).c_str(), 1);
 }
 
 // docker's units.HumanSizeWithPrecision(size, 3): "4.26MB", "977kB", "12B".
