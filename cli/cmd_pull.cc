@@ -190,12 +190,14 @@ int run_login(const Globals& g, const std::vector<std::string>& args) {
 }
 
 int run_logout(const Globals&, const std::vector<std::string>& args) {
-  ParsedArgs a = parse_args("logout", {}, args);
+  std::vector<FlagSpec> specs = {authfile_flag()};
+  ParsedArgs a = parse_args("logout", specs, args);
   if (a.has("help")) {
-    std::cout << format_help("xbuild logout [REGISTRY]", "Remove stored credentials for a registry.", {});
+    std::cout << format_help("xbuild logout [REGISTRY]", "Remove stored credentials for a registry.", specs);
     return 0;
   }
   if (a.positional().size() > 1) fail(ErrorKind::usage, "xbuild logout takes at most one REGISTRY");
+  apply_authfile(a);
   std::string host = registry_host(a.positional().empty() ? "" : a.positional()[0]);
   registry::CredentialStore cs;
   if (cs.erase(host)) std::printf("Removing login credentials for %s\n", host.c_str());

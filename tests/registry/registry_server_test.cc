@@ -238,6 +238,10 @@ TEST_F(RegistryE2E, PodmanAuthFiles) {
   EXPECT_EQ(xb("build -q -t built:1 " + q(ctx)).code, 1);
   r = xb("build -q --authfile " + q(other) + " -t built:1 " + q(ctx));
   ASSERT_EQ(r.code, 0) << r.out;
+
+  r = xb("logout --authfile " + q(other) + " " + reg.host());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_FALSE(json::parse(xb::read_file(other))["auths"].contains(reg.host()));
 }
 
 TEST_F(RegistryE2E, FaultsRetriedCorruptionRefused) {
