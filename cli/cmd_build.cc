@@ -48,6 +48,7 @@ const std::vector<FlagSpec> kBuildFlags = {
     {"allow", 0, true, true, "ENTITLEMENT  network.host (RUN --network=host), security.insecure (RUN --security=insecure)"},
     {"cache-from", 0, true, true, "SPEC  type=registry,ref=REF | type=local,src=DIR: use a build cache (repeatable)"},
     {"cache-to", 0, true, true, "SPEC  type=registry,ref=REF | type=local,dest=DIR | type=inline [,mode=min|max]"},
+    authfile_flag(),
 };
 
 solver::SecretSource parse_secret(const std::string& text) {
@@ -80,6 +81,7 @@ int run_build(const Globals& globals, const std::vector<std::string>& args) {
     fail(ErrorKind::usage, a.positional().empty() ? "xbuild build: missing CONTEXT (e.g. xbuild build -t NAME .)"
                                                   : "xbuild build: exactly one CONTEXT, got " +
                                                         std::to_string(a.positional().size()));
+  apply_authfile(a);
   solver::BuildOptions opts;
   opts.context_dir = a.positional()[0];
   if (auto f = a.value("file")) {

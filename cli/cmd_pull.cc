@@ -102,7 +102,8 @@ class PullProgress {
 
 int run_pull(const Globals& g, const std::vector<std::string>& args) {
   std::vector<FlagSpec> specs = {{"platform", 0, true, false, "OS/ARCH[/VARIANT]  the platform to pull"},
-                                 {"quiet", 'q', false, false, "no progress output"}};
+                                 {"quiet", 'q', false, false, "no progress output"},
+                                 authfile_flag()};
   ParsedArgs a = parse_args("pull", specs, args);
   if (a.has("help")) {
     std::cout << format_help("xbuild pull [--platform P] NAME[:TAG|@DIGEST]",
@@ -110,6 +111,7 @@ int run_pull(const Globals& g, const std::vector<std::string>& args) {
     return 0;
   }
   if (a.positional().size() != 1) fail(ErrorKind::usage, "xbuild pull needs one image reference");
+  apply_authfile(a);
   store::ImageRef ref = store::ImageRef::parse(a.positional()[0]);
   store::Platform platform =
       a.value("platform") ? store::Platform::parse(*a.value("platform")) : store::Platform::host();
@@ -125,13 +127,14 @@ int run_pull(const Globals& g, const std::vector<std::string>& args) {
 }
 
 int run_push(const Globals& g, const std::vector<std::string>& args) {
-  std::vector<FlagSpec> specs = {{"quiet", 'q', false, false, "no progress output"}};
+  std::vector<FlagSpec> specs = {{"quiet", 'q', false, false, "no progress output"}, authfile_flag()};
   ParsedArgs a = parse_args("push", specs, args);
   if (a.has("help")) {
     std::cout << format_help("xbuild push NAME[:TAG]", "Push an image from the local store to its registry.", specs);
     return 0;
   }
   if (a.positional().size() != 1) fail(ErrorKind::usage, "xbuild push needs one image reference");
+  apply_authfile(a);
   store::ImageRef ref = store::ImageRef::parse(a.positional()[0]);
   store::Store st = open_store(g);
   store::Image img = st.image(a.positional()[0]);
@@ -157,14 +160,16 @@ std::string registry_host(std::string s) {
 int run_login(const Globals& g, const std::vector<std::string>& args) {
   std::vector<FlagSpec> specs = {{"username", 'u', true, false, "USER  the user name"},
                                  {"password", 'p', true, false, "PASS  the password (prefer --password-stdin)"},
-                                 {"password-stdin", 0, false, false, "read the password from standard input"}};
+                                 {"password-stdin", 0, false, false, "read the password from standard input"},
+                                 authfile_flag()};
   ParsedArgs a = parse_args("login", specs, args);
   if (a.has("help")) {
     std::cout << format_help("xbuild login [-u USER] [--password-stdin] [REGISTRY]",
-                             "Check and store credentials for a registry (docker's config.json).", specs);
+                             "Check and store credentials for a registry (docker's config.json, or --authfile).", specs);
     return 0;
   }
   if (a.positional().size() > 1) fail(ErrorKind::usage, "xbuild login takes at most one REGISTRY");
+  apply_authfile(a);
   std::string host = registry_host(a.positional().empty() ? "" : a.positional()[0]);
   registry::Credentials creds;
   creds.username = a.value_or("username", "");
@@ -178,21 +183,23 @@ int run_login(const Globals& g, const std::vector<std::string>& args) {
   }
   if (creds.username.empty() || creds.password.empty())
     fail(ErrorKind::usage, "xbuild login needs --username and a password (--password-stdin)");
-  registry::CredentialStore cs(registry::CredentialStore::default_path());
+  registry::CredentialStore cs;
   registry::login(registry::RegistryConfig::load(g.config_file), cs, host, creds);
   std::printf("Login Succeeded\n");
   return 0;
 }
 
 int run_logout(const Globals&, const std::vector<std::string>& args) {
-  ParsedArgs a = parse_args("logout", {}, args);
+  std::vector<FlagSpec> specs = {authfile_flag()};
+  ParsedArgs a = parse_args("logout", specs, args);
   if (a.has("help")) {
-    std::cout << format_help("xbuild logout [REGISTRY]", "Remove stored credentials for a registry.", {});
+    std::cout << format_help("xbuild logout [REGISTRY]", "Remove stored credentials for a registry.", specs);
     return 0;
   }
   if (a.positional().size() > 1) fail(ErrorKind::usage, "xbuild logout takes at most one REGISTRY");
+  apply_authfile(a);
   std::string host = registry_host(a.positional().empty() ? "" : a.positional()[0]);
-  registry::CredentialStore cs(registry::CredentialStore::default_path());
+  registry::CredentialStore cs;
   if (cs.erase(host)) std::printf("Removing login credentials for %s\n", host.c_str());
   else std::printf("Not logged in to %s\n", host.c_str());
   return 0;

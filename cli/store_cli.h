@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
+#include <filesystem>
 #include <optional>
 #include <string>
 
@@ -26,8 +28,19 @@ inline store::Store open_store(const Globals& g) {
 inline registry::ClientOptions registry_options(const Globals& g) {
   registry::ClientOptions o;
   o.config = registry::RegistryConfig::load(g.config_file);
-  o.credentials.emplace(registry::CredentialStore::default_path());
+  o.credentials.emplace();
   return o;
+}
+
+// podman's --authfile: the flag is the explicit form of $REGISTRY_AUTH_FILE
+// (containers-auth.json(5)), so it sets the variable that every
+// CredentialStore of this process (build, cache export, push) consults.
+inline FlagSpec authfile_flag() {
+  return {"authfile", 0, true, false, "FILE  read (and for login, write) credentials only from FILE"};
+}
+inline void apply_authfile(const ParsedArgs& a) {
+  // Absolute, so that nothing later depends on the working directory.
+  if (auto f = a.value("authfile")) ::setenv("REGISTRY_AUTH_FILE", std::filesystem::absolute(*f).c_str(), 1);
 }
 
 // docker's units.HumanSizeWithPrecision(size, 3): "4.26MB", "977kB", "12B".

@@ -69,7 +69,8 @@ std::optional<std::string> base64_decode(std::string_view in) {
 
 // --- RegistryConfig
 
-RegistryConfig RegistryConfig::load(const fs::path& file) {
+namespace {
+RegistryConfig load_xbuild_config(const fs::path& file) {
   RegistryConfig c;
   if (file.empty() || !fs::exists(file)) return c;
   json j;
@@ -117,6 +118,13 @@ RegistryConfig RegistryConfig::load(const fs::path& file) {
     if (auto v = number("low-speed-seconds", 86400)) c.limits.low_speed_seconds = static_cast<int>(*v);
     if (auto v = number("request-seconds", 86400)) c.limits.request_seconds = static_cast<int>(*v);
   }
+  return c;
+}
+}  // namespace
+
+RegistryConfig RegistryConfig::load(const fs::path& file) {
+  RegistryConfig c = load_xbuild_config(file);
+  load_registries_conf(c);
   return c;
 }
 
@@ -341,7 +349,20 @@ std::optional<std::string> store_helper(const json& cfg) {
 
 }  // namespace
 
-CredentialStore::CredentialStore(fs::path config_json) : file_(std::move(config_json)) {}
+CredentialStore::CredentialStore(fs::path config_json) : read_files_{config_json}, file_(std::move(config_json)) {}
+
+CredentialStore::CredentialStore() {
+  if (const char* f = std::getenv("REGISTRY_AUTH_FILE"); f && *f) {
+    // podman: an explicit auth file is the only one consulted.
+    file_ = f;
+    read_files_ = {file_};
+    return;
+  }
+  if (const char* x = std::getenv("XDG_RUNTIME_DIR"); x && *x)
+    read_files_.push_back(fs::path(x) / "containers" / "auth.json");
+  file_ = default_path();
+  read_files_.push_back(file_);
+}
 
 fs::path CredentialStore::default_path() {
   if (const char* d = std::getenv("DOCKER_CONFIG"); d && *d) return fs::path(d) / "config.json";
@@ -356,7 +377,13 @@ std::string CredentialStore::key_for(std::string_view registry) {
 }
 
 std::optional<Credentials> CredentialStore::get(std::string_view registry) const {
-  json cfg = load_docker_config(file_);
+  for (const auto& f : read_files_)
+    if (auto c = get_from(f, registry)) return c;
+  return std::nullopt;
+}
+
+std::optional<Credentials> CredentialStore::get_from(const fs::path& file, std::string_view registry) const {
+  json cfg = load_docker_config(file);
   std::string key = key_for(registry);
   auto from_helper = [&](const std::string& helper) -> std::optional<Credentials> {
     auto [code, out] = run_helper(helper, "get", key);
@@ -388,7 +415,7 @@ std::optional<Credentials> CredentialStore::get(std::string_view registry) const
         size_t colon = decoded ? decoded->find(':') : std::string::npos;
         if (colon == std::string::npos)
           fail(ErrorKind::invalid_argument,
-               "docker config " + file_.string() + ": the \"auth\" of " + k + " is not base64 of user:password");
+               "docker config " + file.string() + ": the \"auth\" of " + k + " is not base64 of user:password");
         c.username = decoded->substr(0, colon);
         c.password = decoded->substr(colon + 1);
       } else {

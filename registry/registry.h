@@ -113,7 +113,9 @@ struct RegistryConfig {
   // /etc/containers/certs.d and, for a non-root user, ~/.config/containers/certs.d.
   std::vector<std::filesystem::path> certs_dirs = default_certs_dirs();
 
-  // A missing file is an empty config; a malformed one throws invalid_argument.
+  // file (a missing one is an empty config; a malformed one throws
+  // invalid_argument), then registries.conf (load_registries_conf): its
+  // mirrors come after those of file.
   static RegistryConfig load(const std::filesystem::path& file);
   static std::vector<std::filesystem::path> default_certs_dirs();
   // Listed in "insecure-registries": any certificate, or plain HTTP.
@@ -127,6 +129,40 @@ struct RegistryConfig {
   TlsSettings tls_for(std::string_view host) const;
 };
 
+// containers-registries.conf(5) version 2, the part xbuild maps onto
+// RegistryConfig: [[registry]] location, prefix, insecure and
+// [[registry.mirror]] location, insecure.
+struct RegistriesConf {
+  struct Mirror {
+    std::string location;
+    bool insecure = false;
+  };
+  struct Entry {
+    std::string prefix;  // defaults to location
+    std::string location;
+    bool insecure = false;
+    std::vector<Mirror> mirrors;
+    int line = 0;  // of its [[registry]] header
+  };
+  std::vector<Entry> registries;
+  std::vector<std::string> ignored;  // what xbuild does not use: "KEY (line N)", "[table] (line N)"
+
+  // Throws invalid_argument "registries.conf FILE:LINE: …" on a line that is
+  // not TOML or a known key of the wrong type.
+  static RegistriesConf parse(std::string_view text, const std::string& file);
+  // $CONTAINERS_REGISTRIES_CONF when set; else ~/.config/containers/registries.conf
+  // ($XDG_CONFIG_HOME) when it exists (podman: it replaces the system file);
+  // else /etc/containers/registries.conf.
+  static std::filesystem::path default_path();
+  // Adds insecure hosts and mirrors to config; returns the entries it
+  // skipped (a prefix with a namespace or wildcard, a rewriting location).
+  std::vector<std::string> apply(RegistryConfig& config) const;
+};
+
+// Reads RegistriesConf::default_path() (missing: nothing) into config and
+// prints one warning line, once per process, naming what it ignored.
+void load_registries_conf(RegistryConfig& config);
+
 struct Credentials {
   std::string username;
   std::string password;
@@ -136,11 +172,19 @@ struct Credentials {
 
 // docker's config.json ($DOCKER_CONFIG/config.json, else ~/.docker/config.json):
 // "auths" (base64 user:password), "credHelpers" and "credsStore"
-// (docker-credential-<name> get|store|erase).
+// (docker-credential-<name> get|store|erase). Podman's auth.json has the
+// same format.
 class CredentialStore {
  public:
-  explicit CredentialStore(std::filesystem::path config_json = default_path());
+  // The files podman and buildah consult (containers-auth.json(5)):
+  // $REGISTRY_AUTH_FILE alone when set (the CLI's --authfile sets it);
+  // else ${XDG_RUNTIME_DIR}/containers/auth.json, then docker's config.json.
+  // Credentials are written to $REGISTRY_AUTH_FILE, else to docker's config.json.
+  CredentialStore();
+  // Exactly one file, read and written.
+  explicit CredentialStore(std::filesystem::path config_json);
   static std::filesystem::path default_path();
+  const std::vector<std::filesystem::path>& files() const { return read_files_; }
 
   std::optional<Credentials> get(std::string_view registry) const;
   void store(std::string_view registry, const Credentials& credentials);  // atomic rewrite
@@ -150,7 +194,9 @@ class CredentialStore {
   static std::string key_for(std::string_view registry);
 
  private:
-  std::filesystem::path file_;
+  std::optional<Credentials> get_from(const std::filesystem::path& file, std::string_view registry) const;
+  std::vector<std::filesystem::path> read_files_;  // consulted in order, first match wins
+  std::filesystem::path file_;                     // where store() and erase() write
 };
 
 // A parsed WWW-Authenticate challenge: scheme "Bearer" or "Basic" and its

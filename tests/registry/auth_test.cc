@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
@@ -171,6 +173,76 @@ TEST(CredentialStore, DefaultPathFollowsDockerConfig) {
   EXPECT_EQ(CredentialStore::default_path(), fs::path("/x/y/config.json"));
   if (old) setenv("DOCKER_CONFIG", saved.c_str(), 1);
   else unsetenv("DOCKER_CONFIG");
+}
+
+// Sets environment variables for one scope and restores them after.
+class ScopedEnv {
+ public:
+  void set(const char* name, const std::string& value) {
+    remember(name);
+    setenv(name, value.c_str(), 1);
+  }
+  void unset(const char* name) {
+    remember(name);
+    unsetenv(name);
+  }
+  ~ScopedEnv() {
+    for (const auto& [name, value] : saved_) {
+      if (value) setenv(name.c_str(), value->c_str(), 1);
+      else unsetenv(name.c_str());
+    }
+  }
+
+ private:
+  void remember(const char* name) {
+    if (saved_.count(name)) return;
+    const char* v = getenv(name);
+    saved_[name] = v ? std::optional<std::string>(v) : std::nullopt;
+  }
+  std::map<std::string, std::optional<std::string>> saved_;
+};
+
+// podman's order (containers-auth.json(5)): $REGISTRY_AUTH_FILE alone; else
+// ${XDG_RUNTIME_DIR}/containers/auth.json before docker's config.json.
+TEST(CredentialStore, PodmanAuthFilesAndPrecedence) {
+  xb::TempDir d("creds");
+  ScopedEnv env;
+  fs::path docker = d.path() / "docker", xdg = d.path() / "run";
+  fs::create_directories(docker);
+  fs::create_directories(xdg / "containers");
+  auto auths = [](const std::string& user) {
+    return R"({"auths":{"reg:5000":{"auth":")" + base64_encode(user + ":pw") + R"("}}})";
+  };
+  xb::write_file_atomic(docker / "config.json",
+                        R"({"auths":{"reg:5000":{"auth":")" + base64_encode("docker:pw") + R"("},"only-docker:1":{"auth":")" +
+                            base64_encode("d:pw") + R"("}}})");
+  env.set("DOCKER_CONFIG", docker.string());
+  env.unset("REGISTRY_AUTH_FILE");
+  env.unset("XDG_RUNTIME_DIR");
+  EXPECT_EQ(CredentialStore().get("reg:5000")->username, "docker");
+
+  // auth.json under XDG_RUNTIME_DIR comes first; docker's file still answers for the rest.
+  xb::write_file_atomic(xdg / "containers" / "auth.json", auths("xdg"));
+  env.set("XDG_RUNTIME_DIR", xdg.string());
+  EXPECT_EQ(CredentialStore().get("reg:5000")->username, "xdg");
+  EXPECT_EQ(CredentialStore().get("only-docker:1")->username, "d");
+  // A missing auth.json is no error.
+  env.set("XDG_RUNTIME_DIR", (d.path() / "nowhere").string());
+  EXPECT_EQ(CredentialStore().get("reg:5000")->username, "docker");
+  env.set("XDG_RUNTIME_DIR", xdg.string());
+
+  // REGISTRY_AUTH_FILE (and so --authfile) is the only file: no fallback,
+  // and login writes there, leaving docker's config.json alone.
+  fs::path explicit_file = d.path() / "my-auth.json";
+  xb::write_file_atomic(explicit_file, auths("explicit"));
+  env.set("REGISTRY_AUTH_FILE", explicit_file.string());
+  CredentialStore cs;
+  EXPECT_EQ(cs.files(), std::vector<fs::path>{explicit_file});
+  EXPECT_EQ(cs.get("reg:5000")->username, "explicit");
+  EXPECT_FALSE(cs.get("only-docker:1"));
+  cs.store("new:1", Credentials{"n", "p", ""});
+  EXPECT_TRUE(json::parse(xb::read_file(explicit_file))["auths"].contains("new:1"));
+  EXPECT_FALSE(json::parse(xb::read_file(docker / "config.json"))["auths"].contains("new:1"));
 }
 
 TEST(CredentialStore, UsesCredentialHelpers) {

@@ -39,6 +39,9 @@ class RegistryE2E : public ::testing::Test {
     source_ = src;
     root_ = tmp_.path() / "store";
     docker_config_ = tmp_.path() / "docker";
+    // podman's auth files must come from this test only.
+    extra_env_ = "XDG_RUNTIME_DIR=" + q(tmp_.path() / "run") + " REGISTRY_AUTH_FILE=" +
+                 " CONTAINERS_REGISTRIES_CONF=" + q(tmp_.path() / "registries.conf");
     fs::create_directories(docker_config_);
   }
 
@@ -46,6 +49,7 @@ class RegistryE2E : public ::testing::Test {
   Result xb(const std::string& args, const std::string& stdin_text = {}) {
     std::string env = "XBUILD_ROOT=" + q(root_) + " DOCKER_CONFIG=" + q(docker_config_);
     if (!config_.empty()) env += " XBUILD_CONFIG=" + q(config_);
+    env += " " + extra_env_;
     std::string in = stdin_text.empty() ? "" : "printf %s '" + stdin_text + "' | ";
     return sh(in + env + " " + q(xbuild_) + " " + args);
   }
@@ -85,6 +89,7 @@ class RegistryE2E : public ::testing::Test {
 
   xb::TempDir tmp_{"registry-e2e"};
   fs::path xbuild_, source_, root_, docker_config_, config_;
+  std::string extra_env_;
 };
 
 TEST_F(RegistryE2E, PullListInspectTagSaveRemove) {
@@ -188,6 +193,57 @@ TEST_F(RegistryE2E, BasicAuth) {
   EXPECT_EQ(r.out, ref + "\n");
 }
 
+// Podman's credential files (containers-auth.json(5)) against an htpasswd
+// registry: ${XDG_RUNTIME_DIR}/containers/auth.json, $REGISTRY_AUTH_FILE and
+// --authfile, which also receives what login stores.
+TEST_F(RegistryE2E, PodmanAuthFiles) {
+  RegistryServer reg({.auth = RegistryServer::Auth::basic});
+  push_busybox(reg.host(), "basic/bb:1", reg.creds());
+  std::string ref = reg.host() + "/basic/bb:1";
+  std::string good = R"({"auths":{")" + reg.host() + R"(":{"auth":"eGJ1aWxkOnMzY3JldA=="}}})";  // xbuild:s3cret
+  EXPECT_EQ(xb("pull -q " + ref).code, 1);
+
+  fs::create_directories(tmp_.path() / "run" / "containers");
+  xb::write_file_atomic(tmp_.path() / "run" / "containers" / "auth.json", good);
+  Result r = xb("pull -q " + ref);
+  ASSERT_EQ(r.code, 0) << r.out;
+  fs::remove(tmp_.path() / "run" / "containers" / "auth.json");
+  ASSERT_EQ(xb("rmi " + ref).code, 0);
+
+  fs::path file = tmp_.path() / "my-auth.json";
+  xb::write_file_atomic(file, good);
+  std::string no_podman_env = extra_env_;
+  extra_env_ = no_podman_env + " REGISTRY_AUTH_FILE=" + q(file);
+  r = xb("pull -q " + ref);
+  ASSERT_EQ(r.code, 0) << r.out;
+  ASSERT_EQ(xb("rmi " + ref).code, 0);
+  extra_env_ = no_podman_env;
+
+  // --authfile: login writes there (not to docker's config.json); pull reads it.
+  fs::path other = tmp_.path() / "other-auth.json";
+  r = xb("login --authfile " + q(other) + " -u xbuild --password-stdin " + reg.host(), "s3cret");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(json::parse(xb::read_file(other))["auths"].contains(reg.host()));
+  EXPECT_FALSE(fs::exists(docker_config_ / "config.json"));
+  EXPECT_EQ(xb("pull -q " + ref).code, 1);
+  r = xb("pull -q --authfile " + q(other) + " " + ref);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out, ref + "\n");
+
+  // A build FROM the private image finds the credentials through --authfile too.
+  ASSERT_EQ(xb("rmi " + ref).code, 0);
+  fs::path ctx = tmp_.path() / "ctx";
+  fs::create_directories(ctx);
+  xb::write_file_atomic(ctx / "Dockerfile", "FROM " + ref + "\nLABEL from=authfile\n");
+  EXPECT_EQ(xb("build -q -t built:1 " + q(ctx)).code, 1);
+  r = xb("build -q --authfile " + q(other) + " -t built:1 " + q(ctx));
+  ASSERT_EQ(r.code, 0) << r.out;
+
+  r = xb("logout --authfile " + q(other) + " " + reg.host());
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_FALSE(json::parse(xb::read_file(other))["auths"].contains(reg.host()));
+}
+
 TEST_F(RegistryE2E, FaultsRetriedCorruptionRefused) {
   RegistryServer reg;
   push_busybox(reg.host(), "test/bb:1");
@@ -274,6 +330,30 @@ TEST_F(RegistryE2E, MirrorServesDockerHubNames) {
   EXPECT_NE(r.out.find("docker.io/library/busybox:latest"), std::string::npos) << r.out;
   r = xb("images");
   EXPECT_NE(r.out.find("busybox"), std::string::npos) << r.out;
+}
+
+// A mirror declared in podman's registries.conf (CONTAINERS_REGISTRIES_CONF
+// here) serves docker.io names; what xbuild ignores is one warning line; a
+// malformed line stops the command naming file:line.
+TEST_F(RegistryE2E, MirrorFromRegistriesConf) {
+  RegistryServer reg;
+  push_busybox(reg.host(), "library/busybox:latest");
+  fs::path conf = tmp_.path() / "registries.conf";
+  xb::write_file_atomic(conf, "unqualified-search-registries = [\"docker.io\"]\n"
+                              "[[registry]]\nlocation = \"docker.io\"\n"
+                              "[[registry.mirror]]\nlocation = \"" + reg.host() + "\"\ninsecure = true\n");
+  Result r = xb("pull busybox");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("docker.io/library/busybox:latest"), std::string::npos) << r.out;
+  std::string warning = "registries.conf " + conf.string() + ": xbuild ignores unqualified-search-registries (line 1)\n";
+  size_t warn = r.out.find(warning);
+  EXPECT_NE(warn, std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("xbuild ignores", warn + warning.size()), std::string::npos) << r.out;  // once
+
+  xb::write_file_atomic(conf, "[[registry]]\nlocation = docker.io\n");
+  r = xb("pull busybox");
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find(conf.string() + ":2:"), std::string::npos) << r.out;
 }
 
 TEST_F(RegistryE2E, BadInputIsOneClearLine) {
