@@ -189,7 +189,15 @@ void run_output(store::Store& st, const OutputSpec& spec, const Descriptor& targ
       }
       if (spec.push) {
         if (names.empty()) fail(ErrorKind::usage, "--output push=true needs a name: add -t REGISTRY/NAME:TAG");
-        push_image(st, target, names, spec.layers, ro, log);
+        // As `docker build -t N . && docker push N`: the build is not lost
+        // with the push; the names stay in the store, and the error says so
+        // and how to retry without rebuilding.
+        try {
+          push_image(st, target, names, spec.layers, ro, log);
+        } catch (const Error& e) {
+          throw Error(e.kind(), std::string(e.what()) + "; the image is kept in the local store as " +
+                                    names.front().str() + ": retry with `xbuild push " + names.front().str() + "`");
+        }
       }
       return;
     case OutputSpec::Type::oci: {

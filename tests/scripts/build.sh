@@ -161,5 +161,14 @@ err=$("$xb" build -f "$ctx/required.Dockerfile" "$ctx" 2>&1); rc=$?
 check missing-required-secret-exit 1 $rc
 contains missing-required-secret-says-how '--secret id=tok' "$err"
 
+# A failed --push keeps the built image under its name (docker build + push
+# does) and the one error line says so and how to retry. Port 1: nothing listens.
+printf 'FROM busybox\nLABEL pushed=no\n' >"$ctx/push.Dockerfile"
+err=$("$xb" build -q -f "$ctx/push.Dockerfile" -t 127.0.0.1:1/app:1 --push "$ctx" 2>&1 >/dev/null); rc=$?
+check failed-push-exit 1 $rc
+contains failed-push-says-kept 'the image is kept in the local store as 127.0.0.1:1/app:1: retry with `xbuild push 127.0.0.1:1/app:1`' "$err"
+check failed-push-one-line 1 "$(printf '%s\n' "$err" | grep -c .)"
+contains failed-push-image-kept '127.0.0.1:1/app' "$("$xb" images)"
+
 echo "$fails failed"
 [ "$fails" -eq 0 ]
