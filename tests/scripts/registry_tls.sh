@@ -14,8 +14,10 @@ for tool in docker-registry openssl python3 curl; do
 done
 pids=()
 source "${XBUILD_SOURCE_DIR:?}/tests/support/script_lib.sh"
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$t"' EXIT
-unset SSL_CERT_FILE SSL_CERT_DIR XBUILD_CONFIG
+etc_dirs=()  # HOST:PORT dirs this test made under /etc/{docker,containers}/certs.d
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$t" "${etc_dirs[@]}"' EXIT
+unset SSL_CERT_FILE SSL_CERT_DIR XBUILD_CONFIG REGISTRY_AUTH_FILE CONTAINERS_REGISTRIES_CONF
+export DOCKER_CONFIG=$t/docker-config XDG_RUNTIME_DIR=$t/xdg  # logins stay in $t
 
 # --- certificates: a CA; server certificates for 127.0.0.1 + localhost, for
 # another name, and an expired one; a client pair signed by the CA.
@@ -43,10 +45,10 @@ q openssl req -x509 -newkey rsa:2048 -nodes -keyout rogue.key -out rogue.crt -da
 cd - >/dev/null || exit 1
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-registry() { # NAME ADDR [TLS-YAML]: a registry:2 on ADDR; waits until it listens
+registry() { # NAME ADDR [TLS-YAML [TOP-LEVEL-YAML]]: a registry:2 on ADDR; waits until it listens
   local name=$1 addr=$2 tls=${3:-}
-  printf 'version: 0.1\nlog: {level: error, accesslog: {disabled: true}}\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: "%s"%s}\n' \
-    "$t/$name" "$addr" "${tls:+, tls: $tls}" > "$t/$name.yml"
+  printf 'version: 0.1\nlog: {level: error, accesslog: {disabled: true}}\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: "%s"%s}\n%s\n' \
+    "$t/$name" "$addr" "${tls:+, tls: $tls}" "${4:-}" > "$t/$name.yml"
   docker-registry serve "$t/$name.yml" >"$t/$name.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 100); do (exec 3<>"/dev/tcp/${addr%:*}/${addr##*:}") 2>/dev/null && return 0; sleep 0.05; done
@@ -153,5 +155,37 @@ if [ -n "$ip" ]; then
 else
   echo "skip plain HTTP on a non-loopback address: none configured"
 fi
+
+# 6. The roots a user actually writes to (XBUILD_CERTS_DIRS unset): the CA
+# only in /etc/docker/certs.d/HOST:PORT, then only in
+# /etc/containers/certs.d/HOST:PORT (dirs named by this test's port, removed
+# at exit).
+for root in /etc/docker/certs.d /etc/containers/certs.d; do
+  top=$root/$reg  # the outermost dir this test creates, removed at exit
+  while [ ! -e "$(dirname "$top")" ]; do top=$(dirname "$top"); done
+  etc_dirs+=("$top")
+  mkdir -p "$root/$reg" && cp "$c/ca.crt" "$root/$reg/ca.crt"
+  out=$(env -u XBUILD_CERTS_DIRS XBUILD_ROOT=$t/etc-${root#/etc/} "$xb" pull $reg/busybox:1 2>&1)
+  check "pull with the CA only in $root/HOST:PORT" 0 $?
+  rm -rf "${top:?}"
+done
+
+# 7. TLS with htpasswd auth: login, push, pull, build FROM.
+command -v htpasswd >/dev/null || { echo "FAIL htpasswd is not installed (apache2-utils)"; exit 1; }
+htpasswd -Bbn alice s3cret > "$t/htpasswd" 2>/dev/null
+pa=$(free_port)
+registry auth 127.0.0.1:$pa "{certificate: $c/server.crt, key: $c/server.key}" \
+  "auth: {htpasswd: {realm: xbuild-test, path: $t/htpasswd}}"
+a=127.0.0.1:$pa
+certs docker $a ca.crt
+"$xb" tag busybox $a/private:1 >/dev/null
+out=$("$xb" push $a/private:1 2>&1)
+contains "auth over TLS: a push without login is refused" "401" "$out"
+echo s3cret | "$xb" login --username alice --password-stdin $a >/dev/null 2>&1
+check "auth over TLS: login" 0 $?
+out=$("$xb" push $a/private:1 2>&1); check "auth over TLS: push after login" 0 $?
+out=$(XBUILD_ROOT=$t/sa "$xb" pull $a/private:1 2>&1); check "auth over TLS: pull" 0 $?
+out=$(XBUILD_ROOT=$t/sa2 "$xb" build -q --build-arg BASE=$a/private:1 "$t/ctx" 2>&1)
+check "auth over TLS: build FROM" 0 $?
 
 [ $fails -eq 0 ]
