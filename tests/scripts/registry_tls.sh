@@ -165,8 +165,15 @@ for root in /etc/docker/certs.d /etc/containers/certs.d; do
   while [ ! -e "$(dirname "$top")" ]; do top=$(dirname "$top"); done
   etc_dirs+=("$top")
   mkdir -p "$root/$reg" && cp "$c/ca.crt" "$root/$reg/ca.crt"
-  out=$(env -u XBUILD_CERTS_DIRS XBUILD_ROOT=$t/etc-${root#/etc/} "$xb" pull $reg/busybox:1 2>&1)
+  e=$t/etc-${root#/etc/}; e=${e%%/certs.d}
+  out=$(env -u XBUILD_CERTS_DIRS XBUILD_ROOT=$e "$xb" pull $reg/busybox:1 2>&1)
   check "pull with the CA only in $root/HOST:PORT" 0 $?
+  out=$(env -u XBUILD_CERTS_DIRS XBUILD_ROOT=$e-b "$xb" build -q --build-arg BASE=$reg/busybox:1 \
+    --cache-to type=registry,ref=$reg/etc-cache,mode=max -t $reg/etc-built:1 --push "$t/ctx" 2>&1)
+  check "build FROM, --push and --cache-to with the CA only in $root/HOST:PORT" 0 $?
+  out=$(env -u XBUILD_CERTS_DIRS XBUILD_ROOT=$e-c "$xb" build --progress=plain --build-arg BASE=$reg/busybox:1 \
+    --cache-from type=registry,ref=$reg/etc-cache "$t/ctx" 2>&1)
+  contains "--cache-from with the CA only in $root/HOST:PORT: the RUN is cached" "CACHED" "$out"
   rm -rf "${top:?}"
 done
 
