@@ -19,7 +19,6 @@
 #include "common/interrupt.h"
 #include "executor/executor.h"
 #include "snapshotter/snapshotter.h"
-#include "store/blob_reader.h"
 
 namespace xb::cli {
 
@@ -72,16 +71,7 @@ std::string unpack_layers(snapshotter::Snapshotter& snap, const store::Store& st
       std::string active = "unpack-" + random_hex(12) + "-" + name;
       snap.prepare(active, parent);
       try {
-        store::VerifiedBlobReader in = store::read_blob_verified(st, layers[i].digest);
-        snapshotter::LayerResult r = [&] {
-          try {
-            return snap.apply(active, [&](void* buf, size_t size) { return in.read(buf, size); });
-          } catch (const Error&) {
-            in.finish();  // corrupt bytes often fail the unpack first: say that they are corrupt
-            throw;
-          }
-        }();
-        in.finish();
+        snapshotter::LayerResult r = snap.apply_blob(active, st, layers[i].digest);
         if (r.diff_id != diff_ids[i])
           fail(ErrorKind::data_loss, "layer " + layers[i].digest.str() + " has diff ID " + r.diff_id.str() +
                                          ", the image config says " + diff_ids[i].str());

@@ -15,6 +15,7 @@
 #include "common/error.h"
 #include "common/json.h"
 #include "snapshotter/internal.h"
+#include "store/blob_reader.h"
 
 namespace xb::snapshotter {
 
@@ -38,6 +39,20 @@ LayerResult Snapshotter::apply_fd(const std::string& key, int fd) {
       if (errno != EINTR) throw_errno("read layer");
     }
   });
+}
+
+LayerResult Snapshotter::apply_blob(const std::string& key, const store::Store& st, const Digest& blob) {
+  store::VerifiedBlobReader in = store::read_blob_verified(st, blob);
+  LayerResult r = [&] {
+    try {
+      return apply(key, [&](void* buf, size_t size) { return in.read(buf, size); });
+    } catch (const Error&) {
+      in.finish();  // corrupt bytes often fail the unpack first: say that they are corrupt
+      throw;
+    }
+  }();
+  in.finish();
+  return r;
 }
 
 namespace {

@@ -44,6 +44,10 @@
 #include "common/digest.h"
 #include "common/mount.h"
 
+namespace xb::store {
+class Store;
+}
+
 namespace xb::snapshotter {
 
 enum class Kind { view, active, committed };
@@ -136,6 +140,11 @@ class Snapshotter {
   // resolved inside its root as a chroot would. Returns the diff ID.
   virtual LayerResult apply(const std::string& key, const ByteSource& layer) = 0;
   LayerResult apply_fd(const std::string& key, int fd);
+  // apply() of a layer blob of the store, verified as it streams (a blob
+  // whose bytes no longer match its digest is that error, naming the blob
+  // and `xbuild fsck --repair`, even when the corrupt bytes fail the
+  // unpack first).
+  LayerResult apply_blob(const std::string& key, const store::Store& st, const Digest& blob);
 
   // The changes of "key" (active or committed) against its parent as an
   // uncompressed OCI layer tar streamed into sink: new and changed files,

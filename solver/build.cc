@@ -24,7 +24,6 @@
 #include "solver/graph.h"
 #include "solver/remote_cache.h"
 #include "solver/solver.h"
-#include "store/blob_reader.h"
 
 namespace xb::solver {
 
@@ -402,16 +401,7 @@ class BuildEngine : public Engine {
         snap_.prepare(active, parent);
         try {
           ensure_blob(layer);
-          store::VerifiedBlobReader in = store::read_blob_verified(store_, layer.blob);
-          snapshotter::LayerResult lr = [&] {
-            try {
-              return snap_.apply(active, [&](void* buf, size_t size) { return in.read(buf, size); });
-            } catch (const Error&) {
-              in.finish();  // corrupt bytes often fail the unpack first: say that they are corrupt
-              throw;
-            }
-          }();
-          in.finish();
+          snapshotter::LayerResult lr = snap_.apply_blob(active, store_, layer.blob);
           if (lr.diff_id != layer.diff_id)
             fail(ErrorKind::data_loss, "layer " + layer.blob.str() + ": diff ID " + lr.diff_id.str() +
                                            " does not match the image config's " + layer.diff_id.str());
