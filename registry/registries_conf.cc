@@ -115,7 +115,11 @@ class Reader {
     return i == std::string::npos ? s : s.substr(0, i);
   }
 
-  static size_t find_unquoted(std::string_view s, char c) {
+  // Calls stop(i) for each character of s outside a "basic" or 'literal'
+  // string (a backslash escapes only in basic ones) until it returns true;
+  // returns that index, or npos.
+  template <class Stop>
+  static size_t scan_unquoted(std::string_view s, Stop stop) {
     char quote = 0;
     for (size_t i = 0; i < s.size(); ++i) {
       if (quote) {
@@ -123,29 +127,25 @@ class Reader {
         else if (s[i] == quote) quote = 0;
       } else if (s[i] == '"' || s[i] == '\'') {
         quote = s[i];
-      } else if (s[i] == c) {
+      } else if (stop(i)) {
         return i;
       }
     }
     return std::string::npos;
   }
 
+  static size_t find_unquoted(std::string_view s, char c) {
+    return scan_unquoted(s, [&](size_t i) { return s[i] == c; });
+  }
+
   // Open brackets minus closed ones, outside strings.
   static int depth(std::string_view s) {
     int d = 0;
-    char quote = 0;
-    for (size_t i = 0; i < s.size(); ++i) {
-      if (quote) {
-        if (quote == '"' && s[i] == '\\') ++i;
-        else if (s[i] == quote) quote = 0;
-      } else if (s[i] == '"' || s[i] == '\'') {
-        quote = s[i];
-      } else if (s[i] == '[' || s[i] == '{') {
-        ++d;
-      } else if (s[i] == ']' || s[i] == '}') {
-        --d;
-      }
-    }
+    scan_unquoted(s, [&](size_t i) {
+      if (s[i] == '[' || s[i] == '{') ++d;
+      else if (s[i] == ']' || s[i] == '}') --d;
+      return false;
+    });
     return d;
   }
 
