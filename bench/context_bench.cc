@@ -13,8 +13,8 @@
 
 #include "common/error.h"
 #include "common/fs.h"
-#include "solver/context.h"
-#include "solver/copy.h"
+#include "fileop/context.h"
+#include "fileop/copy.h"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;

@@ -1,4 +1,4 @@
-// COPY/ADD path patterns (solver/pattern.h): Go filepath.Match, wildcard
+// COPY/ADD path patterns (fileop/pattern.h): Go filepath.Match, wildcard
 // splitting, cleaning and the patternmatcher subset. Input: a pattern, a
 // newline, a path. Nothing may crash, hang or read out of bounds, and the
 // invariants below must hold.
@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "solver/pattern.h"
+#include "fileop/pattern.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view in(reinterpret_cast<const char*>(data), size);

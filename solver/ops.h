@@ -14,10 +14,10 @@
 #include <mutex>
 
 #include "frontend/frontend.h"
-#include "solver/context.h"
-#include "solver/copy.h"
+#include "fileop/context.h"
+#include "fileop/copy.h"
 #include "solver/graph.h"
-#include "solver/http_source.h"
+#include "fileop/http_source.h"
 #include "store/store.h"
 
 namespace xb::solver {

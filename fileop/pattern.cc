@@ -1,4 +1,4 @@
-#include "solver/pattern.h"
+#include "fileop/pattern.h"
 
 #include <cstdint>
 #include <optional>

@@ -1,4 +1,4 @@
-#include "solver/context.h"
+#include "fileop/context.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -10,7 +10,7 @@
 
 #include "common/error.h"
 #include "common/fs.h"
-#include "tests/solver/fs_tree.h"
+#include "tests/fileop/fs_tree.h"
 
 namespace xb {
 namespace {

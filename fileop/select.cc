@@ -1,4 +1,4 @@
-#include "solver/select.h"
+#include "fileop/select.h"
 
 #include <fcntl.h>
 

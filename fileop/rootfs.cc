@@ -1,4 +1,4 @@
-#include "solver/rootfs.h"
+#include "fileop/rootfs.h"
 
 #include <dirent.h>
 #include <sys/syscall.h>
@@ -10,7 +10,7 @@
 #include <deque>
 
 #include "common/error.h"
-#include "solver/pattern.h"
+#include "fileop/pattern.h"
 
 namespace xb {
 

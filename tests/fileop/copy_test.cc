@@ -1,4 +1,4 @@
-#include "solver/copy.h"
+#include "fileop/copy.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -17,8 +17,8 @@
 
 #include "common/error.h"
 #include "common/fs.h"
-#include "solver/pattern.h"
-#include "tests/solver/fs_tree.h"
+#include "fileop/pattern.h"
+#include "tests/fileop/fs_tree.h"
 #include "tests/support/odd_names.h"
 #include "tests/support/http_server.h"
 

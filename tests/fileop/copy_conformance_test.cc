@@ -12,8 +12,8 @@
 
 #include "common/digest.h"
 #include "common/fs.h"
-#include "solver/copy.h"
-#include "tests/solver/fs_tree.h"
+#include "fileop/copy.h"
+#include "tests/fileop/fs_tree.h"
 
 namespace xb {
 namespace {

@@ -1,7 +1,7 @@
 // Context keys: the files one COPY/ADD selects (select.h, the same selection
 // copy_files makes), encoded canonically and hashed with sha256; contents by
 // XXH3-128 through a stat cache. docs/dev/copy.md explains the racy check.
-#include "solver/context.h"
+#include "fileop/context.h"
 
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -20,8 +20,8 @@
 
 #include "common/error.h"
 #include "common/fs.h"
-#include "solver/rootfs.h"
-#include "solver/select.h"
+#include "fileop/rootfs.h"
+#include "fileop/select.h"
 
 namespace xb {
 

@@ -9,9 +9,9 @@
 #include <string_view>
 #include <vector>
 
-#include "solver/copy.h"
-#include "solver/pattern.h"
-#include "solver/rootfs.h"
+#include "fileop/copy.h"
+#include "fileop/pattern.h"
+#include "fileop/rootfs.h"
 
 namespace xb {
 

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "common/digest.h"
-#include "solver/copy.h"
+#include "fileop/copy.h"
 
 namespace xb {
 

@@ -1,7 +1,7 @@
 // ADD <url>: downloads with libcurl, revalidated by ETag as BuildKit's http
 // source does (source/http/httpsource.go: If-None-Match with every ETag
 // remembered for the URL; a 304 names one of them, or the only one sent).
-#include "solver/http_source.h"
+#include "fileop/http_source.h"
 
 #include <curl/curl.h>
 #include <fcntl.h>
@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
-#include "solver/pattern.h"
+#include "fileop/pattern.h"
 
 namespace xb {
 

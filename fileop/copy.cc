@@ -1,7 +1,7 @@
 // COPY/ADD with BuildKit's semantics (fsutil's copy.Copy as BuildKit's file
 // backend drives it; docs/dev/copy.md). Every write in the target goes
 // through RootDir, one path element at a time relative to an open directory.
-#include "solver/copy.h"
+#include "fileop/copy.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -25,10 +25,10 @@
 #include "common/error.h"
 #include "common/parallel.h"
 #include "common/tar.h"
-#include "solver/http_source.h"
-#include "solver/pattern.h"
-#include "solver/rootfs.h"
-#include "solver/select.h"
+#include "fileop/http_source.h"
+#include "fileop/pattern.h"
+#include "fileop/rootfs.h"
+#include "fileop/select.h"
 
 namespace xb {
 
