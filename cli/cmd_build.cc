@@ -35,7 +35,10 @@ const std::vector<FlagSpec> kBuildFlags = {
     {"no-cache", 0, false, false, "do not use the build cache"},
     {"pull", 0, false, false, "always pull base images"},
     {"push", 0, false, false, "tag the image and push it (same as -o type=image,push=true)"},
-    {"output", 'o', true, true, "SPEC  type=image|oci|docker|local|tar|registry[,dest=FILE|DIR|-][,compression=gzip|zstd|uncompressed]"},
+    {"output", 'o', true, true, "SPEC  type=image|oci|docker|local|tar|registry[,dest=FILE|DIR|-][,compression=gzip|zstd|uncompressed]; DIR alone: type=local; -: type=tar to stdout"},
+    {"load", 0, false, false, "load the image into the Docker Engine at $DOCKER_HOST (same as -o type=docker)"},
+    {"metadata-file", 0, true, false, "FILE  write the build result's metadata (digests, names) as JSON to FILE"},
+    {"annotation", 0, true, true, "[TYPE:]K=V  annotate the image (TYPE: manifest, manifest-descriptor, index, index-descriptor[, [os/arch]])"},
     {"progress", 0, true, false, "MODE  auto, plain, tty or json"},
     {"quiet", 'q', false, false, "print only the image ID"},
     {"iidfile", 0, true, false, "FILE  write the image ID to FILE"},
@@ -155,7 +158,17 @@ int run_build(const Globals& globals, const std::vector<std::string>& args) {
   for (const auto& o : a.values("output")) outputs.push_back(exporter::parse_output(o));
   // As docker build: --push keeps the image in the store too (type=image,push=true).
   if (a.has("push")) outputs.push_back(exporter::parse_output("type=image,push=true"));
+  // As buildx: --load is -o type=docker (without dest: into the engine).
+  if (a.has("load")) outputs.push_back(exporter::parse_output("type=docker"));
   if (outputs.empty()) outputs.push_back(exporter::OutputSpec{});
+  // An unusable DOCKER_HOST is said before the build, not after it.
+  for (const auto& o : outputs)
+    if (o.type == exporter::OutputSpec::Type::docker && o.dest.empty()) exporter::EngineEndpoint::from_environment();
+  // As buildx: every --annotation goes to every output.
+  std::vector<exporter::Annotation> annotations;
+  for (const auto& text : a.values("annotation"))
+    for (auto& an : exporter::parse_annotation_flag(text)) annotations.push_back(std::move(an));
+  for (auto& o : outputs) o.annotations.insert(o.annotations.end(), annotations.begin(), annotations.end());
   for (const auto& o : outputs)
     if ((o.type == exporter::OutputSpec::Type::registry || o.push) && tags.empty() && o.names.empty())
       fail(ErrorKind::usage, "--push needs a name: add -t REGISTRY/NAME:TAG");
@@ -178,9 +191,12 @@ int run_build(const Globals& globals, const std::vector<std::string>& args) {
   registry::ClientOptions co;
   co.config = registry::RegistryConfig::load(globals.config_file);
   co.credentials.emplace();
+  // The exporters' responses merged, as buildx writes them to --metadata-file.
+  nlohmann::json metadata = nlohmann::json::object();
   for (const auto& o : outputs) {
     try {
-      exporter::run_output(store, o, result.manifest, tags, co, [&](const std::string& line) { display->message(line); });
+      metadata.update(exporter::run_output(store, o, result.manifest, tags, co,
+                                           [&](const std::string& line) { display->message(line); }));
     } catch (...) {
       display->finish();
       throw;
@@ -196,6 +212,7 @@ int run_build(const Globals& globals, const std::vector<std::string>& args) {
                    std::to_string(result.cached_steps) + " cached)");
   display->finish();
   if (auto f = a.value("iidfile")) write_file_atomic(*f, result.image_id.str(), 0644, false);
+  if (auto f = a.value("metadata-file")) write_file_atomic(*f, metadata.dump(2) + "\n", 0644, false);
   bool archive_on_stdout = false;
   for (const auto& o : outputs) archive_on_stdout = archive_on_stdout || o.dest == "-";
   // With dest=- stdout holds the archive: the ID must not be mixed into it.

@@ -10,6 +10,7 @@
 #include "cli/args.h"
 #include "cli/store_cli.h"
 #include "common/error.h"
+#include "common/gotemplate.h"
 #include "common/json.h"
 
 namespace xb::cli {
@@ -48,9 +49,64 @@ std::string human_ago(const std::string& created) {
 
 namespace {
 
+// Go's time.Time.String() for docker's CreatedAt: "2023-11-14 22:13:20 +0000 UTC".
+std::string go_time(const std::string& rfc3339) {
+  std::tm tm{};
+  if (rfc3339.empty() || !strptime(rfc3339.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return "";
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S +0000 UTC", &tm);
+  return buf;
+}
+
+// docker's --format: "json" (one object per line), "table TEMPLATE" (a
+// header from `headers`, columns aligned as text/tabwriter with padding 3),
+// or a Go template per row. Empty: nullopt (the command's own table).
+void print_formatted(std::string format, const std::vector<json>& rows, const json& headers) {
+  // As docker's formatter: a typed "\t" is a tab (for table columns).
+  for (size_t p; (p = format.find("\\t")) != std::string::npos;) format.replace(p, 2, "\t");
+  if (format == "json") {
+    for (const auto& r : rows) std::cout << r.dump() << "\n";
+    return;
+  }
+  bool table = format.rfind("table", 0) == 0 && (format.size() == 5 || std::isspace(static_cast<unsigned char>(format[5])));
+  GoTemplate tpl = GoTemplate::parse(table ? format.substr(std::min<size_t>(6, format.size())) : format);
+  if (!table) {
+    for (const auto& r : rows) std::cout << tpl.render(r) << "\n";
+    return;
+  }
+  std::vector<std::vector<std::string>> lines;
+  auto add = [&](const std::string& text) {
+    std::vector<std::string> cells;
+    size_t start = 0;
+    for (size_t p; (p = text.find('\t', start)) != std::string::npos; start = p + 1) cells.push_back(text.substr(start, p - start));
+    cells.push_back(text.substr(start));
+    lines.push_back(cells);
+  };
+  add(tpl.render(headers));
+  for (const auto& r : rows) add(tpl.render(r));
+  std::vector<size_t> width;
+  for (const auto& l : lines)
+    for (size_t i = 0; i + 1 < l.size(); ++i) {
+      if (width.size() <= i) width.resize(i + 1, 0);
+      width[i] = std::max(width[i], std::max<size_t>(10, l[i].size() + 3));
+    }
+  for (const auto& l : lines) {
+    std::string out;
+    for (size_t i = 0; i < l.size(); ++i) {
+      out += l[i];
+      if (i + 1 < l.size()) out += std::string(width[i] - l[i].size(), ' ');
+    }
+    while (!out.empty() && out.back() == ' ') out.pop_back();
+    std::cout << out << "\n";
+  }
+}
+
 int run_images(const Globals& g, const std::vector<std::string>& args) {
   std::vector<FlagSpec> specs = {{"quiet", 'q', false, false, "only show image IDs"},
-                                 {"digests", 0, false, false, "show manifest digests"}};
+                                 {"digests", 0, false, false, "show manifest digests"},
+                                 {"no-trunc", 0, false, false, "show full image IDs"},
+                                 {"format", 0, true, false,
+                                  "FORMAT  json, a Go template ({{.Repository}}:{{.Tag}} {{.ID}}) or table TEMPLATE"}};
   ParsedArgs a = parse_args("images", specs, args);
   if (a.has("help")) {
     std::cout << format_help("xbuild images [-q] [REPOSITORY[:TAG]]", "List images in the local store.", specs);
@@ -74,7 +130,7 @@ int run_images(const Globals& g, const std::vector<std::string>& args) {
     r.digest = e.ref.digest() ? e.ref.digest()->str() : e.target.digest.str();
     try {
       store::Image img = st.image(e.target);
-      r.id = img.id().short_hex();
+      r.id = a.has("no-trunc") ? img.id().str() : img.id().short_hex();
       r.created = img.config.created;
       int64_t size = img.manifest.config.size;
       for (const auto& l : img.manifest.layers) size += l.size;
@@ -88,6 +144,19 @@ int run_images(const Globals& g, const std::vector<std::string>& args) {
   }
   // Newest first, like docker.
   std::stable_sort(rows.begin(), rows.end(), [](const Row& x, const Row& y) { return x.created > y.created; });
+  if (auto f = a.value("format"); f && !a.has("quiet")) {
+    // The fields of docker's image rows (docker images --format json).
+    std::vector<json> objs;
+    for (const auto& r : rows)
+      objs.push_back(json{{"Containers", "N/A"}, {"CreatedAt", go_time(r.created)}, {"CreatedSince", r.created_text},
+                          {"Digest", r.digest}, {"ID", r.id}, {"Repository", r.repo}, {"SharedSize", "N/A"},
+                          {"Size", r.size}, {"Tag", r.tag}, {"UniqueSize", "N/A"}, {"VirtualSize", r.size}});
+    json headers{{"Containers", "CONTAINERS"}, {"CreatedAt", "CREATED AT"}, {"CreatedSince", "CREATED"},
+                 {"Digest", "DIGEST"}, {"ID", "IMAGE ID"}, {"Repository", "REPOSITORY"}, {"SharedSize", "SHARED SIZE"},
+                 {"Size", "SIZE"}, {"Tag", "TAG"}, {"UniqueSize", "UNIQUE SIZE"}, {"VirtualSize", "VIRTUAL SIZE"}};
+    print_formatted(*f, objs, headers);
+    return 0;
+  }
   if (a.has("quiet")) {
     std::set<std::string> seen;
     for (const auto& r : rows)
@@ -113,8 +182,11 @@ int run_images(const Globals& g, const std::vector<std::string>& args) {
 }
 
 int run_inspect(const Globals& g, const std::vector<std::string>& args) {
-  std::vector<FlagSpec> specs = {{"platform", 0, true, false, "OS/ARCH  the platform of a multi-platform image"}};
+  std::vector<FlagSpec> specs = {{"platform", 0, true, false, "OS/ARCH  the platform of a multi-platform image"},
+                                 {"format", 'f', true, false, "FORMAT  json or a Go template ({{.Id}}, {{json .Config}})"}};
   ParsedArgs a = parse_args("inspect", specs, args);
+  std::optional<GoTemplate> tpl;
+  if (auto f = a.value("format"); f && *f != "json") tpl = GoTemplate::parse(*f);  // mistakes before any work
   if (a.has("help")) {
     std::cout << format_help("xbuild inspect IMAGE...", "Show an image's config, manifest and layers as JSON.",
                              specs);
@@ -161,7 +233,65 @@ int run_inspect(const Globals& g, const std::vector<std::string>& args) {
         {"Layers", layers},
     });
   }
+  if (tpl) {
+    for (const auto& o : out) std::cout << tpl->render(o) << "\n";
+    return 0;
+  }
   std::cout << dump_json(out, 4) << "\n";
+  return 0;
+}
+
+// docker history: the image's history entries, newest first, with the
+// layer each non-empty entry made.
+int run_history(const Globals& g, const std::vector<std::string>& args) {
+  std::vector<FlagSpec> specs = {
+      {"no-trunc", 0, false, false, "do not truncate IDs and commands"},
+      {"quiet", 'q', false, false, "only show image IDs"},
+      {"human", 'H', true, false, "BOOL  sizes and dates in human-readable form (default true)"},
+      {"format", 0, true, false, "FORMAT  json, a Go template ({{.CreatedBy}} {{.Size}}) or table TEMPLATE"}};
+  ParsedArgs a = parse_args("history", specs, args);
+  if (a.has("help")) {
+    std::cout << format_help("xbuild history [OPTIONS] IMAGE", "Show the history of an image.", specs);
+    return 0;
+  }
+  if (a.positional().size() != 1) fail(ErrorKind::usage, "xbuild history needs exactly one IMAGE");
+  std::string human_flag = a.value_or("human", "true");
+  if (human_flag != "true" && human_flag != "false") fail(ErrorKind::usage, "xbuild history: --human " + human_flag + ": want true or false");
+  bool human = human_flag == "true";
+  bool no_trunc = a.has("no-trunc");
+  std::optional<GoTemplate> check;
+  if (auto f = a.value("format"); f && *f != "json" && f->rfind("table", 0) != 0) check = GoTemplate::parse(*f);
+  store::Store st = open_store(g);
+  store::Image img = st.image(a.positional()[0]);
+  std::vector<json> rows;
+  size_t layer = 0;
+  const auto& hist = img.config.history;
+  std::vector<json> oldest_first;
+  for (size_t i = 0; i < hist.size(); ++i) {
+    const auto& h = hist[i];
+    int64_t size = 0;
+    if (!h.empty_layer && layer < img.manifest.layers.size()) size = img.manifest.layers[layer++].size;
+    std::string created_by = h.created_by;
+    if (!no_trunc && created_by.size() > 45) created_by = created_by.substr(0, 44) + "…";
+    oldest_first.push_back(json{{"Comment", h.comment},
+                                {"CreatedAt", human ? go_time(h.created) : h.created},
+                                {"CreatedBy", created_by},
+                                {"CreatedSince", human ? human_ago(h.created) : h.created},
+                                {"ID", "<missing>"},
+                                {"Size", human ? human_size(static_cast<double>(size)) : std::to_string(size)}});
+  }
+  rows.assign(oldest_first.rbegin(), oldest_first.rend());
+  // As docker for an image it did not build step by step: only the top
+  // entry is an image (this one); the others have no ID of their own.
+  if (!rows.empty()) rows.front()["ID"] = no_trunc ? img.id().str() : img.id().short_hex();
+  if (a.has("quiet")) {
+    for (const auto& r : rows) std::cout << r["ID"].get<std::string>() << "\n";
+    return 0;
+  }
+  std::string format = a.value_or("format", "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}");
+  json headers{{"Comment", "COMMENT"}, {"CreatedAt", "CREATED AT"}, {"CreatedBy", "CREATED BY"},
+               {"CreatedSince", "CREATED"}, {"ID", "IMAGE"}, {"Size", "SIZE"}};
+  print_formatted(format, rows, headers);
   return 0;
 }
 
@@ -217,4 +347,5 @@ int run_rmi(const Globals& g, const std::vector<std::string>& args) {
 XBUILD_COMMAND("images", "List images in the local store", xb::cli::run_images);
 XBUILD_COMMAND("inspect", "Show an image's config, manifest and layers", xb::cli::run_inspect);
 XBUILD_COMMAND("tag", "Give an image another name", xb::cli::run_tag);
+XBUILD_COMMAND("history", "Show the history of an image", xb::cli::run_history);
 XBUILD_COMMAND("rmi", "Remove images from the local store", xb::cli::run_rmi);

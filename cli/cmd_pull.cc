@@ -142,7 +142,7 @@ int run_push(const Globals& g, const std::vector<std::string>& args) {
   auto progress = std::make_shared<PullProgress>(a.has("quiet"), true);
   o.progress = [progress](const registry::ProgressEvent& e) { (*progress)(e); };
   // Layers leave the machine compressed (gzip, remembered per diff ID).
-  Digest d = exporter::push_image(st, img.target, {ref}, exporter::LayerOptions{}, std::move(o), {});
+  Digest d = exporter::push_image(st, img.target, {ref}, exporter::LayerOptions{}, std::move(o), {}).digest;
   std::printf("%s@%s\n", ref.repository().c_str(), d.str().c_str());
   return 0;
 }

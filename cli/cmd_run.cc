@@ -98,6 +98,7 @@ int run_run(const Globals& g, const std::vector<std::string>& args) {
       {"cpus", 0, true, false, "N  CPU limit (e.g. 1.5)"},
       {"pids-limit", 0, true, false, "N  maximum number of processes"},
       {"security", 0, true, false, "MODE  sandbox (default) or insecure (all capabilities, no seccomp)"},
+      {"entrypoint", 0, true, false, "CMD  run CMD instead of the image's Entrypoint (\"\" for none); the image's Cmd is then not used"},
   };
   ParsedArgs a = parse_args("run", specs, args, true);
   if (a.has("help")) {
@@ -136,11 +137,18 @@ int run_run(const Globals& g, const std::vector<std::string>& args) {
   const store::ContainerConfig& cfg = img.config.config;
 
   std::vector<std::string> cmd(a.positional().begin() + 1, a.positional().end());
-  if (cfg.entrypoint) spec.args = *cfg.entrypoint;
-  if (!cmd.empty()) spec.args.insert(spec.args.end(), cmd.begin(), cmd.end());
-  else if (cfg.cmd) spec.args.insert(spec.args.end(), cfg.cmd->begin(), cfg.cmd->end());
+  if (auto ep = a.value("entrypoint")) {
+    // docker: the given entrypoint is one word, and replacing the
+    // entrypoint drops the image's Cmd (it belonged to the old one).
+    if (!ep->empty()) spec.args = {*ep};
+  } else {
+    if (cfg.entrypoint) spec.args = *cfg.entrypoint;
+    if (cmd.empty() && cfg.cmd) cmd = *cfg.cmd;
+  }
+  spec.args.insert(spec.args.end(), cmd.begin(), cmd.end());
   if (spec.args.empty())
-    fail(ErrorKind::usage, "xbuild run: image " + name + " has no Entrypoint or Cmd: give a command");
+    fail(ErrorKind::usage, a.has("entrypoint") ? "xbuild run: --entrypoint \"\" with no COMMAND: nothing to run"
+                                               : "xbuild run: image " + name + " has no Entrypoint or Cmd: give a command");
 
   spec.env = cfg.env;
   for (const auto& e : a.values("env")) {

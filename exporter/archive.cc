@@ -283,11 +283,16 @@ void write_archive(const store::Store& st, const Descriptor& target, const std::
     file.emplace(dest.is_relative() ? fs::absolute(dest) : dest, 0644);
     fd = file->fd();
   }
+  write_archive_fd(st, target, names, format, fd, name);
+  if (file) file->commit();
+}
+
+void write_archive_fd(const store::Store& st, const Descriptor& target, const std::vector<ImageRef>& names,
+                      ArchiveFormat format, int fd, const std::string& name) {
   TarOut out(fd, name);
   if (format == ArchiveFormat::docker) write_docker(st, target, names, out);
   else write_oci(st, target, names, out);
   out.close();
-  if (file) file->commit();
 }
 
 // ---------------------------------------------------------------------------

@@ -32,6 +32,29 @@ void write_archive(const store::Store& store, const store::Descriptor& target,
                    const std::vector<store::ImageRef>& names, ArchiveFormat format,
                    const std::filesystem::path& dest);
 
+// The same, to an open fd (a pipe, a socket), named `name` in errors.
+void write_archive_fd(const store::Store& store, const store::Descriptor& target,
+                      const std::vector<store::ImageRef>& names, ArchiveFormat format, int fd,
+                      const std::string& name);
+
+// A Docker Engine API endpoint as DOCKER_HOST names it: unix:///PATH
+// (default unix:///var/run/docker.sock) or plain tcp://HOST[:PORT]. TLS
+// (DOCKER_TLS_VERIFY) and ssh:// are refused with Error(usage).
+struct EngineEndpoint {
+  std::string host;         // as given, for messages
+  std::string unix_socket;  // empty for tcp
+  std::string base_url;     // "http://localhost" over the socket, "http://HOST:PORT"
+  static EngineEndpoint parse(std::string_view docker_host, bool tls_verify = false);
+  static EngineEndpoint from_environment();  // $DOCKER_HOST, $DOCKER_TLS_VERIFY
+};
+
+// --load: streams target as a docker archive into the engine's
+// POST /images/load (podman's service speaks the same API). Returns the
+// engine's lines ("Loaded image: app:1"). No engine there, or an engine
+// that refuses the image: one-line Error naming the endpoint.
+std::vector<std::string> load_into_engine(const store::Store& store, const store::Descriptor& target,
+                                          const std::vector<store::ImageRef>& names, const EngineEndpoint& engine);
+
 struct LoadedImage {
   std::optional<store::ImageRef> ref;  // none for an untagged image
   store::Descriptor target;            // the manifest put into the store
@@ -101,30 +124,59 @@ void write_rootfs_dir(const store::Store& store, const store::Descriptor& target
 // ---------------------------------------------------------------------------
 // Build outputs (-o/--output)
 
+// An annotation as buildx names it: `--annotation [TYPE[PLATFORM]:]KEY=VALUE`
+// or the output option `annotation[-TYPE][PLATFORM].KEY=VALUE`.
+struct Annotation {
+  enum class Level { manifest, manifest_descriptor, index, index_descriptor };
+  Level level = Level::manifest;            // no TYPE: the manifest, as BuildKit
+  std::optional<store::Platform> platform;  // [os/arch]: only that platform's manifest
+  std::string key;
+  std::string value;
+  bool operator==(const Annotation&) const = default;
+};
+std::string_view to_string(Annotation::Level level);
+// One --annotation value; "manifest,index:K=V" gives one per type. Error(usage) naming it.
+std::vector<Annotation> parse_annotation_flag(std::string_view text);
+// An output option key that starts with "annotation" (nullopt otherwise).
+std::optional<Annotation> parse_annotation_option(std::string_view key, std::string_view value);
+// target with the annotations placed: manifest ones in a new manifest blob
+// (its config, hence the image ID, unchanged), descriptor ones in the
+// returned descriptor, index ones in an index. A lone manifest has no index:
+// index annotations are refused as BuildKit refuses them.
+store::Descriptor apply_annotations(store::Store& store, const store::Descriptor& target,
+                                    const std::vector<Annotation>& annotations);
+
 struct OutputSpec {
   enum class Type { image, oci, docker, local, tar, registry };
   Type type = Type::image;
   std::filesystem::path dest;  // oci, docker, tar: a file or "-" (stdout); local: a directory
+                               // docker without dest: load into the Docker Engine (--load)
   LayerOptions layers;         // oci, registry (docker archives hold plain layer.tar files)
   std::vector<store::ImageRef> names;  // name=REF: more names besides -t
   bool push = false;                   // type=image,push=true
+  std::vector<Annotation> annotations;  // annotation*.KEY=VALUE and --annotation
 };
 
-// Parses "type=oci,dest=out.tar,compression=zstd" (buildx's syntax). Every
-// mistake is Error(usage) naming the option and what it accepts.
+// Parses "type=oci,dest=out.tar,compression=zstd" (buildx's syntax), and its
+// shorthands: a lone word that is not type=… is a directory for type=local
+// ("-o ./out"), and "-" is type=tar to stdout. Every mistake is
+// Error(usage) naming the option and what it accepts.
 OutputSpec parse_output(std::string_view text);
 
 // Where outputs report what they do, one line at a time (thread-safe callers not needed).
 using OutputLog = std::function<void(const std::string& line)>;
 
-// Performs one output for the image `target` named `names`.
-void run_output(store::Store& store, const OutputSpec& spec, const store::Descriptor& target,
+// Performs one output for the image `target` named `names`. Returns what
+// BuildKit's exporter response holds, as buildx's --metadata-file shows it:
+// containerimage.digest, containerimage.config.digest,
+// containerimage.descriptor, image.name (empty for local and tar).
+nlohmann::json run_output(store::Store& store, const OutputSpec& spec, const store::Descriptor& target,
                 const std::vector<store::ImageRef>& names, const registry::ClientOptions& registry_options,
                 const OutputLog& log);
 
 // Pushes target to every ref (compressed per options first): blobs once,
-// then one manifest PUT per tag. Returns the pushed manifest digest.
-Digest push_image(store::Store& store, const store::Descriptor& target, const std::vector<store::ImageRef>& refs,
+// then one manifest PUT per tag. Returns the pushed manifest (or index).
+store::Descriptor push_image(store::Store& store, const store::Descriptor& target, const std::vector<store::ImageRef>& refs,
                   const LayerOptions& options, registry::ClientOptions registry_options, const OutputLog& log);
 
 // The uncompressed tar stream of a layer blob (decompressing gzip or zstd

@@ -62,6 +62,21 @@ CompressProgress compress_log(const OutputLog& log) {
 
 OutputSpec parse_output(std::string_view text) {
   OutputSpec o;
+  // buildx's shorthands: one CSV field that is not type=… names a directory
+  // for the local exporter, and "-" is a tar of the root file system on stdout.
+  if (!text.empty() && text.find(',') == std::string_view::npos && text.find('"') == std::string_view::npos &&
+      text.rfind("type=", 0) != 0) {
+    if (text != "-") {
+      o.type = OutputSpec::Type::local;
+      o.dest = std::string(text);
+      return o;
+    }
+    o.type = OutputSpec::Type::tar;
+    o.dest = "-";
+    if (::isatty(STDOUT_FILENO))
+      fail(ErrorKind::usage, "--output -: refusing to write a tar archive to a terminal; redirect it or use -o DIR");
+    return o;
+  }
   std::map<std::string, std::string> opts = parse_key_values("--output", text, "type=oci,dest=out.tar");
   const std::string t(text);
   std::string type = opts.count("type") ? opts["type"] : "image";
@@ -102,13 +117,16 @@ OutputSpec parse_output(std::string_view text) {
       o.push = parse_bool(k, v);
       if (o.type != OutputSpec::Type::image && o.type != OutputSpec::Type::registry)
         fail(ErrorKind::usage, "--output push=" + v + ": only for type=image");
+    } else if (auto a = parse_annotation_option(k, v)) {
+      o.annotations.push_back(*a);
     } else {
       fail(ErrorKind::usage, "--output " + t + ": unknown option \"" + k +
                                  "\" (known: type, dest, compression, compression-level, oci-mediatypes, "
-                                 "force-compression, name, push)");
+                                 "force-compression, name, push, annotation.*)");
     }
   }
-  if (file_type && o.dest.empty())
+  // buildx's --load is type=docker without dest: into the Docker Engine.
+  if (file_type && o.dest.empty() && o.type != OutputSpec::Type::docker)
     fail(ErrorKind::usage, "--output type=" + type + " needs dest=" +
                                (o.type == OutputSpec::Type::local ? "DIR" : "FILE (or dest=- for stdout)"));
   if (o.type == OutputSpec::Type::local && o.dest == "-")
@@ -129,7 +147,7 @@ OutputSpec parse_output(std::string_view text) {
   return o;
 }
 
-Digest push_image(store::Store& st, const Descriptor& target, const std::vector<ImageRef>& refs,
+Descriptor push_image(store::Store& st, const Descriptor& target, const std::vector<ImageRef>& refs,
                   const LayerOptions& options, registry::ClientOptions ro, const OutputLog& log) {
   if (log) {
     auto starts = std::make_shared<std::map<std::string, Clock::time_point>>();
@@ -165,64 +183,99 @@ Digest push_image(store::Store& st, const Descriptor& target, const std::vector<
     });
     uploads.wait();
   }
-  Digest d = prepared->digest;
+  Descriptor pushed = *prepared;
   for (const auto& ref : refs) {
-    d = client.push(st, *prepared, ref);
-    if (log) log("pushed " + ref.str() + "@" + d.str());
+    pushed.digest = client.push(st, *prepared, ref);
+    if (log) log("pushed " + ref.str() + "@" + pushed.digest.str());
   }
-  return d;
+  return pushed;
 }
 
-void run_output(store::Store& st, const OutputSpec& spec, const Descriptor& target, const std::vector<ImageRef>& tags,
-                const registry::ClientOptions& ro, const OutputLog& log) {
+namespace {
+
+// BuildKit's exporter response for an image that left as `desc` (a manifest
+// or index in the store) under `names`.
+nlohmann::json image_response(const store::Store& st, const Descriptor& desc, const std::vector<ImageRef>& names) {
+  nlohmann::json r = nlohmann::json::object();
+  store::Image img = st.image(desc);
+  Descriptor shown = desc;
+  // As BuildKit's commitDistributionManifest: the descriptor names its
+  // config and, for one platform, the platform.
+  shown.annotations["config.digest"] = img.id().str();
+  if (store::is_manifest_media_type(desc.media_type) && !shown.platform) shown.platform = img.config.platform();
+  r["containerimage.digest"] = desc.digest.str();
+  r["containerimage.config.digest"] = img.id().str();
+  r["containerimage.descriptor"] = shown.to_json();
+  if (!names.empty()) {
+    std::string joined;
+    for (const auto& n : names) joined += (joined.empty() ? "" : ",") + n.str();
+    r["image.name"] = joined;
+  }
+  return r;
+}
+
+}  // namespace
+
+nlohmann::json run_output(store::Store& st, const OutputSpec& spec, const Descriptor& built,
+                          const std::vector<ImageRef>& tags, const registry::ClientOptions& ro, const OutputLog& log) {
   std::vector<ImageRef> names = tags;
   names.insert(names.end(), spec.names.begin(), spec.names.end());
   const std::string where = spec.dest == "-" ? std::string("stdout") : spec.dest.string();
   auto say = [&](const std::string& s) {
     if (log) log(s);
   };
+  // Annotations first: every later step (compression, push) keeps them.
+  const Descriptor target = apply_annotations(st, built, spec.annotations);
   switch (spec.type) {
-    case OutputSpec::Type::image:
+    case OutputSpec::Type::image: {
       for (const auto& n : names) {
         st.set_image(n, target);
         say("naming to " + n.str());
       }
-      if (spec.push) {
-        if (names.empty()) fail(ErrorKind::usage, "--output push=true needs a name: add -t REGISTRY/NAME:TAG");
-        // As `docker build -t N . && docker push N`: the build is not lost
-        // with the push; the names stay in the store, and the error says so
-        // and how to retry without rebuilding.
-        try {
-          push_image(st, target, names, spec.layers, ro, log);
-        } catch (const Error& e) {
-          throw Error(e.kind(), std::string(e.what()) + "; the image is kept in the local store as " +
-                                    names.front().str() + ": retry with `xbuild push " + names.front().str() + "`");
-        }
+      if (!spec.push) return image_response(st, target, names);
+      if (names.empty()) fail(ErrorKind::usage, "--output push=true needs a name: add -t REGISTRY/NAME:TAG");
+      // As `docker build -t N . && docker push N`: the build is not lost
+      // with the push; the names stay in the store, and the error says so
+      // and how to retry without rebuilding.
+      try {
+        Descriptor pushed = push_image(st, target, names, spec.layers, ro, log);
+        return image_response(st, pushed, names);
+      } catch (const Error& e) {
+        throw Error(e.kind(), std::string(e.what()) + "; the image is kept in the local store as " +
+                                  names.front().str() + ": retry with `xbuild push " + names.front().str() + "`");
       }
-      return;
+    }
     case OutputSpec::Type::oci: {
       Descriptor prepared = prepare_image(st, target, spec.layers, compress_log(log));
       write_archive(st, prepared, names, ArchiveFormat::oci, spec.dest);
       say("exported OCI archive " + where);
-      return;
+      return image_response(st, prepared, names);
     }
     case OutputSpec::Type::docker:
-      write_archive(st, target, names, ArchiveFormat::docker, spec.dest);
-      say("exported docker archive " + where);
-      return;
+      if (spec.dest.empty()) {
+        EngineEndpoint engine = EngineEndpoint::from_environment();
+        for (const auto& line : load_into_engine(st, target, names, engine)) say(line);
+        say("loaded into the Docker Engine at " + engine.host);
+      } else {
+        write_archive(st, target, names, ArchiveFormat::docker, spec.dest);
+        say("exported docker archive " + where);
+      }
+      return image_response(st, target, names);
     case OutputSpec::Type::tar:
       write_rootfs_tar(st, target, spec.dest);
       say("exported the root file system as tar " + where);
-      return;
+      return nlohmann::json::object();
     case OutputSpec::Type::local:
       write_rootfs_dir(st, target, spec.dest);
       say("exported the root file system to " + where);
-      return;
-    case OutputSpec::Type::registry:
+      return nlohmann::json::object();
+    case OutputSpec::Type::registry: {
       if (names.empty()) fail(ErrorKind::usage, "--push needs a name: add -t REGISTRY/NAME:TAG");
-      push_image(st, target, names, spec.layers, ro, log);
-      return;
+      Descriptor pushed = push_image(st, target, names, spec.layers, ro, log);
+      return image_response(st, pushed, names);
+    }
   }
+  return nlohmann::json::object();
 }
 
 }  // namespace xb::exporter
