@@ -234,7 +234,16 @@ int run_inspect(const Globals& g, const std::vector<std::string>& args) {
     });
   }
   if (tpl) {
-    for (const auto& o : out) std::cout << tpl->render(o) << "\n";
+    // docker's Config is a Go struct: {{.Config.User}} is "" when unset,
+    // not a missing field. The fields docker shows, where the image has none.
+    static const json kDockerConfig = json::parse(R"({"Hostname":"","Domainname":"","User":"","AttachStdin":false,
+      "AttachStdout":false,"AttachStderr":false,"Tty":false,"OpenStdin":false,"StdinOnce":false,"Env":null,
+      "Cmd":null,"Image":"","Volumes":null,"WorkingDir":"","Entrypoint":null,"OnBuild":null,"Labels":null})");
+    for (auto o : out) {
+      for (const auto& [k, v] : kDockerConfig.items())
+        if (!o["Config"].contains(k)) o["Config"][k] = v;
+      std::cout << tpl->render(o) << "\n";
+    }
     return 0;
   }
   std::cout << dump_json(out, 4) << "\n";

@@ -249,7 +249,10 @@ void write_oci(const store::Store& st, const Descriptor& target, const std::vect
   store::Index idx;
   idx.media_type = mt::oci_index;
   Descriptor base = target;
-  base.annotations.clear();
+  // Names are per entry (below); other descriptor annotations
+  // (annotation-manifest-descriptor.*) stay.
+  base.annotations.erase(std::string(store::ref_name_annotation));
+  base.annotations.erase("io.containerd.image.name");
   if (names.empty()) idx.manifests.push_back(base);
   for (const auto& n : names) {
     Descriptor d = base;

@@ -204,7 +204,7 @@ TEST(Push, ChunkedUploadWithTokenAuthIsReadBySkopeo) {
     if (e.kind == xb::registry::ProgressEvent::Kind::blob_progress) ++progress;
   };
   xb::store::ImageRef ref = xb::store::ImageRef::parse(reg.host() + "/chunked/img:1");
-  Digest pushed = xb::exporter::push_image(st, target, {ref}, LayerOptions{}, co, {});
+  Digest pushed = xb::exporter::push_image(st, target, {ref}, LayerOptions{}, co, {}).digest;
   EXPECT_GE(patches, 2) << "a blob larger than chunk_size goes in several PATCH requests";
   EXPECT_GE(progress, 2);
 

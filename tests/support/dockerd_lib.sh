@@ -29,5 +29,7 @@ stop_dockerd() {
   # the managed containerd dockerd started, if it outlived its parent
   [ -f "$t/dockerd/exec/containerd/containerd.pid" ] && kill "$(cat "$t/dockerd/exec/containerd/containerd.pid")" 2>/dev/null
   umount -R "$t/dockerd/root" 2>/dev/null
+  # the network namespace dockerd mounted for its host-network containers
+  umount "$t/dockerd/exec/netns/default" 2>/dev/null
   dockerd_pid=""
 }
