@@ -94,7 +94,10 @@ std::string no_engine(const EngineEndpoint& e, const std::string& why) {
 std::string connect_error(CURL* h, CURLcode rc, const char* errbuf) {
   long os_errno = 0;
   curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &os_errno);
-  if (os_errno != 0) return std::string("connect: ") + std::strerror(static_cast<int>(os_errno));
+  if (os_errno != 0 && rc == CURLE_COULDNT_CONNECT)
+    return std::string("connect: ") + std::strerror(static_cast<int>(os_errno));
+  if (rc == CURLE_SEND_ERROR || rc == CURLE_RECV_ERROR || rc == CURLE_GOT_NOTHING)
+    return "the engine closed the connection while the image was being sent (its log says why)";
   return *errbuf ? std::string(errbuf) : std::string(curl_easy_strerror(rc));
 }
 
@@ -204,16 +207,22 @@ std::vector<std::string> load_into_engine(const store::Store& st, const store::D
   load.headers = curl_slist_append(load.headers, "Expect:");
   curl_easy_setopt(load.h, CURLOPT_HTTPHEADER, load.headers);
   CURLcode rc = curl_easy_perform(load.h);
+  // Whether the archive failed on its own, before the request ended; what
+  // the writer gets after this (EPIPE) only follows from the request's end.
+  const bool archive_failed = writer_failed.load();
   read_end.reset();  // a writer still writing gets EPIPE and ends
   writer.join();
   check_interrupt();
   // The archive's own failure (a corrupt blob, …) is the cause when the
-  // body was aborted for it; an EPIPE after the engine went away is not.
-  if (writer_error && (rc == CURLE_OK || rc == CURLE_ABORTED_BY_CALLBACK)) std::rethrow_exception(writer_error);
-  if (rc != CURLE_OK) fail(ErrorKind::unavailable, "load into the Docker Engine at " + engine.host + ": " +
-                                                       connect_error(load.h, rc, errbuf));
+  // body was aborted for it; an EPIPE after the engine stopped reading (an
+  // early answer, a closed connection) is not.
+  if (archive_failed && writer_error) std::rethrow_exception(writer_error);
   long status = 0;
   curl_easy_getinfo(load.h, CURLINFO_RESPONSE_CODE, &status);
+  // An engine that answered before it hung up said why: that wins.
+  if (rc != CURLE_OK && (status < 300 || reply.body.empty()))
+    fail(ErrorKind::unavailable, "load into the Docker Engine at " + engine.host + ": " +
+                                     connect_error(load.h, rc, errbuf));
   if (status != 200)
     fail(ErrorKind::failed_precondition, "the Docker Engine at " + engine.host + " refused the image (HTTP " +
                                              std::to_string(status) + "): " + engine_message(reply.body));

@@ -54,12 +54,47 @@ if start_dockerd; then
   check load-docker-tag "[app:1]" "$(docker image inspect --format '{{.RepoTags}}' app:1)"
   check load-docker-id "$(json 'd["containerimage.config.digest"]' < "$t/load.json")" "$(docker image inspect --format '{{.Id}}' app:1)"
   check load-docker-env "hello" "$(docker run --rm --network host --entrypoint /bin/sh app:1 -c 'echo $GREETING')"
-  # Streamed: nothing the size of an archive was left in the store's ingest/.
-  check load-docker-no-temp "" "$(find "$XBUILD_ROOT/ingest" -type f 2>/dev/null)"
+  # A layer that fails verification while it streams: the request is
+  # aborted, so the engine never loads a cut-off archive as an image.
+  mkdir -p "$t/ctx2"; head -c 300000 /dev/urandom > "$t/ctx2/blob"
+  printf 'FROM busybox\nCOPY blob /blob\n' > "$t/ctx2/Dockerfile"
+  "$xb" build -q -t corrupt:1 "$t/ctx2" >/dev/null
+  top=$("$xb" inspect --format '{{range .Layers}}{{.digest}} {{end}}' corrupt:1 | awk '{print $NF}')
+  printf 'XXXXXXXX' | dd of="$XBUILD_ROOT/blobs/sha256/${top#sha256:}" bs=1 seek=200000 conv=notrunc 2>/dev/null
+  out=$("$xb" build -q --load -t corrupt:1 "$t/ctx2" 2>&1); rc=$?
+  check load-corrupt-exit 1 "$rc"
+  contains load-corrupt-names-blob "$top" "$out"
+  check load-corrupt-one-line 1 "$(printf '%s\n' "$out" | wc -l)"
+  docker image inspect corrupt:1 >/dev/null 2>&1; check load-corrupt-not-in-engine 1 "$?"
   stop_dockerd
 else
   bad load-docker "dockerd did not start"
 fi
+
+# --- an engine that answers the ping, then refuses the load mid-stream:
+# its message in one line, and no SIGPIPE death while the archive is written
+cat > "$t/engine.py" <<'P'
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(4)
+while True:
+    c, _ = s.accept()
+    head = c.recv(65536)
+    if head.startswith(b"GET /_ping"):
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK")
+    else:
+        body = b'{"message":"no space left on device"}'
+        c.sendall(b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+    c.close()
+P
+python3 "$t/engine.py" "$t/fake.sock" & fake_pid=$!
+for _ in $(seq 100); do [ -S "$t/fake.sock" ] && break; sleep 0.1; done
+mkdir -p "$t/ctx3"; head -c 4000000 /dev/urandom > "$t/ctx3/big"
+printf 'FROM busybox\nCOPY big /big\n' > "$t/ctx3/Dockerfile"
+out=$(DOCKER_HOST=unix://$t/fake.sock "$xb" build -q --load -t big:1 "$t/ctx3" 2>&1); rc=$?
+kill "$fake_pid" 2>/dev/null; wait "$fake_pid" 2>/dev/null
+check load-refused-exit 1 "$rc"
+contains load-refused-names-engine "Docker Engine at unix://$t/fake.sock" "$out"
+check load-refused-one-line 1 "$(printf '%s\n' "$out" | wc -l)"
 
 # --- --load into podman's Docker-compatible API service
 p=$t/podman; mkdir -p "$p"
@@ -135,6 +170,7 @@ check images-format-json "app 1" "$("$xb" images --format json app:1 | json 'd["
 check images-format-table "REPOSITORY   TAG" "$("$xb" images --format 'table {{.Repository}}\t{{.Tag}}' app:1 | head -1)"
 check inspect-format-env "[PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin GREETING=hello]" \
   "$("$xb" inspect --format '{{.Config.Env}}' app:1)"
+check inspect-format-unset-user "root" "$("$xb" inspect --format '{{if .Config.User}}{{.Config.User}}{{else}}root{{end}}' app:1)"
 check inspect-format-json-config '["echo","entry"]' "$("$xb" inspect --format '{{json .Config.Entrypoint}}' app:1)"
 check inspect-format-index "app:1" "$("$xb" inspect --format '{{index .RepoTags 0}}' app:1)"
 check inspect-format-range "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin|GREETING=hello|" \
