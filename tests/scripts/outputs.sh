@@ -75,7 +75,11 @@ fi
 # its message in one line, and no SIGPIPE death while the archive is written
 cat > "$t/engine.py" <<'P'
 import socket, sys
-s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(4)
+if sys.argv[1].startswith("tcp:"):
+    s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1][4:])))
+else:
+    s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])
+s.listen(4)
 while True:
     c, _ = s.accept()
     head = c.recv(65536)
@@ -95,6 +99,15 @@ kill "$fake_pid" 2>/dev/null; wait "$fake_pid" 2>/dev/null
 check load-refused-exit 1 "$rc"
 contains load-refused-names-engine "Docker Engine at unix://$t/fake.sock" "$out"
 check load-refused-one-line 1 "$(printf '%s\n' "$out" | wc -l)"
+# the same over plain tcp:// (DOCKER_HOST=tcp://HOST:PORT)
+eport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+python3 "$t/engine.py" "tcp:$eport" & fake_pid=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$eport/_ping" >/dev/null && break; sleep 0.1; done
+out=$(DOCKER_HOST=tcp://127.0.0.1:$eport "$xb" build -q --load -t big:1 "$t/ctx3" 2>&1); rc=$?
+kill "$fake_pid" 2>/dev/null; wait "$fake_pid" 2>/dev/null
+check load-tcp-exit 1 "$rc"
+contains load-tcp-reaches-engine "Docker Engine at tcp://127.0.0.1:$eport" "$out"
+lacks load-tcp-past-ping "no Docker Engine" "$out"
 
 # --- --load into podman's Docker-compatible API service
 p=$t/podman; mkdir -p "$p"
