@@ -100,7 +100,8 @@ Pipeline parse_pipeline(const std::string& src, const std::string& action) {
       cmd.push_back(Arg{Arg::Kind::word, {}, src.substr(i, j - i)});
       i = j;
     } else {
-      bad(std::string("unsupported syntax \"") + c + "\" in {{" + action + "}} (variables and parentheses are not supported)");
+      bad(std::string("unsupported syntax \"") + c + "\" in {{" + action +
+          "}} (variables and parentheses are not supported)");
     }
   }
   if (cmd.empty()) bad("empty command in {{" + action + "}}");
@@ -126,9 +127,12 @@ const json* field(const json& v, const std::string& name) {
 
 json eval_arg(const Arg& a, const json& dot) {
   switch (a.kind) {
-    case Arg::Kind::string: return a.text;
-    case Arg::Kind::number: return std::stoll(a.text);
-    case Arg::Kind::word: bad("function \"" + a.text + "\" used as a value");
+    case Arg::Kind::string:
+      return a.text;
+    case Arg::Kind::number:
+      return std::stoll(a.text);
+    case Arg::Kind::word:
+      bad("function \"" + a.text + "\" used as a value");
     case Arg::Kind::field: {
       const json* v = &dot;
       std::string shown;
@@ -156,7 +160,9 @@ bool truth(const json& v) {
 
 json call(const std::string& fn, const std::vector<json>& args) {
   auto want = [&](size_t n) {
-    if (args.size() != n) bad("wrong number of args for " + fn + ": want " + std::to_string(n) + " got " + std::to_string(args.size()));
+    if (args.size() != n)
+      bad("wrong number of args for " + fn + ": want " + std::to_string(n) + " got " +
+          std::to_string(args.size()));
   };
   auto text = [&](const json& v) { return go_print(v); };
   if (fn == "json") {
@@ -166,7 +172,9 @@ json call(const std::string& fn, const std::vector<json>& args) {
   if (fn == "upper" || fn == "lower") {
     want(1);
     std::string s = text(args[0]);
-    for (auto& c : s) c = static_cast<char>(fn == "upper" ? std::toupper(static_cast<unsigned char>(c)) : std::tolower(static_cast<unsigned char>(c)));
+    for (auto& c : s)
+      c = static_cast<char>(fn == "upper" ? std::toupper(static_cast<unsigned char>(c))
+                                          : std::tolower(static_cast<unsigned char>(c)));
     return s;
   }
   if (fn == "len") {
@@ -188,7 +196,8 @@ json call(const std::string& fn, const std::vector<json>& args) {
     json out = json::array();
     if (sep.empty()) bad("split: empty separator");
     size_t start = 0;
-    for (size_t p; (p = s.find(sep, start)) != std::string::npos; start = p + sep.size()) out.push_back(s.substr(start, p - start));
+    for (size_t p; (p = s.find(sep, start)) != std::string::npos; start = p + sep.size())
+      out.push_back(s.substr(start, p - start));
     out.push_back(s.substr(start));
     return out;
   }
@@ -242,8 +251,12 @@ json eval_pipe(const Pipeline& pipe, const json& dot) {
 
 void render(const Node& n, const json& dot, std::string& out) {
   switch (n.kind) {
-    case Node::Kind::text: out += n.text; return;
-    case Node::Kind::action: out += go_print(eval_pipe(n.pipe, dot)); return;
+    case Node::Kind::text:
+      out += n.text;
+      return;
+    case Node::Kind::action:
+      out += go_print(eval_pipe(n.pipe, dot));
+      return;
     case Node::Kind::list:
       for (const auto& c : n.children) render(*c, dot, out);
       return;
@@ -279,8 +292,8 @@ GoTemplate::~GoTemplate() = default;
 GoTemplate GoTemplate::parse(std::string_view text) {
   // The stack of open blocks: list nodes that receive children.
   auto root = std::make_shared<Node>();
-  std::vector<std::shared_ptr<Node>> blocks{root};       // the owning range/if (root for the top)
-  std::vector<std::shared_ptr<Node>> targets{root};      // where children go (body or else body)
+  std::vector<std::shared_ptr<Node>> blocks{root};   // the owning range/if (root for the top)
+  std::vector<std::shared_ptr<Node>> targets{root};  // where children go (body or else body)
   size_t i = 0;
   std::string s(text);
   bool trim_next = false;
@@ -289,7 +302,10 @@ GoTemplate GoTemplate::parse(std::string_view text) {
     std::string chunk = s.substr(i, open == std::string::npos ? std::string::npos : open - i);
     bool trim_before = open != std::string::npos && open + 2 < s.size() && s[open + 2] == '-' &&
                        open + 3 < s.size() && std::isspace(static_cast<unsigned char>(s[open + 3]));
-    if (trim_next) chunk.erase(0, chunk.find_first_not_of(" \t\r\n") == std::string::npos ? chunk.size() : chunk.find_first_not_of(" \t\r\n"));
+    if (trim_next)
+      chunk.erase(0, chunk.find_first_not_of(" \t\r\n") == std::string::npos
+                         ? chunk.size()
+                         : chunk.find_first_not_of(" \t\r\n"));
     if (trim_before) {
       size_t e = chunk.find_last_not_of(" \t\r\n");
       chunk.erase(e == std::string::npos ? 0 : e + 1);
@@ -305,12 +321,14 @@ GoTemplate GoTemplate::parse(std::string_view text) {
     if (close == std::string::npos) bad("unclosed action {{" + s.substr(open + 2));
     std::string inner = s.substr(open + 2, close - open - 2);
     if (trim_before) inner.erase(0, 1);
-    trim_next = inner.size() >= 2 && inner.back() == '-' && std::isspace(static_cast<unsigned char>(inner[inner.size() - 2]));
+    trim_next = inner.size() >= 2 && inner.back() == '-' &&
+                std::isspace(static_cast<unsigned char>(inner[inner.size() - 2]));
     if (trim_next) inner.pop_back();
     std::string action = trim(inner);
     i = close + 2;
     auto keyword = [&](std::string_view k) {
-      return action == k || (action.rfind(std::string(k) + " ", 0) == 0) || (action.rfind(std::string(k) + "\t", 0) == 0);
+      return action == k || (action.rfind(std::string(k) + " ", 0) == 0) ||
+             (action.rfind(std::string(k) + "\t", 0) == 0);
     };
     if (action.empty()) bad("empty action {{}}");
     if (action.rfind("/*", 0) == 0) continue;  // a comment
@@ -335,7 +353,8 @@ GoTemplate GoTemplate::parse(std::string_view text) {
       if (blocks.size() < 2) bad("{{end}} without {{range}} or {{if}}");
       blocks.pop_back();
       targets.pop_back();
-    } else if (keyword("with") || keyword("define") || keyword("template") || keyword("block") || keyword("else if")) {
+    } else if (keyword("with") || keyword("define") || keyword("template") || keyword("block") ||
+               keyword("else if")) {
       bad("{{" + action + "}} is not supported");
     } else if (action[0] == '$') {
       bad("variables are not supported in {{" + action + "}}");

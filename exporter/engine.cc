@@ -106,7 +106,8 @@ std::string engine_message(const std::string& body) {
   std::string msg = body;
   try {
     auto j = nlohmann::json::parse(body);
-    if (j.is_object() && j.contains("message") && j["message"].is_string()) msg = j["message"].get<std::string>();
+    if (j.is_object() && j.contains("message") && j["message"].is_string())
+      msg = j["message"].get<std::string>();
   } catch (const nlohmann::json::exception&) {
   }
   for (auto& c : msg)
@@ -119,15 +120,18 @@ std::string engine_message(const std::string& body) {
 
 EngineEndpoint EngineEndpoint::parse(std::string_view docker_host, bool tls_verify) {
   EngineEndpoint e;
-  std::string host = docker_host.empty() ? std::string("unix:///var/run/docker.sock") : std::string(docker_host);
+  std::string host =
+      docker_host.empty() ? std::string("unix:///var/run/docker.sock") : std::string(docker_host);
   e.host = host;
   auto unsupported = [&](const std::string& why) -> EngineEndpoint {
-    fail(ErrorKind::usage, "DOCKER_HOST=" + host + ": " + why +
-                               "; use a unix:// socket or plain tcp://, or -o type=docker,dest=FILE and docker load");
+    fail(ErrorKind::usage,
+         "DOCKER_HOST=" + host + ": " + why +
+             "; use a unix:// socket or plain tcp://, or -o type=docker,dest=FILE and docker load");
   };
   if (host.rfind("unix://", 0) == 0) {
     e.unix_socket = host.substr(7);
-    if (e.unix_socket.empty() || e.unix_socket[0] != '/') return unsupported("the socket path must be absolute");
+    if (e.unix_socket.empty() || e.unix_socket[0] != '/')
+      return unsupported("the socket path must be absolute");
     e.base_url = "http://localhost";  // the name docker's client sends over a socket
     return e;
   }
@@ -137,7 +141,8 @@ EngineEndpoint EngineEndpoint::parse(std::string_view docker_host, bool tls_veri
     while (!addr.empty() && addr.back() == '/') addr.pop_back();
     if (addr.empty() || addr.find('/') != std::string::npos) return unsupported("want tcp://HOST:PORT");
     // docker's default port for plain tcp://HOST.
-    bool has_port = addr[0] == '[' ? addr.find("]:") != std::string::npos : addr.find(':') != std::string::npos;
+    bool has_port =
+        addr[0] == '[' ? addr.find("]:") != std::string::npos : addr.find(':') != std::string::npos;
     if (!has_port) addr += ":2375";
     e.base_url = "http://" + addr;
     return e;
@@ -153,7 +158,8 @@ EngineEndpoint EngineEndpoint::from_environment() {
 }
 
 std::vector<std::string> load_into_engine(const store::Store& st, const store::Descriptor& target,
-                                          const std::vector<store::ImageRef>& names, const EngineEndpoint& engine) {
+                                          const std::vector<store::ImageRef>& names,
+                                          const EngineEndpoint& engine) {
   // First a ping: a missing engine is the usual mistake, and it is said
   // before an archive is started.
   {
@@ -167,8 +173,8 @@ std::vector<std::string> load_into_engine(const store::Store& st, const store::D
     long status = 0;
     curl_easy_getinfo(ping.h, CURLINFO_RESPONSE_CODE, &status);
     if (status != 200)
-      fail(ErrorKind::unavailable,
-           no_engine(engine, "GET /_ping answered HTTP " + std::to_string(status) + " (is it a Docker API socket?)"));
+      fail(ErrorKind::unavailable, no_engine(engine, "GET /_ping answered HTTP " + std::to_string(status) +
+                                                         " (is it a Docker API socket?)"));
   }
 
   int fds[2];
@@ -185,7 +191,8 @@ std::vector<std::string> load_into_engine(const store::Store& st, const store::D
     sigaddset(&set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
     try {
-      write_archive_fd(st, target, names, ArchiveFormat::docker, write_end.get(), "the Docker Engine request");
+      write_archive_fd(st, target, names, ArchiveFormat::docker, write_end.get(),
+                       "the Docker Engine request");
     } catch (...) {
       writer_error = std::current_exception();
       writer_failed = true;
@@ -221,8 +228,8 @@ std::vector<std::string> load_into_engine(const store::Store& st, const store::D
   curl_easy_getinfo(load.h, CURLINFO_RESPONSE_CODE, &status);
   // An engine that answered before it hung up said why: that wins.
   if (rc != CURLE_OK && (status < 300 || reply.body.empty()))
-    fail(ErrorKind::unavailable, "load into the Docker Engine at " + engine.host + ": " +
-                                     connect_error(load.h, rc, errbuf));
+    fail(ErrorKind::unavailable,
+         "load into the Docker Engine at " + engine.host + ": " + connect_error(load.h, rc, errbuf));
   if (status != 200)
     fail(ErrorKind::failed_precondition, "the Docker Engine at " + engine.host + " refused the image (HTTP " +
                                              std::to_string(status) + "): " + engine_message(reply.body));

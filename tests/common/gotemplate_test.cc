@@ -19,7 +19,9 @@ const json kImage = json::parse(R"({
   "Size": 2048
 })");
 
-std::string render(const std::string& t, const json& data = kImage) { return GoTemplate::parse(t).render(data); }
+std::string render(const std::string& t, const json& data = kImage) {
+  return GoTemplate::parse(t).render(data);
+}
 
 std::string error_of(const std::string& t, const json& data = kImage) {
   try {
@@ -35,9 +37,9 @@ std::string error_of(const std::string& t, const json& data = kImage) {
 TEST(GoTemplate, FieldPaths) {
   EXPECT_EQ(render("{{.Id}}"), "sha256:abc");
   EXPECT_EQ(render("id={{ .Id }} size={{.Size}}"), "id=sha256:abc size=2048");
-  EXPECT_EQ(render("{{.Config.Env}}"), "[PATH=/bin A=b]");          // Go's %v of a []string
-  EXPECT_EQ(render("{{.Config.Labels}}"), "map[a:1 b:2]");          // maps print sorted
-  EXPECT_EQ(render("{{.Config.Cmd}}"), "<no value>");               // nil
+  EXPECT_EQ(render("{{.Config.Env}}"), "[PATH=/bin A=b]");  // Go's %v of a []string
+  EXPECT_EQ(render("{{.Config.Labels}}"), "map[a:1 b:2]");  // maps print sorted
+  EXPECT_EQ(render("{{.Config.Cmd}}"), "<no value>");       // nil
   EXPECT_EQ(render("[{{.Config.User}}]"), "[]");
   EXPECT_EQ(render("{{.}}", json("x")), "x");
 }
@@ -74,7 +76,8 @@ TEST(GoTemplate, UnsupportedIsAClearError) {
   EXPECT_NE(error_of("{{.Nope}}").find("can't evaluate field Nope"), std::string::npos);
   EXPECT_NE(error_of("{{printf \"%s\" .Id}}").find("function \"printf\" not supported"), std::string::npos);
   EXPECT_NE(error_of("{{$x := .Id}}").find("variables are not supported"), std::string::npos);
-  EXPECT_NE(error_of("{{range $i, $e := .RepoTags}}{{end}}").find("variables are not supported"), std::string::npos);
+  EXPECT_NE(error_of("{{range $i, $e := .RepoTags}}{{end}}").find("variables are not supported"),
+            std::string::npos);
   EXPECT_NE(error_of("{{index (.RepoTags) 0}}").find("unsupported syntax"), std::string::npos);
   EXPECT_NE(error_of("{{with .Config}}{{end}}").find("not supported"), std::string::npos);
   EXPECT_NE(error_of("{{range .RepoTags}}").find("no {{end}}"), std::string::npos);
