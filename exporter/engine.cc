@@ -185,10 +185,12 @@ std::vector<std::string> load_into_engine(const store::Store& st, const store::D
   std::exception_ptr writer_error;
   std::thread writer([&] {
     // A closed read end (the engine went away) must be an EPIPE error for
-    // this thread, not a SIGPIPE that ends the process.
+    // this thread, not a SIGPIPE that ends the process; and SIGINT/SIGTERM
+    // go to the thread that waits on the pipe, whose read then returns
+    // EINTR and aborts the request.
     sigset_t set;
     sigemptyset(&set);
-    sigaddset(&set, SIGPIPE);
+    for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, sig);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
     try {
       write_archive_fd(st, target, names, ArchiveFormat::docker, write_end.get(),
@@ -200,6 +202,16 @@ std::vector<std::string> load_into_engine(const store::Store& st, const store::D
     write_end.reset();
   });
 
+  // Whatever ends this function, the writer is stopped (its pipe closed)
+  // and joined before the pipe and the thread go.
+  struct StopWriter {
+    UniqueFd& read_end;
+    std::thread& writer;
+    ~StopWriter() {
+      read_end.reset();
+      if (writer.joinable()) writer.join();
+    }
+  } stop_writer{read_end, writer};
   Easy load;
   Reply reply;
   char errbuf[CURL_ERROR_SIZE] = {};
