@@ -329,16 +329,7 @@ FsckReport fsck(store::Store& st, bool repair) {
     Sha256 h;
     try {
       UniqueFd fd = st.open_blob(d);
-      char buf[1 << 16];
-      for (;;) {
-        ssize_t n = ::read(fd.get(), buf, sizeof buf);
-        if (n < 0) {
-          if (errno == EINTR) continue;
-          throw_errno("read", p.string());
-        }
-        if (n == 0) break;
-        h.update(buf, static_cast<size_t>(n));
-      }
+      read_chunks(fd.get(), p.string(), [&](std::string_view chunk) { h.update(chunk.data(), chunk.size()); });
     } catch (const Error& e) {
       rep.problems.push_back("blob " + d.str() + ": " + e.what());
       continue;
