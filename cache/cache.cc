@@ -16,9 +16,9 @@ json Layer::to_json() const {
 }
 
 Layer Layer::from_json(const json& j) {
-  return Layer{Digest::parse(j.at("diff_id").get<std::string>()), Digest::parse(j.at("blob").get<std::string>()),
-               j.at("size").get<uint64_t>(), j.at("media_type").get<std::string>(),
-               j.value("created", std::string())};
+  return Layer{Digest::parse(j.at("diff_id").get<std::string>()),
+               Digest::parse(j.at("blob").get<std::string>()), j.at("size").get<uint64_t>(),
+               j.at("media_type").get<std::string>(), j.value("created", std::string())};
 }
 
 json CacheRecord::to_json() const {
@@ -54,7 +54,9 @@ std::optional<CacheRecord> LocalCache::get(const CacheKey& key) const {
   }
 }
 
-void LocalCache::put(const CacheKey& key, const CacheRecord& record) { records_.put_json(name_of(key), record.to_json()); }
+void LocalCache::put(const CacheKey& key, const CacheRecord& record) {
+  records_.put_json(name_of(key), record.to_json());
+}
 
 void LocalCache::touch(const CacheKey& key) { records_.touch(name_of(key)); }
 
@@ -66,10 +68,13 @@ std::vector<LocalCache::Entry> LocalCache::entries() const {
     e.last_used = records_.last_used(name).value_or(0);
     try {
       auto j = records_.get_json(name);
-      if (!j) e.invalid = "gone";
-      else e.record = CacheRecord::from_json(*j);
+      if (!j)
+        e.invalid = "gone";
+      else
+        e.record = CacheRecord::from_json(*j);
     } catch (const Error& err) {
-      e.invalid = err.kind() == ErrorKind::failed_precondition ? err.what() : std::string("unreadable: ") + err.what();
+      e.invalid = err.kind() == ErrorKind::failed_precondition ? err.what()
+                                                               : std::string("unreadable: ") + err.what();
     } catch (const std::exception& err) {
       e.invalid = std::string("unreadable: ") + err.what();
     }
@@ -91,7 +96,8 @@ fs::path LocalCache::mount_dir(std::string_view id) const {
 store::Records LocalCache::urls() const { return store_.records(kUrlRecords); }
 
 fs::path LocalCache::stat_cache(const fs::path& context_dir) const {
-  return store_.root() / "statcache" / (Xxh128::hex_of(fs::absolute(context_dir).lexically_normal().string()) + ".bin");
+  return store_.root() / "statcache" /
+         (Xxh128::hex_of(fs::absolute(context_dir).lexically_normal().string()) + ".bin");
 }
 
 std::vector<LocalCache::Dir> LocalCache::dirs(bool remove) const {
@@ -99,7 +105,8 @@ std::vector<LocalCache::Dir> LocalCache::dirs(bool remove) const {
   std::error_code ec;
   for (const char* dir : {"cache-mounts", "statcache"}) {
     for (const auto& e : fs::directory_iterator(store_.root() / dir, ec)) {
-      out.push_back(Dir{std::string(dir) == "cache-mounts" ? "cache mount" : "temporary", e.path(), tree_size(e.path())});
+      out.push_back(Dir{std::string(dir) == "cache-mounts" ? "cache mount" : "temporary", e.path(),
+                        tree_size(e.path())});
       if (remove) remove_tree(e.path());
     }
   }

@@ -34,9 +34,9 @@ using CacheKey = Digest;
 
 // One layer of a file system, as the exporter and the caches need it.
 struct Layer {
-  Digest diff_id;        // sha256 of the uncompressed tar
-  Digest blob;           // the blob in the store (== diff_id for uncompressed layers)
-  uint64_t size = 0;     // bytes of the blob
+  Digest diff_id;     // sha256 of the uncompressed tar
+  Digest blob;        // the blob in the store (== diff_id for uncompressed layers)
+  uint64_t size = 0;  // bytes of the blob
   std::string media_type;
   // When the step that made it first ran (RFC 3339), kept with the cache so
   // that a cached rebuild gives the same history times, hence the same image
@@ -82,9 +82,9 @@ class LocalCache {
 
   // Every record, readable or not, for gc.
   struct Entry {
-    std::string name;             // the key's hex, as stored
-    CacheRecord record;           // when valid
-    std::string invalid;          // why it cannot be used ("unknown record version", "unreadable: …"); "" if fine
+    std::string name;     // the key's hex, as stored
+    CacheRecord record;   // when valid
+    std::string invalid;  // why it cannot be used ("unknown record version", "unreadable: …"); "" if fine
     int64_t last_used = 0;
   };
   std::vector<Entry> entries() const;
@@ -129,12 +129,12 @@ struct CacheSpec {
   enum class Type { registry, local, inline_ };
   enum class Mode { min, max };
   Type type = Type::registry;
-  std::string ref;           // registry: the cache's image reference
-  std::filesystem::path dir; // local: the OCI layout directory (src= or dest=)
+  std::string ref;             // registry: the cache's image reference
+  std::filesystem::path dir;   // local: the OCI layout directory (src= or dest=)
   std::string tag = "latest";  // local: the tag inside the layout
-  Mode mode = Mode::min;     // --cache-to: which steps' results to export
-  bool ignore_error = false; // --cache-to: a failed export is a warning
-  bool to = false;           // parsed for --cache-to (else --cache-from)
+  Mode mode = Mode::min;       // --cache-to: which steps' results to export
+  bool ignore_error = false;   // --cache-to: a failed export is a warning
+  bool to = false;             // parsed for --cache-to (else --cache-from)
   // --cache-to: how built layers leave the machine (compression=gzip|zstd|uncompressed).
   store::Compression compression = store::Compression::gzip;
   std::optional<int> compression_level;  // compression-level=N
@@ -191,7 +191,8 @@ class RemoteCache {
   RemoteCache(store::Store& store, const std::vector<CacheSpec>& specs,
               const std::filesystem::path& registry_config, std::function<void(const std::string&)> info);
   // For tests: caches already read.
-  RemoteCache(store::Store& store, std::vector<std::pair<std::unique_ptr<CacheSource>, CacheMetadata>> caches);
+  RemoteCache(store::Store& store,
+              std::vector<std::pair<std::unique_ptr<CacheSource>, CacheMetadata>> caches);
   ~RemoteCache();
 
   // The layer chain of key in the first cache that has it. Nothing is fetched.
@@ -230,7 +231,7 @@ struct CacheExport {
 };
 
 struct ExportOptions {
-  std::filesystem::path registry_config;  // XBUILD_CONFIG (mirrors, insecure registries)
+  std::filesystem::path registry_config;         // XBUILD_CONFIG (mirrors, insecure registries)
   std::function<void(const std::string&)> info;  // "exported cache to …", warnings; may be empty
 };
 

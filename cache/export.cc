@@ -55,19 +55,22 @@ void write_layout(const store::Store& store, const fs::path& dir, const std::str
 // (kept per diff ID and compression by the exporter, so the next export
 // compresses nothing); compressed ones (pulled base layers) as they are.
 // One layer at a time: compressed_layer spreads each over every core.
-std::vector<Layer> compress_layers(store::Store& store, const std::vector<Layer>& layers, const CacheSpec& spec) {
+std::vector<Layer> compress_layers(store::Store& store, const std::vector<Layer>& layers,
+                                   const CacheSpec& spec) {
   exporter::LayerOptions lo;
   lo.compression = spec.compression;
   lo.level = spec.compression_level;
   std::vector<Layer> out;
   for (const Layer& l : layers) {
     if (spec.compression == store::Compression::none ||
-        store::layer_compression(l.media_type).value_or(store::Compression::none) != store::Compression::none) {
+        store::layer_compression(l.media_type).value_or(store::Compression::none) !=
+            store::Compression::none) {
       out.push_back(l);
       continue;
     }
     store::Descriptor d = exporter::compressed_layer(
-        store, store::Descriptor{l.media_type, l.blob, static_cast<int64_t>(l.size), {}, std::nullopt, {}, {}},
+        store,
+        store::Descriptor{l.media_type, l.blob, static_cast<int64_t>(l.size), {}, std::nullopt, {}, {}},
         l.diff_id, lo);
     out.push_back(Layer{l.diff_id, d.digest, static_cast<uint64_t>(d.size), d.media_type, l.created});
   }
@@ -107,8 +110,8 @@ CacheMetadata select(const store::Store& store, const CacheExport& cache, const 
 
 // A registry or local cache: the layers fetched and compressed, the cache
 // config and manifest put into the store, then pushed or written as a layout.
-void write_manifest(store::Store& store, const CacheExport& cache, const CacheSpec& spec, const CacheMetadata& plain,
-                    const ExportOptions& options) {
+void write_manifest(store::Store& store, const CacheExport& cache, const CacheSpec& spec,
+                    const CacheMetadata& plain, const ExportOptions& options) {
   if (cache.remote) cache.remote->ensure_blobs(plain.layers);
   CacheMetadata md;
   md.layers = compress_layers(store, plain.layers, spec);
@@ -145,7 +148,8 @@ void write_manifest(store::Store& store, const CacheExport& cache, const CacheSp
 
 }  // namespace
 
-json export_cache(store::Store& store, const CacheExport& cache, const CacheSpec& spec, const ExportOptions& options) {
+json export_cache(store::Store& store, const CacheExport& cache, const CacheSpec& spec,
+                  const ExportOptions& options) {
   try {
     try {
       CacheMetadata m = select(store, cache, spec);
@@ -160,7 +164,8 @@ json export_cache(store::Store& store, const CacheExport& cache, const CacheSpec
       e.with_context("--cache-to " + spec.str());
       throw;
     }
-    if (options.info) options.info("WARNING: --cache-to " + spec.str() + ": " + e.what() + " (ignore-error=true)");
+    if (options.info)
+      options.info("WARNING: --cache-to " + spec.str() + ": " + e.what() + " (ignore-error=true)");
   }
   return nullptr;
 }

@@ -31,9 +31,14 @@ TEST(CacheRecord, RoundTripsThroughJson) {
 // filled by an older xbuild keeps its cache).
 TEST(CacheRecord, ReadsTodaysFormat) {
   const std::string a = "sha256:" + std::string(64, 'a'), b = "sha256:" + std::string(64, 'b');
-  json old = json::parse(R"({"v":1,"snapshot":"build-0123","layers":[)"
-                         R"({"diff_id":")" + a + R"(","blob":")" + a + R"(","size":12,"media_type":"application/vnd.oci.image.layer.v1.tar"},)"
-                         R"({"diff_id":")" + a + R"(","blob":")" + b + R"(","size":7,"media_type":"application/vnd.oci.image.layer.v1.tar+gzip","created":"2026-01-02T03:04:05Z"}]})");
+  json old = json::parse(
+      R"({"v":1,"snapshot":"build-0123","layers":[)"
+      R"({"diff_id":")" +
+      a + R"(","blob":")" + a +
+      R"(","size":12,"media_type":"application/vnd.oci.image.layer.v1.tar"},)"
+      R"({"diff_id":")" +
+      a + R"(","blob":")" + b +
+      R"(","size":7,"media_type":"application/vnd.oci.image.layer.v1.tar+gzip","created":"2026-01-02T03:04:05Z"}]})");
   CacheRecord r = CacheRecord::from_json(old);
   EXPECT_EQ(r.snapshot, "build-0123");
   ASSERT_EQ(r.layers.size(), 2u);
@@ -55,9 +60,11 @@ TEST(CacheRecord, RefusesOtherVersionsAndMalformedRecords) {
     EXPECT_EQ(e.kind(), ErrorKind::failed_precondition);
     EXPECT_STREQ(e.what(), "unknown record version");
   }
-  EXPECT_THROW(CacheRecord::from_json(json{{"snapshot", ""}, {"layers", json::array()}}), Error);  // no version
+  EXPECT_THROW(CacheRecord::from_json(json{{"snapshot", ""}, {"layers", json::array()}}),
+               Error);  // no version
   EXPECT_ANY_THROW(CacheRecord::from_json(json{{"v", 1}, {"layers", json::array()}}));
-  EXPECT_ANY_THROW(CacheRecord::from_json(json{{"v", 1}, {"snapshot", ""}, {"layers", json::array({{{"blob", "x"}}})}}));
+  EXPECT_ANY_THROW(
+      CacheRecord::from_json(json{{"v", 1}, {"snapshot", ""}, {"layers", json::array({{{"blob", "x"}}})}}));
   EXPECT_ANY_THROW(CacheRecord::from_json(json::array()));
 }
 

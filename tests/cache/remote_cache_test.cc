@@ -1,14 +1,13 @@
 // The remote cache without a registry: flag parsing, the metadata format
 // (round trip, versions, malformed input), lazy fetching from a fake
 // source, and what each --cache-to kind exports.
-#include "cache/cache.h"
-
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <fstream>
 #include <thread>
 
+#include "cache/cache.h"
 #include "common/fs.h"
 
 namespace xb::cache {
@@ -66,8 +65,10 @@ TEST(CacheSpec, MistakesAreUsageErrorsNamingTheFlag) {
   usage("--cache-from", "type=local,dest=/x", "needs src=DIR");
   usage("--cache-from", "type=gha", "unknown type \"gha\"");
   usage("--cache-from", "type=registry,ref=h:5000/c,mode=max", "unknown option mode");
-  usage("--cache-to", "type=registry,ref=h:5000/c,compression=lz4", "compression=lz4 (want gzip, zstd or uncompressed)");
-  usage("--cache-to", "type=registry,ref=h:5000/c,compression-level=12", "compression-level=12 (want 0 to 9 for gzip)");
+  usage("--cache-to", "type=registry,ref=h:5000/c,compression=lz4",
+        "compression=lz4 (want gzip, zstd or uncompressed)");
+  usage("--cache-to", "type=registry,ref=h:5000/c,compression-level=12",
+        "compression-level=12 (want 0 to 9 for gzip)");
   usage("--cache-to", "type=inline,compression=zstd", "unknown option compression");
   usage("--cache-to", "type=registry,ref=h:5000/c@sha256:" + std::string(64, 'a'), "not a digest");
   usage("--cache-to", "type=registry,ref=Not/Valid", "not an image reference");
@@ -118,8 +119,8 @@ TEST(CacheMetadata, RefusesOtherVersionsAndBrokenRecords) {
   // cache_config_fuzz), -1, 0.5, an object's values, a bare number; and a
   // version that would wrap to 1 as an int.
   json record = {{"version", 1}, {"diff_ids", {a.diff_id.str()}}, {"records", json::array()}};
-  for (const json& layers : {json::parse("[444444444444443333333]"), json::parse("[-1]"), json::parse("[0.5]"),
-                             json::parse(R"({"x": 0})"), json::parse("0")}) {
+  for (const json& layers : {json::parse("[444444444444443333333]"), json::parse("[-1]"),
+                             json::parse("[0.5]"), json::parse(R"({"x": 0})"), json::parse("0")}) {
     json bad = record;
     bad["records"] = json::array({{{"key", Digest::of("k").str()}, {"layers", layers}}});
     EXPECT_THROW(CacheMetadata::from_config(bad, one), Error) << layers.dump();
@@ -199,13 +200,15 @@ TEST(ExportCache, EachKindSelectsItsRecordsAndLocalReadsBack) {
 
   auto read_back = [&](const std::string& tag) {
     std::vector<std::string> got;
-    RemoteCache rc(st, {CacheSpec::parse("--cache-from", "type=local,src=" + (tmp.path() / "c").string() + ",tag=" + tag)},
-                   {}, [&](const std::string& m) { got.push_back(m); });
+    RemoteCache rc(
+        st,
+        {CacheSpec::parse("--cache-from", "type=local,src=" + (tmp.path() / "c").string() + ",tag=" + tag)},
+        {}, [&](const std::string& m) { got.push_back(m); });
     return std::pair{rc.records(), got};
   };
   // mode=min: the final chain; mode=max: every step whose layers exist somewhere.
-  auto none = CacheSpec::parse("--cache-to", "type=local,dest=" + (tmp.path() / "c").string() +
-                                                ",tag=min,compression=uncompressed");
+  auto none = CacheSpec::parse(
+      "--cache-to", "type=local,dest=" + (tmp.path() / "c").string() + ",tag=min,compression=uncompressed");
   EXPECT_TRUE(export_cache(st, ce, none, eo).is_null());
   ASSERT_EQ(info.size(), 1u);
   EXPECT_NE(info[0].find("exported cache to type=local,dest="), std::string::npos) << info[0];

@@ -75,12 +75,12 @@ TEST(CollectRecords, FinalChainAndInputsWithChainsDerivedFromAbove) {
   ce.image_layers = {L0, L1, L2};
   json in = cache::export_cache(st, ce, cache::CacheSpec::parse("--cache-to", "type=inline"), {});
   EXPECT_EQ(in["records"].size(), 2u);
-  cache::CacheMetadata back =
-      cache::CacheMetadata::from_inline(in,
-                                 {store::Descriptor{L0.media_type, L0.blob, 4, {}, std::nullopt, {}, {}},
-                                  store::Descriptor{L1.media_type, L1.blob, 2, {}, std::nullopt, {}, {}},
-                                  store::Descriptor{L2.media_type, L2.blob, 2, {}, std::nullopt, {}, {}}},
-                                 {L0.diff_id, L1.diff_id, L2.diff_id});
+  cache::CacheMetadata back = cache::CacheMetadata::from_inline(
+      in,
+      {store::Descriptor{L0.media_type, L0.blob, 4, {}, std::nullopt, {}, {}},
+       store::Descriptor{L1.media_type, L1.blob, 2, {}, std::nullopt, {}, {}},
+       store::Descriptor{L2.media_type, L2.blob, 2, {}, std::nullopt, {}, {}}},
+      {L0.diff_id, L1.diff_id, L2.diff_id});
   EXPECT_EQ(back.chain(g.key(s1)).size(), 2u);
   EXPECT_TRUE(back.chain(g.key(b2)).empty());
 }
