@@ -135,8 +135,8 @@ int run_build(const Globals& globals, const std::vector<std::string>& args) {
       fail(ErrorKind::usage, "--platform " + *p + ": building for another platform is not supported (this host is " +
                                  host.str() + ")");
   }
-  for (const auto& c : a.values("cache-from")) opts.cache_from.push_back(solver::CacheSpec::parse("--cache-from", c));
-  for (const auto& c : a.values("cache-to")) opts.cache_to.push_back(solver::CacheSpec::parse("--cache-to", c));
+  for (const auto& c : a.values("cache-from")) opts.cache_from.push_back(cache::CacheSpec::parse("--cache-from", c));
+  for (const auto& c : a.values("cache-to")) opts.cache_to.push_back(cache::CacheSpec::parse("--cache-to", c));
   // SOURCE_DATE_EPOCH from the environment, or as a build arg (what buildx
   // sends BuildKit; it wins, as the more explicit one).
   auto epoch = [&](const std::string& where, const std::string& value) {

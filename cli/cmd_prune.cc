@@ -5,7 +5,7 @@
 #include "cli/args.h"
 #include "cli/store_cli.h"
 #include "common/error.h"
-#include "solver/solver.h"
+#include "gc/gc.h"
 
 namespace xb::cli {
 
@@ -29,13 +29,13 @@ int run_prune(const Globals& g, const std::vector<std::string>& args) {
     return 0;
   }
   if (!a.positional().empty()) fail(ErrorKind::usage, "xbuild prune takes no arguments (see xbuild prune --help)");
-  solver::PruneOptions o;
+  gc::PruneOptions o;
   o.all = a.has("all");
   o.dry_run = a.has("dry-run");
   if (auto k = a.value("keep-storage")) o.keep_storage = parse_size("--keep-storage", *k);
   o.on_wait = [] { std::fprintf(stderr, "waiting for running builds on this store to finish...\n"); };
   store::Store st(g.root);  // no lease: prune takes the store's lock exclusively
-  solver::PruneReport r = solver::prune(st, o);
+  gc::PruneReport r = gc::prune(st, o);
   std::map<std::string, std::pair<uint64_t, uint64_t>> by_kind;
   for (const auto& i : r.items) {
     if (a.has("verbose") || o.dry_run) std::printf("%s%s\t%s\t%s\n", o.dry_run ? "would remove " : "removed ",
@@ -60,7 +60,7 @@ int run_du(const Globals& g, const std::vector<std::string>& args) {
   }
   if (!a.positional().empty()) fail(ErrorKind::usage, "xbuild du takes no arguments");
   store::Store st(g.root);
-  auto rows = solver::disk_usage(st);
+  auto rows = gc::disk_usage(st);
   std::printf("%-16s %8s %10s %12s\n", "TYPE", "COUNT", "SIZE", "RECLAIMABLE");
   uint64_t total = 0, reclaim = 0;
   for (const auto& r : rows) {
@@ -87,7 +87,7 @@ int run_fsck(const Globals& g, const std::vector<std::string>& args) {
   }
   if (!a.positional().empty()) fail(ErrorKind::usage, "xbuild fsck takes no arguments");
   store::Store st(g.root);
-  solver::FsckReport r = solver::fsck(st, a.has("repair"));
+  gc::FsckReport r = gc::fsck(st, a.has("repair"));
   for (const auto& p : r.problems) std::printf("corrupt: %s\n", p.c_str());
   for (const auto& p : r.repaired) std::printf("repaired: %s\n", p.c_str());
   for (const auto& p : r.leftovers) std::printf("leftover: %s\n", p.c_str());

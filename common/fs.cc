@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -160,6 +161,34 @@ fs::path TempDir::release() {
   fs::path p = std::move(path_);
   path_.clear();
   return p;
+}
+
+uint64_t tree_size(const std::filesystem::path& p) {
+  namespace fs = std::filesystem;
+  struct stat st {};
+  if (::lstat(p.c_str(), &st) != 0) return 0;
+  uint64_t n = static_cast<uint64_t>(st.st_blocks) * 512;
+  if (!S_ISDIR(st.st_mode)) return n;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(p, fs::directory_options::skip_permission_denied, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (::lstat(it->path().c_str(), &st) == 0) n += static_cast<uint64_t>(st.st_blocks) * 512;
+  }
+  return n;
+}
+
+void remove_tree(const std::filesystem::path& p) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_directory(fs::symlink_status(p, ec))) {
+    for (auto it = fs::recursive_directory_iterator(p, ec); !ec && it != fs::recursive_directory_iterator();
+         it.increment(ec)) {
+      if (it->is_directory(ec) && !it->is_symlink(ec)) ::chmod(it->path().c_str(), 0700);
+    }
+    ::chmod(p.c_str(), 0700);
+  }
+  fs::remove_all(p, ec);
+  if (ec) throw_errno("remove", p.string(), ec.value());
 }
 
 }  // namespace xb

@@ -5,6 +5,8 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
+
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -113,5 +115,14 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+// The bytes a file or a directory tree takes on disk (st_blocks; symlinks
+// not followed, unreadable entries skipped); 0 when path does not exist.
+uint64_t tree_size(const std::filesystem::path& path);
+
+// Removes a file or a directory tree, making read-only directories (blobs
+// are 0444, snapshot trees may hold 0555 dirs) writable first. Throws
+// `remove `path`: …` on failure.
+void remove_tree(const std::filesystem::path& path);
 
 }  // namespace xb

@@ -19,6 +19,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <optional>
 #include <string>
@@ -116,6 +117,19 @@ void cancel_all() noexcept;
 // was killed before it could remove them): their paths; with remove, their
 // processes are killed and the directories removed. For `xbuild prune`.
 std::vector<std::string> stale_cgroups(bool remove);
+
+// Secret files (RUN --mount=type=secret) and inline files (RUN heredocs)
+// live in memory, in /dev/shm, named by the xbuild process that made them
+// (xbuild-secret-<pid>-<suffix>) so that a killed build's are found.
+inline constexpr std::string_view kSecretDir = "/dev/shm";
+std::string secret_name(std::string_view suffix);
+// Those of processes that are gone (files and directories), with their
+// size measured before; with remove, removed. For `xbuild prune`.
+struct StaleSecret {
+  std::filesystem::path path;
+  uint64_t size = 0;
+};
+std::vector<StaleSecret> stale_secrets(bool remove);
 
 // A user resolved against a root file system.
 struct User {

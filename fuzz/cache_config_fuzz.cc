@@ -1,4 +1,4 @@
-// Remote cache metadata (solver/remote_cache.h): a cache config or inline
+// Remote cache metadata (cache/cache.h): a cache config or inline
 // field read from a registry someone else writes. Input: JSON. Only
 // xb::Error may come out; a record that is accepted names only layers that
 // exist, and what is read renders back to something that reads the same.
@@ -7,7 +7,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "solver/remote_cache.h"
+#include "cache/cache.h"
 
 using nlohmann::json;
 
@@ -23,19 +23,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     layers.push_back(xb::store::Descriptor{std::string(xb::store::media_type::oci_layer_gzip), d, 10, {}, std::nullopt, {}, {}});
     diff_ids.push_back(xb::Digest::of("diff" + std::to_string(i)));
   }
-  auto check = [&](const xb::solver::CacheMetadata& m) {
+  auto check = [&](const xb::cache::CacheMetadata& m) {
     for (const auto& [key, idx] : m.records)
       for (size_t i : idx)
         if (i >= m.layers.size()) std::abort();
-    auto back = xb::solver::CacheMetadata::from_config(json::parse(m.config_json()), layers);
+    auto back = xb::cache::CacheMetadata::from_config(json::parse(m.config_json()), layers);
     if (back.records != m.records) std::abort();
   };
   try {
-    check(xb::solver::CacheMetadata::from_config(j, layers));
+    check(xb::cache::CacheMetadata::from_config(j, layers));
   } catch (const xb::Error&) {
   }
   try {
-    check(xb::solver::CacheMetadata::from_inline(j, layers, diff_ids));
+    check(xb::cache::CacheMetadata::from_inline(j, layers, diff_ids));
   } catch (const xb::Error&) {
   }
   return 0;

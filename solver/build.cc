@@ -22,7 +22,7 @@
 #include "snapshotter/snapshotter.h"
 #include "solver/dispatch.h"
 #include "solver/graph.h"
-#include "solver/remote_cache.h"
+#include "solver/cache_records.h"
 #include "solver/solver.h"
 
 namespace xb::solver {
@@ -195,14 +195,15 @@ class Tail {
 
 class BuildEngine : public Engine {
  public:
-  BuildEngine(store::Store& store, snapshotter::Snapshotter& snap, const BuildOptions& opts, RemoteCache* remote)
-      : store_(store), snap_(snap), opts_(opts), records_(store.records("cache")), remote_(remote) {}
+  BuildEngine(store::Store& store, snapshotter::Snapshotter& snap, const BuildOptions& opts, cache::RemoteCache* remote)
+      : store_(store), snap_(snap), opts_(opts), records_(store), remote_(remote) {}
 
   std::optional<FsState> lookup(const CacheKey& key) override {
     auto hit = lookup_local(key);
     bool remote = false;
     if (!hit && remote_) {
-      hit = remote_->lookup(key);  // layers are fetched only when something unpacks them
+      // Layers are fetched only when something unpacks them.
+      if (auto layers = remote_->lookup(key)) hit = FsState{"", std::move(*layers)};
       remote = hit.has_value();
     }
     if (hit) remember(key, hit->layers, remote);
@@ -216,16 +217,9 @@ class BuildEngine : public Engine {
       std::lock_guard lock(mu_);
       if (auto it = known_.find(key); it != known_.end()) return it->second;
     }
-    if (auto rec = records_.get_json(std::string(key.hex()))) {
-      try {
-        std::vector<Layer> out;
-        for (const auto& l : rec->at("layers")) out.push_back(Layer::from_json(l));
-        return out;
-      } catch (const std::exception&) {
-      }
-    }
+    if (auto rec = records_.get(key)) return rec->layers;
     if (remote_)
-      if (auto r = remote_->lookup(key)) return r->layers;
+      if (auto r = remote_->lookup(key)) return r;
     return std::nullopt;
   }
 
@@ -243,28 +237,18 @@ class BuildEngine : public Engine {
     for (const auto& key : remote_hits_) {
       const auto& layers = known_.at(key);
       if (!std::all_of(layers.begin(), layers.end(), [&](const Layer& l) { return store_.has_blob(l.blob); })) continue;
-      nlohmann::json rec = {{"v", 1}, {"snapshot", ""}, {"layers", nlohmann::json::array()}};
-      for (const auto& l : layers) rec["layers"].push_back(l.to_json());
-      records_.put_json(std::string(key.hex()), rec);
+      records_.put(key, cache::CacheRecord{"", layers});
     }
   }
 
   std::optional<FsState> lookup_local(const CacheKey& key) {
-    auto rec = records_.get_json(std::string(key.hex()));
+    auto rec = records_.get(key);  // an unreadable record is a miss, and gets rewritten
     if (!rec) return std::nullopt;
-    try {
-      if (rec->value("v", 0) != 1) return std::nullopt;
-      FsState s;
-      s.snapshot = rec->at("snapshot").get<std::string>();
-      for (const auto& l : rec->at("layers")) s.layers.push_back(Layer::from_json(l));
-      if (!s.snapshot.empty() && !snap_.stat(s.snapshot)) return std::nullopt;
-      for (const auto& l : s.layers)
-        if (!store_.has_blob(l.blob)) return std::nullopt;
-      records_.touch(std::string(key.hex()));  // for prune --keep-storage: least recently used goes first
-      return s;
-    } catch (const std::exception&) {
-      return std::nullopt;  // an unreadable record is a miss, and gets rewritten
-    }
+    if (!rec->snapshot.empty() && !snap_.stat(rec->snapshot)) return std::nullopt;
+    for (const auto& l : rec->layers)
+      if (!store_.has_blob(l.blob)) return std::nullopt;
+    records_.touch(key);  // for prune --keep-storage: least recently used goes first
+    return FsState{rec->snapshot, rec->layers};
   }
 
   FsState execute(Vertex& v, const CacheKey& key, const FsState& parent, const std::vector<FsState>& deps) override {
@@ -322,9 +306,7 @@ class BuildEngine : public Engine {
     FsState out{name, parent.layers};
     out.layers.push_back(Layer{lr.diff_id, blob, lr.size, std::string(store::media_type::oci_layer),
                                store::rfc3339(std::chrono::system_clock::now())});
-    nlohmann::json rec = {{"v", 1}, {"snapshot", name}, {"layers", nlohmann::json::array()}};
-    for (const auto& l : out.layers) rec["layers"].push_back(l.to_json());
-    records_.put_json(std::string(key.hex()), rec);
+    records_.put(key, cache::CacheRecord{name, out.layers});
     remember(key, out.layers, false);
     return out;
   }
@@ -426,7 +408,7 @@ class BuildEngine : public Engine {
   fs::path secret_dir() {
     std::lock_guard lock(secret_mu_);
     if (!secret_dir_) {
-      secret_dir_.emplace("xbuild-secret-" + std::to_string(::getpid()) + "-build", "/dev/shm");
+      secret_dir_.emplace(executor::secret_name("build"), executor::kSecretDir);
       if (::chmod(secret_dir_->path().c_str(), 0700) < 0) throw_errno("chmod", secret_dir_->path().string());
     }
     return secret_dir_->path();
@@ -489,7 +471,7 @@ class BuildEngine : public Engine {
         }
         case frontend::Mount::Type::cache: {
           std::string id = sp.id.empty() ? sp.target : sp.id;
-          fs::path base = store_.root() / "cache-mounts" / std::string(Digest::of(id).hex());
+          fs::path base = records_.mount_dir(id);
           fs::path dir;
           if (sp.sharing == frontend::Mount::Sharing::locked) {
             fs::create_directories(base);
@@ -564,7 +546,7 @@ class BuildEngine : public Engine {
     // Inline files (a RUN heredoc with #!) live as secrets do: in memory,
     // bound read-only, removed after the step.
     for (const auto& file : v.files) {
-      fs::path f = fs::path("/dev/shm") / ("xbuild-secret-" + std::to_string(::getpid()) + "-" + random_hex(16));
+      fs::path f = fs::path(executor::kSecretDir) / executor::secret_name(random_hex(16));
       {
         UniqueFd fd = open_or_throw(f, O_WRONLY | O_CREAT | O_EXCL, file.mode);
         secret_files.push_back(f);
@@ -666,8 +648,8 @@ class BuildEngine : public Engine {
   store::Store& store_;
   snapshotter::Snapshotter& snap_;
   const BuildOptions& opts_;
-  store::Records records_;
-  RemoteCache* remote_;
+  cache::LocalCache records_;
+  cache::RemoteCache* remote_;
   std::map<CacheKey, std::vector<Layer>> known_;
   std::set<CacheKey> remote_hits_;
   std::mutex unpack_mu_;
@@ -790,10 +772,9 @@ BuildResult build(store::Store& store, const BuildOptions& options) {
     ignored = [&ignore](std::string_view p, bool) { return ignore.matches(p); };
     skip = [&ignore](std::string_view d) { return ignore.can_skip_dir(d); };
   }
-  fs::create_directories(store.root() / "cache-mounts");
+  cache::LocalCache local_cache(store);
   // The stat cache is per context directory (its absolute path names it).
-  fs::path stat_cache = store.root() / "statcache" /
-                        (Xxh128::hex_of(fs::absolute(options.context_dir).lexically_normal().string()) + ".bin");
+  fs::path stat_cache = local_cache.stat_cache(options.context_dir);
   fs::create_directories(stat_cache.parent_path());
   ContextKeys context(std::make_unique<ContextHasher>(options.context_dir, ignored, skip, stat_cache));
 
@@ -809,16 +790,17 @@ BuildResult build(store::Store& store, const BuildOptions& options) {
   dopts.ignored = ignored;
   dopts.can_skip_dir = skip;
   dopts.context = &context;
-  UrlCache urls(store.records("http"));
+  UrlCache urls(local_cache.urls());
   dopts.urls = &urls;
   StoreImages images(store, options);
   Dispatched d = dispatch(df, dopts, images);
   run_build_checks(df, options, std::move(d.findings));
 
   auto snap = snapshotter::open_snapshotter(store.root());
-  std::shared_ptr<RemoteCache> remote;
+  std::shared_ptr<cache::RemoteCache> remote;
   if (!options.cache_from.empty() && !options.no_cache)
-    remote = std::make_shared<RemoteCache>(store, options, [&images](const std::string& w) { images.info(w); });
+    remote = std::make_shared<cache::RemoteCache>(store, options.cache_from, options.registry_config,
+                                                  [&images](const std::string& w) { images.info(w); });
   BuildEngine engine(store, *snap, options, remote.get());
   engine.set_ignored(ignored, skip);
   int cores = static_cast<int>(std::thread::hardware_concurrency());
@@ -829,8 +811,9 @@ BuildResult build(store::Store& store, const BuildOptions& options) {
   // The image's layers must be in the store even when its steps came from a remote cache.
   engine.ensure_blobs(final_fs.layers);
   engine.keep_remote_hits();
-  auto cache = std::make_shared<CacheExport>();
+  auto cache = std::make_shared<cache::CacheExport>();
   cache->remote = remote;
+  cache->image_layers = final_fs.layers;
   if (!options.cache_to.empty())
     cache->records = collect_records(graph, d.target, [&](const CacheKey& k) { return engine.known(k); });
 
@@ -840,10 +823,10 @@ BuildResult build(store::Store& store, const BuildOptions& options) {
   for (const auto& l : final_fs.layers) image.diff_ids.push_back(l.diff_id);
   stamp_history(image, final_fs.layers, options.source_date_epoch, store::rfc3339(std::chrono::system_clock::now()));
   // A base image's inline cache metadata describes the base's build, not this one.
-  if (image.extra.is_object()) image.extra.erase(std::string(kInlineCacheField));
+  if (image.extra.is_object()) image.extra.erase(std::string(cache::kInlineCacheField));
   for (const auto& spec : options.cache_to)
-    if (spec.type == CacheSpec::Type::inline_)
-      image.extra[std::string(kInlineCacheField)] = inline_metadata(cache->records, final_fs.layers);
+    if (spec.type == cache::CacheSpec::Type::inline_)
+      image.extra[std::string(cache::kInlineCacheField)] = cache::export_cache(store, *cache, spec, {});
   std::string config_json = image.to_json();
   Digest config_digest = store.put_blob(config_json);
 

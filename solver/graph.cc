@@ -6,18 +6,6 @@
 
 namespace xb::solver {
 
-nlohmann::json Layer::to_json() const {
-  nlohmann::json j = {{"diff_id", diff_id.str()}, {"blob", blob.str()}, {"size", size}, {"media_type", media_type}};
-  if (!created.empty()) j["created"] = created;
-  return j;
-}
-
-Layer Layer::from_json(const nlohmann::json& j) {
-  return Layer{Digest::parse(j.at("diff_id").get<std::string>()), Digest::parse(j.at("blob").get<std::string>()),
-               j.at("size").get<uint64_t>(), j.at("media_type").get<std::string>(),
-               j.value("created", std::string())};
-}
-
 struct Graph::Slot {
   std::mutex key_mu;
   std::optional<CacheKey> key;

@@ -18,26 +18,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cache/cache.h"
 #include "common/digest.h"
 #include "common/error.h"
 
 namespace xb::solver {
 
-// One layer of a file system, as the exporter needs it.
-struct Layer {
-  Digest diff_id;        // sha256 of the uncompressed tar
-  Digest blob;           // the blob in the store (== diff_id for uncompressed layers)
-  uint64_t size = 0;     // bytes of the blob
-  std::string media_type;
-  // When the step that made it first ran (RFC 3339), kept with the cache so
-  // that a cached rebuild gives the same history times, hence the same image
-  // ID, as BuildKit does; "" for a base image's layers (their history has it).
-  std::string created;
-
-  nlohmann::json to_json() const;
-  static Layer from_json(const nlohmann::json& j);
-  bool operator==(const Layer&) const = default;
-};
+// Layers and cache keys are the cache's vocabulary (cache/cache.h): the
+// graph computes keys, the cache stores what they yield.
+using cache::Layer;
 
 // The file system a vertex yields: its layers from the bottom up, and the
 // committed snapshot that holds it unpacked ("" while it is not unpacked,
@@ -49,7 +38,7 @@ struct FsState {
 
 // The cache key of a vertex: the digest of its operation, its content inputs
 // and its inputs' keys. A pure function (see Graph::key).
-using CacheKey = Digest;
+using CacheKey = cache::CacheKey;
 
 class Vertex {
  public:

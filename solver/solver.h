@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "cache/cache.h"
 #include "common/digest.h"
 #include "common/error.h"
 #include "store/store.h"
@@ -62,32 +63,6 @@ class ProgressSink {
   virtual void event(const ProgressEvent& event) = 0;
 };
 
-// A --cache-from or --cache-to (docs/dev/cache.md). parse() takes the
-// flag's value: type=registry,ref=REF[,mode=min|max][,ignore-error=true],
-// type=local,dest=DIR|src=DIR[,tag=T][,mode=…], type=inline; registry and
-// local exports also take compression=gzip|zstd|uncompressed and
-// compression-level=N.
-struct CacheSpec {
-  enum class Type { registry, local, inline_ };
-  enum class Mode { min, max };
-  Type type = Type::registry;
-  std::string ref;           // registry: the cache's image reference
-  std::filesystem::path dir; // local: the OCI layout directory (src= or dest=)
-  std::string tag = "latest";  // local: the tag inside the layout
-  Mode mode = Mode::min;     // --cache-to: which steps' results to export
-  bool ignore_error = false; // --cache-to: a failed export is a warning
-  bool to = false;           // parsed for --cache-to (else --cache-from)
-  // --cache-to: how built layers leave the machine (compression=gzip|zstd|uncompressed).
-  store::Compression compression = store::Compression::gzip;
-  std::optional<int> compression_level;  // compression-level=N
-
-  // flag is "--cache-from" or "--cache-to" (what the error names and which keys are allowed).
-  static CacheSpec parse(std::string_view flag, std::string_view text);
-  std::string str() const;  // "registry ref=…", "local dir", "inline", for messages
-};
-
-struct CacheExport;  // what a build knows for --cache-to (solver/remote_cache.h)
-
 struct BuildOptions {
   std::filesystem::path context_dir;
   std::filesystem::path dockerfile;  // default: context_dir/Dockerfile
@@ -111,8 +86,8 @@ struct BuildOptions {
   // is read up front, their layers only when a hit needs them. An import that
   // fails is a warning. type=inline in cache_to puts the metadata into the
   // image config; the other cache_to types are for export_cache().
-  std::vector<CacheSpec> cache_from;
-  std::vector<CacheSpec> cache_to;
+  std::vector<cache::CacheSpec> cache_from;
+  std::vector<cache::CacheSpec> cache_to;
 };
 
 struct BuildResult {
@@ -121,7 +96,7 @@ struct BuildResult {
   uint64_t size = 0;           // sum of the layers' sizes
   int steps = 0;
   int cached_steps = 0;
-  std::shared_ptr<CacheExport> cache;  // for export_cache()
+  std::shared_ptr<cache::CacheExport> cache;  // for export_cache()
 };
 
 // Builds the image and puts its blobs (layers, config, manifest) into the
@@ -134,58 +109,5 @@ BuildResult build(store::Store& store, const BuildOptions& options);
 // that came from a remote cache) are fetched first. A failure throws, naming
 // the destination, unless the spec says ignore-error=true (then a warning).
 void export_cache(store::Store& store, const BuildResult& result, const BuildOptions& options);
-
-// ---------------------------------------------------------------------------
-// Housekeeping of a store: `xbuild prune`, `xbuild du`, `xbuild fsck`
-// (docs/dev/hardening.md). prune takes the store's GC lock exclusively
-// (store::Store::gc_lock), so it waits for running builds and never sweeps
-// what one of them has written but not yet referenced.
-
-struct PruneOptions {
-  // Also every build cache record, the unpacked layers of images, the cache
-  // mounts and the stat caches (docker builder prune --all). Tagged images
-  // and their blobs always stay.
-  bool all = false;
-  bool dry_run = false;  // report what would go, remove nothing
-  // Then remove least recently used build cache until it takes at most this.
-  std::optional<uint64_t> keep_storage;
-  // Called once when running builds make prune wait for its lock.
-  std::function<void()> on_wait;
-};
-
-struct PruneItem {
-  // "temporary", "snapshot", "build cache", "unpacked layer", "blob",
-  // "cache mount", "cgroup", "secret", "mount"
-  std::string kind;
-  std::string name;
-  uint64_t size = 0;
-};
-
-struct PruneReport {
-  std::vector<PruneItem> items;
-  uint64_t reclaimed() const;
-};
-
-PruneReport prune(store::Store& store, const PruneOptions& options);
-
-struct UsageRow {
-  std::string kind;  // "images", "blobs", "build cache", "unpacked layers", "cache mounts", "temporary"
-  uint64_t count = 0;
-  uint64_t size = 0;
-  uint64_t reclaimable = 0;  // what `xbuild prune` (without --all) would free
-};
-std::vector<UsageRow> disk_usage(store::Store& store);
-
-struct FsckReport {
-  uint64_t blobs = 0, images = 0, records = 0, snapshots = 0;
-  std::vector<std::string> problems;   // corruption: a blob not matching its digest, a dangling reference
-  std::vector<std::string> leftovers;  // harmless remains of killed processes, for `xbuild prune`
-  std::vector<std::string> repaired;   // with repair: what was removed
-};
-// Verifies every blob's digest, every image's manifests, configs and layers,
-// every cache record's snapshot and blobs, and the snapshots' metadata. With
-// repair, removes corrupt blobs and dangling cache records (a later pull or
-// build recreates them).
-FsckReport fsck(store::Store& store, bool repair);
 
 }  // namespace xb::solver

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <random>
+#include <sstream>
 
 #include "common/error.h"
 #include "common/json.h"
@@ -508,6 +509,58 @@ Records Store::records(std::string_view name_space) const {
   fs::path dir = root_ / "records" / ns;
   mkdirs(dir);
   return Records(dir);
+}
+
+std::vector<Store::Temporary> Store::temporaries(bool remove) const {
+  std::vector<Temporary> out;
+  auto take = [&](const fs::path& p) {
+    out.push_back(Temporary{p, tree_size(p)});
+    if (remove) remove_tree(p);
+  };
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(root_ / "ingest", ec)) take(e.path());
+  auto tmp_files = [&](const fs::path& dir) {
+    std::error_code ec2;
+    for (const auto& e : fs::directory_iterator(dir, ec2))
+      if (e.path().filename().string().rfind(".tmp-", 0) == 0) take(e.path());
+  };
+  tmp_files(root_);
+  tmp_files(root_ / "blobs" / "sha256");
+  for (const auto& e : fs::directory_iterator(root_ / "records", ec)) tmp_files(e.path());
+  return out;
+}
+
+namespace {
+void collect_digests(const nlohmann::json& j, std::set<Digest>& out) {
+  if (j.is_string()) {
+    if (auto d = Digest::try_parse(j.get<std::string>())) out.insert(*d);
+  } else if (j.is_array() || j.is_object()) {
+    for (const auto& v : j) collect_digests(v, out);
+  }
+}
+}  // namespace
+
+std::set<Digest> Store::digests_in_records(std::string_view except) const {
+  std::set<Digest> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(root_ / "records", ec)) {
+    std::string ns = e.path().filename().string();
+    if (ns == except || !e.is_directory()) continue;
+    Records other = records(ns);
+    for (const auto& k : other.list()) {
+      try {
+        if (auto j = other.get_json(k)) collect_digests(*j, out);
+      } catch (const Error&) {
+        if (auto v = other.get(k)) {
+          std::istringstream in(*v);
+          std::string w;
+          while (in >> w)
+            if (auto d = Digest::try_parse(w)) out.insert(*d);
+        }
+      }
+    }
+  }
+  return out;
 }
 
 }  // namespace xb::store

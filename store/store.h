@@ -17,6 +17,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -337,6 +338,19 @@ class Store {
   // The exclusive lock; owns() is false when a lease is held elsewhere and
   // wait is false.
   FileLock gc_lock(bool wait) const;
+  // What killed writers leave (docs/dev/store.md): the ingest area's entries
+  // and the ".tmp-" files of atomic writes (in the root, blobs/sha256/ and
+  // every records namespace). Remove only under gc_lock: a running writer's
+  // look the same. With remove, each is removed; size is measured before.
+  struct Temporary {
+    std::filesystem::path path;
+    uint64_t size = 0;
+  };
+  std::vector<Temporary> temporaries(bool remove) const;
+  // The blobs named by the records of every namespace but `except`: another
+  // module's records keep the blobs they mention (a "sha256:<hex>" string
+  // anywhere in a JSON record, or a word of a text record).
+  std::set<Digest> digests_in_records(std::string_view except) const;
 
   // Image references (index.json)
   void set_image(const ImageRef& ref, const Descriptor& target);

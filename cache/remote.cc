@@ -1,4 +1,5 @@
-#include "solver/remote_cache.h"
+#include "cache/cache.h"
+#include "cache/internal.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -15,7 +16,7 @@
 #include "registry/registry.h"
 #include "store/blob_reader.h"
 
-namespace xb::solver {
+namespace xb::cache {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -255,12 +256,16 @@ CacheMetadata CacheMetadata::from_inline(const json& field, const std::vector<st
 
 namespace {
 
-std::shared_ptr<registry::Client> make_client(const BuildOptions& options) {
+}  // namespace
+
+std::shared_ptr<registry::Client> detail::make_client(const fs::path& registry_config) {
   registry::ClientOptions co;
-  co.config = registry::RegistryConfig::load(options.registry_config);
+  co.config = registry::RegistryConfig::load(registry_config);
   co.credentials.emplace();
   return std::make_shared<registry::Client>(std::move(co));
 }
+
+namespace {
 
 class RegistrySource : public CacheSource {
  public:
@@ -283,9 +288,7 @@ class RegistrySource : public CacheSource {
   store::ImageRef ref_;
 };
 
-fs::path layout_blob(const fs::path& dir, const Digest& d) {
-  return dir / "blobs" / std::string(d.algorithm()) / std::string(d.hex());
-}
+using detail::layout_blob;
 
 // Copies a file into the store, verified by the writer against digest and size.
 void copy_into_store(store::Store& store, const fs::path& file, const Digest& digest,
@@ -392,17 +395,17 @@ std::pair<std::unique_ptr<CacheSource>, CacheMetadata> open_local(const CacheSpe
 // ---------------------------------------------------------------------------
 // RemoteCache
 
-RemoteCache::RemoteCache(store::Store& store, const BuildOptions& options,
-                         std::function<void(const std::string&)> warn)
+RemoteCache::RemoteCache(store::Store& store, const std::vector<CacheSpec>& specs,
+                         const fs::path& registry_config, std::function<void(const std::string&)> warn)
     : store_(store) {
   std::shared_ptr<registry::Client> client;
-  for (const auto& spec : options.cache_from) {
+  for (const auto& spec : specs) {
     try {
       std::pair<std::unique_ptr<CacheSource>, CacheMetadata> c;
       if (spec.type == CacheSpec::Type::local) {
         c = open_local(spec);
       } else if (spec.type == CacheSpec::Type::registry) {
-        if (!client) client = make_client(options);
+        if (!client) client = detail::make_client(registry_config);
         c = open_registry(store, client, spec);
       } else {
         continue;  // type=inline is for --cache-to; --cache-from names the image with type=registry
@@ -432,14 +435,13 @@ RemoteCache::RemoteCache(store::Store& store,
 
 RemoteCache::~RemoteCache() = default;
 
-std::optional<FsState> RemoteCache::lookup(const CacheKey& key) const {
+std::optional<std::vector<Layer>> RemoteCache::lookup(const CacheKey& key) const {
   for (const auto& c : caches_) {
     if (!c.records.count(key)) continue;
-    FsState s;
-    s.layers = c.chain(key);
+    std::vector<Layer> s = c.chain(key);
     // A layer the store holds uncompressed (the base image's, typically) is
     // used as it is rather than fetched again in the cache's compression.
-    for (auto& l : s.layers)
+    for (auto& l : s)
       if (l.blob != l.diff_id && !store_.has_blob(l.blob) && store_.has_blob(l.diff_id))
         l = Layer{l.diff_id, l.diff_id, store_.blob_size(l.diff_id).value_or(0), std::string(store::media_type::oci_layer),
                   l.created};
@@ -466,8 +468,6 @@ void RemoteCache::ensure_blob(const Layer& layer) {
   std::lock_guard g(*lock);
   if (store_.has_blob(layer.blob)) return;
   src->fetch(store_, layer);
-  std::lock_guard g2(mu_);
-  fetched_++;
 }
 
 void RemoteCache::ensure_blobs(const std::vector<Layer>& layers) {
@@ -483,194 +483,4 @@ size_t RemoteCache::records() const {
   return n;
 }
 
-int RemoteCache::fetched() const {
-  std::lock_guard g(const_cast<std::mutex&>(mu_));
-  return fetched_;
-}
-
-// ---------------------------------------------------------------------------
-// Collecting and exporting
-
-std::vector<CacheExport::Record> collect_records(
-    Graph& graph, Vertex* target,
-    const std::function<std::optional<std::vector<Layer>>(const CacheKey&)>& known) {
-  std::vector<CacheExport::Record> out;
-  if (!target) return out;
-  std::set<const Vertex*> final_chain;
-  for (Vertex* v = target; v; v = v->parent) final_chain.insert(v);
-  // Post-order: inputs before the steps that use them.
-  std::vector<Vertex*> order;
-  std::set<const Vertex*> seen;
-  std::function<void(Vertex*)> dfs = [&](Vertex* v) {
-    if (!v || !seen.insert(v).second) return;
-    dfs(v->parent);
-    for (Vertex* d : v->deps) dfs(d);
-    order.push_back(v);
-  };
-  dfs(target);
-  std::map<const Vertex*, std::vector<Layer>> derived;
-  for (auto it = order.rbegin(); it != order.rend(); ++it) {
-    Vertex* v = *it;
-    if (v->kind == Vertex::Kind::source) continue;  // the base image: no step to cache
-    CacheKey key = graph.key(*v);
-    std::optional<std::vector<Layer>> layers = known(key);
-    if (!layers)
-      if (auto d = derived.find(v); d != derived.end()) layers = d->second;
-    if (!layers || layers->empty()) continue;
-    if (v->parent && !derived.count(v->parent)) derived[v->parent] = {layers->begin(), layers->end() - 1};
-    out.push_back(CacheExport::Record{key, std::move(*layers), final_chain.count(v) > 0});
-  }
-  return out;
-}
-
-json inline_metadata(const std::vector<CacheExport::Record>& records,
-                     const std::vector<Layer>& image_layers) {
-  CacheMetadata m;
-  m.layers = image_layers;
-  for (const auto& r : records) {
-    if (!r.final_chain || r.layers.size() > image_layers.size()) continue;
-    bool prefix = true;
-    for (size_t i = 0; i < r.layers.size(); ++i) prefix = prefix && r.layers[i].blob == image_layers[i].blob;
-    if (!prefix) continue;
-    std::vector<size_t> idx;
-    for (size_t i = 0; i < r.layers.size(); ++i) idx.push_back(i);
-    m.records.insert_or_assign(r.key, std::move(idx));
-  }
-  return m.inline_json();
-}
-
-namespace {
-
-// Writes blob `d` of the store into the layout at dir unless it is there.
-void put_layout_blob(const store::Store& store, const fs::path& dir, const Digest& d) {
-  fs::path dest = layout_blob(dir, d);
-  if (fs::exists(dest)) return;
-  fs::create_directories(dest.parent_path());
-  AtomicFile out(dest, 0444);
-  store::read_blob_verified(store, d).pump([&](std::string_view bytes) { out.write(bytes); });
-  out.commit(true);
-}
-
-// The cache as an OCI layout at dir: blobs added, index.json rewritten with
-// the manifest under tag (other tags kept).
-void write_layout(const store::Store& store, const fs::path& dir, const std::string& tag,
-                  const store::Descriptor& manifest, const store::Manifest& m) {
-  fs::create_directories(dir);
-  for (const auto& l : m.layers) put_layout_blob(store, dir, l.digest);
-  put_layout_blob(store, dir, m.config.digest);
-  put_layout_blob(store, dir, manifest.digest);
-  if (!fs::exists(dir / "oci-layout"))
-    write_file_atomic(dir / "oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
-  FileLock lock(dir / "index.json.lock", FileLock::Mode::exclusive);
-  store::Index idx;
-  idx.media_type = std::string(store::media_type::oci_index);
-  if (fs::exists(dir / "index.json")) idx = store::Index::parse(read_file(dir / "index.json"));
-  std::erase_if(idx.manifests, [&](const store::Descriptor& d) {
-    auto a = d.annotations.find(std::string(store::ref_name_annotation));
-    return a != d.annotations.end() && a->second == tag;
-  });
-  store::Descriptor entry = manifest;
-  entry.annotations[std::string(store::ref_name_annotation)] = tag;
-  idx.manifests.push_back(entry);
-  write_file_atomic(dir / "index.json", idx.to_json());
-}
-
-// Layers as they go into a cache: uncompressed ones compressed as spec says
-// (kept per diff ID and compression by the exporter, so the next export
-// compresses nothing); compressed ones (pulled base layers) as they are.
-// One layer at a time: compressed_layer spreads each over every core.
-std::vector<Layer> compress_layers(store::Store& store, const std::vector<Layer>& layers, const CacheSpec& spec) {
-  exporter::LayerOptions lo;
-  lo.compression = spec.compression;
-  lo.level = spec.compression_level;
-  std::vector<Layer> out;
-  for (const Layer& l : layers) {
-    if (spec.compression == store::Compression::none ||
-        store::layer_compression(l.media_type).value_or(store::Compression::none) != store::Compression::none) {
-      out.push_back(l);
-      continue;
-    }
-    store::Descriptor d = exporter::compressed_layer(
-        store, store::Descriptor{l.media_type, l.blob, static_cast<int64_t>(l.size), {}, std::nullopt, {}, {}},
-        l.diff_id, lo);
-    out.push_back(Layer{l.diff_id, d.digest, static_cast<uint64_t>(d.size), d.media_type, l.created});
-  }
-  return out;
-}
-
-void export_one(store::Store& store, const CacheExport& cache, const CacheSpec& spec,
-                const BuildOptions& options) {
-  CacheMetadata plain;
-  for (const auto& r : cache.records) {
-    if (spec.mode == CacheSpec::Mode::min && !r.final_chain) continue;
-    // A layer neither here nor in an imported cache leaves its step out.
-    bool available = true;
-    for (const auto& l : r.layers)
-      if (!store.has_blob(l.blob) && !(cache.remote && cache.remote->can_fetch(l.blob))) available = false;
-    if (available) plain.add(r.key, r.layers);
-  }
-  if (cache.remote) cache.remote->ensure_blobs(plain.layers);
-  CacheMetadata md;
-  md.layers = compress_layers(store, plain.layers, spec);
-  md.records = plain.records;
-  std::string config = md.config_json();
-  Digest config_digest = store.put_blob(config);
-  store::Manifest m{std::string(store::media_type::oci_manifest),
-                    store::Descriptor{std::string(kCacheConfigMediaType),
-                                      config_digest,
-                                      static_cast<int64_t>(config.size()),
-                                      {},
-                                      std::nullopt,
-                                      {},
-                                      {}},
-                    {},
-                    {},
-                    std::nullopt};
-  for (const auto& l : md.layers)
-    m.layers.push_back(
-        store::Descriptor{l.media_type, l.blob, static_cast<int64_t>(l.size), {}, std::nullopt, {}, {}});
-  std::string mj = m.to_json();
-  Digest md_digest = store.put_blob(mj);
-  store::Descriptor desc{m.media_type, md_digest, static_cast<int64_t>(mj.size()), {}, std::nullopt, {}, {}};
-  if (spec.type == CacheSpec::Type::registry) {
-    auto client = make_client(options);
-    client->push(store, desc, store::ImageRef::parse(spec.ref));
-  } else {
-    write_layout(store, spec.dir, spec.tag, desc, m);
-  }
-  if (options.progress) {
-    ProgressEvent ev;
-    ev.text = "exported cache to " + spec.str() + ": " + std::to_string(md.records.size()) + " steps, " +
-              std::to_string(md.layers.size()) + " layers (" + md_digest.str() + ")";
-    options.progress->event(ev);
-  }
-}
-
-}  // namespace
-
-void export_cache(store::Store& store, const BuildResult& result, const BuildOptions& options) {
-  for (const auto& spec : options.cache_to) {
-    if (spec.type == CacheSpec::Type::inline_) continue;  // in the image config already
-    static const CacheExport empty;
-    const CacheExport& cache = result.cache ? *result.cache : empty;
-    try {
-      try {
-        export_one(store, cache, spec, options);
-      } catch (const fs::filesystem_error& e) {
-        fail(ErrorKind::io, "write " + e.path1().string() + ": " + e.code().message());
-      }
-    } catch (Error& e) {
-      if (!spec.ignore_error) {
-        e.with_context("--cache-to " + spec.str());
-        throw;
-      }
-      if (options.progress) {
-        ProgressEvent ev;
-        ev.text = "WARNING: --cache-to " + spec.str() + ": " + e.what() + " (ignore-error=true)";
-        options.progress->event(ev);
-      }
-    }
-  }
-}
-
-}  // namespace xb::solver
+}  // namespace xb::cache

@@ -1,10 +1,11 @@
-// prune, du and fsck of a store. The roots of the store are its tagged
-// images (every entry of index.json, ours or another tool's) and the build
-// cache records; everything else that no root reaches is garbage, and so are
-// the remains of killed processes (ingest files, active snapshots, orphan
-// snapshot dirs, cgroups, secret files, mounts). docs/dev/hardening.md.
-#include <dirent.h>
-#include <signal.h>
+// prune, du and fsck of a store (gc/gc.h). The roots of the store are its
+// tagged images (every entry of index.json, ours or another tool's) and the
+// build cache records; everything else that no root reaches is garbage, and
+// so are the remains of killed processes (store temporaries, active
+// snapshots, orphan snapshot dirs, cgroups, secret files, mounts), which
+// each module sweeps through its own interface. docs/dev/hardening.md.
+#include "gc/gc.h"
+
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,13 +15,12 @@
 #include <set>
 #include <sstream>
 
+#include "cache/cache.h"
 #include "common/fs.h"
 #include "executor/executor.h"
 #include "snapshotter/snapshotter.h"
-#include "solver/graph.h"
-#include "solver/solver.h"
 
-namespace xb::solver {
+namespace xb::gc {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -33,77 +33,7 @@ uint64_t PruneReport::reclaimed() const {
 
 namespace {
 
-uint64_t tree_size(const fs::path& p) {
-  uint64_t n = 0;
-  std::error_code ec;
-  struct stat st {};
-  if (::lstat(p.c_str(), &st) != 0) return 0;
-  if (!S_ISDIR(st.st_mode)) return static_cast<uint64_t>(st.st_blocks) * 512;
-  n += static_cast<uint64_t>(st.st_blocks) * 512;
-  for (auto it = fs::recursive_directory_iterator(p, fs::directory_options::skip_permission_denied, ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (::lstat(it->path().c_str(), &st) == 0) n += static_cast<uint64_t>(st.st_blocks) * 512;
-  }
-  return n;
-}
-
-void remove_path(const fs::path& p) {
-  std::error_code ec;
-  // Blobs are 0444 and snapshot trees may hold read-only dirs: make them writable first.
-  if (fs::is_directory(fs::symlink_status(p, ec))) {
-    for (auto it = fs::recursive_directory_iterator(p, ec); !ec && it != fs::recursive_directory_iterator();
-         it.increment(ec)) {
-      if (it->is_directory(ec) && !it->is_symlink(ec)) ::chmod(it->path().c_str(), 0700);
-    }
-    ::chmod(p.c_str(), 0700);
-  }
-  fs::remove_all(p, ec);
-  if (ec) throw_errno("remove", p.string(), ec.value());
-}
-
-bool pid_alive(pid_t pid) { return !(::kill(pid, 0) < 0 && errno == ESRCH); }
-
-// A parsed cache record ({"v":1,"snapshot":…,"layers":[…]}, written by the
-// BuildEngine in build.cc).
-struct CacheRecord {
-  std::string key;
-  std::string snapshot;
-  std::vector<Layer> layers;
-  std::string invalid;  // why it cannot be used; empty when fine
-  int64_t last_used = 0;
-};
-
-CacheRecord read_record(const store::Records& recs, const std::string& key) {
-  CacheRecord r;
-  r.key = key;
-  r.last_used = recs.last_used(key).value_or(0);
-  try {
-    auto j = recs.get_json(key);
-    if (!j) {
-      r.invalid = "gone";
-      return r;
-    }
-    if (j->value("v", 0) != 1) {
-      r.invalid = "unknown record version";
-      return r;
-    }
-    r.snapshot = j->at("snapshot").get<std::string>();
-    for (const auto& l : j->at("layers")) r.layers.push_back(Layer::from_json(l));
-  } catch (const std::exception& e) {
-    r.invalid = std::string("unreadable: ") + e.what();
-  }
-  return r;
-}
-
-// Every digest mentioned anywhere in a JSON value ("sha256:<64 hex>"
-// strings): records of other modules keep the blobs they name.
-void collect_digests(const json& j, std::set<Digest>& out) {
-  if (j.is_string()) {
-    if (auto d = Digest::try_parse(j.get<std::string>())) out.insert(*d);
-  } else if (j.is_array() || j.is_object()) {
-    for (const auto& v : j) collect_digests(v, out);
-  }
-}
+using CacheRecord = cache::LocalCache::Entry;
 
 struct Roots {
   std::set<Digest> image_blobs;
@@ -204,38 +134,9 @@ struct Sweep {
       if (!opts.dry_run) ::umount2(mp.c_str(), MNT_DETACH);
     }
     for (const auto& cg : executor::stale_cgroups(!opts.dry_run)) add("cgroup", cg, 0);
-    // Secret directories of killed builds (/dev/shm/xbuild-secret-<pid>-build.<random>; files of
-    // older versions directly there).
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator("/dev/shm", ec)) {
-      std::string name = e.path().filename().string();
-      if (name.rfind("xbuild-secret-", 0) != 0) continue;
-      pid_t pid = 0;
-      try {
-        pid = static_cast<pid_t>(std::stol(name.substr(14)));
-      } catch (...) {
-        continue;
-      }
-      if (pid > 0 && pid_alive(pid)) continue;
-      add("secret", e.path().string(), tree_size(e.path()));
-      if (!opts.dry_run) remove_path(e.path());
-    }
+    for (const auto& sec : executor::stale_secrets(!opts.dry_run)) add("secret", sec.path.string(), sec.size);
     if (!exclusive) return;  // everything below may belong to a running build
-    for (const auto& e : fs::directory_iterator(st.root() / "ingest", ec)) {
-      add("temporary", e.path().string(), tree_size(e.path()));
-      if (!opts.dry_run) remove_path(e.path());
-    }
-    auto tmp_files = [&](const fs::path& dir) {
-      std::error_code ec2;
-      for (const auto& e : fs::directory_iterator(dir, ec2)) {
-        if (e.path().filename().string().rfind(".tmp-", 0) != 0) continue;
-        add("temporary", e.path().string(), tree_size(e.path()));
-        if (!opts.dry_run) remove_path(e.path());
-      }
-    };
-    tmp_files(st.root());
-    tmp_files(st.root() / "blobs" / "sha256");
-    for (const auto& e : fs::directory_iterator(st.root() / "records", ec)) tmp_files(e.path());
+    for (const auto& t : st.temporaries(!opts.dry_run)) add("temporary", t.path.string(), t.size);
     // Snapshots that are not committed: a build's or a run's working state.
     for (const auto& i : snap.list()) {
       if (i.kind == snapshotter::Kind::committed) continue;
@@ -246,22 +147,22 @@ struct Sweep {
   }
 
   void caches() {
-    store::Records recs = st.records("cache");
+    cache::LocalCache recs(st);
     std::vector<CacheRecord> kept;
     std::map<std::string, snapshotter::Info> snaps;
     for (auto& i : snap.list()) snaps.emplace(i.name, i);
-    for (const auto& key : recs.list()) {
-      CacheRecord r = read_record(recs, key);
-      if (r.invalid.empty() && !r.snapshot.empty()) {
-        auto it = snaps.find(r.snapshot);
+    for (auto& r : recs.entries()) {
+      const std::string& snapshot = r.record.snapshot;
+      if (r.invalid.empty() && !snapshot.empty()) {
+        auto it = snaps.find(snapshot);
         if (it == snaps.end() || it->second.kind != snapshotter::Kind::committed)
-          r.invalid = "snapshot " + r.snapshot + " is gone";
+          r.invalid = "snapshot " + snapshot + " is gone";
       }
-      for (const auto& l : r.layers)
+      for (const auto& l : r.record.layers)
         if (r.invalid.empty() && !st.has_blob(l.blob)) r.invalid = "blob " + l.blob.str() + " is gone";
       if (!r.invalid.empty() || opts.all) {
-        add("build cache", key, 0);
-        if (!opts.dry_run) recs.remove(key);
+        add("build cache", r.name, 0);
+        if (!opts.dry_run) recs.remove(r.name);
         continue;
       }
       kept.push_back(std::move(r));
@@ -272,8 +173,8 @@ struct Sweep {
       uint64_t total = 0;
       for (auto& r : kept) {
         uint64_t c = 0;
-        if (!r.snapshot.empty() && snaps.count(r.snapshot)) c += snap.usage(r.snapshot).size;
-        if (!r.layers.empty()) c += st.blob_size(r.layers.back().blob).value_or(0);
+        if (!r.record.snapshot.empty() && snaps.count(r.record.snapshot)) c += snap.usage(r.record.snapshot).size;
+        if (!r.record.layers.empty()) c += st.blob_size(r.record.layers.back().blob).value_or(0);
         costs.emplace_back(&r, c);
         total += c;
       }
@@ -282,12 +183,12 @@ struct Sweep {
       std::set<std::string> dropped;
       for (auto& [r, c] : costs) {
         if (total <= *opts.keep_storage) break;
-        add("build cache", r->key, 0);
-        if (!opts.dry_run) recs.remove(r->key);
-        dropped.insert(r->key);
+        add("build cache", r->name, 0);
+        if (!opts.dry_run) recs.remove(r->name);
+        dropped.insert(r->name);
         total -= c;
       }
-      std::erase_if(kept, [&](const CacheRecord& r) { return dropped.count(r.key) > 0; });
+      std::erase_if(kept, [&](const CacheRecord& r) { return dropped.count(r.name) > 0; });
     }
 
     // What stays reachable.
@@ -295,29 +196,13 @@ struct Sweep {
     std::set<Digest> keep_blobs = roots.image_blobs;
     std::set<std::string> keep_snaps;
     for (const auto& r : kept) {
-      if (!r.snapshot.empty()) keep_snaps.insert(r.snapshot);
-      for (const auto& l : r.layers) keep_blobs.insert(l.blob);
+      if (!r.record.snapshot.empty()) keep_snaps.insert(r.record.snapshot);
+      for (const auto& l : r.record.layers) keep_blobs.insert(l.blob);
     }
     if (!opts.all) keep_snaps.insert(roots.image_layer_snapshots.begin(), roots.image_layer_snapshots.end());
     // Other modules' records keep whatever blobs they name.
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(st.root() / "records", ec)) {
-      std::string ns = e.path().filename().string();
-      if (ns == "cache" || !e.is_directory()) continue;
-      store::Records other = st.records(ns);
-      for (const auto& k : other.list()) {
-        try {
-          if (auto j = other.get_json(k)) collect_digests(*j, keep_blobs);
-        } catch (const Error&) {
-          if (auto v = other.get(k)) {
-            std::istringstream in(*v);
-            std::string w;
-            while (in >> w)
-              if (auto d = Digest::try_parse(w)) keep_blobs.insert(*d);
-          }
-        }
-      }
-    }
+    std::set<Digest> named = st.digests_in_records("cache");
+    keep_blobs.insert(named.begin(), named.end());
     // Parents of kept snapshots stay; only committed ones are candidates
     // (others were handled as leftovers, or belong to a running build).
     std::vector<std::string> stack(keep_snaps.begin(), keep_snaps.end());
@@ -363,18 +248,8 @@ struct Sweep {
     }
     if (opts.all) {
       // What ADD <url> remembered for revalidation is build cache too (BuildKit's prune --all drops it).
-      store::Records http = st.records("http");
-      for (const auto& k : http.list()) {
-        add("build cache", "http " + k, 0);
-        if (!opts.dry_run) http.remove(k);
-      }
-      for (const char* dir : {"cache-mounts", "statcache"}) {
-        for (const auto& e : fs::directory_iterator(st.root() / dir, ec)) {
-          add(std::string(dir) == "cache-mounts" ? "cache mount" : "temporary", e.path().string(),
-              tree_size(e.path()));
-          if (!opts.dry_run) remove_path(e.path());
-        }
-      }
+      for (const auto& name : recs.url_records(!opts.dry_run)) add("build cache", name, 0);
+      for (const auto& d : recs.dirs(!opts.dry_run)) add(d.kind, d.path.string(), d.size);
     }
   }
 };
@@ -415,22 +290,22 @@ std::vector<UsageRow> disk_usage(store::Store& st) {
     rows["blobs"].count++;
     rows["blobs"].size += st.blob_size(d).value_or(0);
   }
-  rows["build cache"].count = st.records("cache").list().size();
+  cache::LocalCache recs(st);
+  rows["build cache"].count = recs.count();
   for (const auto& i : snap->list()) {
     UsageRow& r = rows[i.name.rfind("layer-", 0) == 0 && i.kind == snapshotter::Kind::committed ? "unpacked layers"
                                                                                                    : "build cache"];
     if (&r == &rows["unpacked layers"]) r.count++;
     r.size += snap->usage(i.name).size;
   }
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(st.root() / "cache-mounts", ec)) {
-    if (!e.is_directory()) continue;
+  for (const auto& d : recs.dirs(false)) {
+    if (d.kind != "cache mount" || !fs::is_directory(d.path)) continue;
     rows["cache mounts"].count++;
-    rows["cache mounts"].size += tree_size(e.path());
+    rows["cache mounts"].size += d.size;
   }
-  for (const auto& e : fs::directory_iterator(st.root() / "ingest", ec)) {
+  for (const auto& t : st.temporaries(false)) {
     rows["temporary"].count++;
-    rows["temporary"].size += tree_size(e.path());
+    rows["temporary"].size += t.size;
   }
   for (const auto& i : would.items) {
     if (i.kind == "blob") rows["blobs"].reclaimable += i.size;
@@ -454,16 +329,7 @@ FsckReport fsck(store::Store& st, bool repair) {
     Sha256 h;
     try {
       UniqueFd fd = st.open_blob(d);
-      char buf[1 << 16];
-      for (;;) {
-        ssize_t n = ::read(fd.get(), buf, sizeof buf);
-        if (n < 0) {
-          if (errno == EINTR) continue;
-          throw_errno("read", p.string());
-        }
-        if (n == 0) break;
-        h.update(buf, static_cast<size_t>(n));
-      }
+      read_chunks(fd.get(), p.string(), [&](std::string_view chunk) { h.update(chunk.data(), chunk.size()); });
     } catch (const Error& e) {
       rep.problems.push_back("blob " + d.str() + ": " + e.what());
       continue;
@@ -477,9 +343,8 @@ FsckReport fsck(store::Store& st, bool repair) {
       }
     }
   }
-  for (const auto& s : strays)
-    if (s.rfind(".tmp-", 0) == 0) rep.leftovers.push_back("temporary file blobs/sha256/" + s);
-    else rep.problems.push_back("blobs/sha256/" + s + ": not a digest");
+  for (const auto& s : strays)  // temporaries are listed below
+    if (s.rfind(".tmp-", 0) != 0) rep.problems.push_back("blobs/sha256/" + s + ": not a digest");
   Roots roots = image_roots(st);
   rep.images = roots.images;
   rep.problems.insert(rep.problems.end(), roots.problems.begin(), roots.problems.end());
@@ -495,17 +360,18 @@ FsckReport fsck(store::Store& st, bool repair) {
   }
   for (const auto& p : snap->orphans(false)) rep.leftovers.push_back("orphan " + p.string());
 
-  store::Records recs = st.records("cache");
-  for (const auto& key : recs.list()) {
+  cache::LocalCache recs(st);
+  for (const auto& r : recs.entries()) {
     ++rep.records;
-    CacheRecord r = read_record(recs, key);
+    const std::string& key = r.name;
+    const std::string& snapshot = r.record.snapshot;
     std::string bad = r.invalid;
-    if (bad.empty() && !r.snapshot.empty()) {
-      auto it = snaps.find(r.snapshot);
-      if (it == snaps.end()) bad = "snapshot " + r.snapshot + " does not exist";
-      else if (it->second.kind != snapshotter::Kind::committed) bad = "snapshot " + r.snapshot + " is not committed";
+    if (bad.empty() && !snapshot.empty()) {
+      auto it = snaps.find(snapshot);
+      if (it == snaps.end()) bad = "snapshot " + snapshot + " does not exist";
+      else if (it->second.kind != snapshotter::Kind::committed) bad = "snapshot " + snapshot + " is not committed";
     }
-    for (const auto& l : r.layers)
+    for (const auto& l : r.record.layers)
       if (bad.empty() && !st.has_blob(l.blob)) bad = "layer blob " + l.blob.str() + " is missing";
     if (bad.empty()) continue;
     rep.problems.push_back("cache record " + key + ": " + bad);
@@ -514,11 +380,9 @@ FsckReport fsck(store::Store& st, bool repair) {
       rep.repaired.push_back("removed cache record " + key);
     }
   }
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(st.root() / "ingest", ec))
-    rep.leftovers.push_back("temporary " + e.path().string());
+  for (const auto& t : st.temporaries(false)) rep.leftovers.push_back("temporary " + t.path.string());
   for (const auto& cg : executor::stale_cgroups(false)) rep.leftovers.push_back("cgroup " + cg);
   return rep;
 }
 
-}  // namespace xb::solver
+}  // namespace xb::gc

@@ -1,0 +1,23 @@
+// What the graph hands the cache for --cache-to (private to solver/): the
+// key and layer chain of every step a target depends on.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include "cache/cache.h"
+#include "solver/graph.h"
+
+namespace xb::solver {
+
+// The records of every step the target depends on (parents and COPY --from
+// / RUN --mount inputs), each with its layer chain: as `known` says (the
+// results of this build, the local and the remote caches), else derived
+// from a step above it on the same chain (each step adds exactly one
+// layer). Steps whose chain nobody knows are left out.
+std::vector<cache::CacheExport::Record> collect_records(
+    Graph& graph, Vertex* target,
+    const std::function<std::optional<std::vector<Layer>>(const CacheKey&)>& known);
+
+}  // namespace xb::solver
