@@ -209,6 +209,7 @@ std::string enter_user_namespace() {
   if (::setresgid(0, 0, 0) < 0) throw_errno("setresgid in the user namespace");
   if (::setresuid(0, 0, 0) < 0) throw_errno("setresuid in the user namespace");
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0) throw_errno("make mounts private", "/");
+  note_user_namespace();
   if (root) return "uid 0 is root of the container, which has no CAP_SYS_ADMIN";
   std::string d = "uid 0 is " + (name.empty() ? std::to_string(uid) : name);
   if (su) d += ", 1-" + std::to_string(su->count) + " are " + std::to_string(su->start) + "-" +
@@ -264,7 +265,8 @@ void setup_isolation(const std::string& mode, bool announce) {
   if (why.empty()) {
     std::string map = enter_user_namespace();
     executor::set_isolation(Isolation::namespaces);
-    say("namespaces, rootless (a user namespace: " + map + ")");
+    if (root) say("namespaces, in a user namespace (" + map + ")");
+    else say("namespaces, rootless (a user namespace: " + map + ")");
     return;
   }
   if (mode == "namespaces")

@@ -3,13 +3,21 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 
 namespace xb {
 
+namespace {
+std::atomic<bool> g_noted{false};
+}
+
+void note_user_namespace() { g_noted = true; }
+
 // Not cached: the cli may enter a namespace after a first look, and the
 // file is small (one read per container or overlay mount).
 bool in_user_namespace() {
+  if (g_noted) return true;
   int fd = ::open("/proc/self/uid_map", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;
   char buf[256];

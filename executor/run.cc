@@ -145,6 +145,7 @@ struct Plan {
   std::vector<gid_t> groups;
   bool sandbox = true;
   bool chroot = false;  // Isolation::chroot
+  bool userns = false;  // in a user namespace (rootless)
   uint64_t caps = kDefaultCaps;  // what uid 0 keeps (chroot: only those this process has)
   bool new_net = false;
   bool tty = false;
@@ -581,7 +582,11 @@ int child_main(const Plan& p) {
   }
   if (p.root_ro && ::mount(nullptr, "/", nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) < 0)
     child_fail(p, stubs, "remount root read-only", "/", errno);
-  if (::sethostname(p.hostname.c_str(), p.hostname.size()) < 0) child_fail(p, stubs, "sethostname", nullptr, errno);
+  // An outer seccomp filter (podman's profile, for a container without
+  // CAP_SYS_ADMIN) may deny sethostname even in our own UTS namespace: the
+  // run then keeps the container's hostname (docs/dev/executor.md).
+  if (::sethostname(p.hostname.c_str(), p.hostname.size()) < 0 && !(p.userns && errno == EPERM))
+    child_fail(p, stubs, "sethostname", nullptr, errno);
   if (p.new_net) {
     int sock = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     struct ifreq ifr{};
@@ -1167,6 +1172,7 @@ ExitStatus Runner::run() {
              "run xbuild where user namespaces are allowed or with CAP_SYS_CHROOT");
   const bool chroot_mode = iso == Isolation::chroot;
   userns_ = in_user_namespace();
+  plan_.userns = userns_;
   if (!chroot_mode) plan_mounts();
   plan_process();
   if (chroot_mode) {
