@@ -103,8 +103,9 @@ struct ExitStatus {
 // Runs spec and waits for PID 1 to exit. Throws xb::Error when the container
 // cannot be set up (naming the step: "mount overlay `/…`: EINVAL", "exec
 // `foo`: not found in PATH"); a process that runs and fails is a normal
-// ExitStatus. Needs root (CAP_SYS_ADMIN): throws failed_precondition
-// otherwise. Thread-safe: several runs may proceed at once.
+// ExitStatus. Needs uid 0 (of the host, or of a user namespace the cli
+// entered: rootless); under Isolation::none it throws failed_precondition.
+// Thread-safe: several runs may proceed at once.
 ExitStatus run(const RunSpec& spec);
 
 // How containers are isolated; chosen once per process, before the first
