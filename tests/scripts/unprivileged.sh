@@ -6,7 +6,8 @@
 # its own --root/--runroot), then run with each one's defaults (no
 # --privileged, default capabilities and seccomp profile, no /dev/fuse;
 # host network) to build a Dockerfile with RUN and COPY and push it to a
-# registry:2 on 127.0.0.1. The isolation each chose is checked by the line
+# registry:2 on 127.0.0.1 (multi-stage: the native driver's COPY --from).
+# The isolation each chose is checked by the line
 # xbuild prints, and the pushed image is run here to show its files.
 set -u
 [ "$(id -u)" -eq 0 ] || { echo "skip: needs root (dockerd, podman)"; exit 77; }
@@ -45,14 +46,18 @@ sh "$t/image/gather" "$xb" "$t/image" || exit 1
 "$xb" build -q -t xbuild-test -o type=docker,dest="$t/xbuild-image.tar",name=xbuild-test:latest "$t/image" >/dev/null 2>"$t/image.err"
 check "xbuild builds its own image" 0 $?
 
-# What the contained xbuild builds: a busybox base (imported inside), RUN and COPY.
+# What the contained xbuild builds: a busybox base (imported inside), RUN,
+# COPY and COPY --from.
 mkdir -p "$t/in/ctx"
 sh "$src/tests/tools/make-busybox-rootfs" "$t/in/busybox.tar" || exit 1
 echo copied > "$t/in/ctx/file.txt"
 cat > "$t/in/ctx/Dockerfile" <<'D'
-FROM busybox
+FROM busybox AS base
 COPY file.txt /file.txt
-RUN echo ran > /ran && cat /file.txt >> /ran && rm /bin/vi && ls /dev/null
+RUN echo ran > /ran && cat /file.txt >> /ran && ls /dev/null
+FROM busybox
+COPY --from=base /ran /ran
+RUN rm /bin/vi
 D
 chmod -R a+rX "$t/in"
 inner() { # NAME: the commands run in the container
