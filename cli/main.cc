@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "cli/command.h"
+#include "cli/isolation.h"
 #include "common/error.h"
 #include "common/interrupt.h"
 #include "executor/executor.h"
@@ -48,7 +49,11 @@ void print_help() {
   for (const auto& c : commands()) std::printf("  %-10s %s\n", c.name, c.summary);
   std::printf(
       "\nGlobal options:\n"
-      "  --root DIR     the store (default $XBUILD_ROOT, /var/lib/xbuild for root)\n"
+      "  --root DIR     the store (default $XBUILD_ROOT, /var/lib/xbuild for root,\n"
+      "                 $XDG_DATA_HOME/xbuild (~/.local/share/xbuild) for other users)\n"
+      "  --isolation auto|namespaces|chroot|none\n"
+      "                 how RUN steps are isolated (default auto, $XBUILD_ISOLATION):\n"
+      "                 namespaces (rootless: a user namespace), else chroot, else none\n"
       "  --debug        show error kinds\n"
       "  --version      print the version\n"
       "\nRun 'xbuild COMMAND --help' for a command's flags.\n");
@@ -58,6 +63,8 @@ int run_main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   Globals globals;
   std::optional<std::filesystem::path> root_flag;
+  std::string isolation;
+  if (const char* e = std::getenv("XBUILD_ISOLATION"); e && *e) isolation = e;
   size_t i = 0;
   for (; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -66,6 +73,9 @@ int run_main(int argc, char** argv) {
       root_flag = args[++i];
     } else if (a.rfind("--root=", 0) == 0) {
       root_flag = a.substr(7);
+    } else if (a == "--isolation" || a.rfind("--isolation=", 0) == 0) {
+      if (a == "--isolation" && i + 1 >= args.size()) fail(ErrorKind::usage, "flag --isolation needs a value");
+      isolation = a == "--isolation" ? args[++i] : a.substr(12);
     } else if (a == "--debug") {
       globals.debug = true;
     } else if (a == "--version" || a == "-v") {
@@ -91,13 +101,40 @@ int run_main(int argc, char** argv) {
     print_help();
     return 2;
   }
+  // The store's place is decided above, before a rootless process becomes
+  // uid 0 of its user namespace here.
+  auto isolate = [&](const std::string& command, std::vector<std::string>& rest) {
+    if (command == "build") {
+      // `xbuild build --isolation=chroot .` as well as `xbuild --isolation=chroot build .`
+      for (size_t k = 0; k < rest.size(); ++k) {
+        if (rest[k] == "--") break;
+        if (rest[k] == "--isolation" && k + 1 < rest.size()) {
+          isolation = rest[k + 1];
+          rest.erase(rest.begin() + static_cast<long>(k), rest.begin() + static_cast<long>(k) + 2);
+          break;
+        }
+        if (rest[k].rfind("--isolation=", 0) == 0) {
+          isolation = rest[k].substr(12);
+          rest.erase(rest.begin() + static_cast<long>(k));
+          break;
+        }
+      }
+    }
+    bool help = std::find(rest.begin(), rest.end(), "--help") != rest.end();
+    if (needs_isolation(command) && !help)
+      setup_isolation(isolation.empty() ? "auto" : isolation, command == "build" || command == "run");
+  };
   if (const Command* c = find_command(args[0])) {
     std::vector<std::string> rest(args.begin() + 1, args.end());
+    isolate(args[0], rest);
     return c->run(globals, rest);
   }
   // The default verb: `xbuild -t figlet .` is `xbuild build -t figlet .`.
   const Command* build = find_command("build");
-  if (build && (args[0][0] == '-' || std::filesystem::is_directory(args[0]))) return build->run(globals, args);
+  if (build && (args[0][0] == '-' || std::filesystem::is_directory(args[0]))) {
+    isolate("build", args);
+    return build->run(globals, args);
+  }
   fail(ErrorKind::usage, "unknown command \"" + args[0] + "\" (see xbuild --help)");
 }
 

@@ -104,9 +104,32 @@ struct ExitStatus {
 // Runs spec and waits for PID 1 to exit. Throws xb::Error when the container
 // cannot be set up (naming the step: "mount overlay `/…`: EINVAL", "exec
 // `foo`: not found in PATH"); a process that runs and fails is a normal
-// ExitStatus. Needs root (CAP_SYS_ADMIN): throws failed_precondition
-// otherwise. Thread-safe: several runs may proceed at once.
+// ExitStatus. Needs uid 0 (of the host, or of a user namespace the cli
+// entered: rootless); under Isolation::none it throws failed_precondition.
+// Thread-safe: several runs may proceed at once.
 ExitStatus run(const RunSpec& spec);
+
+// How containers are isolated; chosen once per process, before the first
+// run, by the cli (--isolation, docs/dev/executor.md "Isolation modes").
+enum class Isolation {
+  // Everything above: as root, or rootless as root of a user namespace
+  // (then host device nodes are bound, not made, /sys is the host's
+  // read-only unless --network=none, and limits need a delegated cgroup).
+  namespaces,
+  // No namespace may be made (an unprivileged container): the command runs
+  // chrooted into the snapshot's directory (the native driver), with
+  // Docker's capabilities, no_new_privs and seccomp filter, but sharing the
+  // PID, mount, network, IPC and UTS namespaces of xbuild; generated
+  // /etc/hosts and /etc/resolv.conf are put in place for the run and the
+  // originals restored; no /proc, /sys or RUN --mount.
+  chroot,
+  // Not even chroot: RUN steps fail (with one line saying why); steps
+  // that only copy files still work.
+  none,
+};
+void set_isolation(Isolation isolation);
+Isolation isolation();
+const char* to_string(Isolation isolation);
 
 // Kills every running container (async-signal-safe: call it from a SIGINT
 // handler); each run() returns with cancelled = true. Later runs start

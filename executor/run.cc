@@ -50,6 +50,7 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/interrupt.h"
+#include "common/userns.h"
 #include "executor/cgroup.h"
 #include "executor/exec_message.h"
 #include "executor/executor.h"
@@ -64,7 +65,8 @@ namespace {
 
 // Where the child mounts its scratch tmpfs and, below it, the root. It is
 // only a mount point: everything mounted there lives in the container's
-// mount namespace.
+// mount namespace. Rootless (a user namespace) /run is not writable: a
+// private directory under $XDG_RUNTIME_DIR or $TMPDIR serves instead.
 constexpr const char* kScratch = "/run/xbuild-exec";
 
 // Docker's default capability set (CapEff 00000000a80425fb).
@@ -118,6 +120,7 @@ struct Step {
   int stub = -1;        // index into stubs for stubs
   size_t parents_from = 0;  // stubs: create missing parents below this prefix length
   bool optional = false;  // failures are ignored (e.g. read-only roots)
+  bool only_if_failed = false;  // done only when the step before failed (a fallback)
 };
 
 using Message = xb_exec_message;
@@ -141,6 +144,9 @@ struct Plan {
   uint32_t uid = 0, gid = 0;
   std::vector<gid_t> groups;
   bool sandbox = true;
+  bool chroot = false;  // Isolation::chroot
+  bool userns = false;  // in a user namespace (rootless)
+  uint64_t caps = kDefaultCaps;  // what uid 0 keeps (chroot: only those this process has)
   bool new_net = false;
   bool tty = false;
   int tty_sock = -1;  // the child sends its pty master here
@@ -249,6 +255,131 @@ int child_dir_in_root(int rootfd, const char* rel, bool mkdirs, char* buf, size_
   return child_openat2(rootfd, dir, O_PATH | O_DIRECTORY, kInRoot);
 }
 
+// The common end of both children: terminal, stdio, session, privileges,
+// seccomp, and the exec of xbuild-init.
+[[noreturn]] void child_exec(const Plan& p, uint64_t stubs) {
+  char buf[64];
+  (void)buf;
+  int stdio[3] = {p.stdio[0], p.stdio[1], p.stdio[2]};
+  if (p.tty) {
+    // The terminal comes from the container's own devpts, as in Docker, so
+    // that ttyname() and /dev/pts/N make sense inside.
+    int master = ::open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (master < 0) child_fail(p, stubs, "open", "/dev/ptmx", errno);
+    int unlock = 0, n = 0;
+    if (::ioctl(master, TIOCSPTLCK, &unlock) < 0 || ::ioctl(master, TIOCGPTN, &n) < 0)
+      child_fail(p, stubs, "unlock pty", "/dev/ptmx", errno);
+    char name[32];
+    std::snprintf(name, sizeof name, "/dev/pts/%d", n);
+    int slave = ::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (slave < 0) child_fail(p, stubs, "open", name, errno);
+    if (p.have_ws) ::ioctl(slave, TIOCSWINSZ, &p.ws);
+    if (::fchown(slave, p.uid, 5) < 0) child_fail(p, stubs, "chown", name, errno);
+    char data = 't';
+    struct iovec iov{&data, 1};
+    char control[CMSG_SPACE(sizeof(int))] = {};
+    struct msghdr mh{};
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = control;
+    mh.msg_controllen = sizeof control;
+    struct cmsghdr* cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(cm), &master, sizeof(int));
+    if (::sendmsg(p.tty_sock, &mh, 0) < 0) child_fail(p, stubs, "send pty", nullptr, errno);
+    ::close(master);
+    stdio[0] = stdio[1] = stdio[2] = slave;
+  }
+  if (::setsid() < 0) child_fail(p, stubs, "setsid", nullptr, errno);
+  for (int i = 0; i < 3; ++i)
+    if (::dup3(stdio[i], i, 0) < 0 && stdio[i] != i) child_fail(p, stubs, "dup2 stdio", nullptr, errno);
+  for (int i = 0; i < 3; ++i) ::fcntl(i, F_SETFD, 0);
+  if (p.tty && ::ioctl(0, TIOCSCTTY, 0) < 0) child_fail(p, stubs, "set controlling terminal", nullptr, errno);
+  ::umask(022);
+
+  if (p.sandbox) {
+    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) child_fail(p, stubs, "prctl NO_NEW_PRIVS", nullptr, errno);
+    for (int c = 0; c <= p.last_cap; ++c)
+      if (!(kDefaultCaps & (1ull << c)) && ::prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL &&
+          !(p.chroot && errno == EPERM))
+        child_fail(p, stubs, "drop capability from bounding set", nullptr, errno);
+  }
+  ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+  // Insecure mode gives every capability to any user, as BuildKit does (all
+  // of them bounding, permitted, inheritable and ambient): keep them across
+  // setresuid, then make them ambient so that they survive exec.
+  const bool all_caps_for_user = !p.sandbox && p.uid != 0;
+  if (all_caps_for_user && ::prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+    child_fail(p, stubs, "prctl KEEPCAPS", nullptr, errno);
+  // Raw system calls, not glibc's wrappers: those broadcast the change to every
+  // thread glibc believes exists (the parent's, copied by clone3) and wait
+  // forever for one the parent was still creating at clone time.
+  if (::syscall(SYS_setgroups, p.groups.size(), p.groups.data()) < 0)
+    child_fail(p, stubs, "setgroups", nullptr, errno);
+  if (::syscall(SYS_setresgid, p.gid, p.gid, p.gid) < 0) child_fail(p, stubs, "setgid", nullptr, errno);
+  // A non-root uid loses every capability here (no PR_SET_KEEPCAPS but in
+  // insecure mode), as in Docker.
+  if (::syscall(SYS_setresuid, p.uid, p.uid, p.uid) < 0) child_fail(p, stubs, "setuid", nullptr, errno);
+  if (all_caps_for_user) {
+    // "Every" is what this process has (BuildKit: cap.Current()).
+    __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct d[2] = {};
+    if (::syscall(SYS_capget, &h, d) < 0) child_fail(p, stubs, "capget", nullptr, errno);
+    for (auto& half : d) half.effective = half.inheritable = half.permitted;
+    if (::syscall(SYS_capset, &h, d) < 0) child_fail(p, stubs, "capset", nullptr, errno);
+    for (int c = 0; c <= p.last_cap; ++c)
+      if ((d[c / 32].permitted & (1u << (c % 32))) && ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0)
+        child_fail(p, stubs, "raise ambient capability", nullptr, errno);
+  }
+  if (p.sandbox && p.uid == 0) {
+    __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct d[2] = {};
+    d[0].effective = d[0].permitted = static_cast<uint32_t>(p.caps);
+    d[1].effective = d[1].permitted = static_cast<uint32_t>(p.caps >> 32);
+    if (::syscall(SYS_capset, &h, d) < 0) child_fail(p, stubs, "capset", nullptr, errno);
+  }
+  // Tell the parent which stubs exist; from here only exec can fail.
+  {
+    Message m{};
+    m.stubs = stubs;
+    if (::write(p.msg_fd, &m, sizeof m) != sizeof m) ::_exit(127);
+  }
+  if (p.sandbox && ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &p.seccomp, 0, 0) < 0)
+    child_fail(p, stubs, "load seccomp filter", nullptr, errno);
+  ::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC);
+  // This process is still a copy of xbuild: its /proc/self/exe is the
+  // host's binary, which a command whose interpreter is /proc/self/exe
+  // would run (and could then try to overwrite: CVE-2019-5736). So the
+  // command is executed by xbuild-init, from a sealed memfd; it reports a
+  // failed exec on the message pipe, which it closes on success.
+  if (::fcntl(p.msg_fd, F_SETFD, 0) < 0) child_fail(p, stubs, "fcntl", "message pipe", errno);
+  ::syscall(SYS_execveat, p.init_fd, "", p.init_argv.data(), p.envp.data(), AT_EMPTY_PATH);
+  child_fail(p, stubs, "exec", "xbuild-init", errno);
+}
+
+// Isolation::chroot: no namespace, no mount; the root is the snapshot's
+// directory (native driver) and the parent has put /dev nodes and the
+// generated /etc files in place.
+int child_chroot_main(const Plan& p) {
+  uint64_t stubs = 0;
+  char buf[4096];
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) child_fail(p, stubs, "prctl PDEATHSIG", nullptr, errno);
+  if (::chroot(p.root_dir.c_str()) < 0) child_fail(p, stubs, "chroot", p.root_dir.c_str(), errno);
+  if (::chdir("/") < 0) child_fail(p, stubs, "chdir", "/", errno);
+  int newroot = child_openat2(AT_FDCWD, "/", O_PATH | O_DIRECTORY, 0);
+  const char* rel = p.cwd.c_str();
+  while (*rel == '/') ++rel;
+  if (newroot < 0 || (*rel && !child_mkdirs_in_root(newroot, rel, buf, sizeof buf)))
+    child_fail(p, stubs, "mkdir workdir", p.cwd.c_str(), errno);
+  int cwdfd = child_openat2(newroot, *rel ? rel : ".", O_PATH | O_DIRECTORY, kInRoot);
+  if (cwdfd < 0 || ::fchdir(cwdfd) < 0) child_fail(p, stubs, "chdir", p.cwd.c_str(), errno);
+  ::close(cwdfd);
+  ::close(newroot);
+  child_exec(p, stubs);
+}
+
 int child_main(const Plan& p) {
   uint64_t stubs = 0;
   if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) child_fail(p, stubs, "prctl PDEATHSIG", nullptr, errno);
@@ -268,7 +399,9 @@ int child_main(const Plan& p) {
       return nullptr;
     return path + root_len + 1;
   };
+  bool prev_failed = false;
   for (const Step& s : p.steps) {
+    if (s.only_if_failed && !prev_failed) continue;
     int r = 0;
     const char* call = "";
     const char* what = s.a;
@@ -420,6 +553,7 @@ int child_main(const Plan& p) {
       }
     }
     if (r < 0 && !s.optional) child_fail(p, stubs, call, what, errno);
+    prev_failed = r < 0;
   }
   if (rootfd >= 0) ::close(rootfd);
 
@@ -448,7 +582,11 @@ int child_main(const Plan& p) {
   }
   if (p.root_ro && ::mount(nullptr, "/", nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY, nullptr) < 0)
     child_fail(p, stubs, "remount root read-only", "/", errno);
-  if (::sethostname(p.hostname.c_str(), p.hostname.size()) < 0) child_fail(p, stubs, "sethostname", nullptr, errno);
+  // An outer seccomp filter (podman's profile, for a container without
+  // CAP_SYS_ADMIN) may deny sethostname even in our own UTS namespace: the
+  // run then keeps the container's hostname (docs/dev/executor.md).
+  if (::sethostname(p.hostname.c_str(), p.hostname.size()) < 0 && !(p.userns && errno == EPERM))
+    child_fail(p, stubs, "sethostname", nullptr, errno);
   if (p.new_net) {
     int sock = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     struct ifreq ifr{};
@@ -459,102 +597,7 @@ int child_main(const Plan& p) {
     ::close(sock);
   }
 
-  int stdio[3] = {p.stdio[0], p.stdio[1], p.stdio[2]};
-  if (p.tty) {
-    // The terminal comes from the container's own devpts, as in Docker, so
-    // that ttyname() and /dev/pts/N make sense inside.
-    int master = ::open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (master < 0) child_fail(p, stubs, "open", "/dev/ptmx", errno);
-    int unlock = 0, n = 0;
-    if (::ioctl(master, TIOCSPTLCK, &unlock) < 0 || ::ioctl(master, TIOCGPTN, &n) < 0)
-      child_fail(p, stubs, "unlock pty", "/dev/ptmx", errno);
-    char name[32];
-    std::snprintf(name, sizeof name, "/dev/pts/%d", n);
-    int slave = ::open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
-    if (slave < 0) child_fail(p, stubs, "open", name, errno);
-    if (p.have_ws) ::ioctl(slave, TIOCSWINSZ, &p.ws);
-    if (::fchown(slave, p.uid, 5) < 0) child_fail(p, stubs, "chown", name, errno);
-    char data = 't';
-    struct iovec iov{&data, 1};
-    char control[CMSG_SPACE(sizeof(int))] = {};
-    struct msghdr mh{};
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    mh.msg_control = control;
-    mh.msg_controllen = sizeof control;
-    struct cmsghdr* cm = CMSG_FIRSTHDR(&mh);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(cm), &master, sizeof(int));
-    if (::sendmsg(p.tty_sock, &mh, 0) < 0) child_fail(p, stubs, "send pty", nullptr, errno);
-    ::close(master);
-    stdio[0] = stdio[1] = stdio[2] = slave;
-  }
-  if (::setsid() < 0) child_fail(p, stubs, "setsid", nullptr, errno);
-  for (int i = 0; i < 3; ++i)
-    if (::dup3(stdio[i], i, 0) < 0 && stdio[i] != i) child_fail(p, stubs, "dup2 stdio", nullptr, errno);
-  for (int i = 0; i < 3; ++i) ::fcntl(i, F_SETFD, 0);
-  if (p.tty && ::ioctl(0, TIOCSCTTY, 0) < 0) child_fail(p, stubs, "set controlling terminal", nullptr, errno);
-  ::umask(022);
-
-  if (p.sandbox) {
-    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) child_fail(p, stubs, "prctl NO_NEW_PRIVS", nullptr, errno);
-    for (int c = 0; c <= p.last_cap; ++c)
-      if (!(kDefaultCaps & (1ull << c)) && ::prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
-        child_fail(p, stubs, "drop capability from bounding set", nullptr, errno);
-  }
-  ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-  // Insecure mode gives every capability to any user, as BuildKit does (all
-  // of them bounding, permitted, inheritable and ambient): keep them across
-  // setresuid, then make them ambient so that they survive exec.
-  const bool all_caps_for_user = !p.sandbox && p.uid != 0;
-  if (all_caps_for_user && ::prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
-    child_fail(p, stubs, "prctl KEEPCAPS", nullptr, errno);
-  // Raw system calls, not glibc's wrappers: those broadcast the change to every
-  // thread glibc believes exists (the parent's, copied by clone3) and wait
-  // forever for one the parent was still creating at clone time.
-  if (::syscall(SYS_setgroups, p.groups.size(), p.groups.data()) < 0)
-    child_fail(p, stubs, "setgroups", nullptr, errno);
-  if (::syscall(SYS_setresgid, p.gid, p.gid, p.gid) < 0) child_fail(p, stubs, "setgid", nullptr, errno);
-  // A non-root uid loses every capability here (no PR_SET_KEEPCAPS but in
-  // insecure mode), as in Docker.
-  if (::syscall(SYS_setresuid, p.uid, p.uid, p.uid) < 0) child_fail(p, stubs, "setuid", nullptr, errno);
-  if (all_caps_for_user) {
-    // "Every" is what this process has (BuildKit: cap.Current()).
-    __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
-    __user_cap_data_struct d[2] = {};
-    if (::syscall(SYS_capget, &h, d) < 0) child_fail(p, stubs, "capget", nullptr, errno);
-    for (auto& half : d) half.effective = half.inheritable = half.permitted;
-    if (::syscall(SYS_capset, &h, d) < 0) child_fail(p, stubs, "capset", nullptr, errno);
-    for (int c = 0; c <= p.last_cap; ++c)
-      if ((d[c / 32].permitted & (1u << (c % 32))) && ::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0)
-        child_fail(p, stubs, "raise ambient capability", nullptr, errno);
-  }
-  if (p.sandbox && p.uid == 0) {
-    __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
-    __user_cap_data_struct d[2] = {};
-    d[0].effective = d[0].permitted = static_cast<uint32_t>(kDefaultCaps);
-    d[1].effective = d[1].permitted = static_cast<uint32_t>(kDefaultCaps >> 32);
-    if (::syscall(SYS_capset, &h, d) < 0) child_fail(p, stubs, "capset", nullptr, errno);
-  }
-  // Tell the parent which stubs exist; from here only exec can fail.
-  {
-    Message m{};
-    m.stubs = stubs;
-    if (::write(p.msg_fd, &m, sizeof m) != sizeof m) ::_exit(127);
-  }
-  if (p.sandbox && ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &p.seccomp, 0, 0) < 0)
-    child_fail(p, stubs, "load seccomp filter", nullptr, errno);
-  ::syscall(SYS_close_range, 3u, ~0u, CLOSE_RANGE_CLOEXEC);
-  // This process is still a copy of xbuild: its /proc/self/exe is the
-  // host's binary, which a command whose interpreter is /proc/self/exe
-  // would run (and could then try to overwrite: CVE-2019-5736). So the
-  // command is executed by xbuild-init, from a sealed memfd; it reports a
-  // failed exec on the message pipe, which it closes on success.
-  if (::fcntl(p.msg_fd, F_SETFD, 0) < 0) child_fail(p, stubs, "fcntl", "message pipe", errno);
-  ::syscall(SYS_execveat, p.init_fd, "", p.init_argv.data(), p.envp.data(), AT_EMPTY_PATH);
-  child_fail(p, stubs, "exec", "xbuild-init", errno);
+  child_exec(p, stubs);
 }
 
 // --- the parent's side ------------------------------------------------------------
@@ -615,11 +658,26 @@ std::string normalize_target(const std::string& t) {
   return p.lexically_normal().string();
 }
 
-void ensure_scratch() {
+const std::string& scratch_dir() {
   static std::once_flag once;
+  static std::string dir;
   std::call_once(once, [] {
-    if (::mkdir(kScratch, 0700) < 0 && errno != EEXIST) throw_errno("mkdir", kScratch);
+    if (::mkdir(kScratch, 0700) == 0 || errno == EEXIST) {
+      dir = kScratch;
+      return;
+    }
+    if (errno != EACCES && errno != EPERM && errno != EROFS) throw_errno("mkdir", kScratch);
+    const char* base = std::getenv("XDG_RUNTIME_DIR");
+    if (!base || !*base || ::access(base, W_OK) != 0) base = std::getenv("TMPDIR");
+    if (!base || !*base) base = "/tmp";
+    // mkdtemp: a fresh 0700 directory nobody else can have planted; removed
+    // at exit (it is only ever a mount point, so it stays empty).
+    std::string t = std::string(base) + "/xbuild-exec-XXXXXX";
+    if (!::mkdtemp(t.data())) throw_errno("mkdtemp", t);
+    dir = t;
+    std::atexit([] { ::rmdir(dir.c_str()); });
   });
+  return dir;
 }
 
 // Docker's default profile (moby oci/defaults.go, Docker 28): what a
@@ -701,10 +759,133 @@ class Runner {
   void add_mount(const Mount& m, const std::string& where, bool optional = false);
   std::string in_root(const std::string& target) { return plan_.root_dir + normalize_target(target); }
   void remove_stubs(uint64_t mask);
+  void prepare_chroot();
+  void restore_chroot() noexcept;
 
   const RunSpec& spec_;
   Plan plan_;
+  bool userns_ = false;  // rootless: no mknod, no sysfs for the host network, no device cgroup
+  // Isolation::chroot: what prepare_chroot put into the root, to undo.
+  struct Saved {
+    std::string rel;  // "etc/hosts"
+    std::string content;
+    struct stat st{};
+  };
+  std::vector<Saved> saved_;
+  std::vector<std::string> created_;  // in creation order
 };
+
+std::string read_fd(int fd, const std::string& what) {
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw_errno("read", what);
+    if (n == 0) return out;
+    out.append(buf, static_cast<size_t>(n));
+  }
+}
+
+// Opens rel below root without following any symlink (the RUN may have
+// planted some): an fd, or -1.
+int open_beneath(int root, const std::string& rel, int flags) {
+  return child_openat2(root, rel.c_str(), flags, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+}
+
+void Runner::prepare_chroot() {
+  const Mount& m = spec_.root.front();
+  if (m.type != "bind")
+    fail(ErrorKind::failed_precondition,
+         "isolation chroot needs the native snapshotter (this store uses " + m.type +
+             "): use another --root or XBUILD_SNAPSHOTTER=native");
+  if (!spec_.mounts.empty())
+    fail(ErrorKind::failed_precondition,
+         "RUN --mount (" + spec_.mounts.front().target +
+             "): isolation chroot cannot mount anything; build where user namespaces are allowed (--isolation=namespaces)");
+  if (spec_.tty) fail(ErrorKind::failed_precondition, "a terminal (-t) needs isolation namespaces");
+  plan_.root_dir = m.source;
+  plan_.chroot = true;
+  UniqueFd root(::open(m.source.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root) throw_errno("open", m.source);
+  auto ensure_dir = [&](const std::string& rel) -> UniqueFd {
+    int fd = open_beneath(root.get(), rel, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+      if (::mkdirat(root.get(), rel.c_str(), 0755) == 0) created_.push_back(rel);
+      fd = open_beneath(root.get(), rel, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    }
+    return UniqueFd(fd);
+  };
+  // Devices: mknod where this process may (Docker keeps CAP_MKNOD), as in
+  // the namespaced /dev; removed again after the run.
+  if (UniqueFd dev = ensure_dir("dev")) {
+    struct Node {
+      const char* name;
+      unsigned major, minor;
+    };
+    for (Node d : {Node{"null", 1, 3}, Node{"zero", 1, 5}, Node{"full", 1, 7}, Node{"random", 1, 8},
+                   Node{"urandom", 1, 9}, Node{"tty", 5, 0}}) {
+      struct stat st{};
+      if (::fstatat(dev.get(), d.name, &st, AT_SYMLINK_NOFOLLOW) == 0) continue;
+      UniqueFd devdir(open_beneath(root.get(), "dev", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (devdir && ::mknodat(devdir.get(), d.name, S_IFCHR | 0666, makedev(d.major, d.minor)) == 0) {
+        ::fchmodat(devdir.get(), d.name, 0666, 0);
+        created_.push_back(std::string("dev/") + d.name);
+      }
+    }
+  }
+  // /etc/hosts and /etc/resolv.conf: the generated ones for the run, the
+  // root's own (content, mode, owner, times) put back afterwards, so that
+  // neither reaches a layer.
+  if (UniqueFd etc = ensure_dir("etc")) {
+    UniqueFd dir(open_beneath(root.get(), "etc", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    for (auto [name, text] : {std::pair<const char*, std::string>{"hosts", hosts_file(spec_)},
+                              std::pair<const char*, std::string>{"resolv.conf", resolv_file(spec_)}}) {
+      struct stat st{};
+      std::string rel = std::string("etc/") + name;
+      if (::fstatat(dir.get(), name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        if (!S_ISREG(st.st_mode)) continue;  // the root's symlink or whatever: left as it is
+        UniqueFd f(::openat(dir.get(), name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+        if (!f) continue;
+        Saved sv{rel, read_fd(f.get(), rel), st};
+        UniqueFd w(::openat(dir.get(), name, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC));
+        if (!w) continue;
+        saved_.push_back(std::move(sv));
+        write_all(w.get(), text, rel);
+      } else {
+        UniqueFd w(::openat(dir.get(), name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
+        if (!w) continue;
+        created_.push_back(rel);
+        write_all(w.get(), text, rel);
+      }
+    }
+  }
+}
+
+void Runner::restore_chroot() noexcept {
+  if (!plan_.chroot) return;
+  UniqueFd root(::open(plan_.root_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root) return;
+  for (const auto& sv : saved_) {
+    UniqueFd w(open_beneath(root.get(), sv.rel, O_WRONLY | O_TRUNC | O_CLOEXEC));
+    if (!w) continue;
+    (void)!::write(w.get(), sv.content.data(), sv.content.size());
+    (void)!::fchown(w.get(), sv.st.st_uid, sv.st.st_gid);
+    (void)!::fchmod(w.get(), sv.st.st_mode & 07777);
+    struct timespec ts[2] = {sv.st.st_atim, sv.st.st_mtim};
+    (void)!::futimens(w.get(), ts);
+  }
+  for (size_t i = created_.size(); i-- > 0;) {
+    fs::path rel(created_[i]);
+    std::string parent = rel.parent_path().string();
+    UniqueFd dir(open_beneath(root.get(), parent.empty() ? "." : parent, O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!dir) continue;
+    std::string leaf = rel.filename().string();
+    struct stat st{};
+    if (::fstatat(dir.get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
+    ::unlinkat(dir.get(), leaf.c_str(), S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0);  // a dir only if still empty
+  }
+}
 
 void Runner::add_mount(const Mount& m, const std::string& where, bool optional) {
   MountArgs a = mount_args(m);
@@ -720,7 +901,7 @@ void Runner::add_mount(const Mount& m, const std::string& where, bool optional) 
 }
 
 void Runner::plan_mounts() {
-  std::string scratch = kScratch;
+  const std::string scratch = scratch_dir();
   plan_.root_dir = scratch + "/root";
   auto mount_fs = [&](const char* type, const std::string& where, unsigned long flags, const char* data) {
     Step s{Step::mount};
@@ -792,6 +973,16 @@ void Runner::plan_mounts() {
 
   stub(Step::mkdir_stub, "/proc");
   mount_fs("proc", in_root("/proc"), MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
+  if (userns_) {
+    // Inside a container, the kernel refuses a new proc to a user namespace
+    // when the container's /proc has files masked by binds (a fresh one
+    // would reveal them): the container's own /proc is bound instead (it
+    // shows the container's processes, not the run's own).
+    plan_.steps.back().optional = true;
+    Mount b{"bind", "/proc", "", {"rbind", "nosuid", "nodev", "noexec"}};
+    add_mount(b, in_root("/proc"));
+    plan_.steps.back().only_if_failed = true;
+  }
   stub(Step::mkdir_stub, "/dev");
   mount_fs("tmpfs", in_root("/dev"), MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k");
   struct Dev {
@@ -799,6 +990,14 @@ void Runner::plan_mounts() {
     unsigned major, minor;
   };
   auto node = [&](const std::string& name, mode_t type, unsigned major, unsigned minor) {
+    if (userns_) {
+      // No device node can be made in a user namespace: the host's is
+      // bound onto an empty file, as runc does rootless.
+      step(Step::file_stub, in_root("/dev/" + name));
+      add_mount(Mount{"bind", "/dev/" + name, "", {"bind", "nosuid", "noexec"}}, in_root("/dev/" + name),
+                type == S_IFBLK || name == "kmsg");
+      return;
+    }
     Step s{Step::mknod};
     s.a = plan_.keep(in_root("/dev/" + name));
     s.mode = type | 0666;
@@ -833,7 +1032,14 @@ void Runner::plan_mounts() {
   // BuildKit's insecure mode gives a writable sysfs and no masked or
   // read-only paths (security.WithInsecureSpec, oci.WithWriteableSysfs).
   const bool sandbox = spec_.security == Security::sandbox;
-  mount_fs("sysfs", in_root("/sys"), MS_NOSUID | MS_NODEV | MS_NOEXEC | (sandbox ? MS_RDONLY : 0), nullptr);
+  if (userns_ && spec_.network != Network::none) {
+    // sysfs belongs to the network namespace's owner (the host's), so a
+    // user namespace may not mount it for the host network: bind the
+    // host's, read-only unless insecure (runc's rootless way).
+    add_mount(Mount{"bind", "/sys", "", {"rbind", sandbox ? "ro" : "rw", "nosuid", "nodev", "noexec"}}, in_root("/sys"));
+  } else {
+    mount_fs("sysfs", in_root("/sys"), MS_NOSUID | MS_NODEV | MS_NOEXEC | (sandbox ? MS_RDONLY : 0), nullptr);
+  }
   if (sandbox) {
     for (const auto& p : readonly_paths()) step(Step::readonly, in_root(p));
     for (const auto& p : masked_paths()) step(Step::mask, in_root(p));
@@ -958,28 +1164,68 @@ std::atomic<uint64_t> g_run_counter{0};
 ExitStatus Runner::run() {
   auto trace_t0 = std::chrono::steady_clock::now();
   if (::geteuid() != 0) fail(ErrorKind::failed_precondition, "running a container needs root");
-  ensure_scratch();
-  plan_mounts();
+  const Isolation iso = isolation();
+  if (iso == Isolation::none)
+    fail(ErrorKind::failed_precondition,
+         "cannot run `" + (spec_.args.empty() ? std::string() : spec_.args[0]) +
+             "`: isolation none (this process may make no namespace and may not chroot; see the isolation line above); "
+             "run xbuild where user namespaces are allowed or with CAP_SYS_CHROOT");
+  const bool chroot_mode = iso == Isolation::chroot;
+  userns_ = in_user_namespace();
+  plan_.userns = userns_;
+  if (!chroot_mode) plan_mounts();
   plan_process();
+  if (chroot_mode) {
+    __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct d[2] = {};
+    if (::syscall(SYS_capget, &h, d) == 0)
+      plan_.caps &= (static_cast<uint64_t>(d[1].permitted) << 32) | d[0].permitted;
+  }
+  struct Undo {
+    Runner* r;
+    ~Undo() { r->restore_chroot(); }
+  } undo{this};
+  if (chroot_mode) prepare_chroot();
 
   ExitStatus status;
   status.memory_limit = spec_.limits.memory_bytes;
   std::optional<detail::CgroupDir> cgroup;
   // Every sandboxed run gets a cgroup, limits or not: its device rules are
   // what keeps a RUN that mknods a host disk or /dev/kmsg from opening it.
-  const bool restrict_devices = spec_.security == Security::sandbox;
-  if (restrict_devices || spec_.limits.memory_bytes || spec_.limits.pids || spec_.limits.cpus) {
+  // In a user namespace no device node can be made and none but the bound
+  // ones opened: the kernel is the allow-list (and no cgroup is writable).
+  const bool restrict_devices = spec_.security == Security::sandbox && !userns_ && !chroot_mode;
+  if (chroot_mode && (spec_.limits.memory_bytes || spec_.limits.pids || spec_.limits.cpus)) {
+    static std::once_flag noted;
+    std::call_once(noted, [] {
+      std::fprintf(stderr, "note: --memory/--cpus/--pids-limit are not applied: isolation chroot makes no cgroup\n");
+    });
+  }
+  const Limits& limits = spec_.limits;
+  if (restrict_devices || ((limits.memory_bytes || limits.pids || limits.cpus) && !chroot_mode)) {
     try {
-      cgroup.emplace(std::to_string(::getpid()) + "-" + std::to_string(g_run_counter++), spec_.limits,
+      cgroup.emplace(std::to_string(::getpid()) + "-" + std::to_string(g_run_counter++), limits,
                      restrict_devices);
     } catch (Error& e) {
-      if (restrict_devices)
-        e.with_context("every container gets a cgroup for its device allow-list (run xbuild as root where the cgroup "
-                       "hierarchy is writable, e.g. a privileged container)");
-      throw;
+      if (!userns_ && !chroot_mode) {
+        if (restrict_devices)
+          e.with_context("every container gets a cgroup for its device allow-list (run xbuild as root where the "
+                         "cgroup hierarchy is writable, e.g. a privileged container)");
+        throw;
+      }
+      // Rootless: limits apply only where the hierarchy was delegated to
+      // this user; elsewhere one note, and the run goes on without them.
+      static std::once_flag noted;
+      std::call_once(noted, [] {
+        std::fprintf(stderr,
+                     "note: --memory/--cpus/--pids-limit are not applied: rootless xbuild may not create cgroups "
+                     "here (limits need a cgroup v2 subtree delegated to this user)\n");
+      });
     }
-    plan_.cgroup_fds = cgroup->procs_fds();
-    plan_.in_cgroup = true;
+    if (cgroup) {
+      plan_.cgroup_fds = cgroup->procs_fds();
+      plan_.in_cgroup = true;
+    }
   }
 
   // stdio
@@ -1016,8 +1262,8 @@ ExitStatus Runner::run() {
   for (auto& a : plan_.init_arg_storage) plan_.init_argv.push_back(a.data());
   plan_.init_argv.push_back(nullptr);
 
-  uint64_t flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD;
-  if (plan_.new_net) flags |= CLONE_NEWNET;
+  uint64_t flags = chroot_mode ? CLONE_PIDFD : CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD;
+  if (plan_.new_net && !chroot_mode) flags |= CLONE_NEWNET;
   int pidfd = -1;
   struct clone_args args{};
   args.flags = flags;
@@ -1035,8 +1281,17 @@ ExitStatus Runner::run() {
   };
   tr("planned");
   long pid = ::syscall(SYS_clone3, &args, sizeof args);
-  if (pid < 0) throw_errno("clone3 (new namespaces)");
-  if (pid == 0) child_main(plan_);
+  if (pid < 0 && errno == ENOSYS && !(args.flags & CLONE_INTO_CGROUP)) {
+    // Docker's and podman's seccomp profiles answer clone3 with ENOSYS (so
+    // that libc falls back to clone, whose flags a filter can see): do the
+    // same. Without a stack, clone returns in the child like fork.
+    pid = ::syscall(SYS_clone, static_cast<unsigned long>(args.flags) | SIGCHLD, nullptr, &pidfd, nullptr, nullptr);
+  }
+  if (pid < 0) throw_errno(chroot_mode ? "clone" : "clone3 (new namespaces)");
+  if (pid == 0) {
+    if (chroot_mode) child_chroot_main(plan_);
+    child_main(plan_);
+  }
   UniqueFd pidfd_owner(pidfd);
   Registration reg(pidfd);
   tr("cloned");
@@ -1045,7 +1300,12 @@ ExitStatus Runner::run() {
   if (out_pipe) out_pipe->w.reset();
   if (err_pipe) err_pipe->w.reset();
 
-  auto kill_tree = [&] { ::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0); };
+  // Without a PID namespace (chroot) the tree is the command's session
+  // (it called setsid): its process group goes too.
+  auto kill_tree = [&] {
+    ::syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
+    if (chroot_mode) ::kill(-static_cast<pid_t>(pid), SIGKILL);
+  };
   // From here on, any exception must still reap the child and clean up.
   uint64_t stubs = 0;
   bool reaped = false;
@@ -1066,6 +1326,7 @@ ExitStatus Runner::run() {
       kill_tree();
       reap();
     }
+    if (chroot_mode) ::kill(-static_cast<pid_t>(pid), SIGKILL);  // what the command left running
     if (cgroup) cgroup->destroy();
     remove_stubs(stubs);
     tr("cleaned up");
@@ -1232,6 +1493,21 @@ ExitStatus Runner::run() {
 ExitStatus run(const RunSpec& spec) {
   Runner r(spec);
   return r.run();
+}
+
+namespace {
+std::atomic<Isolation> g_isolation{Isolation::namespaces};
+}
+
+void set_isolation(Isolation isolation) { g_isolation = isolation; }
+Isolation isolation() { return g_isolation; }
+const char* to_string(Isolation isolation) {
+  switch (isolation) {
+    case Isolation::namespaces: return "namespaces";
+    case Isolation::chroot: return "chroot";
+    case Isolation::none: return "none";
+  }
+  return "?";
 }
 
 void cancel_all() noexcept {

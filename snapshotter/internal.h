@@ -5,11 +5,13 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <vector>
 
 #include "common/fs.h"
+#include "common/userns.h"
 #include "snapshotter/snapshotter.h"
 
 namespace xb::snapshotter::detail {
@@ -51,6 +53,16 @@ inline bool is_whiteout(const struct stat& st) {
 // Directory entries' names, sorted bytewise, without "." and "..".
 std::vector<std::string> sorted_names(int dirfd, const std::string& what);
 
-inline constexpr const char* kOpaqueXattr = "trusted.overlay.opaque";
+// overlayfs' opaque-directory mark: trusted.overlay.opaque, or in a user
+// namespace (mounted with userxattr, as root may not set trusted.* xattrs
+// there) user.overlay.opaque.
+inline const char* opaque_xattr() {
+  return in_user_namespace() ? "user.overlay.opaque" : "trusted.overlay.opaque";
+}
+// Whether an xattr is overlayfs' own bookkeeping, never part of a layer.
+inline bool is_overlay_xattr(const char* name) {
+  return std::strncmp(name, "trusted.overlay.", 16) == 0 ||
+         (in_user_namespace() && std::strncmp(name, "user.overlay.", 13) == 0);
+}
 
 }  // namespace xb::snapshotter::detail

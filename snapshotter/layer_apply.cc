@@ -252,7 +252,8 @@ class Extractor {
       if (style_ == WhiteoutStyle::overlay) {
         UniqueFd d = resolve(dir_rel, O_RDONLY | O_DIRECTORY);
         if (!d) fail(ErrorKind::io, "opaque dir `" + display(dir_rel) + "` vanished");
-        if (::fsetxattr(d.get(), kOpaqueXattr, "y", 1, 0) < 0) throw_errno("setxattr trusted.overlay.opaque", display(dir_rel));
+        if (::fsetxattr(d.get(), opaque_xattr(), "y", 1, 0) < 0)
+          throw_errno(std::string("setxattr ") + opaque_xattr(), display(dir_rel));
       } else {
         // Everything in the directory that this layer did not put there goes.
         for (const auto& name : sorted_names(parent.get(), display(dir_rel))) {
@@ -334,7 +335,7 @@ class Extractor {
     size_t size;
     while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
       // A layer must not fake overlay's own bookkeeping.
-      if (std::strncmp(name, "trusted.overlay.", 16) == 0) continue;
+      if (is_overlay_xattr(name)) continue;
       if (fd >= 0) {
         r = ::fsetxattr(fd, name, value, size, 0);
       } else {

@@ -208,7 +208,7 @@ class TarWriter {
     for (ssize_t i = 0; i < n; i += static_cast<ssize_t>(std::strlen(names + i)) + 1) list.emplace_back(names + i);
     std::sort(list.begin(), list.end());
     for (const auto& x : list) {
-      if (x.rfind("trusted.overlay.", 0) == 0) continue;
+      if (is_overlay_xattr(x.c_str())) continue;
       char value[65536];
       ssize_t vn = ::lgetxattr(p.c_str(), x.c_str(), value, sizeof value);
       if (vn < 0) continue;
@@ -249,7 +249,7 @@ class OverlayDiff {
         continue;
       }
       char v[4];
-      bool opaque = ::lgetxattr(abs.c_str(), kOpaqueXattr, v, sizeof v) == 1 && v[0] == 'y';
+      bool opaque = ::lgetxattr(abs.c_str(), opaque_xattr(), v, sizeof v) == 1 && v[0] == 'y';
       std::optional<struct stat> lower = lower_stat(crel);
       if (opaque || !lower || !S_ISDIR(lower->st_mode)) {
         out.push_back({Change::add, crel, abs, st});

@@ -22,9 +22,13 @@ void with_mounted(const std::vector<Mount>& mounts, const std::function<void(con
   if (mounts.empty()) fail(ErrorKind::invalid_argument, "with_mounted: no mounts");
   TempDir target("xbuild-mnt");
   std::exception_ptr error;
+  bool may_not_mount = false;
   std::thread t([&] {
     try {
-      if (::unshare(CLONE_FS | CLONE_NEWNS) < 0) throw_errno("unshare mount namespace");
+      if (::unshare(CLONE_FS | CLONE_NEWNS) < 0) {
+        may_not_mount = errno == EPERM;
+        throw_errno("unshare mount namespace");
+      }
       if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0) throw_errno("make / private");
       for (const auto& m : mounts) {
         fs::path where = target.path();
@@ -47,6 +51,13 @@ void with_mounted(const std::vector<Mount>& mounts, const std::function<void(con
     }
   });
   t.join();
+  // Where this process may not mount at all (chroot isolation inside an
+  // unprivileged container), a native snapshot's view is its directory.
+  if (may_not_mount && mounts.size() == 1 && mount_args(mounts[0]).bind &&
+      (mounts[0].target.empty() || mounts[0].target == "/")) {
+    fn(mounts[0].source);
+    return;
+  }
   if (error) std::rethrow_exception(error);
 }
 

@@ -14,6 +14,7 @@
 
 #include "common/error.h"
 #include "common/json.h"
+#include "common/userns.h"
 #include "snapshotter/internal.h"
 #include "store/blob_reader.h"
 
@@ -417,6 +418,8 @@ class Impl final : public Snapshotter {
       o.options = {lowerdir, "upperdir=" + fs_of(r.id).string(),
                    "workdir=" + (dir_ / std::to_string(r.id) / "work").string()};
     }
+    // In a user namespace (rootless) overlayfs may not use trusted.* xattrs.
+    if (in_user_namespace()) o.options.push_back("userxattr");
     return {o};
   }
 
@@ -489,6 +492,7 @@ bool overlay_works(const fs::path& dir) {
     Mount o{"overlay", "overlay", "/",
             {"lowerdir=" + (t.path() / "lower").string(), "upperdir=" + (t.path() / "upper").string(),
              "workdir=" + (t.path() / "work").string()}};
+    if (in_user_namespace()) o.options.push_back("userxattr");
     bool ok = false;
     with_mounted({o}, [&](const fs::path& root) {
       ok = ::mkdir((root / "x").c_str(), 0755) == 0;

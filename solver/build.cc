@@ -281,7 +281,9 @@ class BuildEngine : public Engine {
       }
       std::string view = "view-" + random_hex(16);
       inputs.push_back(snap_.view(view, ds));
-      view_guards.push_back(std::make_unique<Guard>(Guard{snap_, view}));
+      // Built in place: a temporary Guard would remove the view at once
+      // (which only the native driver noticed: its view is its own copy).
+      view_guards.emplace_back(new Guard{snap_, view});
     }
 
     if (auto* e = dynamic_cast<ExecVertex*>(&v)) run_exec(*e, root, inputs);
