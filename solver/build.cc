@@ -22,6 +22,7 @@
 #include "snapshotter/snapshotter.h"
 #include "solver/dispatch.h"
 #include "solver/graph.h"
+#include "solver/mounts.h"
 #include "solver/remote_cache.h"
 #include "solver/solver.h"
 
@@ -30,14 +31,6 @@ namespace xb::solver {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string random_hex(int n) {
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
-  static const char digits[] = "0123456789abcdef";
-  std::string s(static_cast<size_t>(n), '0');
-  for (auto& c : s) c = digits[rng() % 16];
-  return s;
-}
 
 int open_in_root(int root_fd, const std::string& rel, int flags) {
   struct open_how how {};
@@ -69,48 +62,6 @@ std::optional<std::string> read_beneath(const fs::path& scope, const fs::path& p
   std::string text;
   read_chunks(fd.get(), path.string(), [&](std::string_view piece) { text.append(piece); });
   return text;
-}
-
-// The real path of rel inside root, resolved as a chroot would: a symlink
-// (absolute or "../..") or a ".." cannot lead out of root. For bind mount
-// sources, which the kernel would otherwise resolve on the host.
-fs::path resolve_in_root(const fs::path& root, const std::string& rel, const std::string& what) {
-  UniqueFd root_fd = open_or_throw(root, O_PATH | O_DIRECTORY);
-  size_t i = rel.find_first_not_of('/');
-  UniqueFd fd(open_in_root(root_fd.get(), i == std::string::npos ? "" : rel.substr(i), O_PATH));
-  if (!fd) {
-    if (errno == ENOENT || errno == ENOTDIR) fail(ErrorKind::not_found, what);
-    throw_errno("open", (root / rel).string());
-  }
-  char buf[PATH_MAX];
-  std::string link = "/proc/self/fd/" + std::to_string(fd.get());
-  ssize_t n = ::readlink(link.c_str(), buf, sizeof buf);
-  if (n < 0 || n >= static_cast<ssize_t>(sizeof buf)) throw_errno("readlink", link);
-  return fs::path(std::string(buf, static_cast<size_t>(n)));
-}
-
-// Copies the tree at src (rel: its path in the context) into dst, leaving
-// out what .dockerignore excludes; symlinks are copied as links. Hardlinks
-// (link) stand in for copies of files where the mount will be read-only.
-void copy_context_tree(const fs::path& src, const fs::path& dst, const std::string& rel,
-                       const IgnorePredicate& ignored, const SkipDirPredicate& skip, bool link) {
-  struct stat st {};
-  if (::lstat(src.c_str(), &st) < 0) throw_errno("stat", src.string());
-  auto join = [&](const std::string& name) { return rel.empty() ? name : rel + "/" + name; };
-  if (S_ISDIR(st.st_mode)) {
-    if (::mkdir(dst.c_str(), st.st_mode & 07777) < 0 && errno != EEXIST) throw_errno("mkdir", dst.string());
-    for (const auto& e : fs::directory_iterator(src)) {
-      std::string name = e.path().filename().string(), r = join(name);
-      bool dir = e.is_directory() && !e.is_symlink();
-      if (ignored && ignored(r, dir) && (!dir || !skip || skip(r))) continue;
-      copy_context_tree(e.path(), dst / name, r, ignored, skip, link);
-    }
-  } else if (S_ISLNK(st.st_mode)) {
-    fs::copy_symlink(src, dst);
-  } else if (S_ISREG(st.st_mode)) {
-    if (!link || ::link(src.c_str(), dst.c_str()) < 0) fs::copy_file(src, dst);
-  }
-  // Sockets, fifos and devices are not part of a build context.
 }
 
 // mkdir -p of `path` inside root, resolving every component as a chroot
@@ -195,8 +146,16 @@ class Tail {
 
 class BuildEngine : public Engine {
  public:
-  BuildEngine(store::Store& store, snapshotter::Snapshotter& snap, const BuildOptions& opts, RemoteCache* remote)
-      : store_(store), snap_(snap), opts_(opts), records_(store.records("cache")), remote_(remote) {}
+  // ignored, can_skip_dir: the context's .dockerignore (bind mounts of the context honour it too).
+  BuildEngine(store::Store& store, snapshotter::Snapshotter& snap, const BuildOptions& opts, RemoteCache* remote,
+              IgnorePredicate ignored, SkipDirPredicate can_skip_dir)
+      : store_(store),
+        snap_(snap),
+        opts_(opts),
+        records_(store.records("cache")),
+        remote_(remote),
+        mounts_(MountManager::Options{store.root(), opts.context_dir, std::move(ignored), std::move(can_skip_dir),
+                                      opts.secrets}) {}
 
   std::optional<FsState> lookup(const CacheKey& key) override {
     auto hit = lookup_local(key);
@@ -329,12 +288,6 @@ class BuildEngine : public Engine {
     return out;
   }
 
-  // The context's .dockerignore: bind mounts of the context honour it too.
-  void set_ignored(IgnorePredicate ignored, SkipDirPredicate skip) {
-    ignored_ = std::move(ignored);
-    can_skip_dir_ = std::move(skip);
-  }
-
   void remember(const CacheKey& key, const std::vector<Layer>& layers, bool remote) {
     std::lock_guard lock(mu_);
     known_.insert_or_assign(key, layers);
@@ -420,18 +373,6 @@ class BuildEngine : public Engine {
   }
 
  private:
-  // This build's directory for secret files, made on first use: 0700, in
-  // memory, named by our pid so that prune removes what a killed build left
-  // (/dev/shm/xbuild-secret-<pid>-*), removed with the build.
-  fs::path secret_dir() {
-    std::lock_guard lock(secret_mu_);
-    if (!secret_dir_) {
-      secret_dir_.emplace("xbuild-secret-" + std::to_string(::getpid()) + "-build", "/dev/shm");
-      if (::chmod(secret_dir_->path().c_str(), 0700) < 0) throw_errno("chmod", secret_dir_->path().string());
-    }
-    return secret_dir_->path();
-  }
-
   void run_exec(ExecVertex& v, const std::vector<Mount>& root, const std::vector<std::vector<Mount>>& inputs) {
     executor::RunSpec spec;
     spec.root = root;
@@ -447,132 +388,7 @@ class BuildEngine : public Engine {
     spec.limits.memory_bytes = opts_.memory_bytes;
     spec.limits.cpus = opts_.cpus;
 
-    std::vector<std::unique_ptr<TempDir>> temps;
-    std::vector<FileLock> locks;
-    std::vector<fs::path> secret_files;
-    struct SecretCleanup {
-      std::vector<fs::path>& files;
-      ~SecretCleanup() {
-        for (auto& f : files) ::unlink(f.c_str());
-      }
-    } secret_cleanup{secret_files};
-    // Bind mounts of input file systems need those mounted; collect which.
-    std::vector<std::pair<size_t, const RunMount*>> input_binds;
-    for (const auto& m : v.mounts) {
-      const auto& sp = m.spec;
-      switch (sp.type) {
-        case frontend::Mount::Type::bind: {
-          if (m.input.kind == InputRef::Kind::context) {
-            std::string missing = "RUN --mount=type=bind: source \"" + sp.source + "\" not found in the context";
-            fs::path ctx = resolve_in_root(opts_.context_dir, "", missing);
-            fs::path src = resolve_in_root(opts_.context_dir, sp.source, missing);
-            std::string rel = src.lexically_relative(ctx).string();
-            if (rel == ".") rel.clear();
-            if (ignored_ && !rel.empty() && ignored_(rel, fs::is_directory(src)) &&
-                !(fs::is_directory(src) && !(can_skip_dir_ && can_skip_dir_(rel))))
-              fail(ErrorKind::not_found, missing + " (excluded by .dockerignore)");
-            if (!sp.read_only || ignored_) {
-              // Writes to a rw bind are discarded: never let a RUN change the user's context.
-              // And a step sees the context as .dockerignore leaves it, never more.
-              auto tmp = std::make_unique<TempDir>("bind", store_.root() / "ingest");  // prune sweeps it after a kill
-              fs::path copy = tmp->path() / "src";
-              copy_context_tree(src, copy, rel, ignored_, can_skip_dir_, sp.read_only);
-              src = copy;
-              temps.push_back(std::move(tmp));
-            }
-            spec.mounts.push_back(Mount{"bind", src.string(), sp.target, {sp.read_only ? "ro" : "rw", "rbind"}});
-          } else {
-            input_binds.emplace_back(spec.mounts.size(), &m);
-            spec.mounts.push_back(Mount{"bind", "", sp.target, {sp.read_only ? "ro" : "rw", "rbind"}});
-          }
-          break;
-        }
-        case frontend::Mount::Type::cache: {
-          std::string id = sp.id.empty() ? sp.target : sp.id;
-          fs::path base = store_.root() / "cache-mounts" / std::string(Digest::of(id).hex());
-          fs::path dir;
-          if (sp.sharing == frontend::Mount::Sharing::locked) {
-            fs::create_directories(base);
-            locks.emplace_back(base.string() + ".lock", FileLock::Mode::exclusive);
-            dir = base;
-          } else if (sp.sharing == frontend::Mount::Sharing::private_) {
-            // The first instance nobody else holds, else a new one.
-            for (int i = 0;; ++i) {
-              fs::path cand = i == 0 ? base : fs::path(base.string() + "-" + std::to_string(i));
-              fs::create_directories(cand.parent_path());
-              FileLock l = FileLock::try_lock(cand.string() + ".lock", FileLock::Mode::exclusive);
-              if (l.owns()) {
-                locks.push_back(std::move(l));
-                dir = cand;
-                break;
-              }
-            }
-          } else {
-            dir = base;
-          }
-          if (!fs::exists(dir)) {
-            fs::create_directories(dir);
-            ::chmod(dir.c_str(), sp.mode.value_or(0755));
-            if (::chown(dir.c_str(), sp.uid.value_or(0), sp.gid.value_or(0)) < 0) throw_errno("chown", dir.string());
-          }
-          spec.mounts.push_back(Mount{"bind", dir.string(), sp.target, {"rw", "rbind"}});
-          break;
-        }
-        case frontend::Mount::Type::tmpfs: {
-          std::vector<std::string> o = {"nosuid", "nodev"};
-          if (sp.size_bytes) o.push_back("size=" + std::to_string(*sp.size_bytes));
-          spec.mounts.push_back(Mount{"tmpfs", "tmpfs", sp.target, o});
-          break;
-        }
-        case frontend::Mount::Type::secret: {
-          std::string id = sp.id.empty() ? fs::path(sp.target).filename().string() : sp.id;
-          const SecretSource* found = nullptr;
-          for (const auto& s : opts_.secrets)
-            if (s.id == id) found = &s;
-          if (!found) {
-            if (sp.required)
-              fail(ErrorKind::not_found, "secret \"" + id + "\" is required: pass --secret id=" + id + ",src=FILE");
-            break;
-          }
-          std::string value;
-          if (!found->env.empty()) {
-            const char* e = std::getenv(found->env.c_str());
-            value = e ? e : "";
-          } else {
-            value = read_file(found->file);
-          }
-          if (!sp.env.empty()) spec.env.push_back(sp.env + "=" + value);
-          if (sp.target.empty() && !sp.env.empty()) break;
-          // Secrets live in memory only (/dev/shm is tmpfs), bound read-only and removed after the step,
-          // in this build's 0700 directory: the file's mode, uid and gid are the mount's (what the
-          // RUN sees), and no other host user can reach it whatever they are.
-          fs::path f = secret_dir() / random_hex(16);
-          {
-            UniqueFd fd = open_or_throw(f, O_WRONLY | O_CREAT | O_EXCL, sp.mode.value_or(0400));
-            secret_files.push_back(f);
-            write_all(fd.get(), value, f.string());
-            if (::fchown(fd.get(), sp.uid.value_or(0), sp.gid.value_or(0)) < 0) throw_errno("chown", f.string());
-          }
-          std::string target = sp.target.empty() ? "/run/secrets/" + id : sp.target;
-          spec.mounts.push_back(Mount{"bind", f.string(), target, {"ro", "bind"}});
-          break;
-        }
-        case frontend::Mount::Type::ssh:
-          fail(ErrorKind::invalid_argument, "RUN --mount=type=ssh is not supported");
-      }
-    }
-    // Inline files (a RUN heredoc with #!) live as secrets do: in memory,
-    // bound read-only, removed after the step.
-    for (const auto& file : v.files) {
-      fs::path f = fs::path("/dev/shm") / ("xbuild-secret-" + std::to_string(::getpid()) + "-" + random_hex(16));
-      {
-        UniqueFd fd = open_or_throw(f, O_WRONLY | O_CREAT | O_EXCL, file.mode);
-        secret_files.push_back(f);
-        write_all(fd.get(), file.content, f.string());
-        if (::fchmod(fd.get(), file.mode) < 0) throw_errno("chmod", f.string());  // no umask
-      }
-      spec.mounts.push_back(Mount{"bind", f.string(), file.path, {"ro", "bind"}});
-    }
+    MountManager::Step mounts = mounts_.prepare(v, spec);
 
     Tail tail;
     spec.on_output = [&](executor::Stream s, std::string_view text) {
@@ -582,42 +398,10 @@ class BuildEngine : public Engine {
 
     executor::ExitStatus status;
     std::vector<std::vector<Mount>> sets;
-    for (const auto& [idx, m] : input_binds) sets.push_back(inputs.at(static_cast<size_t>(m->input.dep)));
+    for (const auto& [idx, m] : mounts.input_binds()) sets.push_back(inputs.at(static_cast<size_t>(m->input.dep)));
     std::vector<fs::path> roots;
     with_all_mounted(sets, 0, roots, [&](const std::vector<fs::path>& mounted) {
-      for (size_t i = 0; i < input_binds.size(); ++i) {
-        auto [idx, m] = input_binds[i];
-        spec.mounts[idx].source =
-            resolve_in_root(mounted[i], m->spec.source,
-                            "RUN --mount=type=bind: source \"" + m->spec.source + "\" not found in the stage").string();
-        if (m->spec.read_only) continue;
-        // rw on another stage's files: writable, and the writes discarded
-        // (BuildKit mounts a throwaway copy): an overlay with a temporary
-        // upper dir for a directory, a copy for a single file.
-        auto tmp = std::make_unique<TempDir>("bind", store_.root() / "ingest");  // prune sweeps it after a kill
-        const std::string src = spec.mounts[idx].source;
-        struct stat st {};
-        if (::stat(src.c_str(), &st) < 0) throw_errno("stat", src);
-        if (S_ISDIR(st.st_mode)) {
-          fs::create_directory(tmp->path() / "upper");
-          fs::create_directory(tmp->path() / "work");
-          // The lower dir by a link of a plain name: a source path with ':'
-          // or ',' (a stage's own file names) must not become more overlay
-          // options or lower dirs (":/etc" would show the host's /etc).
-          fs::create_directory_symlink(src, tmp->path() / "lower");
-          spec.mounts[idx] = Mount{"overlay", "overlay", m->spec.target,
-                                   {"lowerdir=" + (tmp->path() / "lower").string(),
-                                    "upperdir=" + (tmp->path() / "upper").string(),
-                                    "workdir=" + (tmp->path() / "work").string()}};
-        } else {
-          fs::path copy = tmp->path() / "file";
-          fs::copy_file(src, copy);
-          if (::chown(copy.c_str(), st.st_uid, st.st_gid) < 0) throw_errno("chown", copy.string());
-          if (::chmod(copy.c_str(), st.st_mode & 07777) < 0) throw_errno("chmod", copy.string());
-          spec.mounts[idx].source = copy.string();
-        }
-        temps.push_back(std::move(tmp));
-      }
+      mounts.bind_inputs(mounted, spec);
       status = executor::run(spec);
     });
     if (!status.ok()) {
@@ -672,12 +456,9 @@ class BuildEngine : public Engine {
   std::set<CacheKey> remote_hits_;
   std::mutex unpack_mu_;
   std::mutex mu_;
-  std::mutex secret_mu_;
-  std::optional<TempDir> secret_dir_;
   std::map<const Vertex*, int> shown_;  // display number of each step shown
   std::map<const Vertex*, std::string> tails_;
-  IgnorePredicate ignored_;
-  SkipDirPredicate can_skip_dir_;
+  MountManager mounts_;
 };
 
 class StoreImages : public ImageResolver {
@@ -819,8 +600,7 @@ BuildResult build(store::Store& store, const BuildOptions& options) {
   std::shared_ptr<RemoteCache> remote;
   if (!options.cache_from.empty() && !options.no_cache)
     remote = std::make_shared<RemoteCache>(store, options, [&images](const std::string& w) { images.info(w); });
-  BuildEngine engine(store, *snap, options, remote.get());
-  engine.set_ignored(ignored, skip);
+  BuildEngine engine(store, *snap, options, remote.get(), ignored, skip);
   int cores = static_cast<int>(std::thread::hardware_concurrency());
   Graph graph(engine, cores > 0 ? cores : 2);
   if (options.source_date_epoch) graph.set_key_salt("source-date-epoch=" + std::to_string(*options.source_date_epoch));

@@ -131,6 +131,34 @@ void set_env_list(std::vector<std::string>& list, const std::string& key, const 
   list.push_back(key + "=" + value);
 }
 
+// A RUN --mount as the solver's plain data (what it reads is the RunMount's input).
+MountSpec mount_spec(const frontend::Mount& m) {
+  MountSpec out;
+  switch (m.type) {
+    case frontend::Mount::Type::bind: out.type = MountSpec::Type::bind; break;
+    case frontend::Mount::Type::cache: out.type = MountSpec::Type::cache; break;
+    case frontend::Mount::Type::tmpfs: out.type = MountSpec::Type::tmpfs; break;
+    case frontend::Mount::Type::secret: out.type = MountSpec::Type::secret; break;
+    case frontend::Mount::Type::ssh: out.type = MountSpec::Type::ssh; break;
+  }
+  switch (m.sharing) {
+    case frontend::Mount::Sharing::shared: out.sharing = MountSpec::Sharing::shared; break;
+    case frontend::Mount::Sharing::private_: out.sharing = MountSpec::Sharing::private_; break;
+    case frontend::Mount::Sharing::locked: out.sharing = MountSpec::Sharing::locked; break;
+  }
+  out.source = m.source;
+  out.target = m.target;
+  out.read_only = m.read_only;
+  out.id = m.id;
+  out.size_bytes = m.size_bytes;
+  out.mode = m.mode;
+  out.uid = m.uid;
+  out.gid = m.gid;
+  out.required = m.required;
+  out.env = m.env;
+  return out;
+}
+
 struct StageState {
   const frontend::Stage* stage = nullptr;
   std::string base_name;  // expanded FROM
@@ -674,7 +702,7 @@ class Dispatcher {
     }
     for (const auto& raw : c.raw_mounts) {
       frontend::Mount m = frontend::parse_mount(raw, where, &st.env, escape_);
-      RunMount rm{m, InputRef{}};
+      RunMount rm{mount_spec(m), InputRef{}};
       if (m.type == frontend::Mount::Type::ssh)
         fail_at(where, "RUN --mount=type=ssh is not supported by xbuild");
       if (m.type == frontend::Mount::Type::bind || (m.type == frontend::Mount::Type::cache && !m.from.empty())) {
