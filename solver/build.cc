@@ -20,7 +20,6 @@
 #include "executor/executor.h"
 #include "registry/registry.h"
 #include "snapshotter/snapshotter.h"
-#include "solver/dispatch.h"
 #include "solver/graph.h"
 #include "solver/mounts.h"
 #include "solver/remote_cache.h"
@@ -37,31 +36,6 @@ int open_in_root(int root_fd, const std::string& rel, int flags) {
   how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
   how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
   return static_cast<int>(syscall(SYS_openat2, root_fd, rel.empty() ? "." : rel.c_str(), &how, sizeof how));
-}
-
-// A file of the build context (the Dockerfile, .dockerignore) read without
-// leaving `scope`: a symlink may lead elsewhere inside it (as docker and
-// BuildKit follow it), never out (absolute or "../..": EXDEV), so no host
-// file is read or, through a parse error, shown. nullopt: no such file.
-std::optional<std::string> read_beneath(const fs::path& scope, const fs::path& path,
-                                        const std::string& what) {
-  fs::path rel =
-      fs::absolute(path).lexically_normal().lexically_relative(fs::absolute(scope).lexically_normal());
-  UniqueFd dir = open_or_throw(scope, O_PATH | O_DIRECTORY);
-  struct open_how how {};
-  how.flags = O_RDONLY | O_CLOEXEC;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-  UniqueFd fd(static_cast<int>(syscall(SYS_openat2, dir.get(), rel.c_str(), &how, sizeof how)));
-  if (!fd) {
-    if (errno == ENOENT) return std::nullopt;
-    if (errno == EXDEV)
-      fail(ErrorKind::invalid_argument, what + " `" + path.string() + "` is a symlink that leads out of `" +
-                                            scope.string() + "`: refused; put the file itself there");
-    throw_errno("open " + what, path.string());
-  }
-  std::string text;
-  read_chunks(fd.get(), path.string(), [&](std::string_view piece) { text.append(piece); });
-  return text;
 }
 
 // mkdir -p of `path` inside root, resolving every component as a chroot
@@ -461,150 +435,53 @@ class BuildEngine : public Engine {
   MountManager mounts_;
 };
 
-class StoreImages : public ImageResolver {
- public:
-  StoreImages(store::Store& store, const BuildOptions& opts) : store_(store), opts_(opts) {}
-
-  store::Image resolve(const store::ImageRef& ref) override {
-    if (opts_.pull == PullPolicy::missing) {
-      try {
-        return store_.image(ref.str());
-      } catch (const Error& e) {
-        if (e.kind() != ErrorKind::not_found) throw;
-      }
-    }
-    info("pulling " + ref.str());
-    registry::ClientOptions co;
-    co.config = registry::RegistryConfig::load(opts_.registry_config);
-    co.credentials.emplace();
-    registry::Client client(std::move(co));
-    store::Descriptor d = client.pull(store_, ref);
-    return store_.image(d);
-  }
-
-  void info(const std::string& text) {
-    if (!opts_.progress) return;
-    ProgressEvent ev;
-    ev.kind = ProgressEvent::Kind::info;
-    ev.text = text;
-    opts_.progress->event(ev);
-  }
-
- private:
-  store::Store& store_;
-  const BuildOptions& opts_;
-};
-
-// BuildKit's build checks: each finding is a warning, or with
-// `# check=error=true` the build fails before anything runs.
-void run_build_checks(const frontend::Dockerfile& df, const BuildOptions& options,
-                      std::vector<frontend::CheckFinding> from_dispatch) {
-  std::string directive;
-  int directive_line = 1;
-  for (const auto& d : df.ast.directives)
-    if (d.name == "check") {
-      directive = d.value;
-      directive_line = d.line;
-    }
-  if (auto it = options.build_args.find("BUILDKIT_DOCKERFILE_CHECK"); it != options.build_args.end())
-    directive = it->second;
-  frontend::CheckConfig config;
-  try {
-    config = frontend::parse_check_directive(directive);
-  } catch (Error& e) {
-    e.at(df.ast.location(directive_line));
-    throw;
-  }
-  auto findings = frontend::run_checks(df, config);
-  if (!config.skip_all)
-    for (auto& f : from_dispatch)
-      if (!config.skip.count(f.rule)) findings.push_back(std::move(f));
-  std::stable_sort(findings.begin(), findings.end(), [](const auto& a, const auto& b) { return a.line < b.line; });
-  if (findings.empty()) return;
-  if (options.progress) {
-    for (const auto& f : findings) {
-      ProgressEvent ev;
-      ev.kind = ProgressEvent::Kind::info;
-      ev.text = "WARNING: " + f.rule + ": " + f.message + " (" + df.ast.file + ":" + std::to_string(f.line) + ")";
-      options.progress->event(ev);
-    }
-  }
-  if (!config.error) return;
-  std::vector<std::string> rules;
-  for (const auto& f : findings)
-    if (std::find(rules.begin(), rules.end(), f.rule) == rules.end()) rules.push_back(f.rule);
-  std::string list;
-  for (const auto& r : rules) list += (list.empty() ? "" : ", ") + r;
-  Error e(ErrorKind::invalid_argument, "lint violation found for rules: " + list +
-                                           " (the Dockerfile's `# check=error=true` makes checks fail the build)");
-  throw e.at(df.ast.location(findings.front().line));
+void info(const BuildOptions& opts, const std::string& text) {
+  if (!opts.progress) return;
+  ProgressEvent ev;
+  ev.kind = ProgressEvent::Kind::info;
+  ev.text = text;
+  opts.progress->event(ev);
 }
 
 }  // namespace
 
-BuildResult build(store::Store& store, const BuildOptions& options) {
-  fs::path dockerfile = options.dockerfile.empty() ? options.context_dir / "Dockerfile" : options.dockerfile;
-  std::string display = options.dockerfile_display.empty() ? dockerfile.string() : options.dockerfile_display;
-  if (!fs::is_directory(options.context_dir))
-    fail(ErrorKind::invalid_argument, "build context \"" + options.context_dir.string() + "\" is not a directory");
-  // The Dockerfile is read inside the context when it is in the context, else
-  // inside its own directory (buildx sends that directory alone).
-  fs::path rel_to_ctx = fs::absolute(dockerfile).lexically_normal().lexically_relative(
-      fs::absolute(options.context_dir).lexically_normal());
-  bool in_context = !rel_to_ctx.empty() && *rel_to_ctx.begin() != "..";
-  fs::path scope = in_context ? options.context_dir : fs::absolute(dockerfile).parent_path();
-  std::optional<std::string> text = read_beneath(scope, dockerfile, "Dockerfile");
-  if (!text)
-    fail(ErrorKind::not_found,
-         "read the Dockerfile: `" + dockerfile.string() + "` does not exist (name one with -f FILE)");
-  frontend::Dockerfile df = frontend::parse_dockerfile(*text, display);
-
-  frontend::DockerIgnore ignore = frontend::read_dockerignore(
-      options.context_dir.string(), dockerfile.string(), [&](const std::string& p) {
-        if (p == (options.context_dir / ".dockerignore").string())
-          return read_beneath(options.context_dir, p, ".dockerignore");
-        return read_beneath(scope, p, "Dockerfile's .dockerignore");
-      });
-  IgnorePredicate ignored;
-  SkipDirPredicate skip;
-  if (!ignore.empty()) {
-    ignored = [&ignore](std::string_view p, bool) { return ignore.matches(p); };
-    skip = [&ignore](std::string_view d) { return ignore.can_skip_dir(d); };
+store::Image resolve_image(store::Store& store, const store::ImageRef& ref, const BuildOptions& opts) {
+  if (opts.pull == PullPolicy::missing) {
+    try {
+      return store.image(ref.str());
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::not_found) throw;
+    }
   }
+  info(opts, "pulling " + ref.str());
+  registry::ClientOptions co;
+  co.config = registry::RegistryConfig::load(opts.registry_config);
+  co.credentials.emplace();
+  registry::Client client(std::move(co));
+  store::Descriptor d = client.pull(store, ref);
+  return store.image(d);
+}
+
+Solved solve(store::Store& store, Definition& def, const BuildOptions& options) {
   fs::create_directories(store.root() / "cache-mounts");
   // The stat cache is per context directory (its absolute path names it).
   fs::path stat_cache = store.root() / "statcache" /
                         (Xxh128::hex_of(fs::absolute(options.context_dir).lexically_normal().string()) + ".bin");
   fs::create_directories(stat_cache.parent_path());
-  ContextKeys context(std::make_unique<ContextHasher>(options.context_dir, ignored, skip, stat_cache));
-
-  DispatchOptions dopts;
-  dopts.build_args = options.build_args;
-  dopts.target = options.target;
-  dopts.labels = options.labels;
-  dopts.no_cache = options.no_cache;
-  dopts.network = options.network == NetworkMode::none ? "none" : "host";
-  dopts.allow_insecure = options.allow_insecure;
-  dopts.allow_network_host = options.allow_network_host;
-  dopts.context_dir = options.context_dir;
-  dopts.ignored = ignored;
-  dopts.can_skip_dir = skip;
-  dopts.context = &context;
+  ContextKeys context(
+      std::make_unique<ContextHasher>(options.context_dir, options.ignored, options.can_skip_dir, stat_cache));
   UrlCache urls(store.records("http"));
-  dopts.urls = &urls;
-  StoreImages images(store, options);
-  Dispatched d = dispatch(df, dopts, images);
-  run_build_checks(df, options, std::move(d.findings));
+  attach_context(def.vertices, BuildContext{options.context_dir, options.ignored, options.can_skip_dir, &context, &urls});
 
   auto snap = snapshotter::open_snapshotter(store.root());
   std::shared_ptr<RemoteCache> remote;
   if (!options.cache_from.empty() && !options.no_cache)
-    remote = std::make_shared<RemoteCache>(store, options, [&images](const std::string& w) { images.info(w); });
-  BuildEngine engine(store, *snap, options, remote.get(), ignored, skip);
+    remote = std::make_shared<RemoteCache>(store, options, [&options](const std::string& w) { info(options, w); });
+  BuildEngine engine(store, *snap, options, remote.get(), options.ignored, options.can_skip_dir);
   int cores = static_cast<int>(std::thread::hardware_concurrency());
   Graph graph(engine, cores > 0 ? cores : 2);
   if (options.source_date_epoch) graph.set_key_salt("source-date-epoch=" + std::to_string(*options.source_date_epoch));
-  FsState final_fs = d.target ? graph.solve(*d.target) : FsState{};
+  FsState final_fs = def.target ? graph.solve(*def.target) : FsState{};
   context.save();
   // The image's layers must be in the store even when its steps came from a remote cache.
   engine.ensure_blobs(final_fs.layers);
@@ -612,18 +489,21 @@ BuildResult build(store::Store& store, const BuildOptions& options) {
   auto cache = std::make_shared<CacheExport>();
   cache->remote = remote;
   if (!options.cache_to.empty())
-    cache->records = collect_records(graph, d.target, [&](const CacheKey& k) { return engine.known(k); });
+    cache->records = collect_records(graph, def.target, [&](const CacheKey& k) { return engine.known(k); });
+  auto stats = graph.stats();
+  return Solved{std::move(final_fs.layers), def.steps, stats.cached, cache};
+}
 
-  // The image: the target's config with its layers and times.
-  store::ImageConfig image = std::move(d.image);
+BuildResult write_image(store::Store& store, store::ImageConfig image, const Solved& solved,
+                        const BuildOptions& options) {
+  // The image: the target's config with its layers.
   image.diff_ids.clear();
-  for (const auto& l : final_fs.layers) image.diff_ids.push_back(l.diff_id);
-  stamp_history(image, final_fs.layers, options.source_date_epoch, store::rfc3339(std::chrono::system_clock::now()));
+  for (const auto& l : solved.layers) image.diff_ids.push_back(l.diff_id);
   // A base image's inline cache metadata describes the base's build, not this one.
   if (image.extra.is_object()) image.extra.erase(std::string(kInlineCacheField));
   for (const auto& spec : options.cache_to)
     if (spec.type == CacheSpec::Type::inline_)
-      image.extra[std::string(kInlineCacheField)] = inline_metadata(cache->records, final_fs.layers);
+      image.extra[std::string(kInlineCacheField)] = inline_metadata(solved.cache->records, solved.layers);
   std::string config_json = image.to_json();
   Digest config_digest = store.put_blob(config_json);
 
@@ -631,17 +511,16 @@ BuildResult build(store::Store& store, const BuildOptions& options) {
                                 static_cast<int64_t>(config_json.size()), {}, std::nullopt, {}, {}};
   std::vector<store::Descriptor> layers;
   uint64_t size = 0;
-  for (const auto& l : final_fs.layers) {
+  for (const auto& l : solved.layers) {
     layers.push_back(store::Descriptor{l.media_type, l.blob, static_cast<int64_t>(l.size), {}, std::nullopt, {}, {}});
     size += l.size;
   }
   store::Manifest m{std::string(store::media_type::oci_manifest), config_desc, layers, {}, std::nullopt};
   std::string manifest_json = m.to_json();
   Digest manifest_digest = store.put_blob(manifest_json);
-  auto stats = graph.stats();
   BuildResult result{store::Descriptor{std::string(store::media_type::oci_manifest), manifest_digest,
                                        static_cast<int64_t>(manifest_json.size()), {}, std::nullopt, {}, {}},
-                     config_digest, size, d.steps, stats.cached, cache};
+                     config_digest, size, solved.steps, solved.cached_steps, solved.cache};
   return result;
 }
 

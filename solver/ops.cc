@@ -192,4 +192,22 @@ std::string FileVertex::content_key() {
   }
 }
 
+void attach_context(const std::vector<std::unique_ptr<Vertex>>& steps, const BuildContext& context) {
+  for (const auto& v : steps) {
+    if (auto* e = dynamic_cast<ExecVertex*>(v.get())) {
+      e->context = context.keys;
+    } else if (auto* f = dynamic_cast<FileVertex*>(v.get())) {
+      f->context = context.keys;
+      f->urls = context.urls;
+      for (size_t i = 0; i < f->sources.size(); ++i) {
+        auto& cs = f->sources[i];
+        if (cs.kind != CopySource::Kind::path || f->source_inputs[i].kind != InputRef::Kind::context) continue;
+        cs.root = context.dir;
+        cs.ignored = context.ignored;
+        cs.can_skip_dir = context.can_skip_dir;
+      }
+    }
+  }
+}
+
 }  // namespace xb::solver

@@ -137,4 +137,17 @@ class FileVertex : public Vertex {
   std::vector<std::optional<UrlContent>> url_contents;
 };
 
+// What the steps of a build read the context through: its directory and
+// .dockerignore, the context hasher and the URL cache (null: download every
+// time). A definition is plain data until attach_context() gives its exec
+// and file steps these (solve() does it).
+struct BuildContext {
+  std::filesystem::path dir;
+  IgnorePredicate ignored;
+  SkipDirPredicate can_skip_dir;
+  ContextKeys* keys = nullptr;
+  UrlCache* urls = nullptr;
+};
+void attach_context(const std::vector<std::unique_ptr<Vertex>>& steps, const BuildContext& context);
+
 }  // namespace xb::solver

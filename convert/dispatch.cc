@@ -1,4 +1,7 @@
-#include "solver/dispatch.h"
+// Dispatch: BuildKit's dockerfile2llb. Walks the stages the target needs,
+// instruction by instruction; RUN, COPY, ADD and WORKDIR become steps, the
+// other instructions change the image config and history only.
+#include "convert/convert.h"
 
 #include <algorithm>
 #include <charconv>
@@ -7,7 +10,16 @@
 
 #include "common/error.h"
 
-namespace xb::solver {
+namespace xb::convert {
+
+// The step types this conversion makes.
+using solver::ExecVertex;
+using solver::FileVertex;
+using solver::InputRef;
+using solver::MountSpec;
+using solver::RunMount;
+using solver::SourceVertex;
+using solver::Vertex;
 
 namespace {
 
@@ -231,10 +243,10 @@ class Dispatcher {
 
     for (const auto& [k, v] : opts_.labels) target->image.config.labels[k] = v;
     Dispatched out;
-    out.target = target->fs;
+    out.definition.target = target->fs;
     out.image = std::move(target->image);
-    out.vertices = std::move(vertices_);
-    out.steps = steps_;
+    out.definition.vertices = std::move(vertices_);
+    out.definition.steps = steps_;
     out.findings = std::move(findings_);
     return out;
   }
@@ -719,7 +731,6 @@ class Dispatcher {
       }
       v->mounts.push_back(std::move(rm));
     }
-    v->context = opts_.context;
     // A global build arg of BuildKit's, taken without an ARG as there.
     if (auto h = opts_.build_args.find("BUILDKIT_SANDBOX_HOSTNAME"); h != opts_.build_args.end() && !h->second.empty())
       v->hostname = h->second;
@@ -771,8 +782,6 @@ class Dispatcher {
     auto v = std::make_unique<FileVertex>();
     v->kind = Vertex::Kind::file;
     v->action = FileVertex::Action::copy;
-    v->context = opts_.context;
-    v->urls = opts_.urls;
     InputRef input;
     if (!from.empty()) {
       Vertex* src = input_fs(ex(from), st, where);
@@ -794,10 +803,7 @@ class Dispatcher {
         if (!is_add) fail_at(where, "source can't be a URL for COPY");
         cs.kind = CopySource::Kind::url;
       } else if (input.kind == InputRef::Kind::context) {
-        cs.root = opts_.context_dir;
-        cs.from_context = true;
-        cs.ignored = opts_.ignored;
-        cs.can_skip_dir = opts_.can_skip_dir;
+        cs.from_context = true;  // the solver gives it the context's directory and .dockerignore
       } else {
         cs.from_context = false;
       }
@@ -917,4 +923,4 @@ void stamp_history(store::ImageConfig& image, const std::vector<Layer>& layers,
     if (!h.created.empty()) image.created = h.created;
 }
 
-}  // namespace xb::solver
+}  // namespace xb::convert
