@@ -255,6 +255,7 @@ class Dispatcher {
   template <typename V>
   V* add_vertex(std::unique_ptr<V> v) {
     V* raw = v.get();
+    raw->id = static_cast<int>(vertices_.size()) + 1;
     raw->ignore_cache = opts_.no_cache;
     if (raw->kind != Vertex::Kind::source) ++steps_;
     vertices_.push_back(std::move(v));

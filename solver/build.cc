@@ -11,7 +11,6 @@
 #include <chrono>
 #include <climits>
 #include <ctime>
-#include <deque>
 #include <random>
 #include <set>
 #include <thread>
@@ -89,34 +88,6 @@ void with_all_mounted(const std::vector<std::vector<Mount>>& sets, size_t i, std
     roots.pop_back();
   });
 }
-
-class Tail {
- public:
-  void add(std::string_view text) {
-    for (char c : text) {
-      if (c == '\n') {
-        push(std::move(partial_));
-        partial_.clear();
-      } else {
-        partial_ += c;
-      }
-    }
-  }
-  std::string str() const {
-    std::string out;
-    for (const auto& l : lines_) out += l + "\n";
-    if (!partial_.empty()) out += partial_ + "\n";
-    return out;
-  }
-
- private:
-  void push(std::string line) {
-    lines_.push_back(std::move(line));
-    if (lines_.size() > 20) lines_.pop_front();
-  }
-  std::deque<std::string> lines_;
-  std::string partial_;
-};
 
 class BuildEngine : public Engine {
  public:
@@ -277,26 +248,17 @@ class BuildEngine : public Engine {
     emit(ProgressEvent::Kind::step_done, v, "", d);
   }
   void on_failed(Vertex& v, const Error& e, std::chrono::steady_clock::duration d) override {
-    std::string output;
-    {
-      std::lock_guard lock(mu_);
-      if (auto it = tails_.find(&v); it != tails_.end()) output = it->second;
-    }
-    emit(ProgressEvent::Kind::step_failed, v, e.message(), d, false, std::move(output));
+    emit(ProgressEvent::Kind::step_failed, v, e.message(), d);
   }
 
+  // Events name a step by its id; the display numbers them and keeps the
+  // last lines of their output (cli/progress).
   void emit(ProgressEvent::Kind kind, Vertex& v, std::string text, std::chrono::steady_clock::duration d,
-            bool err = false, std::string output = {}) {
+            bool err = false) {
     if (!opts_.progress) return;
     ProgressEvent ev;
     ev.kind = kind;
-    ev.output = std::move(output);
-    {
-      // Steps are numbered in the order they are first shown, as BuildKit's #N.
-      std::lock_guard lock(mu_);
-      auto [it, fresh] = shown_.emplace(&v, static_cast<int>(shown_.size()) + 1);
-      ev.step = it->second;
-    }
+    ev.step = v.id;
     ev.name = v.name;
     ev.text = std::move(text);
     ev.elapsed = d;
@@ -364,9 +326,7 @@ class BuildEngine : public Engine {
 
     MountManager::Step mounts = mounts_.prepare(v, spec);
 
-    Tail tail;
     spec.on_output = [&](executor::Stream s, std::string_view text) {
-      tail.add(text);
       emit(ProgressEvent::Kind::step_log, v, std::string(text), {}, s == executor::Stream::stderr_stream);
     };
 
@@ -379,10 +339,6 @@ class BuildEngine : public Engine {
       status = executor::run(spec);
     });
     if (!status.ok()) {
-      {
-        std::lock_guard lock(mu_);
-        tails_[&v] = tail.str();
-      }
       std::string cmd;
       for (size_t i = 0; i < v.args.size(); ++i) cmd += (i ? " " : "") + v.args[i];
       fail(status.cancelled ? ErrorKind::cancelled : ErrorKind::failed_precondition,
@@ -430,8 +386,6 @@ class BuildEngine : public Engine {
   std::set<CacheKey> remote_hits_;
   std::mutex unpack_mu_;
   std::mutex mu_;
-  std::map<const Vertex*, int> shown_;  // display number of each step shown
-  std::map<const Vertex*, std::string> tails_;
   MountManager mounts_;
 };
 

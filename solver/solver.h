@@ -48,10 +48,12 @@ struct ProgressEvent {
     info,          // a message about the build as a whole
   };
   Kind kind = Kind::info;
-  int step = 0;          // vertex number, stable within a build (1-based); 0 for info
+  // The step (Vertex::id, 1-based); 0 for info. cli/progress numbers steps
+  // in the order they are first shown and replaces it with that number.
+  int step = 0;
   std::string name;      // "[2/5] RUN apt-get update" or "[internal] load metadata for …"
   std::string text;      // step_log: the bytes; step_failed/info: the message
-  std::string output;    // step_failed: the step's last lines of output (up to 20)
+  std::string output;    // step_failed: the step's last lines of output (up to 20; cli/progress fills it)
   bool stderr_stream = false;
   std::chrono::steady_clock::duration elapsed{};  // step_cached/done/failed
 };
