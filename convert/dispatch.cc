@@ -190,7 +190,7 @@ class Dispatcher {
  public:
   Dispatcher(const frontend::Dockerfile& df, const DispatchOptions& opts, ImageResolver& images)
       : df_(df), opts_(opts), images_(images), escape_(df.ast.escape) {
-    platform_ = frontend::platform_args(frontend::host_platform(), frontend::host_platform());
+    platform_ = frontend::platform_args(Platform::host(), Platform::host());
     // TARGETSTAGE (BuildKit 0.17): the stage being built, "default" for an
     // unnamed last stage; like the platform args, a stage sees it after ARG.
     std::string target_stage = opts.target;
@@ -216,10 +216,10 @@ class Dispatcher {
                                         ": it expands to an empty string (declare the ARG before the first FROM, "
                                         "or give it with --build-arg)");
       if (!platform.empty()) {
-        auto want = frontend::Platform::parse(platform);
-        if (want.str() != frontend::host_platform().str())
+        auto want = Platform::parse(platform);
+        if (want.str() != Platform::host().str())
           fail_at(st.stage->location, "FROM --platform=" + platform + ": building for another platform is not supported (this host is " +
-                                          frontend::host_platform().str() + ")");
+                                          Platform::host().str() + ")");
       }
       // A FROM naming an earlier stage continues that stage.
       for (size_t j = 0; j < i; ++j)

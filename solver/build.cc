@@ -19,6 +19,7 @@
 #include "executor/executor.h"
 #include "registry/registry.h"
 #include "snapshotter/snapshotter.h"
+#include "solver/engine.h"
 #include "solver/graph.h"
 #include "solver/mounts.h"
 #include "solver/remote_cache.h"
@@ -29,13 +30,6 @@ namespace xb::solver {
 namespace fs = std::filesystem;
 
 namespace {
-
-int open_in_root(int root_fd, const std::string& rel, int flags) {
-  struct open_how how {};
-  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
-  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-  return static_cast<int>(syscall(SYS_openat2, root_fd, rel.empty() ? "." : rel.c_str(), &how, sizeof how));
-}
 
 // mkdir -p of `path` inside root, resolving every component as a chroot
 // would (a planted symlink cannot lead outside); what is created is owned
@@ -156,19 +150,16 @@ class BuildEngine : public Engine {
   std::optional<FsState> lookup_local(const CacheKey& key) {
     auto rec = records_.get_json(std::string(key.hex()));
     if (!rec) return std::nullopt;
+    std::optional<FsState> s = cached_state(
+        *rec, [&](const std::string& snapshot) { return snap_.stat(snapshot).has_value(); },
+        [&](const Digest& blob) { return store_.has_blob(blob); });
+    if (!s) return std::nullopt;
     try {
-      if (rec->value("v", 0) != 1) return std::nullopt;
-      FsState s;
-      s.snapshot = rec->at("snapshot").get<std::string>();
-      for (const auto& l : rec->at("layers")) s.layers.push_back(Layer::from_json(l));
-      if (!s.snapshot.empty() && !snap_.stat(s.snapshot)) return std::nullopt;
-      for (const auto& l : s.layers)
-        if (!store_.has_blob(l.blob)) return std::nullopt;
       records_.touch(std::string(key.hex()));  // for prune --keep-storage: least recently used goes first
-      return s;
     } catch (const std::exception&) {
-      return std::nullopt;  // an unreadable record is a miss, and gets rewritten
+      return std::nullopt;
     }
+    return s;
   }
 
   FsState execute(Vertex& v, const CacheKey& key, const FsState& parent, const std::vector<FsState>& deps) override {
@@ -398,6 +389,23 @@ void info(const BuildOptions& opts, const std::string& text) {
 }
 
 }  // namespace
+
+std::optional<FsState> cached_state(const nlohmann::json& rec,
+                                    const std::function<bool(const std::string&)>& has_snapshot,
+                                    const std::function<bool(const Digest&)>& has_blob) {
+  try {
+    if (rec.value("v", 0) != 1) return std::nullopt;
+    FsState s;
+    s.snapshot = rec.at("snapshot").get<std::string>();
+    for (const auto& l : rec.at("layers")) s.layers.push_back(Layer::from_json(l));
+    if (!s.snapshot.empty() && !has_snapshot(s.snapshot)) return std::nullopt;
+    for (const auto& l : s.layers)
+      if (!has_blob(l.blob)) return std::nullopt;
+    return s;
+  } catch (const std::exception&) {
+    return std::nullopt;  // an unreadable record is a miss, and gets rewritten
+  }
+}
 
 store::Image resolve_image(store::Store& store, const store::ImageRef& ref, const BuildOptions& opts) {
   if (opts.pull == PullPolicy::missing) {

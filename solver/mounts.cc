@@ -24,13 +24,6 @@ std::string random_hex(int n) {
 
 namespace {
 
-int open_in_root(int root_fd, const std::string& rel, int flags) {
-  struct open_how how {};
-  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
-  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-  return static_cast<int>(syscall(SYS_openat2, root_fd, rel.empty() ? "." : rel.c_str(), &how, sizeof how));
-}
-
 // Copies the tree at src (rel: its path in the context) into dst, leaving
 // out what .dockerignore excludes; symlinks are copied as links. Hardlinks
 // (link) stand in for copies of files where the mount will be read-only.
@@ -56,6 +49,13 @@ void copy_context_tree(const fs::path& src, const fs::path& dst, const std::stri
 }
 
 }  // namespace
+
+int open_in_root(int root_fd, const std::string& rel, int flags) {
+  struct open_how how {};
+  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  return static_cast<int>(syscall(SYS_openat2, root_fd, rel.empty() ? "." : rel.c_str(), &how, sizeof how));
+}
 
 fs::path resolve_in_root(const fs::path& root, const std::string& rel, const std::string& what) {
   UniqueFd root_fd = open_or_throw(root, O_PATH | O_DIRECTORY);
