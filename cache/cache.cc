@@ -87,10 +87,14 @@ size_t LocalCache::count() const { return records_.list().size(); }
 
 void LocalCache::remove(const std::string& name) { records_.remove(name); }
 
+fs::path cache_mount_path(const fs::path& store_root, std::string_view id) {
+  return store_root / "cache-mounts" / std::string(Digest::of(id).hex());
+}
+
 fs::path LocalCache::mount_dir(std::string_view id) const {
-  fs::path parent = store_.root() / "cache-mounts";
-  fs::create_directories(parent);
-  return parent / std::string(Digest::of(id).hex());
+  fs::path dir = cache_mount_path(store_.root(), id);
+  fs::create_directories(dir.parent_path());
+  return dir;
 }
 
 store::Records LocalCache::urls() const { return store_.records(kUrlRecords); }

@@ -67,6 +67,10 @@ struct CacheRecord {
   bool operator==(const CacheRecord&) const = default;
 };
 
+// RUN --mount=type=cache,id=ID: the directory of store_root that holds it
+// (LocalCache::mount_dir, without creating anything).
+std::filesystem::path cache_mount_path(const std::filesystem::path& store_root, std::string_view id);
+
 // The local build cache of a store: records by key (store records "cache"),
 // their last use (for prune --keep-storage), and the directories of
 // RUN --mount=type=cache and the context stat caches.

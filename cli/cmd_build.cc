@@ -1,8 +1,10 @@
-// xbuild build: flags → solver::BuildOptions, the progress display, and what
-// happens to the image (tags in the store, an archive, a push).
+// xbuild build: flags → the conversion's and the solver's options; then
+// parse → convert → solve → image, the progress display, and what happens to
+// the image (tags in the store, an archive, a push).
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -15,6 +17,7 @@
 #include "cli/store_cli.h"
 #include "common/fs.h"
 #include "common/options.h"
+#include "convert/convert.h"
 #include "executor/executor.h"
 #include "exporter/exporter.h"
 #include "registry/registry.h"
@@ -71,6 +74,17 @@ solver::SecretSource parse_secret(const std::string& text) {
   return s;
 }
 
+// The images FROM names, for the conversion: the store's, or pulled.
+class StoreImages : public convert::ImageResolver {
+ public:
+  StoreImages(store::Store& store, const solver::BuildOptions& opts) : store_(store), opts_(opts) {}
+  store::Image resolve(const store::ImageRef& ref) override { return solver::resolve_image(store_, ref, opts_); }
+
+ private:
+  store::Store& store_;
+  const solver::BuildOptions& opts_;
+};
+
 int run_build(const Globals& globals, const std::vector<std::string>& args) {
   ParsedArgs a = parse_args("build", kBuildFlags, args);
   if (a.has("help")) {
@@ -85,48 +99,51 @@ int run_build(const Globals& globals, const std::vector<std::string>& args) {
                                                   : "xbuild build: exactly one CONTEXT, got " +
                                                         std::to_string(a.positional().size()));
   apply_authfile(a);
-  solver::BuildOptions opts;
+  solver::BuildOptions opts;    // what the solver needs
+  convert::DispatchOptions conv;  // what the conversion needs
   opts.context_dir = a.positional()[0];
+  fs::path dockerfile;
+  std::string dockerfile_display;
   if (auto f = a.value("file")) {
-    opts.dockerfile = *f;
-    opts.dockerfile_display = *f;
+    dockerfile = *f;
+    dockerfile_display = *f;
   } else {
-    opts.dockerfile = opts.context_dir / "Dockerfile";
-    opts.dockerfile_display = "Dockerfile";
+    dockerfile = opts.context_dir / "Dockerfile";
+    dockerfile_display = "Dockerfile";
     // BuildKit's dockerui falls back to the lower-case name.
     std::error_code ec;
-    if (!fs::exists(opts.dockerfile, ec) && fs::exists(opts.context_dir / "dockerfile", ec)) {
-      opts.dockerfile = opts.context_dir / "dockerfile";
-      opts.dockerfile_display = "dockerfile";
+    if (!fs::exists(dockerfile, ec) && fs::exists(opts.context_dir / "dockerfile", ec)) {
+      dockerfile = opts.context_dir / "dockerfile";
+      dockerfile_display = "dockerfile";
     }
   }
   for (const auto& kv : a.values("build-arg")) {
     auto [k, v] = split_key_value(kv);
     if (k.empty()) fail(ErrorKind::usage, "--build-arg " + kv + ": want KEY=VALUE");
     if (v) {
-      opts.build_args[k] = *v;
+      conv.build_args[k] = *v;
     } else if (const char* e = std::getenv(k.c_str())) {
-      opts.build_args[k] = e;  // docker: --build-arg K takes K from the environment
+      conv.build_args[k] = e;  // docker: --build-arg K takes K from the environment
     }
   }
   for (const auto& kv : a.values("label")) {
     auto [k, v] = split_key_value(kv);
-    opts.labels[k] = v.value_or("");
+    conv.labels[k] = v.value_or("");
   }
-  opts.target = a.value_or("target", "");
-  opts.no_cache = a.has("no-cache");
+  conv.target = a.value_or("target", "");
+  opts.no_cache = conv.no_cache = a.has("no-cache");
   opts.pull = a.has("pull") ? solver::PullPolicy::always : solver::PullPolicy::missing;
   std::string network = a.value_or("network", "default");
-  if (network == "none") opts.network = solver::NetworkMode::none;
-  else if (network == "host") opts.allow_network_host = true;  // as buildx: asking for host grants it
+  if (network == "none") conv.network = "none";
+  else if (network == "host") conv.allow_network_host = true;  // as buildx: asking for host grants it
   else if (network != "default")
     fail(ErrorKind::usage, "--network " + network + ": want default, host or none");
   if (auto m = a.value("memory")) opts.memory_bytes = parse_size("--memory", *m);
   if (auto c = a.value("cpus")) opts.cpus = parse_cpus("--cpus", *c);
   for (const auto& s : a.values("secret")) opts.secrets.push_back(parse_secret(s));
   for (const auto& e : a.values("allow")) {
-    if (e == "security.insecure") opts.allow_insecure = true;
-    else if (e == "network.host") opts.allow_network_host = true;
+    if (e == "security.insecure") conv.allow_insecure = true;
+    else if (e == "network.host") conv.allow_network_host = true;
     else fail(ErrorKind::usage, "--allow " + e + ": unknown entitlement (want network.host or security.insecure)");
   }
   if (auto p = a.value("platform")) {
@@ -148,7 +165,7 @@ int run_build(const Globals& globals, const std::vector<std::string>& args) {
     opts.source_date_epoch = v;
   };
   if (const char* sde = std::getenv("SOURCE_DATE_EPOCH"); sde && *sde) epoch("", sde);
-  if (auto it = opts.build_args.find("SOURCE_DATE_EPOCH"); it != opts.build_args.end() && !it->second.empty())
+  if (auto it = conv.build_args.find("SOURCE_DATE_EPOCH"); it != conv.build_args.end() && !it->second.empty())
     epoch("--build-arg ", it->second);
   opts.registry_config = globals.config_file;
 
@@ -176,12 +193,20 @@ int run_build(const Globals& globals, const std::vector<std::string>& args) {
   bool quiet = a.has("quiet");
   ProgressMode mode = quiet ? ProgressMode::quiet : parse_progress_mode(a.value_or("progress", "auto"));
   auto display = ProgressDisplay::create(mode, stderr);
-  opts.progress = display.get();
+  opts.progress = conv.progress = display.get();
 
   store::Store store = open_store(globals);
   solver::BuildResult result = [&] {
     try {
-      return solver::build(store, opts);
+      convert::Source source = convert::load(opts.context_dir, dockerfile, dockerfile_display);
+      opts.ignored = source.ignored();
+      opts.can_skip_dir = source.can_skip_dir();
+      StoreImages images(store, opts);
+      convert::Dispatched converted = convert::convert(source.dockerfile, conv, images);
+      solver::Solved solved = solver::solve(store, converted.definition, opts);
+      convert::stamp_history(converted.image, solved.layers, opts.source_date_epoch,
+                             store::rfc3339(std::chrono::system_clock::now()));
+      return solver::write_image(store, std::move(converted.image), solved, opts);
     } catch (...) {
       display->finish();
       throw;

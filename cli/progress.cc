@@ -32,7 +32,7 @@ class PlainDisplay : public ProgressDisplay {
  public:
   explicit PlainDisplay(FILE* out) : out_(out), start_(Clock::now()) {}
 
-  void event(const ProgressEvent& ev) override {
+  void show(const ProgressEvent& ev) override {
     std::lock_guard lock(mu_);
     switch (ev.kind) {
       case ProgressEvent::Kind::info:
@@ -87,7 +87,7 @@ class PlainDisplay : public ProgressDisplay {
 class JsonDisplay : public ProgressDisplay {
  public:
   explicit JsonDisplay(FILE* out) : out_(out), start_(Clock::now()) {}
-  void event(const ProgressEvent& ev) override {
+  void show(const ProgressEvent& ev) override {
     static const char* kinds[] = {"step_started", "step_cached", "step_done", "step_failed", "step_log", "info"};
     nlohmann::json j = {{"type", kinds[static_cast<int>(ev.kind)]},
                         {"time", std::chrono::duration<double>(Clock::now() - start_).count()}};
@@ -121,7 +121,7 @@ class TtyDisplay : public ProgressDisplay {
  public:
   explicit TtyDisplay(FILE* out) : out_(out), start_(Clock::now()) {}
 
-  void event(const ProgressEvent& ev) override {
+  void show(const ProgressEvent& ev) override {
     std::lock_guard lock(mu_);
     if (done_) return;
     if (ev.kind == ProgressEvent::Kind::info) {
@@ -262,7 +262,7 @@ class TtyDisplay : public ProgressDisplay {
 class QuietDisplay : public ProgressDisplay {
  public:
   explicit QuietDisplay(FILE* out) : out_(out) {}
-  void event(const ProgressEvent& ev) override {
+  void show(const ProgressEvent& ev) override {
     std::lock_guard lock(mu_);
     if (ev.kind == ProgressEvent::Kind::step_failed) remember_failure(ev);
   }
@@ -278,6 +278,39 @@ class QuietDisplay : public ProgressDisplay {
 };
 
 }  // namespace
+
+void OutputTail::add(std::string_view text) {
+  for (char c : text) {
+    if (c != '\n') {
+      partial_ += c;
+      continue;
+    }
+    lines_.push_back(std::move(partial_));
+    partial_.clear();
+    if (lines_.size() > max_) lines_.pop_front();
+  }
+}
+
+std::string OutputTail::str() const {
+  std::string out;
+  for (const auto& l : lines_) out += l + "\n";
+  if (!partial_.empty()) out += partial_ + "\n";
+  return out;
+}
+
+void ProgressDisplay::event(const ProgressEvent& in) {
+  if (in.step == 0) return show(in);
+  ProgressEvent ev = in;
+  {
+    std::lock_guard lock(steps_mu_);
+    auto [it, fresh] = numbers_.emplace(in.step, static_cast<int>(numbers_.size()) + 1);
+    ev.step = it->second;
+    if (ev.kind == ProgressEvent::Kind::step_log) tails_[in.step].add(ev.text);
+    if (ev.kind == ProgressEvent::Kind::step_failed && ev.output.empty())
+      if (auto t = tails_.find(in.step); t != tails_.end()) ev.output = t->second.str();
+  }
+  show(ev);
+}
 
 void ProgressDisplay::remember_failure(const ProgressEvent& ev) {
   if (ev.output.empty()) return;

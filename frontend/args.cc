@@ -1,95 +1,11 @@
 // Build args, platforms and FROM resolution (BuildKit's dockerfile2llb rules
 // for meta args, stage args and the predefined platform args).
-#include <sys/utsname.h>
-
 #include <algorithm>
 
 #include "frontend/frontend.h"
 #include "frontend/text.h"
 
 namespace xb::frontend {
-
-namespace {
-
-std::string normalize_arch(std::string arch, std::string& variant) {
-  arch = text::lower(arch);
-  if (arch == "x86_64" || arch == "x86-64" || arch == "amd64") return "amd64";
-  if (arch == "i386" || arch == "i686" || arch == "386") return "386";
-  if (arch == "aarch64" || arch == "arm64") {
-    if (variant == "v8" || variant == "8") variant.clear();
-    return "arm64";
-  }
-  if (arch == "armhf") {
-    variant = "v7";
-    return "arm";
-  }
-  if (arch == "armel") {
-    variant = "v6";
-    return "arm";
-  }
-  if (arch.rfind("armv", 0) == 0 && arch.size() >= 5) {
-    variant = "v" + arch.substr(4, 1);
-    return "arm";
-  }
-  if (arch == "arm" && variant.empty()) variant = "v7";
-  return arch;
-}
-
-}  // namespace
-
-std::string Platform::str() const {
-  std::string s = os + "/" + arch;
-  if (!variant.empty()) s += "/" + variant;
-  return s;
-}
-
-Platform Platform::parse(std::string_view s) {
-  std::vector<std::string> parts;
-  size_t i = 0;
-  while (true) {
-    size_t j = s.find('/', i);
-    parts.emplace_back(s.substr(i, j == std::string_view::npos ? std::string_view::npos : j - i));
-    if (j == std::string_view::npos) break;
-    i = j + 1;
-  }
-  auto bad = [&]() {
-    throw Error(ErrorKind::invalid_argument,
-                "invalid platform \"" + std::string(s) + "\" (want OS/ARCH[/VARIANT], e.g. linux/amd64)");
-  };
-  if (parts.size() > 3 || std::any_of(parts.begin(), parts.end(), [](const std::string& p) { return p.empty(); }))
-    bad();
-  for (const auto& p : parts)
-    for (char c : p)
-      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-') bad();
-  Platform p;
-  if (parts.size() == 1) {
-    std::string l = text::lower(parts[0]);
-    if (l == "linux" || l == "windows" || l == "darwin" || l == "freebsd") {
-      p.os = l;
-      std::string v;
-      p.arch = normalize_arch(host_platform().arch, v);
-      p.variant = host_platform().variant;
-    } else {
-      p.arch = normalize_arch(parts[0], p.variant);
-    }
-    return p;
-  }
-  p.os = text::lower(parts[0]);
-  if (parts.size() == 3) p.variant = text::lower(parts[2]);
-  p.arch = normalize_arch(parts[1], p.variant);
-  return p;
-}
-
-Platform host_platform() {
-  struct utsname u {};
-  Platform p;
-  if (::uname(&u) != 0) {
-    p.arch = "amd64";
-    return p;
-  }
-  p.arch = normalize_arch(u.machine, p.variant);
-  return p;
-}
 
 bool is_proxy_arg(std::string_view name) {
   static const char* const names[] = {"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY",
@@ -101,11 +17,11 @@ Env platform_args(const Platform& target, const Platform& build) {
   Env env;
   env.set("BUILDPLATFORM", build.str());
   env.set("BUILDOS", build.os);
-  env.set("BUILDARCH", build.arch);
+  env.set("BUILDARCH", build.architecture);
   env.set("BUILDVARIANT", build.variant);
   env.set("TARGETPLATFORM", target.str());
   env.set("TARGETOS", target.os);
-  env.set("TARGETARCH", target.arch);
+  env.set("TARGETARCH", target.architecture);
   env.set("TARGETVARIANT", target.variant);
   return env;
 }

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/platform.h"
 
 namespace xb::frontend {
 
@@ -304,18 +305,6 @@ Dockerfile parse_dockerfile(std::string_view text, std::string_view file = "Dock
 Dockerfile to_dockerfile(Ast ast);
 
 // ─────────────────────── args, platforms, stages ──────────────────────────
-
-struct Platform {
-  std::string os = "linux";
-  std::string arch;     // "amd64", "arm64", …
-  std::string variant;  // "v7", or empty
-  std::string str() const;  // "linux/arm/v7"
-  // "linux/amd64", "linux/arm64/v8"; throws Error(invalid_argument).
-  static Platform parse(std::string_view s);
-};
-
-// The machine's platform, from uname(2) (x86_64 → linux/amd64).
-Platform host_platform();
 
 // Args every Dockerfile may use without declaring them with a value
 // (--build-arg HTTP_PROXY=… works without `ARG HTTP_PROXY`): the proxy

@@ -40,7 +40,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)fe::dump_ast(ast);
     fe::Dockerfile df = fe::to_dockerfile(std::move(ast));
     (void)fe::run_checks(df, {});  // the build checks walk the same tree
-    fe::Env platform = fe::platform_args(fe::Platform::parse("linux/arm64"), fe::Platform::parse("linux/amd64"));
+    fe::Env platform = fe::platform_args(xb::Platform::parse("linux/arm64"), xb::Platform::parse("linux/amd64"));
     fe::Env meta;
     try {
       meta = fe::resolve_meta_args(df, {{"A", "1"}}, platform);

@@ -11,7 +11,6 @@
 #include <chrono>
 #include <climits>
 #include <ctime>
-#include <deque>
 #include <random>
 #include <set>
 #include <thread>
@@ -20,9 +19,10 @@
 #include "executor/executor.h"
 #include "registry/registry.h"
 #include "snapshotter/snapshotter.h"
-#include "solver/dispatch.h"
+#include "solver/engine.h"
 #include "solver/graph.h"
 #include "solver/cache_records.h"
+#include "solver/mounts.h"
 #include "solver/solver.h"
 
 namespace xb::solver {
@@ -30,88 +30,6 @@ namespace xb::solver {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string random_hex(int n) {
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
-  static const char digits[] = "0123456789abcdef";
-  std::string s(static_cast<size_t>(n), '0');
-  for (auto& c : s) c = digits[rng() % 16];
-  return s;
-}
-
-int open_in_root(int root_fd, const std::string& rel, int flags) {
-  struct open_how how {};
-  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
-  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-  return static_cast<int>(syscall(SYS_openat2, root_fd, rel.empty() ? "." : rel.c_str(), &how, sizeof how));
-}
-
-// A file of the build context (the Dockerfile, .dockerignore) read without
-// leaving `scope`: a symlink may lead elsewhere inside it (as docker and
-// BuildKit follow it), never out (absolute or "../..": EXDEV), so no host
-// file is read or, through a parse error, shown. nullopt: no such file.
-std::optional<std::string> read_beneath(const fs::path& scope, const fs::path& path,
-                                        const std::string& what) {
-  fs::path rel =
-      fs::absolute(path).lexically_normal().lexically_relative(fs::absolute(scope).lexically_normal());
-  UniqueFd dir = open_or_throw(scope, O_PATH | O_DIRECTORY);
-  struct open_how how {};
-  how.flags = O_RDONLY | O_CLOEXEC;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-  UniqueFd fd(static_cast<int>(syscall(SYS_openat2, dir.get(), rel.c_str(), &how, sizeof how)));
-  if (!fd) {
-    if (errno == ENOENT) return std::nullopt;
-    if (errno == EXDEV)
-      fail(ErrorKind::invalid_argument, what + " `" + path.string() + "` is a symlink that leads out of `" +
-                                            scope.string() + "`: refused; put the file itself there");
-    throw_errno("open " + what, path.string());
-  }
-  std::string text;
-  read_chunks(fd.get(), path.string(), [&](std::string_view piece) { text.append(piece); });
-  return text;
-}
-
-// The real path of rel inside root, resolved as a chroot would: a symlink
-// (absolute or "../..") or a ".." cannot lead out of root. For bind mount
-// sources, which the kernel would otherwise resolve on the host.
-fs::path resolve_in_root(const fs::path& root, const std::string& rel, const std::string& what) {
-  UniqueFd root_fd = open_or_throw(root, O_PATH | O_DIRECTORY);
-  size_t i = rel.find_first_not_of('/');
-  UniqueFd fd(open_in_root(root_fd.get(), i == std::string::npos ? "" : rel.substr(i), O_PATH));
-  if (!fd) {
-    if (errno == ENOENT || errno == ENOTDIR) fail(ErrorKind::not_found, what);
-    throw_errno("open", (root / rel).string());
-  }
-  char buf[PATH_MAX];
-  std::string link = "/proc/self/fd/" + std::to_string(fd.get());
-  ssize_t n = ::readlink(link.c_str(), buf, sizeof buf);
-  if (n < 0 || n >= static_cast<ssize_t>(sizeof buf)) throw_errno("readlink", link);
-  return fs::path(std::string(buf, static_cast<size_t>(n)));
-}
-
-// Copies the tree at src (rel: its path in the context) into dst, leaving
-// out what .dockerignore excludes; symlinks are copied as links. Hardlinks
-// (link) stand in for copies of files where the mount will be read-only.
-void copy_context_tree(const fs::path& src, const fs::path& dst, const std::string& rel,
-                       const IgnorePredicate& ignored, const SkipDirPredicate& skip, bool link) {
-  struct stat st {};
-  if (::lstat(src.c_str(), &st) < 0) throw_errno("stat", src.string());
-  auto join = [&](const std::string& name) { return rel.empty() ? name : rel + "/" + name; };
-  if (S_ISDIR(st.st_mode)) {
-    if (::mkdir(dst.c_str(), st.st_mode & 07777) < 0 && errno != EEXIST) throw_errno("mkdir", dst.string());
-    for (const auto& e : fs::directory_iterator(src)) {
-      std::string name = e.path().filename().string(), r = join(name);
-      bool dir = e.is_directory() && !e.is_symlink();
-      if (ignored && ignored(r, dir) && (!dir || !skip || skip(r))) continue;
-      copy_context_tree(e.path(), dst / name, r, ignored, skip, link);
-    }
-  } else if (S_ISLNK(st.st_mode)) {
-    fs::copy_symlink(src, dst);
-  } else if (S_ISREG(st.st_mode)) {
-    if (!link || ::link(src.c_str(), dst.c_str()) < 0) fs::copy_file(src, dst);
-  }
-  // Sockets, fifos and devices are not part of a build context.
-}
 
 // mkdir -p of `path` inside root, resolving every component as a chroot
 // would (a planted symlink cannot lead outside); what is created is owned
@@ -165,38 +83,18 @@ void with_all_mounted(const std::vector<std::vector<Mount>>& sets, size_t i, std
   });
 }
 
-class Tail {
- public:
-  void add(std::string_view text) {
-    for (char c : text) {
-      if (c == '\n') {
-        push(std::move(partial_));
-        partial_.clear();
-      } else {
-        partial_ += c;
-      }
-    }
-  }
-  std::string str() const {
-    std::string out;
-    for (const auto& l : lines_) out += l + "\n";
-    if (!partial_.empty()) out += partial_ + "\n";
-    return out;
-  }
-
- private:
-  void push(std::string line) {
-    lines_.push_back(std::move(line));
-    if (lines_.size() > 20) lines_.pop_front();
-  }
-  std::deque<std::string> lines_;
-  std::string partial_;
-};
-
 class BuildEngine : public Engine {
  public:
-  BuildEngine(store::Store& store, snapshotter::Snapshotter& snap, const BuildOptions& opts, cache::RemoteCache* remote)
-      : store_(store), snap_(snap), opts_(opts), records_(store), remote_(remote) {}
+  // ignored, can_skip_dir: the context's .dockerignore (bind mounts of the context honour it too).
+  BuildEngine(store::Store& store, snapshotter::Snapshotter& snap, const BuildOptions& opts, cache::RemoteCache* remote,
+              IgnorePredicate ignored, SkipDirPredicate can_skip_dir)
+      : store_(store),
+        snap_(snap),
+        opts_(opts),
+        records_(store),
+        remote_(remote),
+        mounts_(MountManager::Options{store.root(), opts.context_dir, std::move(ignored), std::move(can_skip_dir),
+                                      opts.secrets}) {}
 
   std::optional<FsState> lookup(const CacheKey& key) override {
     auto hit = lookup_local(key);
@@ -244,11 +142,16 @@ class BuildEngine : public Engine {
   std::optional<FsState> lookup_local(const CacheKey& key) {
     auto rec = records_.get(key);  // an unreadable record is a miss, and gets rewritten
     if (!rec) return std::nullopt;
-    if (!rec->snapshot.empty() && !snap_.stat(rec->snapshot)) return std::nullopt;
-    for (const auto& l : rec->layers)
-      if (!store_.has_blob(l.blob)) return std::nullopt;
-    records_.touch(key);  // for prune --keep-storage: least recently used goes first
-    return FsState{rec->snapshot, rec->layers};
+    std::optional<FsState> s = cached_state(
+        *rec, [&](const std::string& snapshot) { return snap_.stat(snapshot).has_value(); },
+        [&](const Digest& blob) { return store_.has_blob(blob); });
+    if (!s) return std::nullopt;
+    try {
+      records_.touch(key);  // for prune --keep-storage: least recently used goes first
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+    return s;
   }
 
   FsState execute(Vertex& v, const CacheKey& key, const FsState& parent, const std::vector<FsState>& deps) override {
@@ -313,12 +216,6 @@ class BuildEngine : public Engine {
     return out;
   }
 
-  // The context's .dockerignore: bind mounts of the context honour it too.
-  void set_ignored(IgnorePredicate ignored, SkipDirPredicate skip) {
-    ignored_ = std::move(ignored);
-    can_skip_dir_ = std::move(skip);
-  }
-
   void remember(const CacheKey& key, const std::vector<Layer>& layers, bool remote) {
     std::lock_guard lock(mu_);
     known_.insert_or_assign(key, layers);
@@ -334,26 +231,17 @@ class BuildEngine : public Engine {
     emit(ProgressEvent::Kind::step_done, v, "", d);
   }
   void on_failed(Vertex& v, const Error& e, std::chrono::steady_clock::duration d) override {
-    std::string output;
-    {
-      std::lock_guard lock(mu_);
-      if (auto it = tails_.find(&v); it != tails_.end()) output = it->second;
-    }
-    emit(ProgressEvent::Kind::step_failed, v, e.message(), d, false, std::move(output));
+    emit(ProgressEvent::Kind::step_failed, v, e.message(), d);
   }
 
+  // Events name a step by its id; the display numbers them and keeps the
+  // last lines of their output (cli/progress).
   void emit(ProgressEvent::Kind kind, Vertex& v, std::string text, std::chrono::steady_clock::duration d,
-            bool err = false, std::string output = {}) {
+            bool err = false) {
     if (!opts_.progress) return;
     ProgressEvent ev;
     ev.kind = kind;
-    ev.output = std::move(output);
-    {
-      // Steps are numbered in the order they are first shown, as BuildKit's #N.
-      std::lock_guard lock(mu_);
-      auto [it, fresh] = shown_.emplace(&v, static_cast<int>(shown_.size()) + 1);
-      ev.step = it->second;
-    }
+    ev.step = v.id;
     ev.name = v.name;
     ev.text = std::move(text);
     ev.elapsed = d;
@@ -404,18 +292,6 @@ class BuildEngine : public Engine {
   }
 
  private:
-  // This build's directory for secret files, made on first use: 0700, in
-  // memory, named by our pid so that prune removes what a killed build left
-  // (/dev/shm/xbuild-secret-<pid>-*), removed with the build.
-  fs::path secret_dir() {
-    std::lock_guard lock(secret_mu_);
-    if (!secret_dir_) {
-      secret_dir_.emplace(executor::secret_name("build"), executor::kSecretDir);
-      if (::chmod(secret_dir_->path().c_str(), 0700) < 0) throw_errno("chmod", secret_dir_->path().string());
-    }
-    return secret_dir_->path();
-  }
-
   void run_exec(ExecVertex& v, const std::vector<Mount>& root, const std::vector<std::vector<Mount>>& inputs) {
     executor::RunSpec spec;
     spec.root = root;
@@ -431,184 +307,21 @@ class BuildEngine : public Engine {
     spec.limits.memory_bytes = opts_.memory_bytes;
     spec.limits.cpus = opts_.cpus;
 
-    std::vector<std::unique_ptr<TempDir>> temps;
-    std::vector<FileLock> locks;
-    std::vector<fs::path> secret_files;
-    struct SecretCleanup {
-      std::vector<fs::path>& files;
-      ~SecretCleanup() {
-        for (auto& f : files) ::unlink(f.c_str());
-      }
-    } secret_cleanup{secret_files};
-    // Bind mounts of input file systems need those mounted; collect which.
-    std::vector<std::pair<size_t, const RunMount*>> input_binds;
-    for (const auto& m : v.mounts) {
-      const auto& sp = m.spec;
-      switch (sp.type) {
-        case frontend::Mount::Type::bind: {
-          if (m.input.kind == InputRef::Kind::context) {
-            std::string missing = "RUN --mount=type=bind: source \"" + sp.source + "\" not found in the context";
-            fs::path ctx = resolve_in_root(opts_.context_dir, "", missing);
-            fs::path src = resolve_in_root(opts_.context_dir, sp.source, missing);
-            std::string rel = src.lexically_relative(ctx).string();
-            if (rel == ".") rel.clear();
-            if (ignored_ && !rel.empty() && ignored_(rel, fs::is_directory(src)) &&
-                !(fs::is_directory(src) && !(can_skip_dir_ && can_skip_dir_(rel))))
-              fail(ErrorKind::not_found, missing + " (excluded by .dockerignore)");
-            if (!sp.read_only || ignored_) {
-              // Writes to a rw bind are discarded: never let a RUN change the user's context.
-              // And a step sees the context as .dockerignore leaves it, never more.
-              auto tmp = std::make_unique<TempDir>("bind", store_.root() / "ingest");  // prune sweeps it after a kill
-              fs::path copy = tmp->path() / "src";
-              copy_context_tree(src, copy, rel, ignored_, can_skip_dir_, sp.read_only);
-              src = copy;
-              temps.push_back(std::move(tmp));
-            }
-            spec.mounts.push_back(Mount{"bind", src.string(), sp.target, {sp.read_only ? "ro" : "rw", "rbind"}});
-          } else {
-            input_binds.emplace_back(spec.mounts.size(), &m);
-            spec.mounts.push_back(Mount{"bind", "", sp.target, {sp.read_only ? "ro" : "rw", "rbind"}});
-          }
-          break;
-        }
-        case frontend::Mount::Type::cache: {
-          std::string id = sp.id.empty() ? sp.target : sp.id;
-          fs::path base = records_.mount_dir(id);
-          fs::path dir;
-          if (sp.sharing == frontend::Mount::Sharing::locked) {
-            fs::create_directories(base);
-            locks.emplace_back(base.string() + ".lock", FileLock::Mode::exclusive);
-            dir = base;
-          } else if (sp.sharing == frontend::Mount::Sharing::private_) {
-            // The first instance nobody else holds, else a new one.
-            for (int i = 0;; ++i) {
-              fs::path cand = i == 0 ? base : fs::path(base.string() + "-" + std::to_string(i));
-              fs::create_directories(cand.parent_path());
-              FileLock l = FileLock::try_lock(cand.string() + ".lock", FileLock::Mode::exclusive);
-              if (l.owns()) {
-                locks.push_back(std::move(l));
-                dir = cand;
-                break;
-              }
-            }
-          } else {
-            dir = base;
-          }
-          if (!fs::exists(dir)) {
-            fs::create_directories(dir);
-            ::chmod(dir.c_str(), sp.mode.value_or(0755));
-            if (::chown(dir.c_str(), sp.uid.value_or(0), sp.gid.value_or(0)) < 0) throw_errno("chown", dir.string());
-          }
-          spec.mounts.push_back(Mount{"bind", dir.string(), sp.target, {"rw", "rbind"}});
-          break;
-        }
-        case frontend::Mount::Type::tmpfs: {
-          std::vector<std::string> o = {"nosuid", "nodev"};
-          if (sp.size_bytes) o.push_back("size=" + std::to_string(*sp.size_bytes));
-          spec.mounts.push_back(Mount{"tmpfs", "tmpfs", sp.target, o});
-          break;
-        }
-        case frontend::Mount::Type::secret: {
-          std::string id = sp.id.empty() ? fs::path(sp.target).filename().string() : sp.id;
-          const SecretSource* found = nullptr;
-          for (const auto& s : opts_.secrets)
-            if (s.id == id) found = &s;
-          if (!found) {
-            if (sp.required)
-              fail(ErrorKind::not_found, "secret \"" + id + "\" is required: pass --secret id=" + id + ",src=FILE");
-            break;
-          }
-          std::string value;
-          if (!found->env.empty()) {
-            const char* e = std::getenv(found->env.c_str());
-            value = e ? e : "";
-          } else {
-            value = read_file(found->file);
-          }
-          if (!sp.env.empty()) spec.env.push_back(sp.env + "=" + value);
-          if (sp.target.empty() && !sp.env.empty()) break;
-          // Secrets live in memory only (/dev/shm is tmpfs), bound read-only and removed after the step,
-          // in this build's 0700 directory: the file's mode, uid and gid are the mount's (what the
-          // RUN sees), and no other host user can reach it whatever they are.
-          fs::path f = secret_dir() / random_hex(16);
-          {
-            UniqueFd fd = open_or_throw(f, O_WRONLY | O_CREAT | O_EXCL, sp.mode.value_or(0400));
-            secret_files.push_back(f);
-            write_all(fd.get(), value, f.string());
-            if (::fchown(fd.get(), sp.uid.value_or(0), sp.gid.value_or(0)) < 0) throw_errno("chown", f.string());
-          }
-          std::string target = sp.target.empty() ? "/run/secrets/" + id : sp.target;
-          spec.mounts.push_back(Mount{"bind", f.string(), target, {"ro", "bind"}});
-          break;
-        }
-        case frontend::Mount::Type::ssh:
-          fail(ErrorKind::invalid_argument, "RUN --mount=type=ssh is not supported");
-      }
-    }
-    // Inline files (a RUN heredoc with #!) live as secrets do: in memory,
-    // bound read-only, removed after the step.
-    for (const auto& file : v.files) {
-      fs::path f = fs::path(executor::kSecretDir) / executor::secret_name(random_hex(16));
-      {
-        UniqueFd fd = open_or_throw(f, O_WRONLY | O_CREAT | O_EXCL, file.mode);
-        secret_files.push_back(f);
-        write_all(fd.get(), file.content, f.string());
-        if (::fchmod(fd.get(), file.mode) < 0) throw_errno("chmod", f.string());  // no umask
-      }
-      spec.mounts.push_back(Mount{"bind", f.string(), file.path, {"ro", "bind"}});
-    }
+    MountManager::Step mounts = mounts_.prepare(v, spec);
 
-    Tail tail;
     spec.on_output = [&](executor::Stream s, std::string_view text) {
-      tail.add(text);
       emit(ProgressEvent::Kind::step_log, v, std::string(text), {}, s == executor::Stream::stderr_stream);
     };
 
     executor::ExitStatus status;
     std::vector<std::vector<Mount>> sets;
-    for (const auto& [idx, m] : input_binds) sets.push_back(inputs.at(static_cast<size_t>(m->input.dep)));
+    for (const auto& [idx, m] : mounts.input_binds()) sets.push_back(inputs.at(static_cast<size_t>(m->input.dep)));
     std::vector<fs::path> roots;
     with_all_mounted(sets, 0, roots, [&](const std::vector<fs::path>& mounted) {
-      for (size_t i = 0; i < input_binds.size(); ++i) {
-        auto [idx, m] = input_binds[i];
-        spec.mounts[idx].source =
-            resolve_in_root(mounted[i], m->spec.source,
-                            "RUN --mount=type=bind: source \"" + m->spec.source + "\" not found in the stage").string();
-        if (m->spec.read_only) continue;
-        // rw on another stage's files: writable, and the writes discarded
-        // (BuildKit mounts a throwaway copy): an overlay with a temporary
-        // upper dir for a directory, a copy for a single file.
-        auto tmp = std::make_unique<TempDir>("bind", store_.root() / "ingest");  // prune sweeps it after a kill
-        const std::string src = spec.mounts[idx].source;
-        struct stat st {};
-        if (::stat(src.c_str(), &st) < 0) throw_errno("stat", src);
-        if (S_ISDIR(st.st_mode)) {
-          fs::create_directory(tmp->path() / "upper");
-          fs::create_directory(tmp->path() / "work");
-          // The lower dir by a link of a plain name: a source path with ':'
-          // or ',' (a stage's own file names) must not become more overlay
-          // options or lower dirs (":/etc" would show the host's /etc).
-          fs::create_directory_symlink(src, tmp->path() / "lower");
-          spec.mounts[idx] = Mount{"overlay", "overlay", m->spec.target,
-                                   {"lowerdir=" + (tmp->path() / "lower").string(),
-                                    "upperdir=" + (tmp->path() / "upper").string(),
-                                    "workdir=" + (tmp->path() / "work").string()}};
-        } else {
-          fs::path copy = tmp->path() / "file";
-          fs::copy_file(src, copy);
-          if (::chown(copy.c_str(), st.st_uid, st.st_gid) < 0) throw_errno("chown", copy.string());
-          if (::chmod(copy.c_str(), st.st_mode & 07777) < 0) throw_errno("chmod", copy.string());
-          spec.mounts[idx].source = copy.string();
-        }
-        temps.push_back(std::move(tmp));
-      }
+      mounts.bind_inputs(mounted, spec);
       status = executor::run(spec);
     });
     if (!status.ok()) {
-      {
-        std::lock_guard lock(mu_);
-        tails_[&v] = tail.str();
-      }
       std::string cmd;
       for (size_t i = 0; i < v.args.size(); ++i) cmd += (i ? " " : "") + v.args[i];
       fail(status.cancelled ? ErrorKind::cancelled : ErrorKind::failed_precondition,
@@ -656,159 +369,65 @@ class BuildEngine : public Engine {
   std::set<CacheKey> remote_hits_;
   std::mutex unpack_mu_;
   std::mutex mu_;
-  std::mutex secret_mu_;
-  std::optional<TempDir> secret_dir_;
-  std::map<const Vertex*, int> shown_;  // display number of each step shown
-  std::map<const Vertex*, std::string> tails_;
-  IgnorePredicate ignored_;
-  SkipDirPredicate can_skip_dir_;
+  MountManager mounts_;
 };
 
-class StoreImages : public ImageResolver {
- public:
-  StoreImages(store::Store& store, const BuildOptions& opts) : store_(store), opts_(opts) {}
-
-  store::Image resolve(const store::ImageRef& ref) override {
-    if (opts_.pull == PullPolicy::missing) {
-      try {
-        return store_.image(ref.str());
-      } catch (const Error& e) {
-        if (e.kind() != ErrorKind::not_found) throw;
-      }
-    }
-    info("pulling " + ref.str());
-    registry::ClientOptions co;
-    co.config = registry::RegistryConfig::load(opts_.registry_config);
-    co.credentials.emplace();
-    registry::Client client(std::move(co));
-    store::Descriptor d = client.pull(store_, ref);
-    return store_.image(d);
-  }
-
-  void info(const std::string& text) {
-    if (!opts_.progress) return;
-    ProgressEvent ev;
-    ev.kind = ProgressEvent::Kind::info;
-    ev.text = text;
-    opts_.progress->event(ev);
-  }
-
- private:
-  store::Store& store_;
-  const BuildOptions& opts_;
-};
-
-// BuildKit's build checks: each finding is a warning, or with
-// `# check=error=true` the build fails before anything runs.
-void run_build_checks(const frontend::Dockerfile& df, const BuildOptions& options,
-                      std::vector<frontend::CheckFinding> from_dispatch) {
-  std::string directive;
-  int directive_line = 1;
-  for (const auto& d : df.ast.directives)
-    if (d.name == "check") {
-      directive = d.value;
-      directive_line = d.line;
-    }
-  if (auto it = options.build_args.find("BUILDKIT_DOCKERFILE_CHECK"); it != options.build_args.end())
-    directive = it->second;
-  frontend::CheckConfig config;
-  try {
-    config = frontend::parse_check_directive(directive);
-  } catch (Error& e) {
-    e.at(df.ast.location(directive_line));
-    throw;
-  }
-  auto findings = frontend::run_checks(df, config);
-  if (!config.skip_all)
-    for (auto& f : from_dispatch)
-      if (!config.skip.count(f.rule)) findings.push_back(std::move(f));
-  std::stable_sort(findings.begin(), findings.end(), [](const auto& a, const auto& b) { return a.line < b.line; });
-  if (findings.empty()) return;
-  if (options.progress) {
-    for (const auto& f : findings) {
-      ProgressEvent ev;
-      ev.kind = ProgressEvent::Kind::info;
-      ev.text = "WARNING: " + f.rule + ": " + f.message + " (" + df.ast.file + ":" + std::to_string(f.line) + ")";
-      options.progress->event(ev);
-    }
-  }
-  if (!config.error) return;
-  std::vector<std::string> rules;
-  for (const auto& f : findings)
-    if (std::find(rules.begin(), rules.end(), f.rule) == rules.end()) rules.push_back(f.rule);
-  std::string list;
-  for (const auto& r : rules) list += (list.empty() ? "" : ", ") + r;
-  Error e(ErrorKind::invalid_argument, "lint violation found for rules: " + list +
-                                           " (the Dockerfile's `# check=error=true` makes checks fail the build)");
-  throw e.at(df.ast.location(findings.front().line));
+void info(const BuildOptions& opts, const std::string& text) {
+  if (!opts.progress) return;
+  ProgressEvent ev;
+  ev.kind = ProgressEvent::Kind::info;
+  ev.text = text;
+  opts.progress->event(ev);
 }
 
 }  // namespace
 
-BuildResult build(store::Store& store, const BuildOptions& options) {
-  fs::path dockerfile = options.dockerfile.empty() ? options.context_dir / "Dockerfile" : options.dockerfile;
-  std::string display = options.dockerfile_display.empty() ? dockerfile.string() : options.dockerfile_display;
-  if (!fs::is_directory(options.context_dir))
-    fail(ErrorKind::invalid_argument, "build context \"" + options.context_dir.string() + "\" is not a directory");
-  // The Dockerfile is read inside the context when it is in the context, else
-  // inside its own directory (buildx sends that directory alone).
-  fs::path rel_to_ctx = fs::absolute(dockerfile).lexically_normal().lexically_relative(
-      fs::absolute(options.context_dir).lexically_normal());
-  bool in_context = !rel_to_ctx.empty() && *rel_to_ctx.begin() != "..";
-  fs::path scope = in_context ? options.context_dir : fs::absolute(dockerfile).parent_path();
-  std::optional<std::string> text = read_beneath(scope, dockerfile, "Dockerfile");
-  if (!text)
-    fail(ErrorKind::not_found,
-         "read the Dockerfile: `" + dockerfile.string() + "` does not exist (name one with -f FILE)");
-  frontend::Dockerfile df = frontend::parse_dockerfile(*text, display);
+std::optional<FsState> cached_state(const cache::CacheRecord& rec,
+                                    const std::function<bool(const std::string&)>& has_snapshot,
+                                    const std::function<bool(const Digest&)>& has_blob) {
+  if (!rec.snapshot.empty() && !has_snapshot(rec.snapshot)) return std::nullopt;
+  for (const auto& l : rec.layers)
+    if (!has_blob(l.blob)) return std::nullopt;
+  return FsState{rec.snapshot, rec.layers};
+}
 
-  frontend::DockerIgnore ignore = frontend::read_dockerignore(
-      options.context_dir.string(), dockerfile.string(), [&](const std::string& p) {
-        if (p == (options.context_dir / ".dockerignore").string())
-          return read_beneath(options.context_dir, p, ".dockerignore");
-        return read_beneath(scope, p, "Dockerfile's .dockerignore");
-      });
-  IgnorePredicate ignored;
-  SkipDirPredicate skip;
-  if (!ignore.empty()) {
-    ignored = [&ignore](std::string_view p, bool) { return ignore.matches(p); };
-    skip = [&ignore](std::string_view d) { return ignore.can_skip_dir(d); };
+store::Image resolve_image(store::Store& store, const store::ImageRef& ref, const BuildOptions& opts) {
+  if (opts.pull == PullPolicy::missing) {
+    try {
+      return store.image(ref.str());
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::not_found) throw;
+    }
   }
+  info(opts, "pulling " + ref.str());
+  registry::ClientOptions co;
+  co.config = registry::RegistryConfig::load(opts.registry_config);
+  co.credentials.emplace();
+  registry::Client client(std::move(co));
+  store::Descriptor d = client.pull(store, ref);
+  return store.image(d);
+}
+
+Solved solve(store::Store& store, Definition& def, const BuildOptions& options) {
   cache::LocalCache local_cache(store);
   // The stat cache is per context directory (its absolute path names it).
   fs::path stat_cache = local_cache.stat_cache(options.context_dir);
   fs::create_directories(stat_cache.parent_path());
-  ContextKeys context(std::make_unique<ContextHasher>(options.context_dir, ignored, skip, stat_cache));
-
-  DispatchOptions dopts;
-  dopts.build_args = options.build_args;
-  dopts.target = options.target;
-  dopts.labels = options.labels;
-  dopts.no_cache = options.no_cache;
-  dopts.network = options.network == NetworkMode::none ? "none" : "host";
-  dopts.allow_insecure = options.allow_insecure;
-  dopts.allow_network_host = options.allow_network_host;
-  dopts.context_dir = options.context_dir;
-  dopts.ignored = ignored;
-  dopts.can_skip_dir = skip;
-  dopts.context = &context;
+  ContextKeys context(
+      std::make_unique<ContextHasher>(options.context_dir, options.ignored, options.can_skip_dir, stat_cache));
   UrlCache urls(local_cache.urls());
-  dopts.urls = &urls;
-  StoreImages images(store, options);
-  Dispatched d = dispatch(df, dopts, images);
-  run_build_checks(df, options, std::move(d.findings));
+  attach_context(def.vertices, BuildContext{options.context_dir, options.ignored, options.can_skip_dir, &context, &urls});
 
   auto snap = snapshotter::open_snapshotter(store.root());
   std::shared_ptr<cache::RemoteCache> remote;
   if (!options.cache_from.empty() && !options.no_cache)
     remote = std::make_shared<cache::RemoteCache>(store, options.cache_from, options.registry_config,
-                                                  [&images](const std::string& w) { images.info(w); });
-  BuildEngine engine(store, *snap, options, remote.get());
-  engine.set_ignored(ignored, skip);
+                                                  [&options](const std::string& w) { info(options, w); });
+  BuildEngine engine(store, *snap, options, remote.get(), options.ignored, options.can_skip_dir);
   int cores = static_cast<int>(std::thread::hardware_concurrency());
   Graph graph(engine, cores > 0 ? cores : 2);
   if (options.source_date_epoch) graph.set_key_salt("source-date-epoch=" + std::to_string(*options.source_date_epoch));
-  FsState final_fs = d.target ? graph.solve(*d.target) : FsState{};
+  FsState final_fs = def.target ? graph.solve(*def.target) : FsState{};
   context.save();
   // The image's layers must be in the store even when its steps came from a remote cache.
   engine.ensure_blobs(final_fs.layers);
@@ -817,18 +436,21 @@ BuildResult build(store::Store& store, const BuildOptions& options) {
   cache->remote = remote;
   cache->image_layers = final_fs.layers;
   if (!options.cache_to.empty())
-    cache->records = collect_records(graph, d.target, [&](const CacheKey& k) { return engine.known(k); });
+    cache->records = collect_records(graph, def.target, [&](const CacheKey& k) { return engine.known(k); });
+  auto stats = graph.stats();
+  return Solved{std::move(final_fs.layers), def.steps, stats.cached, cache};
+}
 
-  // The image: the target's config with its layers and times.
-  store::ImageConfig image = std::move(d.image);
+BuildResult write_image(store::Store& store, store::ImageConfig image, const Solved& solved,
+                        const BuildOptions& options) {
+  // The image: the target's config with its layers.
   image.diff_ids.clear();
-  for (const auto& l : final_fs.layers) image.diff_ids.push_back(l.diff_id);
-  stamp_history(image, final_fs.layers, options.source_date_epoch, store::rfc3339(std::chrono::system_clock::now()));
+  for (const auto& l : solved.layers) image.diff_ids.push_back(l.diff_id);
   // A base image's inline cache metadata describes the base's build, not this one.
   if (image.extra.is_object()) image.extra.erase(std::string(cache::kInlineCacheField));
   for (const auto& spec : options.cache_to)
     if (spec.type == cache::CacheSpec::Type::inline_)
-      image.extra[std::string(cache::kInlineCacheField)] = cache::export_cache(store, *cache, spec, {});
+      image.extra[std::string(cache::kInlineCacheField)] = cache::export_cache(store, *solved.cache, spec, {});
   std::string config_json = image.to_json();
   Digest config_digest = store.put_blob(config_json);
 
@@ -836,17 +458,16 @@ BuildResult build(store::Store& store, const BuildOptions& options) {
                                 static_cast<int64_t>(config_json.size()), {}, std::nullopt, {}, {}};
   std::vector<store::Descriptor> layers;
   uint64_t size = 0;
-  for (const auto& l : final_fs.layers) {
+  for (const auto& l : solved.layers) {
     layers.push_back(store::Descriptor{l.media_type, l.blob, static_cast<int64_t>(l.size), {}, std::nullopt, {}, {}});
     size += l.size;
   }
   store::Manifest m{std::string(store::media_type::oci_manifest), config_desc, layers, {}, std::nullopt};
   std::string manifest_json = m.to_json();
   Digest manifest_digest = store.put_blob(manifest_json);
-  auto stats = graph.stats();
   BuildResult result{store::Descriptor{std::string(store::media_type::oci_manifest), manifest_digest,
                                        static_cast<int64_t>(manifest_json.size()), {}, std::nullopt, {}, {}},
-                     config_digest, size, d.steps, stats.cached, cache};
+                     config_digest, size, solved.steps, solved.cached_steps, solved.cache};
   return result;
 }
 

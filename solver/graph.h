@@ -46,6 +46,7 @@ class Vertex {
   virtual ~Vertex() = default;
 
   Kind kind = Kind::exec;
+  int id = 0;                 // 1-based, unique in its definition: what progress events name it by
   std::string name;           // what the progress display shows
   SourceLocation location;    // the Dockerfile instruction
   Vertex* parent = nullptr;   // the root file system it changes (null: empty)

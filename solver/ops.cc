@@ -17,13 +17,13 @@ nlohmann::json input_json(const InputRef& in) {
   return nullptr;
 }
 
-std::string_view mount_type(frontend::Mount::Type t) {
+std::string_view mount_type(MountSpec::Type t) {
   switch (t) {
-    case frontend::Mount::Type::bind: return "bind";
-    case frontend::Mount::Type::cache: return "cache";
-    case frontend::Mount::Type::tmpfs: return "tmpfs";
-    case frontend::Mount::Type::secret: return "secret";
-    case frontend::Mount::Type::ssh: return "ssh";
+    case MountSpec::Type::bind: return "bind";
+    case MountSpec::Type::cache: return "cache";
+    case MountSpec::Type::tmpfs: return "tmpfs";
+    case MountSpec::Type::secret: return "secret";
+    case MountSpec::Type::ssh: return "ssh";
   }
   return "?";
 }
@@ -98,7 +98,7 @@ std::string ExecVertex::describe() const {
 std::string ExecVertex::content_key() {
   std::string out;
   for (const auto& m : mounts) {
-    if (m.spec.type != frontend::Mount::Type::bind || m.input.kind != InputRef::Kind::context) continue;
+    if (m.spec.type != MountSpec::Type::bind || m.input.kind != InputRef::Kind::context) continue;
     ContextSelection sel;
     sel.patterns = {m.spec.source.empty() ? "." : m.spec.source};
     out += context->key(sel) + "\n";
@@ -189,6 +189,24 @@ std::string FileVertex::content_key() {
   } catch (Error& e) {
     e.at(source_location(e));  // "COPY missing /x": the line, a caret under "missing"
     throw;
+  }
+}
+
+void attach_context(const std::vector<std::unique_ptr<Vertex>>& steps, const BuildContext& context) {
+  for (const auto& v : steps) {
+    if (auto* e = dynamic_cast<ExecVertex*>(v.get())) {
+      e->context = context.keys;
+    } else if (auto* f = dynamic_cast<FileVertex*>(v.get())) {
+      f->context = context.keys;
+      f->urls = context.urls;
+      for (size_t i = 0; i < f->sources.size(); ++i) {
+        auto& cs = f->sources[i];
+        if (cs.kind != CopySource::Kind::path || f->source_inputs[i].kind != InputRef::Kind::context) continue;
+        cs.root = context.dir;
+        cs.ignored = context.ignored;
+        cs.can_skip_dir = context.can_skip_dir;
+      }
+    }
   }
 }
 

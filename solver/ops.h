@@ -1,6 +1,9 @@
-// The vertices a Dockerfile becomes (private to solver/): what each
-// operation needs to run, and its canonical description for the cache key.
-// dispatch.cc builds them; engine.cc runs them.
+// The neutral step types the solver runs (BuildKit's LLB ops): a source
+// (an image), an exec (a command with its mounts) and a file operation (copy,
+// mkdir). Plain data and their canonical description for the cache key; no
+// Dockerfile type appears here. convert/ builds them from a Dockerfile;
+// build.cc runs them. A step keeps where it came from (Vertex::location,
+// file:line as neutral data) so that its errors name the Dockerfile line.
 #pragma once
 
 #include <cstdint>
@@ -13,7 +16,6 @@
 #include <memory>
 #include <mutex>
 
-#include "frontend/frontend.h"
 #include "fileop/context.h"
 #include "fileop/copy.h"
 #include "solver/graph.h"
@@ -58,8 +60,25 @@ struct InputRef {
   int dep = -1;  // index into Vertex::deps for Kind::vertex; -1 with kind none (an empty fs)
 };
 
+// A mount of an exec step (BuildKit's pb.Mount), its fields expanded.
+struct MountSpec {
+  enum class Type { bind, cache, tmpfs, secret, ssh };
+  enum class Sharing { shared, private_, locked };  // cache: who may use it at once
+  Type type = Type::bind;
+  std::string source;        // bind, cache: path in the input
+  std::string target;        // mount point; secret: default /run/secrets/<id>
+  bool read_only = true;     // bind: ro by default; cache, tmpfs: rw
+  std::string id;            // cache id (default: target), secret id (default: target's name)
+  Sharing sharing = Sharing::shared;
+  std::optional<std::uint64_t> size_bytes;  // tmpfs size
+  std::optional<std::uint32_t> mode;        // secret, cache: file mode
+  std::optional<std::uint32_t> uid, gid;    // secret, cache
+  bool required = false;                    // secret: a missing one fails the step
+  std::string env;                          // secret: also as this environment variable
+};
+
 struct RunMount {
-  frontend::Mount spec;  // expanded
+  MountSpec spec;
   InputRef input;        // bind: what it reads; cache with from=: the seed
 };
 
@@ -117,5 +136,18 @@ class FileVertex : public Vertex {
   // keyed, and its download when this build fetched it.
   std::vector<std::optional<UrlContent>> url_contents;
 };
+
+// What the steps of a build read the context through: its directory and
+// .dockerignore, the context hasher and the URL cache (null: download every
+// time). A definition is plain data until attach_context() gives its exec
+// and file steps these (solve() does it).
+struct BuildContext {
+  std::filesystem::path dir;
+  IgnorePredicate ignored;
+  SkipDirPredicate can_skip_dir;
+  ContextKeys* keys = nullptr;
+  UrlCache* urls = nullptr;
+};
+void attach_context(const std::vector<std::unique_ptr<Vertex>>& steps, const BuildContext& context);
 
 }  // namespace xb::solver

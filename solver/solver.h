@@ -1,14 +1,15 @@
-// solver/: turns a Dockerfile and a context into an image (docs/dev/solver.md).
+// solver/: runs a build's neutral steps and makes an image of the result
+// (docs/dev/solver.md).
 //
-// build() parses the Dockerfile (frontend), dispatches the stages that the
-// target needs into a graph of vertices (Source for FROM, Exec for RUN, File
-// for COPY/ADD/WORKDIR; config-only instructions change the image config and
-// history only), computes each vertex's cache key from its operation and its
-// inputs' keys (for COPY/ADD, from the content of exactly the files it
+// solve() takes a Definition (the steps: Source for an image, Exec for a
+// command, File for copy and mkdir; convert/ makes them from a Dockerfile),
+// computes each step's cache key from its operation and its inputs' keys
+// (for copies from the context, from the content of exactly the files it
 // reads), runs what misses the cache on snapshots (snapshotter) in
-// containers (executor), and writes the image into the store. Independent
-// stages run in parallel. Everything a step does is reported to a
-// ProgressSink, which the CLI renders (tty, plain, json).
+// containers (executor), and returns the target's layers; write_image()
+// puts the image (config, manifest) into the store. Independent steps run in
+// parallel. Everything a step does is reported to a ProgressSink, which the
+// CLI renders (tty, plain, json).
 #pragma once
 
 #include <chrono>
@@ -24,12 +25,12 @@
 #include "cache/cache.h"
 #include "common/digest.h"
 #include "common/error.h"
+#include "solver/ops.h"
 #include "store/store.h"
 
 namespace xb::solver {
 
 enum class PullPolicy { missing, always };
-enum class NetworkMode { host, none };
 
 struct SecretSource {
   std::string id;
@@ -48,10 +49,12 @@ struct ProgressEvent {
     info,          // a message about the build as a whole
   };
   Kind kind = Kind::info;
-  int step = 0;          // vertex number, stable within a build (1-based); 0 for info
+  // The step (Vertex::id, 1-based); 0 for info. cli/progress numbers steps
+  // in the order they are first shown and replaces it with that number.
+  int step = 0;
   std::string name;      // "[2/5] RUN apt-get update" or "[internal] load metadata for …"
   std::string text;      // step_log: the bytes; step_failed/info: the message
-  std::string output;    // step_failed: the step's last lines of output (up to 20)
+  std::string output;    // step_failed: the step's last lines of output (up to 20; cli/progress fills it)
   bool stderr_stream = false;
   std::chrono::steady_clock::duration elapsed{};  // step_cached/done/failed
 };
@@ -63,21 +66,25 @@ class ProgressSink {
   virtual void event(const ProgressEvent& event) = 0;
 };
 
+// What a build runs: the steps, owned here, and the target's file system
+// (null: the empty one).
+struct Definition {
+  std::vector<std::unique_ptr<Vertex>> vertices;
+  Vertex* target = nullptr;
+  int steps = 0;  // steps that may run (sources excluded)
+};
+
 struct BuildOptions {
   std::filesystem::path context_dir;
-  std::filesystem::path dockerfile;  // default: context_dir/Dockerfile
-  std::string dockerfile_display;    // how errors name it; default: as given
-  std::map<std::string, std::string> build_args;
-  std::string target;                // stage name; empty: the last stage
-  std::map<std::string, std::string> labels;  // --label, added to the final image
-  bool no_cache = false;
-  PullPolicy pull = PullPolicy::missing;
-  NetworkMode network = NetworkMode::host;
+  // The context's .dockerignore: what copies, context keys and context
+  // binds leave out (empty: nothing).
+  IgnorePredicate ignored;
+  SkipDirPredicate can_skip_dir;
+  bool no_cache = false;                 // no remote cache either (the steps say whether they use the local one)
+  PullPolicy pull = PullPolicy::missing;  // resolve_image()
   std::optional<uint64_t> memory_bytes;  // --memory, every RUN
   std::optional<double> cpus;            // --cpus, every RUN
   std::vector<SecretSource> secrets;
-  bool allow_insecure = false;           // --allow security.insecure: RUN --security=insecure may run
-  bool allow_network_host = false;       // --allow network.host (or --network host): RUN --network=host may run
   // SOURCE_DATE_EPOCH: image and history times, and layer mtimes clamped.
   std::optional<int64_t> source_date_epoch;
   std::filesystem::path registry_config;  // XBUILD_CONFIG (mirrors, insecure registries)
@@ -90,6 +97,23 @@ struct BuildOptions {
   std::vector<cache::CacheSpec> cache_to;
 };
 
+// The image a step starts from: the store's, or pulled from its registry
+// (always with PullPolicy::always), reported as "pulling REF".
+store::Image resolve_image(store::Store& store, const store::ImageRef& ref, const BuildOptions& options);
+
+// What solve() yields: the target's layers, bottom up.
+struct Solved {
+  std::vector<Layer> layers;
+  int steps = 0;
+  int cached_steps = 0;
+  std::shared_ptr<cache::CacheExport> cache;  // for write_image() and export_cache()
+};
+
+// Runs what misses the cache of definition's target and its inputs. The
+// target's layers are in the store afterwards, even those of steps that
+// came from a remote cache. Errors carry the location of the failing step.
+Solved solve(store::Store& store, Definition& definition, const BuildOptions& options);
+
 struct BuildResult {
   store::Descriptor manifest;  // the image's manifest in the store
   Digest image_id;             // the config digest (docker's IMAGE ID)
@@ -99,10 +123,12 @@ struct BuildResult {
   std::shared_ptr<cache::CacheExport> cache;  // for export_cache()
 };
 
-// Builds the image and puts its blobs (layers, config, manifest) into the
-// store; tagging and exporting are the caller's (see exporter/). Errors
-// carry the Dockerfile location of the failing instruction.
-BuildResult build(store::Store& store, const BuildOptions& options);
+// Puts the image into the store: `image` (its history already stamped,
+// convert::stamp_history) with solved's layers as its diff IDs, and the
+// inline cache metadata when cache_to asks for it; then its manifest.
+// Tagging and exporting are the caller's (see exporter/).
+BuildResult write_image(store::Store& store, store::ImageConfig image, const Solved& solved,
+                        const BuildOptions& options);
 
 // Exports the build cache of `result` to every registry and local spec in
 // options.cache_to (docs/dev/cache.md). Layers the store lacks (results

@@ -24,6 +24,7 @@
 
 #include "common/digest.h"
 #include "common/fs.h"
+#include "common/platform.h"
 
 namespace xb::store {
 
@@ -74,26 +75,8 @@ class ImageRef {
   std::optional<Digest> digest_;
 };
 
-// An OCI platform. parse("linux/arm64/v8"), str() renders it back.
-struct Platform {
-  std::string os;            // "linux"
-  std::string architecture;  // "amd64"
-  std::string variant;       // "v8", may be empty
-  std::string os_version;
-  std::vector<std::string> os_features;
-
-  static Platform parse(std::string_view text);  // normalizes "x86_64"→amd64, "aarch64"→arm64
-  static Platform host();                        // linux/amd64 here
-  std::string str() const;
-  // Whether an image for `have` runs on this (wanted) platform: same os and
-  // architecture, and same variant when both name one (arm64 "" == "v8").
-  bool matches(const Platform& have) const;
-
-  nlohmann::json to_json() const;
-  static Platform from_json(const nlohmann::json& j);
-
-  auto operator<=>(const Platform&) const = default;
-};
+// The one platform type (common/platform.h).
+using Platform = xb::Platform;
 
 // ---------------------------------------------------------------------------
 // OCI documents: one type each, one JSON serializer each. from_json/parse

@@ -223,7 +223,7 @@ TEST(Instructions, MetaArgsBuildArgsAndFromResolution) {
   auto df = fe::parse_dockerfile(
       "ARG REG=docker.io\nARG IMG=${REG}/library/alpine\nARG UNSET\n"
       "FROM ${IMG}:${TAG:-latest}\nARG IMG\nARG TARGETARCH\nARG LOCAL=${IMG}-x\nFROM $UNSET\n");
-  fe::Env platform = fe::platform_args(fe::Platform::parse("linux/arm64"), fe::host_platform());
+  fe::Env platform = fe::platform_args(xb::Platform::parse("linux/arm64"), xb::Platform::host());
   auto meta = fe::resolve_meta_args(df, {{"REG", "reg.local:5000"}}, platform);
   EXPECT_EQ(*meta.get("IMG"), "reg.local:5000/library/alpine");
   EXPECT_FALSE(meta.contains("UNSET"));
@@ -245,13 +245,13 @@ TEST(Instructions, MetaArgsBuildArgsAndFromResolution) {
 }
 
 TEST(Instructions, PlatformsAndProxyArgs) {
-  EXPECT_EQ(fe::Platform::parse("linux/arm/v7").str(), "linux/arm/v7");
-  EXPECT_EQ(fe::Platform::parse("linux/arm64/v8").str(), "linux/arm64");
-  EXPECT_EQ(fe::Platform::parse("linux/x86_64").str(), "linux/amd64");
-  EXPECT_THROW(fe::Platform::parse("linux//amd64"), xb::Error);
-  EXPECT_EQ(fe::host_platform().os, "linux");
-  EXPECT_FALSE(fe::host_platform().arch.empty());
-  fe::Env p = fe::platform_args(fe::Platform::parse("linux/arm/v7"), fe::Platform::parse("linux/amd64"));
+  EXPECT_EQ(xb::Platform::parse("linux/arm/v7").str(), "linux/arm/v7");
+  EXPECT_EQ(xb::Platform::parse("linux/arm64/v8").str(), "linux/arm64");
+  EXPECT_EQ(xb::Platform::parse("linux/x86_64").str(), "linux/amd64");
+  EXPECT_THROW(xb::Platform::parse("linux//amd64"), xb::Error);
+  EXPECT_EQ(xb::Platform::host().os, "linux");
+  EXPECT_FALSE(xb::Platform::host().architecture.empty());
+  fe::Env p = fe::platform_args(xb::Platform::parse("linux/arm/v7"), xb::Platform::parse("linux/amd64"));
   EXPECT_EQ(*p.get("TARGETPLATFORM"), "linux/arm/v7");
   EXPECT_EQ(*p.get("TARGETVARIANT"), "v7");
   EXPECT_EQ(*p.get("BUILDARCH"), "amd64");

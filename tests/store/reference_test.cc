@@ -104,20 +104,6 @@ TEST(ImageRef, RejectsInvalid) {
   EXPECT_THROW(ImageRef::parse("x").with_tag("bad tag"), xb::Error);
 }
 
-TEST(Platform, ParseNormalizeRender) {
-  EXPECT_EQ(Platform::parse("linux/amd64").str(), "linux/amd64");
-  EXPECT_EQ(Platform::parse("linux/x86_64").str(), "linux/amd64");
-  EXPECT_EQ(Platform::parse("linux/aarch64").str(), "linux/arm64");
-  EXPECT_EQ(Platform::parse("linux/arm64/v8").str(), "linux/arm64");
-  EXPECT_EQ(Platform::parse("linux/arm").str(), "linux/arm/v7");
-  EXPECT_EQ(Platform::parse("linux/arm/v6").str(), "linux/arm/v6");
-  EXPECT_EQ(Platform::parse("arm64").str(), "linux/arm64");
-  EXPECT_THROW(Platform::parse("linux/"), xb::Error);
-  EXPECT_THROW(Platform::parse("a/b/c/d"), xb::Error);
-  EXPECT_EQ(Platform::host().os, "linux");
-  EXPECT_FALSE(Platform::host().architecture.empty());
-}
-
 TEST(Platform, Matches) {
   Platform amd64 = Platform::parse("linux/amd64");
   Platform have;

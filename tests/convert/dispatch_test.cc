@@ -1,8 +1,8 @@
-// Dispatch against BuildKit's images: the image config each conformance
+// Conversion against BuildKit's images: the image config each conformance
 // case's Dockerfile yields, compared with the config BuildKit produced
 // (tests/conformance/image-cases/*/expected.json). Pure: a fake resolver
 // stands in for the store, nothing runs.
-#include "solver/dispatch.h"
+#include "convert/convert.h"
 
 #include <gtest/gtest.h>
 
@@ -13,7 +13,10 @@
 
 #include "common/fs.h"
 
-namespace xb::solver {
+namespace xb::convert {
+
+using solver::ExecVertex;
+using solver::Vertex;
 namespace {
 
 namespace fs = std::filesystem;
@@ -61,7 +64,6 @@ struct CaseResult {
 CaseResult dispatch_case(const std::string& name, FakeBusybox& images) {
   fs::path dir = cases_dir() / name;
   DispatchOptions opts;
-  opts.context_dir = dir;
   if (fs::exists(dir / "build-flags")) {
     auto w = words(read_file(dir / "build-flags"));
     for (size_t i = 0; i + 1 < w.size(); i += 2) {
@@ -124,7 +126,7 @@ TEST(Dispatch, LayersAndHistoryAsBuildKit) {
                             "RUN /bin/sh -c echo \"$GREETING world\" > /greeting && mkdir -p /opt/app/data # buildkit",
                             "WORKDIR /opt/app", "RUN /bin/sh -c echo built > built.txt # buildkit",
                             "CMD [\"cat\" \"/greeting\"]"}));
-  EXPECT_EQ(r.d.steps, 3);
+  EXPECT_EQ(r.d.definition.steps, 3);
 }
 
 // History times as BuildKit's exporter gives them: a step's entry takes its
@@ -190,14 +192,14 @@ TEST(Dispatch, OnlyTheStagesTheTargetNeedsAreDispatched) {
   FakeBusybox images;
   CaseResult r = dispatch_case("multistage", images);
   // builder (2 RUN) and the final stage (2 COPY); "other" is never reached.
-  EXPECT_EQ(r.d.steps, 4);
-  for (const auto& v : r.d.vertices) EXPECT_EQ(v->name.find("never-copied"), std::string::npos) << v->name;
+  EXPECT_EQ(r.d.definition.steps, 4);
+  for (const auto& v : r.d.definition.vertices) EXPECT_EQ(v->name.find("never-copied"), std::string::npos) << v->name;
 }
 
 TEST(Dispatch, BuildArgsReachRunAndHistory) {
   FakeBusybox images;
   CaseResult r = dispatch_case("args", images);
-  auto* run = dynamic_cast<ExecVertex*>(r.d.target);
+  auto* run = dynamic_cast<ExecVertex*>(r.d.definition.target);
   ASSERT_NE(run, nullptr);
   auto has = [&](const std::string& kv) { return std::find(run->env.begin(), run->env.end(), kv) != run->env.end(); };
   EXPECT_TRUE(has("VERSION=2.5"));
@@ -245,7 +247,7 @@ TEST(Dispatch, StepCountsAsBuildKit) {
       "FROM b\nCOPY --from=0 /one /one\nRUN cat /one /two\nENV X=1\nRUN echo hi\n");
   Dispatched d = dispatch(df, opts, images);
   std::set<std::string> names;
-  for (const auto& v : d.vertices) names.insert(v->name);
+  for (const auto& v : d.definition.vertices) names.insert(v->name);
   EXPECT_EQ(names, (std::set<std::string>{"[stage-0 1/2] FROM docker.io/library/busybox:latest",
                                           "[stage-0 2/2] RUN echo one > /one", "[b 2/3] WORKDIR /w",
                                           "[b 3/3] RUN echo two > /two", "[stage-2 1/3] COPY --from=0 /one /one",
@@ -253,7 +255,7 @@ TEST(Dispatch, StepCountsAsBuildKit) {
   df = frontend::parse_dockerfile("FROM scratch\nCOPY a /a\nCOPY a /b\n");
   d = dispatch(df, opts, images);
   names.clear();
-  for (const auto& v : d.vertices) names.insert(v->name);
+  for (const auto& v : d.definition.vertices) names.insert(v->name);
   EXPECT_EQ(names, (std::set<std::string>{"[1/2] COPY a /a", "[2/2] COPY a /b"}));
 }
 
@@ -264,13 +266,13 @@ TEST(Dispatch, SandboxHostnameBuildArg) {
   DispatchOptions opts;
   auto df = frontend::parse_dockerfile("FROM busybox\nRUN hostname\n");
   Dispatched d = dispatch(df, opts, images);
-  auto* run = dynamic_cast<ExecVertex*>(d.target);
+  auto* run = dynamic_cast<ExecVertex*>(d.definition.target);
   ASSERT_NE(run, nullptr);
   EXPECT_EQ(run->hostname, "buildkitsandbox");
   std::string plain = run->describe();
   opts.build_args["BUILDKIT_SANDBOX_HOSTNAME"] = "myhost";
   d = dispatch(df, opts, images);
-  run = dynamic_cast<ExecVertex*>(d.target);
+  run = dynamic_cast<ExecVertex*>(d.definition.target);
   ASSERT_NE(run, nullptr);
   EXPECT_EQ(run->hostname, "myhost");
   EXPECT_NE(run->describe(), plain);
@@ -295,7 +297,7 @@ TEST(Dispatch, HostNetworkRunNeedsTheEntitlement) {
   auto def = frontend::parse_dockerfile("FROM busybox\nRUN --network=default true\nRUN true\n");
   Dispatched d = dispatch(def, opts, images);
   int execs = 0;
-  for (const auto& v : d.vertices) {
+  for (const auto& v : d.definition.vertices) {
     if (v->kind == Vertex::Kind::exec) {
       ++execs;
       EXPECT_EQ(static_cast<ExecVertex&>(*v).network, "none");
@@ -304,7 +306,7 @@ TEST(Dispatch, HostNetworkRunNeedsTheEntitlement) {
   EXPECT_EQ(execs, 2);
   opts.allow_network_host = true;
   d = dispatch(df, opts, images);
-  for (const auto& v : d.vertices) {
+  for (const auto& v : d.definition.vertices) {
     if (v->kind == Vertex::Kind::exec) {
       EXPECT_EQ(static_cast<ExecVertex&>(*v).network, "host");
     }
@@ -353,7 +355,7 @@ TEST(Dispatch, ProxyArgsReachRunButNotItsKeyOrTheImage) {
   opts.build_args = {{"http_proxy", "http://p:1"}, {"NO_PROXY", "localhost"}};
   auto df = frontend::parse_dockerfile("FROM busybox\nRUN true\n");
   Dispatched d = dispatch(df, opts, images);
-  auto* run = dynamic_cast<ExecVertex*>(d.target);
+  auto* run = dynamic_cast<ExecVertex*>(d.definition.target);
   ASSERT_NE(run, nullptr);
   EXPECT_EQ(run->proxy_env, (std::vector<std::string>{"HTTP_PROXY=http://p:1", "http_proxy=http://p:1",
                                                       "NO_PROXY=localhost", "no_proxy=localhost"}));
@@ -365,7 +367,7 @@ TEST(Dispatch, ShebangHeredocRunsFromAnInlineFile) {
   FakeBusybox images;
   auto df = frontend::parse_dockerfile("FROM busybox\nRUN <<EOF\n#!/bin/awk -f\nBEGIN { print 1 }\nEOF\n");
   Dispatched d = dispatch(df, {}, images);
-  auto* run = dynamic_cast<ExecVertex*>(d.target);
+  auto* run = dynamic_cast<ExecVertex*>(d.definition.target);
   ASSERT_NE(run, nullptr);
   EXPECT_EQ(run->args, (std::vector<std::string>{"/bin/sh", "-c", "/dev/pipes/EOF"}));
   ASSERT_EQ(run->files.size(), 1u);
@@ -380,7 +382,7 @@ TEST(Dispatch, ParentStageOnbuildTriggersRunInTheChild) {
       "FROM busybox AS parent\nONBUILD RUN <<EOF\necho hi > /t\nEOF\nFROM parent\nRUN true\n");
   Dispatched d = dispatch(df, {}, images);
   int runs = 0;
-  for (const auto& v : d.vertices)
+  for (const auto& v : d.definition.vertices)
     if (auto* e = dynamic_cast<ExecVertex*>(v.get())) {
       ++runs;
       if (runs == 1) {
@@ -398,7 +400,7 @@ TEST(Dispatch, EnvPairsExpandWithTheEnvBeforeTheLine) {
   auto env = frontend::Env::from_list(d.image.config.env);
   EXPECT_EQ(env.get("B").value_or("unset"), "x");  // BuildKit v0.13 gives B=x
   EXPECT_EQ(env.get("C").value_or("unset"), "1");
-  auto* run = dynamic_cast<ExecVertex*>(d.target);
+  auto* run = dynamic_cast<ExecVertex*>(d.definition.target);
   ASSERT_NE(run, nullptr);
   EXPECT_NE(std::find(run->env.begin(), run->env.end(), "E=y"), run->env.end());  // likewise for ARG
   // UndefinedVar, as BuildKit's check reports it.
@@ -414,7 +416,7 @@ TEST(Dispatch, TargetStageArg) {
     DispatchOptions opts;
     opts.target = target;
     Dispatched d = dispatch(df, opts, images);
-    for (const auto& v : d.vertices)
+    for (const auto& v : d.definition.vertices)
       if (auto* e = dynamic_cast<ExecVertex*>(v.get()))
         for (const auto& kv : e->env)
           if (kv.rfind("TARGETSTAGE=", 0) == 0) return kv;
@@ -425,4 +427,4 @@ TEST(Dispatch, TargetStageArg) {
 }
 
 }  // namespace
-}  // namespace xb::solver
+}  // namespace xb::convert

@@ -1,4 +1,7 @@
-#include "solver/dispatch.h"
+// Dispatch: BuildKit's dockerfile2llb. Walks the stages the target needs,
+// instruction by instruction; RUN, COPY, ADD and WORKDIR become steps, the
+// other instructions change the image config and history only.
+#include "convert/convert.h"
 
 #include <algorithm>
 #include <charconv>
@@ -7,7 +10,16 @@
 
 #include "common/error.h"
 
-namespace xb::solver {
+namespace xb::convert {
+
+// The step types this conversion makes.
+using solver::ExecVertex;
+using solver::FileVertex;
+using solver::InputRef;
+using solver::MountSpec;
+using solver::RunMount;
+using solver::SourceVertex;
+using solver::Vertex;
 
 namespace {
 
@@ -131,6 +143,34 @@ void set_env_list(std::vector<std::string>& list, const std::string& key, const 
   list.push_back(key + "=" + value);
 }
 
+// A RUN --mount as the solver's plain data (what it reads is the RunMount's input).
+MountSpec mount_spec(const frontend::Mount& m) {
+  MountSpec out;
+  switch (m.type) {
+    case frontend::Mount::Type::bind: out.type = MountSpec::Type::bind; break;
+    case frontend::Mount::Type::cache: out.type = MountSpec::Type::cache; break;
+    case frontend::Mount::Type::tmpfs: out.type = MountSpec::Type::tmpfs; break;
+    case frontend::Mount::Type::secret: out.type = MountSpec::Type::secret; break;
+    case frontend::Mount::Type::ssh: out.type = MountSpec::Type::ssh; break;
+  }
+  switch (m.sharing) {
+    case frontend::Mount::Sharing::shared: out.sharing = MountSpec::Sharing::shared; break;
+    case frontend::Mount::Sharing::private_: out.sharing = MountSpec::Sharing::private_; break;
+    case frontend::Mount::Sharing::locked: out.sharing = MountSpec::Sharing::locked; break;
+  }
+  out.source = m.source;
+  out.target = m.target;
+  out.read_only = m.read_only;
+  out.id = m.id;
+  out.size_bytes = m.size_bytes;
+  out.mode = m.mode;
+  out.uid = m.uid;
+  out.gid = m.gid;
+  out.required = m.required;
+  out.env = m.env;
+  return out;
+}
+
 struct StageState {
   const frontend::Stage* stage = nullptr;
   std::string base_name;  // expanded FROM
@@ -150,7 +190,7 @@ class Dispatcher {
  public:
   Dispatcher(const frontend::Dockerfile& df, const DispatchOptions& opts, ImageResolver& images)
       : df_(df), opts_(opts), images_(images), escape_(df.ast.escape) {
-    platform_ = frontend::platform_args(frontend::host_platform(), frontend::host_platform());
+    platform_ = frontend::platform_args(Platform::host(), Platform::host());
     // TARGETSTAGE (BuildKit 0.17): the stage being built, "default" for an
     // unnamed last stage; like the platform args, a stage sees it after ARG.
     std::string target_stage = opts.target;
@@ -176,10 +216,10 @@ class Dispatcher {
                                         ": it expands to an empty string (declare the ARG before the first FROM, "
                                         "or give it with --build-arg)");
       if (!platform.empty()) {
-        auto want = frontend::Platform::parse(platform);
-        if (want.str() != frontend::host_platform().str())
+        auto want = Platform::parse(platform);
+        if (want.str() != Platform::host().str())
           fail_at(st.stage->location, "FROM --platform=" + platform + ": building for another platform is not supported (this host is " +
-                                          frontend::host_platform().str() + ")");
+                                          Platform::host().str() + ")");
       }
       // A FROM naming an earlier stage continues that stage.
       for (size_t j = 0; j < i; ++j)
@@ -203,10 +243,10 @@ class Dispatcher {
 
     for (const auto& [k, v] : opts_.labels) target->image.config.labels[k] = v;
     Dispatched out;
-    out.target = target->fs;
+    out.definition.target = target->fs;
     out.image = std::move(target->image);
-    out.vertices = std::move(vertices_);
-    out.steps = steps_;
+    out.definition.vertices = std::move(vertices_);
+    out.definition.steps = steps_;
     out.findings = std::move(findings_);
     return out;
   }
@@ -215,6 +255,7 @@ class Dispatcher {
   template <typename V>
   V* add_vertex(std::unique_ptr<V> v) {
     V* raw = v.get();
+    raw->id = static_cast<int>(vertices_.size()) + 1;
     raw->ignore_cache = opts_.no_cache;
     if (raw->kind != Vertex::Kind::source) ++steps_;
     vertices_.push_back(std::move(v));
@@ -674,7 +715,7 @@ class Dispatcher {
     }
     for (const auto& raw : c.raw_mounts) {
       frontend::Mount m = frontend::parse_mount(raw, where, &st.env, escape_);
-      RunMount rm{m, InputRef{}};
+      RunMount rm{mount_spec(m), InputRef{}};
       if (m.type == frontend::Mount::Type::ssh)
         fail_at(where, "RUN --mount=type=ssh is not supported by xbuild");
       if (m.type == frontend::Mount::Type::bind || (m.type == frontend::Mount::Type::cache && !m.from.empty())) {
@@ -691,7 +732,6 @@ class Dispatcher {
       }
       v->mounts.push_back(std::move(rm));
     }
-    v->context = opts_.context;
     // A global build arg of BuildKit's, taken without an ARG as there.
     if (auto h = opts_.build_args.find("BUILDKIT_SANDBOX_HOSTNAME"); h != opts_.build_args.end() && !h->second.empty())
       v->hostname = h->second;
@@ -743,8 +783,6 @@ class Dispatcher {
     auto v = std::make_unique<FileVertex>();
     v->kind = Vertex::Kind::file;
     v->action = FileVertex::Action::copy;
-    v->context = opts_.context;
-    v->urls = opts_.urls;
     InputRef input;
     if (!from.empty()) {
       Vertex* src = input_fs(ex(from), st, where);
@@ -766,10 +804,7 @@ class Dispatcher {
         if (!is_add) fail_at(where, "source can't be a URL for COPY");
         cs.kind = CopySource::Kind::url;
       } else if (input.kind == InputRef::Kind::context) {
-        cs.root = opts_.context_dir;
-        cs.from_context = true;
-        cs.ignored = opts_.ignored;
-        cs.can_skip_dir = opts_.can_skip_dir;
+        cs.from_context = true;  // the solver gives it the context's directory and .dockerignore
       } else {
         cs.from_context = false;
       }
@@ -889,4 +924,4 @@ void stamp_history(store::ImageConfig& image, const std::vector<Layer>& layers,
     if (!h.created.empty()) image.created = h.created;
 }
 
-}  // namespace xb::solver
+}  // namespace xb::convert

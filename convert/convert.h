@@ -1,0 +1,90 @@
+// convert/: a Dockerfile becomes the solver's neutral steps (BuildKit's
+// dockerfile2llb; docs/dev/solver.md). load() reads the Dockerfile and its
+// .dockerignore inside the context; dispatch() walks the stages the target
+// needs, instruction by instruction, keeping each stage's image config,
+// ENV/ARG state and file-system step; expands words as BuildKit does;
+// yields the steps (solver::Definition) and the target's image config and
+// history. convert() adds BuildKit's build checks. The CLI calls
+// parse → convert → solve: nothing here runs a step.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "frontend/frontend.h"
+#include "solver/solver.h"
+#include "store/store.h"
+
+namespace xb::convert {
+
+using solver::Layer;
+
+// Finds (pulling when needed) the image a FROM or --from names, for its
+// config and layers (BuildKit's ImageMetaResolver). The CLI gives the
+// solver's store-and-registry resolver (solver::resolve_image).
+class ImageResolver {
+ public:
+  virtual ~ImageResolver() = default;
+  virtual store::Image resolve(const store::ImageRef& ref) = 0;
+};
+
+// A build's Dockerfile, read inside the context (or inside its own
+// directory when it lies outside the context, as buildx sends that
+// directory alone), and the context's .dockerignore.
+struct Source {
+  frontend::Dockerfile dockerfile;
+  std::shared_ptr<frontend::DockerIgnore> ignore;  // never null; empty without a .dockerignore
+  // ignore as the solver's predicates (empty when nothing is ignored).
+  IgnorePredicate ignored() const;
+  SkipDirPredicate can_skip_dir() const;
+};
+
+// Reads and parses the Dockerfile (errors name it as `display`) and the
+// .dockerignore. A symlink may lead elsewhere inside the directory it is
+// read from, never out (no host file is read or, through a parse error, shown).
+Source load(const std::filesystem::path& context_dir, const std::filesystem::path& dockerfile,
+            const std::string& display);
+
+struct DispatchOptions {
+  std::map<std::string, std::string> build_args;
+  std::string target;
+  std::map<std::string, std::string> labels;
+  bool no_cache = false;
+  std::string network = "host";  // the build's default for RUN: "host" or "none"
+  bool allow_insecure = false;   // --allow security.insecure
+  bool allow_network_host = false;  // --allow network.host: RUN --network=host may run
+  solver::ProgressSink* progress = nullptr;  // build-check warnings (convert()); may be null
+};
+
+struct Dispatched {
+  solver::Definition definition;  // the steps and the target
+  store::ImageConfig image;  // the target's config; history without times, no diff_ids
+  // Build-check findings only dispatch can see (UndefinedVar: a variable
+  // used before ENV or ARG defines it), in dispatch order.
+  std::vector<frontend::CheckFinding> findings;
+};
+
+Dispatched dispatch(const frontend::Dockerfile& dockerfile, const DispatchOptions& options,
+                    ImageResolver& images);
+
+// dispatch(), then BuildKit's build checks: each finding is a warning to
+// options.progress, or with `# check=error=true` an error naming the first
+// finding's line, before anything runs.
+Dispatched convert(const frontend::Dockerfile& dockerfile, const DispatchOptions& options, ImageResolver& images);
+
+// Gives a dispatched image its times once its layers are known, as BuildKit's
+// exporter does (normalizeLayersAndHistory, patchImageConfig): a step's
+// history entry gets the time its layer was first made, so a cached rebuild
+// yields the same config and image ID; an entry without a layer gets the
+// time of the layer before it (or, before the first new layer, that of the
+// first new layer); the image is as old as its last entry (`now` when there
+// is none). With SOURCE_DATE_EPOCH every new entry and the image get it.
+void stamp_history(store::ImageConfig& image, const std::vector<Layer>& layers,
+                   std::optional<int64_t> source_date_epoch, const std::string& now);
+
+}  // namespace xb::convert

@@ -1,0 +1,133 @@
+// Loading a build's Dockerfile and .dockerignore, and BuildKit's build
+// checks on the result of dispatch.
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "common/fs.h"
+#include "convert/convert.h"
+
+namespace xb::convert {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// A file of the build context (the Dockerfile, .dockerignore) read without
+// leaving `scope`: a symlink may lead elsewhere inside it (as docker and
+// BuildKit follow it), never out (absolute or "../..": EXDEV), so no host
+// file is read or, through a parse error, shown. nullopt: no such file.
+std::optional<std::string> read_beneath(const fs::path& scope, const fs::path& path,
+                                        const std::string& what) {
+  fs::path rel =
+      fs::absolute(path).lexically_normal().lexically_relative(fs::absolute(scope).lexically_normal());
+  UniqueFd dir = open_or_throw(scope, O_PATH | O_DIRECTORY);
+  struct open_how how {};
+  how.flags = O_RDONLY | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  UniqueFd fd(static_cast<int>(syscall(SYS_openat2, dir.get(), rel.c_str(), &how, sizeof how)));
+  if (!fd) {
+    if (errno == ENOENT) return std::nullopt;
+    if (errno == EXDEV)
+      fail(ErrorKind::invalid_argument, what + " `" + path.string() + "` is a symlink that leads out of `" +
+                                            scope.string() + "`: refused; put the file itself there");
+    throw_errno("open " + what, path.string());
+  }
+  std::string text;
+  read_chunks(fd.get(), path.string(), [&](std::string_view piece) { text.append(piece); });
+  return text;
+}
+
+// BuildKit's build checks: each finding is a warning, or with
+// `# check=error=true` the build fails before anything runs.
+void run_build_checks(const frontend::Dockerfile& df, const DispatchOptions& options,
+                      std::vector<frontend::CheckFinding> from_dispatch) {
+  std::string directive;
+  int directive_line = 1;
+  for (const auto& d : df.ast.directives)
+    if (d.name == "check") {
+      directive = d.value;
+      directive_line = d.line;
+    }
+  if (auto it = options.build_args.find("BUILDKIT_DOCKERFILE_CHECK"); it != options.build_args.end())
+    directive = it->second;
+  frontend::CheckConfig config;
+  try {
+    config = frontend::parse_check_directive(directive);
+  } catch (Error& e) {
+    e.at(df.ast.location(directive_line));
+    throw;
+  }
+  auto findings = frontend::run_checks(df, config);
+  if (!config.skip_all)
+    for (auto& f : from_dispatch)
+      if (!config.skip.count(f.rule)) findings.push_back(std::move(f));
+  std::stable_sort(findings.begin(), findings.end(), [](const auto& a, const auto& b) { return a.line < b.line; });
+  if (findings.empty()) return;
+  if (options.progress) {
+    for (const auto& f : findings) {
+      solver::ProgressEvent ev;
+      ev.kind = solver::ProgressEvent::Kind::info;
+      ev.text = "WARNING: " + f.rule + ": " + f.message + " (" + df.ast.file + ":" + std::to_string(f.line) + ")";
+      options.progress->event(ev);
+    }
+  }
+  if (!config.error) return;
+  std::vector<std::string> rules;
+  for (const auto& f : findings)
+    if (std::find(rules.begin(), rules.end(), f.rule) == rules.end()) rules.push_back(f.rule);
+  std::string list;
+  for (const auto& r : rules) list += (list.empty() ? "" : ", ") + r;
+  Error e(ErrorKind::invalid_argument, "lint violation found for rules: " + list +
+                                           " (the Dockerfile's `# check=error=true` makes checks fail the build)");
+  throw e.at(df.ast.location(findings.front().line));
+}
+
+}  // namespace
+
+IgnorePredicate Source::ignored() const {
+  if (!ignore || ignore->empty()) return {};
+  return [ignore = ignore](std::string_view p, bool) { return ignore->matches(p); };
+}
+
+SkipDirPredicate Source::can_skip_dir() const {
+  if (!ignore || ignore->empty()) return {};
+  return [ignore = ignore](std::string_view d) { return ignore->can_skip_dir(d); };
+}
+
+Source load(const fs::path& context_dir, const fs::path& dockerfile_path, const std::string& display_name) {
+  fs::path dockerfile = dockerfile_path.empty() ? context_dir / "Dockerfile" : dockerfile_path;
+  std::string display = display_name.empty() ? dockerfile.string() : display_name;
+  if (!fs::is_directory(context_dir))
+    fail(ErrorKind::invalid_argument, "build context \"" + context_dir.string() + "\" is not a directory");
+  // The Dockerfile is read inside the context when it is in the context, else
+  // inside its own directory (buildx sends that directory alone).
+  fs::path rel_to_ctx = fs::absolute(dockerfile).lexically_normal().lexically_relative(
+      fs::absolute(context_dir).lexically_normal());
+  bool in_context = !rel_to_ctx.empty() && *rel_to_ctx.begin() != "..";
+  fs::path scope = in_context ? context_dir : fs::absolute(dockerfile).parent_path();
+  std::optional<std::string> text = read_beneath(scope, dockerfile, "Dockerfile");
+  if (!text)
+    fail(ErrorKind::not_found,
+         "read the Dockerfile: `" + dockerfile.string() + "` does not exist (name one with -f FILE)");
+  Source out;
+  out.dockerfile = frontend::parse_dockerfile(*text, display);
+  out.ignore = std::make_shared<frontend::DockerIgnore>(frontend::read_dockerignore(
+      context_dir.string(), dockerfile.string(), [&](const std::string& p) {
+        if (p == (context_dir / ".dockerignore").string()) return read_beneath(context_dir, p, ".dockerignore");
+        return read_beneath(scope, p, "Dockerfile's .dockerignore");
+      }));
+  return out;
+}
+
+Dispatched convert(const frontend::Dockerfile& dockerfile, const DispatchOptions& options, ImageResolver& images) {
+  Dispatched d = dispatch(dockerfile, options, images);
+  run_build_checks(dockerfile, options, std::move(d.findings));
+  d.findings.clear();
+  return d;
+}
+
+}  // namespace xb::convert
