@@ -1,7 +1,7 @@
 // COPY/ADD with BuildKit's semantics (fsutil's copy.Copy as BuildKit's file
 // backend drives it; docs/dev/copy.md). Every write in the target goes
 // through RootDir, one path element at a time relative to an open directory.
-#include "fileop/copy.h"
+#include "fileop/fileop.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -25,12 +25,11 @@
 #include "common/error.h"
 #include "common/parallel.h"
 #include "common/tar.h"
-#include "fileop/http_source.h"
 #include "fileop/pattern.h"
 #include "fileop/rootfs.h"
 #include "fileop/select.h"
 
-namespace xb {
+namespace xb::fileop {
 
 namespace {
 
@@ -124,13 +123,13 @@ constexpr off_t kAsyncCopyMin = 64 * 1024;
 class Copier {
  public:
   Copier(const RootDir& target, const CopyOptions& opt, std::optional<Owner> chown)
-      : target_(target), opt_(opt), chown_(chown), excludes_(opt.excludes) {}
+      : target_(target), opt_(opt), chown_(chown), excludes_(opt.excludes, "--exclude") {}
 
   void copy(const Item& item, const std::string& dest, bool dest_is_dir);
   void extract(int src_fd, const std::string& dest, const Item& item);
   // Waits for the file contents still being copied; rethrows their failure.
   void finish() { pool_.wait(); }
-  const PathPatterns& excludes() const { return excludes_; }
+  const PatternMatcher& excludes() const { return excludes_; }
 
  private:
   struct Frame {
@@ -159,7 +158,7 @@ class Copier {
   const RootDir& target_;
   const CopyOptions& opt_;
   std::optional<Owner> chown_;
-  PathPatterns excludes_;
+  PatternMatcher excludes_;
   bool reset_owner_ = false;
   // Hard links within one source stay hard links (fsutil's inode map).
   std::map<std::pair<dev_t, ino_t>, std::vector<std::string>> inodes_;
@@ -362,8 +361,8 @@ void Copier::copy(const Item& item, const std::string& dest, bool dest_is_dir) {
       top.dst = target_.mkdir_all(d.str(), 0755, mkdir_owner, &top.dst_parts);
     }
     UniqueFd src_dir = item.root->open_dir(src.parts);
-    PathPatterns includes(item.include.empty() ? std::vector<std::string>{}
-                                               : std::vector<std::string>{item.include});
+    PatternMatcher includes(item.include.empty() ? std::vector<std::string>{}
+                                        : std::vector<std::string>{item.include}, "--parents");
     SelectFilter filter = *item.filter;
     filter.excludes = &excludes_;
     filter.includes = item.include.empty() ? nullptr : &includes;
@@ -758,7 +757,7 @@ void copy_files(const std::filesystem::path& target_root, const std::vector<Copy
   std::vector<std::unique_ptr<Download>> temps;
   std::vector<std::unique_ptr<RootDir>> roots;
   std::vector<std::unique_ptr<SelectFilter>> filters;
-  PathPatterns excludes(options.excludes);
+  PatternMatcher excludes(options.excludes, "--exclude");
   std::vector<Item> items;
   for (const auto& s : sources) {
     auto filter = std::make_unique<SelectFilter>();
@@ -841,4 +840,4 @@ void copy_files(const std::filesystem::path& target_root, const std::vector<Copy
   }
 }
 
-}  // namespace xb
+}  // namespace xb::fileop

@@ -6,9 +6,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -19,6 +17,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/in_root.h"
 #include "common/tar.h"
 #include "snapshotter/internal.h"
 
@@ -198,18 +197,11 @@ class Extractor {
     return ts;
   }
 
-  // openat2 inside the root; an invalid fd for ENOENT.
+  // Inside the root (common/in_root.h); an invalid fd for ENOENT.
   UniqueFd resolve(const std::string& rel, int flags) {
-    struct open_how how{};
-    how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
-    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-    for (;;) {
-      long fd = ::syscall(SYS_openat2, root_.get(), rel.empty() ? "." : rel.c_str(), &how, sizeof how);
-      if (fd >= 0) return UniqueFd(static_cast<int>(fd));
-      if (errno == EINTR || errno == EAGAIN) continue;
-      if (errno == ENOENT) return UniqueFd();
-      throw_errno("openat2", display(rel));
-    }
+    UniqueFd fd(open_in_root(root_.get(), rel, flags));
+    if (!fd && errno != ENOENT) throw_errno("openat2", display(rel));
+    return fd;
   }
 
   int openat_checked(int dirfd, const std::string& base, int flags, const std::string& rel) {

@@ -2,9 +2,7 @@
 // resolver (store, then registry), and the export of the result into the
 // store as an OCI image.
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,6 +15,7 @@
 #include <thread>
 
 #include "common/fs.h"
+#include "common/in_root.h"
 #include "executor/executor.h"
 #include "registry/registry.h"
 #include "snapshotter/snapshotter.h"
@@ -39,13 +38,6 @@ std::string random_hex(int n) {
   return s;
 }
 
-int open_in_root(int root_fd, const std::string& rel, int flags) {
-  struct open_how how {};
-  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
-  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-  return static_cast<int>(syscall(SYS_openat2, root_fd, rel.empty() ? "." : rel.c_str(), &how, sizeof how));
-}
-
 // A file of the build context (the Dockerfile, .dockerignore) read without
 // leaving `scope`: a symlink may lead elsewhere inside it (as docker and
 // BuildKit follow it), never out (absolute or "../..": EXDEV), so no host
@@ -55,10 +47,7 @@ std::optional<std::string> read_beneath(const fs::path& scope, const fs::path& p
   fs::path rel =
       fs::absolute(path).lexically_normal().lexically_relative(fs::absolute(scope).lexically_normal());
   UniqueFd dir = open_or_throw(scope, O_PATH | O_DIRECTORY);
-  struct open_how how {};
-  how.flags = O_RDONLY | O_CLOEXEC;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-  UniqueFd fd(static_cast<int>(syscall(SYS_openat2, dir.get(), rel.c_str(), &how, sizeof how)));
+  UniqueFd fd(open_in_root(dir.get(), rel.string(), O_RDONLY, InRoot::beneath));
   if (!fd) {
     if (errno == ENOENT) return std::nullopt;
     if (errno == EXDEV)
@@ -93,7 +82,7 @@ fs::path resolve_in_root(const fs::path& root, const std::string& rel, const std
 // out what .dockerignore excludes; symlinks are copied as links. Hardlinks
 // (link) stand in for copies of files where the mount will be read-only.
 void copy_context_tree(const fs::path& src, const fs::path& dst, const std::string& rel,
-                       const IgnorePredicate& ignored, const SkipDirPredicate& skip, bool link) {
+                       const fileop::IgnorePredicate& ignored, const fileop::SkipDirPredicate& skip, bool link) {
   struct stat st {};
   if (::lstat(src.c_str(), &st) < 0) throw_errno("stat", src.string());
   auto join = [&](const std::string& name) { return rel.empty() ? name : rel + "/" + name; };
@@ -116,7 +105,7 @@ void copy_context_tree(const fs::path& src, const fs::path& dst, const std::stri
 // mkdir -p of `path` inside root, resolving every component as a chroot
 // would (a planted symlink cannot lead outside); what is created is owned
 // by owner, mode 0755, as BuildKit's WORKDIR does.
-void mkdir_all_in_root(const fs::path& root, const std::string& path, Owner owner) {
+void mkdir_all_in_root(const fs::path& root, const std::string& path, fileop::Owner owner) {
   UniqueFd root_fd = open_or_throw(root, O_RDONLY | O_DIRECTORY);
   std::string rel;
   size_t i = 0;
@@ -330,7 +319,7 @@ class BuildEngine : public Engine {
   }
 
   // The context's .dockerignore: bind mounts of the context honour it too.
-  void set_ignored(IgnorePredicate ignored, SkipDirPredicate skip) {
+  void set_ignored(fileop::IgnorePredicate ignored, fileop::SkipDirPredicate skip) {
     ignored_ = std::move(ignored);
     can_skip_dir_ = std::move(skip);
   }
@@ -640,22 +629,22 @@ class BuildEngine : public Engine {
       const fs::path& target = mounted[0];
       if (v.action == FileVertex::Action::mkdir) {
         // USER may name a user a later RUN creates; BuildKit's WORKDIR then gives root.
-        Owner owner = v.mkdir_user.empty() ? Owner{} : resolve_chown(target, v.mkdir_user, true);
+        fileop::Owner owner = v.mkdir_user.empty() ? fileop::Owner{} : fileop::resolve_chown(target, v.mkdir_user, true);
         mkdir_all_in_root(target, v.path, owner);
         return;
       }
-      std::vector<CopySource> sources = v.sources;
+      std::vector<fileop::CopySource> sources = v.sources;
       for (size_t i = 0; i < sources.size(); ++i) {
         if (v.source_inputs[i].kind == InputRef::Kind::vertex)
           sources[i].root = mounted.at(1 + static_cast<size_t>(v.source_inputs[i].dep));
         if (i < v.url_contents.size() && v.url_contents[i]) {
-          const UrlContent& c = *v.url_contents[i];
+          const fileop::UrlContent& c = *v.url_contents[i];
           if (c.file) sources[i].root = c.file->dir.path();
           sources[i].expected = c.digest;
         }
       }
       try {
-        copy_files(target, sources, v.options);
+        fileop::copy_files(target, sources, v.options);
       } catch (Error& e) {
         if (e.kind() == ErrorKind::not_found) e.at(v.source_location(e));  // COPY --from=stage missing /x
         throw;
@@ -676,8 +665,8 @@ class BuildEngine : public Engine {
   std::optional<TempDir> secret_dir_;
   std::map<const Vertex*, int> shown_;  // display number of each step shown
   std::map<const Vertex*, std::string> tails_;
-  IgnorePredicate ignored_;
-  SkipDirPredicate can_skip_dir_;
+  fileop::IgnorePredicate ignored_;
+  fileop::SkipDirPredicate can_skip_dir_;
 };
 
 class StoreImages : public ImageResolver {
@@ -784,8 +773,8 @@ BuildResult build(store::Store& store, const BuildOptions& options) {
           return read_beneath(options.context_dir, p, ".dockerignore");
         return read_beneath(scope, p, "Dockerfile's .dockerignore");
       });
-  IgnorePredicate ignored;
-  SkipDirPredicate skip;
+  fileop::IgnorePredicate ignored;
+  fileop::SkipDirPredicate skip;
   if (!ignore.empty()) {
     ignored = [&ignore](std::string_view p, bool) { return ignore.matches(p); };
     skip = [&ignore](std::string_view d) { return ignore.can_skip_dir(d); };
@@ -795,7 +784,16 @@ BuildResult build(store::Store& store, const BuildOptions& options) {
   fs::path stat_cache = store.root() / "statcache" /
                         (Xxh128::hex_of(fs::absolute(options.context_dir).lexically_normal().string()) + ".bin");
   fs::create_directories(stat_cache.parent_path());
-  ContextKeys context(std::make_unique<ContextHasher>(options.context_dir, ignored, skip, stat_cache));
+  auto hasher = std::make_unique<fileop::ContextHasher>(options.context_dir, ignored, skip, stat_cache);
+  // An unreadable stat cache costs only a re-read of the context: said, not fatal.
+  for (const auto& w : hasher->warnings()) {
+    if (!options.progress) break;
+    ProgressEvent ev;
+    ev.kind = ProgressEvent::Kind::info;
+    ev.text = "WARNING: " + w;
+    options.progress->event(ev);
+  }
+  ContextKeys context(std::move(hasher));
 
   DispatchOptions dopts;
   dopts.build_args = options.build_args;
@@ -809,7 +807,7 @@ BuildResult build(store::Store& store, const BuildOptions& options) {
   dopts.ignored = ignored;
   dopts.can_skip_dir = skip;
   dopts.context = &context;
-  UrlCache urls(store.records("http"));
+  fileop::UrlCache urls(store.records("http"));
   dopts.urls = &urls;
   StoreImages images(store, options);
   Dispatched d = dispatch(df, dopts, images);

@@ -33,10 +33,10 @@ struct DispatchOptions {
   bool allow_insecure = false;   // --allow security.insecure
   bool allow_network_host = false;  // --allow network.host: RUN --network=host may run
   std::filesystem::path context_dir;
-  IgnorePredicate ignored;
-  SkipDirPredicate can_skip_dir;
+  fileop::IgnorePredicate ignored;
+  fileop::SkipDirPredicate can_skip_dir;
   ContextKeys* context = nullptr;
-  UrlCache* urls = nullptr;  // ADD <url> revalidation (null: download every time)
+  fileop::UrlCache* urls = nullptr;  // ADD <url> revalidation (null: download every time)
 };
 
 struct Dispatched {

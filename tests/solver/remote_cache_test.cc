@@ -285,7 +285,7 @@ std::vector<std::string> keys_of(const fs::path& ctx, const fs::path& stat_cache
       "target=/lib2 cat /lib2/x\nADD <<EOF /etc/motd\nhello\nEOF\n";
   auto df = frontend::parse_dockerfile(text, "Dockerfile");
   ContextKeys context(
-      std::make_unique<ContextHasher>(ctx, IgnorePredicate{}, SkipDirPredicate{}, stat_cache));
+      std::make_unique<fileop::ContextHasher>(ctx, fileop::IgnorePredicate{}, fileop::SkipDirPredicate{}, stat_cache));
   DispatchOptions o;
   o.context_dir = ctx;
   o.context = &context;
