@@ -24,6 +24,7 @@
 
 #include "common/error.h"
 #include "common/parallel.h"
+#include "common/passwd.h"
 #include "common/tar.h"
 #include "fileop/pattern.h"
 #include "fileop/rootfs.h"
@@ -573,25 +574,6 @@ std::string read_in_root(const RootDir& root, std::string_view path) {
   return out;
 }
 
-// Finds `name` in passwd/group text: the fields of its line, or empty.
-std::vector<std::string_view> find_entry(std::string_view text, std::string_view name) {
-  while (!text.empty()) {
-    size_t nl = text.find('\n');
-    std::string_view line = text.substr(0, nl);
-    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
-    std::vector<std::string_view> fields;
-    size_t i = 0;
-    for (;;) {
-      size_t c = line.find(':', i);
-      fields.push_back(line.substr(i, c == std::string_view::npos ? std::string_view::npos : c - i));
-      if (c == std::string_view::npos) break;
-      i = c + 1;
-    }
-    if (fields.size() >= 3 && fields[0] == name) return fields;
-  }
-  return {};
-}
-
 uint32_t to_id(std::string_view s, std::string_view what) {
   uint32_t v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
@@ -708,11 +690,11 @@ Owner resolve_chown(const std::filesystem::path& target_root, std::string_view s
   if (all_digits(user)) {
     o.uid = o.gid = to_id(user, "--chown user");
   } else if (!user.empty()) {
-    std::string passwd = read_in_root(lookup_root(), "/etc/passwd");
-    auto f = find_entry(passwd, user);
-    if (f.size() >= 4) {
-      o.uid = to_id(f[2], "uid in /etc/passwd");
-      o.gid = to_id(f[3], "gid in /etc/passwd");
+    auto users = parse_passwd(read_in_root(lookup_root(), "/etc/passwd"));
+    auto f = std::find_if(users.begin(), users.end(), [&](const PasswdEntry& e) { return e.name == user; });
+    if (f != users.end()) {
+      o.uid = f->uid;
+      o.gid = f->gid;
     } else if (!unknown_is_root && user != "root") {
       fail(ErrorKind::not_found, "--chown=" + std::string(spec) + ": unable to find user " + std::string(user) +
                                      ": no matching entries in passwd file");
@@ -722,10 +704,10 @@ Owner resolve_chown(const std::filesystem::path& target_root, std::string_view s
     if (all_digits(group)) {
       o.gid = to_id(group, "--chown group");
     } else {
-      std::string groups = read_in_root(lookup_root(), "/etc/group");
-      auto f = find_entry(groups, group);
-      if (f.size() >= 3) {
-        o.gid = to_id(f[2], "gid in /etc/group");
+      auto groups = parse_group(read_in_root(lookup_root(), "/etc/group"));
+      auto f = std::find_if(groups.begin(), groups.end(), [&](const GroupEntry& e) { return e.name == group; });
+      if (f != groups.end()) {
+        o.gid = f->gid;
       } else if (!unknown_is_root && group != "root") {
         fail(ErrorKind::not_found, "--chown=" + std::string(spec) + ": unable to find group " + std::string(group) +
                                        ": no matching entries in group file");
