@@ -642,6 +642,38 @@ TEST_F(CopyTest, ArchivesStayInsideTheirDestination) {
   EXPECT_EQ(slurp(root / "y" / host.path().relative_path() / "owned"), "x");
 }
 
+// The hostile archive of layer apply's test (SnapshotterTest.
+// ExtractionNeverWritesOutsideTheRoot), ADDed: the one extractor
+// (common/tar_extract.h) keeps every entry inside the destination. Hard
+// links to a host file (absolute, "../..", or through an absolute symlink)
+// link nothing on the host.
+TEST_F(CopyTest, HostileArchiveIsContainedWhenAdded) {
+  TempDir host("host-dir");
+  struct stat before {};
+  ASSERT_EQ(::stat("/etc/passwd", &before), 0);
+  CopyOptions opt;
+  opt.add = true;
+  make_tar(ctx / "dotdot.tar", {{"ok", 'f', "1"}, {"a/../../../escape", 'f', "x"}}, 0);
+  EXPECT_THROW(copy({"dotdot.tar"}, "/d/", opt), Error);
+  make_tar(ctx / "hl-dotdot.tar", {{"pw", 'h', "../../../../../../etc/passwd"}}, 0);
+  EXPECT_THROW(copy({"hl-dotdot.tar"}, "/h1/", opt), Error);
+  make_tar(ctx / "hl-abs.tar", {{"pw", 'h', "/etc/passwd"}}, 0);
+  EXPECT_THROW(copy({"hl-abs.tar"}, "/h2/", opt), Error);  // /etc/passwd of the destination: not there
+  make_tar(ctx / "hl-link.tar", {{"etc", 'l', "/etc"}, {"pw", 'h', "etc/passwd"}}, 0);
+  EXPECT_THROW(copy({"hl-link.tar"}, "/h3/", opt), Error);
+  make_tar(ctx / "sym.tar", {{"out", 'l', host.path().string()}, {"out/f", 'f', "x"}, {"rel", 'l', "../../../../.."},
+                             {"rel/" + host.path().relative_path().string() + "/g", 'f', "y"}},
+           0);
+  copy({"sym.tar"}, "/s/", opt);
+  EXPECT_TRUE(fs::is_empty(host.path()));
+  EXPECT_EQ(slurp(root / "s" / host.path().relative_path() / "f"), "x");
+  EXPECT_EQ(slurp(root / "s" / host.path().relative_path() / "g"), "y");
+  EXPECT_FALSE(fs::exists(root.parent_path() / "escape"));
+  struct stat after {};
+  ASSERT_EQ(::stat("/etc/passwd", &after), 0);
+  EXPECT_EQ(after.st_nlink, before.st_nlink);
+}
+
 // A one-file HTTP server for ADD <url>: python3 -m http.server on a free port.
 class HttpServer {
  public:
