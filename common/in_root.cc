@@ -157,9 +157,11 @@ int walk(int rootfd, std::string_view path, bool follow_last, InRoot mode, InRoo
   return 0;
 }
 
+}  // namespace
+
 // open_in_root without openat2: the walk, then each canonical element opened
 // with O_NOFOLLOW (a directory swapped for a symlink since the walk fails).
-int open_walked(int rootfd, const char* rel, int flags, InRoot mode) {
+int detail::open_walked(int rootfd, const char* rel, int flags, InRoot mode) {
   InRootPath r;
   std::string at;
   bool follow_last = !(flags & O_NOFOLLOW);
@@ -183,8 +185,6 @@ int open_walked(int rootfd, const char* rel, int flags, InRoot mode) {
   return ::openat(dir.get(), r.parts.back().c_str(), flags | O_NOFOLLOW | O_CLOEXEC, 0600);
 }
 
-}  // namespace
-
 std::string InRootPath::str() const {
   std::string s;
   for (const auto& p : parts) s += "/" + p;
@@ -204,7 +204,7 @@ int open_in_root(int rootfd, const char* rel, int flags, InRoot mode, bool fallb
     if (errno == EINTR || errno == EAGAIN) continue;
     if (errno != ENOSYS || !fallback) return -1;
     try {
-      return open_walked(rootfd, rel, flags, mode);
+      return detail::open_walked(rootfd, rel, flags, mode);
     } catch (const std::bad_alloc&) {
       errno = ENOMEM;
     } catch (...) {

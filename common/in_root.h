@@ -33,6 +33,11 @@ inline int open_in_root(int rootfd, const std::string& rel, int flags, InRoot mo
   return open_in_root(rootfd, rel.c_str(), flags, mode);
 }
 
+namespace detail {
+// open_in_root's fallback alone, so that tests hold it to openat2's cases.
+int open_walked(int rootfd, const char* rel, int flags, InRoot mode);
+}  // namespace detail
+
 // A path looked up inside a root by walking it one element at a time.
 struct InRootPath {
   std::vector<std::string> parts;  // canonical elements, free of symlinks (the last
