@@ -11,6 +11,7 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/pattern.h"
 
 namespace xb {
 
@@ -30,14 +31,7 @@ uint64_t resolve_flags(InRoot mode) {
 }
 
 void split_into(std::string_view path, std::deque<std::string>& out, bool front) {
-  std::vector<std::string> parts;
-  size_t i = 0;
-  while (i < path.size()) {
-    size_t j = path.find('/', i);
-    if (j == std::string_view::npos) j = path.size();
-    if (j > i) parts.emplace_back(path.substr(i, j - i));
-    i = j + 1;
-  }
+  std::vector<std::string_view> parts = split_path(path);
   if (front) out.insert(out.begin(), parts.begin(), parts.end());
   else out.insert(out.end(), parts.begin(), parts.end());
 }

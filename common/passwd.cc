@@ -17,14 +17,6 @@ std::vector<std::string_view> split(std::string_view s, char sep) {
   }
 }
 
-std::optional<uint32_t> parse_id(std::string_view s) {
-  uint32_t v = 0;
-  if (s.empty()) return std::nullopt;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
-  return v;
-}
-
 // The usable lines: at least `min_fields` fields.
 std::vector<std::vector<std::string_view>> records(std::string_view text, size_t min_fields) {
   std::vector<std::vector<std::string_view>> out;
@@ -38,6 +30,14 @@ std::vector<std::vector<std::string_view>> records(std::string_view text, size_t
 }
 
 }  // namespace
+
+std::optional<uint32_t> parse_id(std::string_view s) {
+  uint32_t v = 0;
+  if (s.empty()) return std::nullopt;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  return v;
+}
 
 std::vector<PasswdEntry> parse_passwd(std::string_view text) {
   std::vector<PasswdEntry> out;

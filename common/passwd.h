@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,6 +28,8 @@ struct GroupEntry {
 // are skipped, and so is a line without the name, password and id fields or
 // whose ids are not decimal numbers below 2^32, as no lookup could use it.
 std::vector<PasswdEntry> parse_passwd(std::string_view text);
+// A uid or gid as these files and USER write it: decimal, below 2^32.
+std::optional<uint32_t> parse_id(std::string_view s);
 std::vector<GroupEntry> parse_group(std::string_view text);
 
 }  // namespace xb

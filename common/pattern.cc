@@ -55,6 +55,18 @@ std::string_view trim(std::string_view s) {
 
 }  // namespace
 
+std::vector<std::string_view> split_path(std::string_view path) {
+  std::vector<std::string_view> out;
+  size_t i = 0;
+  while (i < path.size()) {
+    size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    if (j > i) out.push_back(path.substr(i, j - i));
+    i = j + 1;
+  }
+  return out;
+}
+
 std::string clean_path(std::string_view p) {
   if (p.empty()) return ".";
   bool rooted = p[0] == '/';

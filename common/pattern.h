@@ -18,6 +18,9 @@ namespace xb {
 // → "b", "" → ".", "/.." → "/"; a relative path keeps its leading "..").
 std::string clean_path(std::string_view path);
 
+// Splits "a/b/c" into its non-empty elements.
+std::vector<std::string_view> split_path(std::string_view path);
+
 class PatternMatcher {
  public:
   PatternMatcher() = default;

@@ -12,18 +12,6 @@
 
 namespace xb::executor {
 
-namespace {
-
-std::optional<uint32_t> parse_id(std::string_view s) {
-  uint32_t v = 0;
-  if (s.empty()) return std::nullopt;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
-  return v;
-}
-
-}  // namespace
-
 User resolve_user(std::string_view spec, std::string_view passwd, std::string_view group) {
   User u;
   if (spec.empty()) spec = "0";

@@ -460,12 +460,9 @@ std::string read_in_root(const RootDir& root, std::string_view path) {
 }
 
 uint32_t to_id(std::string_view s, std::string_view what) {
-  uint32_t v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size()) {
-    fail(ErrorKind::invalid_argument, "invalid " + std::string(what) + " \"" + std::string(s) + "\"");
-  }
-  return v;
+  std::optional<uint32_t> v = parse_id(s);
+  if (!v) fail(ErrorKind::invalid_argument, "invalid " + std::string(what) + " \"" + std::string(s) + "\"");
+  return *v;
 }
 
 }  // namespace

@@ -186,18 +186,6 @@ bool has_wildcards(std::string_view element) {
   return false;
 }
 
-std::vector<std::string_view> split_path(std::string_view path) {
-  std::vector<std::string_view> out;
-  size_t i = 0;
-  while (i < path.size()) {
-    size_t j = path.find('/', i);
-    if (j == std::string_view::npos) j = path.size();
-    if (j > i) out.push_back(path.substr(i, j - i));
-    i = j + 1;
-  }
-  return out;
-}
-
 std::pair<std::string, std::string> split_wildcards(std::string_view path) {
   std::string base = path.starts_with('/') ? "/" : "";
   std::string rest;

@@ -16,7 +16,4 @@ namespace xb::fileop {
 // Whether one path element has an unescaped '*', '?' or '['.
 bool has_wildcards(std::string_view element);
 
-// Splits "a/b/c" into its non-empty elements.
-std::vector<std::string_view> split_path(std::string_view path);
-
 }  // namespace xb::fileop
