@@ -13,8 +13,7 @@
 
 #include "common/error.h"
 #include "common/fs.h"
-#include "fileop/context.h"
-#include "fileop/copy.h"
+#include "fileop/fileop.h"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
@@ -82,13 +81,13 @@ int main(int argc, char** argv) {
     uint64_t bytes = tree_bytes(ctx);
     fs::path cache = dir / "stat-cache";
     fs::remove(cache);
-    xb::ContextSelection sel;
+    xb::fileop::ContextSelection sel;
     sel.patterns = {"."};
 
     // Wall time, and CPU time (user + system, both threads) since the
     // previous row: on a shared machine the latter is the steadier number.
     std::printf("\n%-34s %10s %10s %12s %12s\n", "operation", "wall ms", "cpu ms", "files read", "MB read");
-    auto row = [](const char* what, double ms, double cpu, const xb::ContextHasher::Stats* s) {
+    auto row = [](const char* what, double ms, double cpu, const xb::fileop::ContextHasher::Stats* s) {
       if (s) {
         std::printf("%-34s %10.1f %10.1f %12llu %12.1f\n", what, ms, cpu, (unsigned long long)s->files_hashed,
                     s->bytes_hashed / 1e6);
@@ -101,7 +100,7 @@ int main(int argc, char** argv) {
     {
       auto t = Clock::now();
       double c = cpu_ms();
-      xb::ContextHasher h(ctx, {}, {}, cache);
+      xb::fileop::ContextHasher h(ctx, {}, {}, cache);
       first = h.key(sel).str();
       double key_ms = ms_since(t), key_cpu = cpu_ms() - c;
       h.save();
@@ -113,7 +112,7 @@ int main(int argc, char** argv) {
     for (int run = 0; run < 3; ++run) {
       auto t = Clock::now();
       double c = cpu_ms();
-      xb::ContextHasher h(ctx, {}, {}, cache);
+      xb::fileop::ContextHasher h(ctx, {}, {}, cache);
       double load_ms = ms_since(t), load_cpu = cpu_ms() - c;
       std::string k = h.key(sel).str();
       double ms = ms_since(t), cpu = cpu_ms() - c;
@@ -123,16 +122,16 @@ int main(int argc, char** argv) {
       if (run == 0) row("  of which loading the cache", load_ms, load_cpu, nullptr);
     }
     {
-      xb::ContextHasher h(ctx);
+      xb::fileop::ContextHasher h(ctx);
       auto t = Clock::now();
       double c = cpu_ms();
       h.key(sel);
-      xb::ContextHasher::Stats first_stats = h.stats();
+      xb::fileop::ContextHasher::Stats first_stats = h.stats();
       row("in-memory, no cache file", ms_since(t), cpu_ms() - c, &first_stats);
       t = Clock::now();
       c = cpu_ms();
       h.key(sel);
-      xb::ContextHasher::Stats again = h.stats();
+      xb::fileop::ContextHasher::Stats again = h.stats();
       again.files_hashed -= first_stats.files_hashed;
       again.bytes_hashed -= first_stats.bytes_hashed;
       row("  same hasher again", ms_since(t), cpu_ms() - c, &again);
@@ -141,14 +140,14 @@ int main(int argc, char** argv) {
     fs::path target = dir / "target";
     fs::remove_all(target);
     fs::create_directories(target);
-    xb::CopySource src;
+    xb::fileop::CopySource src;
     src.root = ctx;
     src.pattern = ".";
-    xb::CopyOptions opt;
+    xb::fileop::CopyOptions opt;
     opt.dest = "/app/";
     auto t = Clock::now();
     double c = cpu_ms();
-    xb::copy_files(target, {src}, opt);
+    xb::fileop::copy_files(target, {src}, opt);
     double copy_ms = ms_since(t);
     row("copy_files whole tree", copy_ms, cpu_ms() - c, nullptr);
     std::printf("\n%d files, %.1f MB; copy %.0f MB/s\n", kFiles, bytes / 1e6, bytes / 1e6 / (copy_ms / 1e3));

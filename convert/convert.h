@@ -40,8 +40,8 @@ struct Source {
   frontend::Dockerfile dockerfile;
   std::shared_ptr<frontend::DockerIgnore> ignore;  // never null; empty without a .dockerignore
   // ignore as the solver's predicates (empty when nothing is ignored).
-  IgnorePredicate ignored() const;
-  SkipDirPredicate can_skip_dir() const;
+  fileop::IgnorePredicate ignored() const;
+  fileop::SkipDirPredicate can_skip_dir() const;
 };
 
 // Reads and parses the Dockerfile (errors name it as `display`) and the

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "common/error.h"
+#include "common/pattern.h"
 
 namespace xb::convert {
 
@@ -795,14 +796,14 @@ class Dispatcher {
     }
     std::string msg = is_add ? "ADD" : "COPY";
     for (const auto& s : raw_sources) {
-      CopySource cs;
+      fileop::CopySource cs;
       cs.pattern = ex(s);
       msg += " " + cs.pattern;
       bool url = cs.pattern.rfind("http://", 0) == 0 || cs.pattern.rfind("https://", 0) == 0;
       if (!url && !checksum.empty()) fail_at(where, "checksum can't be specified for non-HTTP sources");
       if (url) {
         if (!is_add) fail_at(where, "source can't be a URL for COPY");
-        cs.kind = CopySource::Kind::url;
+        cs.kind = fileop::CopySource::Kind::url;
       } else if (input.kind == InputRef::Kind::context) {
         cs.from_context = true;  // the solver gives it the context's directory and .dockerignore
       } else {
@@ -812,8 +813,8 @@ class Dispatcher {
       v->source_inputs.push_back(url ? InputRef{InputRef::Kind::none, -1} : input);
     }
     for (const auto& sc : contents) {
-      CopySource cs;
-      cs.kind = CopySource::Kind::content;
+      fileop::CopySource cs;
+      cs.kind = fileop::CopySource::Kind::content;
       cs.pattern = sc.path;
       if (sc.expand) {
         try {
@@ -834,13 +835,19 @@ class Dispatcher {
     v->options.chown = ex(chown);
     if (!chmod.empty()) {
       try {
-        v->options.chmod = parse_chmod(ex(chmod));
+        v->options.chmod = fileop::parse_chmod(ex(chmod));
       } catch (Error& e) {
         e.at(where);
         throw;
       }
     }
     for (const auto& e : excludes) v->options.excludes.push_back(ex(e));
+    try {
+      (void)PatternMatcher(v->options.excludes, "--exclude");  // refused before anything runs
+    } catch (Error& e) {
+      e.at(where);
+      throw;
+    }
     v->options.parents = parents;
     v->options.link = link;
     v->options.add = is_add;

@@ -1,13 +1,13 @@
 // Loading a build's Dockerfile and .dockerignore, and BuildKit's build
 // checks on the result of dispatch.
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
 
 #include "common/fs.h"
+#include "common/in_root.h"
 #include "convert/convert.h"
 
 namespace xb::convert {
@@ -25,10 +25,7 @@ std::optional<std::string> read_beneath(const fs::path& scope, const fs::path& p
   fs::path rel =
       fs::absolute(path).lexically_normal().lexically_relative(fs::absolute(scope).lexically_normal());
   UniqueFd dir = open_or_throw(scope, O_PATH | O_DIRECTORY);
-  struct open_how how {};
-  how.flags = O_RDONLY | O_CLOEXEC;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-  UniqueFd fd(static_cast<int>(syscall(SYS_openat2, dir.get(), rel.c_str(), &how, sizeof how)));
+  UniqueFd fd(open_in_root(dir.get(), rel.string(), O_RDONLY, InRoot::beneath));
   if (!fd) {
     if (errno == ENOENT) return std::nullopt;
     if (errno == EXDEV)
@@ -88,12 +85,12 @@ void run_build_checks(const frontend::Dockerfile& df, const DispatchOptions& opt
 
 }  // namespace
 
-IgnorePredicate Source::ignored() const {
+fileop::IgnorePredicate Source::ignored() const {
   if (!ignore || ignore->empty()) return {};
   return [ignore = ignore](std::string_view p, bool) { return ignore->matches(p); };
 }
 
-SkipDirPredicate Source::can_skip_dir() const {
+fileop::SkipDirPredicate Source::can_skip_dir() const {
   if (!ignore || ignore->empty()) return {};
   return [ignore = ignore](std::string_view d) { return ignore->can_skip_dir(d); };
 }

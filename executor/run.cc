@@ -14,7 +14,6 @@
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <linux/loop.h>
-#include <linux/openat2.h>
 #include <linux/sched.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
@@ -49,6 +48,7 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/in_root.h"
 #include "common/interrupt.h"
 #include "common/userns.h"
 #include "executor/cgroup.h"
@@ -189,17 +189,14 @@ bool child_mkdirs(char* path, size_t root_len) {
   return true;
 }
 
-int child_openat2(int dirfd, const char* path, int flags, uint64_t resolve) {
-  struct open_how how {};
-  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
-  how.resolve = resolve;
-  return static_cast<int>(::syscall(SYS_openat2, dirfd, path, &how, sizeof how));
-}
-
 // Paths inside the container's root are resolved as a chroot would (a
 // symlink the image planted, absolute or "../..", cannot lead to a host
-// path) and never through /proc magic links (CVE-2024-21626).
-constexpr uint64_t kInRoot = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+// path) and never through /proc magic links (CVE-2024-21626), by
+// common/in_root.h without its allocating fallback: the child runs between
+// clone and exec.
+int child_in_root(int rootfd, const char* rel, int flags) {
+  return open_in_root(rootfd, rel, flags, InRoot::chroot, /*fallback=*/false);
+}
 
 // mkdir -p of rel (relative, '/'-separated) inside the root at rootfd; buf
 // is scratch space. Returns false with errno set.
@@ -211,7 +208,7 @@ bool child_mkdirs_in_root(int rootfd, const char* rel, char* buf, size_t size) {
     char c = *s;
     *s = 0;
     if (*buf) {
-      int fd = child_openat2(rootfd, buf, O_PATH | O_DIRECTORY, kInRoot);
+      int fd = child_in_root(rootfd, buf, O_PATH | O_DIRECTORY);
       if (fd >= 0) {
         ::close(fd);
       } else {
@@ -221,11 +218,11 @@ bool child_mkdirs_in_root(int rootfd, const char* rel, char* buf, size_t size) {
         const char* name = buf;
         if (slash) {
           *slash = 0;
-          pfd = child_openat2(rootfd, buf, O_PATH | O_DIRECTORY, kInRoot);
+          pfd = child_in_root(rootfd, buf, O_PATH | O_DIRECTORY);
           *slash = '/';
           name = slash + 1;
         } else {
-          pfd = child_openat2(rootfd, ".", O_PATH | O_DIRECTORY, kInRoot);
+          pfd = child_in_root(rootfd, ".", O_PATH | O_DIRECTORY);
         }
         if (pfd < 0) return false;
         int r = ::mkdirat(pfd, name, 0755);
@@ -244,7 +241,7 @@ int child_dir_in_root(int rootfd, const char* rel, bool mkdirs, char* buf, size_
   const char* slash = std::strrchr(rel, '/');
   if (!slash) {
     *leaf = rel;
-    return child_openat2(rootfd, ".", O_PATH | O_DIRECTORY, kInRoot);
+    return child_in_root(rootfd, ".", O_PATH | O_DIRECTORY);
   }
   *leaf = slash + 1;
   size_t n = std::min(static_cast<size_t>(slash - rel), size - 1);
@@ -252,7 +249,7 @@ int child_dir_in_root(int rootfd, const char* rel, bool mkdirs, char* buf, size_
   std::memcpy(dir, rel, n);
   dir[n] = 0;
   if (mkdirs && !child_mkdirs_in_root(rootfd, dir, buf, size)) return -1;
-  return child_openat2(rootfd, dir, O_PATH | O_DIRECTORY, kInRoot);
+  return child_in_root(rootfd, dir, O_PATH | O_DIRECTORY);
 }
 
 // The common end of both children: terminal, stdio, session, privileges,
@@ -368,12 +365,12 @@ int child_chroot_main(const Plan& p) {
   if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) child_fail(p, stubs, "prctl PDEATHSIG", nullptr, errno);
   if (::chroot(p.root_dir.c_str()) < 0) child_fail(p, stubs, "chroot", p.root_dir.c_str(), errno);
   if (::chdir("/") < 0) child_fail(p, stubs, "chdir", "/", errno);
-  int newroot = child_openat2(AT_FDCWD, "/", O_PATH | O_DIRECTORY, 0);
+  int newroot = ::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
   const char* rel = p.cwd.c_str();
   while (*rel == '/') ++rel;
   if (newroot < 0 || (*rel && !child_mkdirs_in_root(newroot, rel, buf, sizeof buf)))
     child_fail(p, stubs, "mkdir workdir", p.cwd.c_str(), errno);
-  int cwdfd = child_openat2(newroot, *rel ? rel : ".", O_PATH | O_DIRECTORY, kInRoot);
+  int cwdfd = child_in_root(newroot, *rel ? rel : ".", O_PATH | O_DIRECTORY);
   if (cwdfd < 0 || ::fchdir(cwdfd) < 0) child_fail(p, stubs, "chdir", p.cwd.c_str(), errno);
   ::close(cwdfd);
   ::close(newroot);
@@ -415,7 +412,7 @@ int child_main(const Plan& p) {
         int tfd = -1;
         if (rel) {
           // Mount on the object resolved inside the root, through its fd (runc's way).
-          tfd = child_openat2(rootfd, rel, O_PATH, kInRoot);
+          tfd = child_in_root(rootfd, rel, O_PATH);
           if (tfd < 0) {
             r = -1;
             break;
@@ -427,7 +424,7 @@ int child_main(const Plan& p) {
         if (tfd >= 0) ::close(tfd);
         if (r == 0 && (s.flags & MS_BIND) && (s.flags & MS_RDONLY)) {
           if (rel) {
-            tfd = child_openat2(rootfd, rel, O_PATH, kInRoot);  // now the new mount's root
+            tfd = child_in_root(rootfd, rel, O_PATH);  // now the new mount's root
             if (tfd < 0) {
               r = -1;
               break;
@@ -439,7 +436,7 @@ int child_main(const Plan& p) {
           if (tfd >= 0) ::close(tfd);
         }
         if (r == 0 && !p.root_dir.empty() && rootfd < 0 && p.root_dir == s.b) {
-          rootfd = child_openat2(AT_FDCWD, s.b, O_PATH | O_DIRECTORY, 0);
+          rootfd = ::open(s.b, O_PATH | O_DIRECTORY | O_CLOEXEC);
           if (rootfd < 0) child_fail(p, stubs, "open", s.b, errno);
         }
         break;
@@ -448,7 +445,7 @@ int child_main(const Plan& p) {
       case Step::mask: {
         call = s.kind == Step::readonly ? "make read-only" : "mask";
         const char* rel = in_root(s.a);
-        int tfd = rel ? child_openat2(rootfd, rel, O_PATH, kInRoot) : -1;
+        int tfd = rel ? child_in_root(rootfd, rel, O_PATH) : -1;
         if (tfd < 0) {
           if (rel && errno == ENOENT) break;  // not on this kernel: nothing to protect
           r = -1;
@@ -464,7 +461,7 @@ int child_main(const Plan& p) {
         } else if (r == 0) {
           r = ::mount(fdpath, fdpath, nullptr, MS_BIND | MS_REC, nullptr);
           ::close(tfd);
-          tfd = r == 0 ? child_openat2(rootfd, rel, O_PATH, kInRoot) : -1;  // the new mount's root
+          tfd = r == 0 ? child_in_root(rootfd, rel, O_PATH) : -1;  // the new mount's root
           if (r == 0 && tfd < 0) r = -1;
           std::snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", tfd);
           if (r == 0)
@@ -482,7 +479,7 @@ int child_main(const Plan& p) {
       case Step::file_stub: {
         call = "create mount point";
         if (const char* rel = in_root(s.a)) {
-          int fd = child_openat2(rootfd, rel, O_PATH | O_NOFOLLOW, kInRoot);
+          int fd = child_in_root(rootfd, rel, O_PATH | O_NOFOLLOW);
           if (fd >= 0) {
             ::close(fd);
             break;
@@ -566,12 +563,12 @@ int child_main(const Plan& p) {
   // image nor a /proc/self/fd/N magic link (an fd this process inherited:
   // CVE-2024-21626) can make it a host directory.
   {
-    int newroot = child_openat2(AT_FDCWD, "/", O_PATH | O_DIRECTORY, 0);
+    int newroot = ::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
     const char* rel = p.cwd.c_str();
     while (*rel == '/') ++rel;
     if (newroot < 0 || (*rel && !child_mkdirs_in_root(newroot, rel, buf, sizeof buf)))
       child_fail(p, stubs, "mkdir workdir", p.cwd.c_str(), errno);
-    int cwdfd = child_openat2(newroot, *rel ? rel : ".", O_PATH | O_DIRECTORY, kInRoot);
+    int cwdfd = child_in_root(newroot, *rel ? rel : ".", O_PATH | O_DIRECTORY);
     if (cwdfd < 0 || ::fchdir(cwdfd) < 0) child_fail(p, stubs, "chdir", p.cwd.c_str(), errno);
     ::close(cwdfd);
     ::close(newroot);
@@ -790,7 +787,7 @@ std::string read_fd(int fd, const std::string& what) {
 // Opens rel below root without following any symlink (the RUN may have
 // planted some): an fd, or -1.
 int open_beneath(int root, const std::string& rel, int flags) {
-  return child_openat2(root, rel.c_str(), flags, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+  return open_in_root(root, rel, flags, InRoot::no_symlinks);
 }
 
 void Runner::prepare_chroot() {
@@ -1132,8 +1129,7 @@ void Runner::remove_stubs(uint64_t mask) {
   // (CVE-2024-23652): resolve without following any symlink, below the root.
   auto remove_at = [&](const fs::path& rel, bool dir_only) {
     std::string parent = rel.parent_path().string();
-    int pfd = child_openat2(root, parent.empty() ? "." : parent.c_str(), O_PATH | O_DIRECTORY,
-                            RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+    int pfd = open_in_root(root, parent, O_PATH | O_DIRECTORY, InRoot::no_symlinks);
     if (pfd < 0) return false;
     std::string leaf = rel.filename().string();
     struct stat st{};

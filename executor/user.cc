@@ -1,52 +1,16 @@
 // resolve_user: Docker's (runc's GetExecUser) reading of USER against the
-// image's /etc/passwd and /etc/group. Pure, so it is tested without root.
+// image's /etc/passwd and /etc/group (parsed by common/passwd.h). Pure, so
+// it is tested without root.
 #include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <optional>
 
 #include "common/error.h"
+#include "common/passwd.h"
 #include "executor/executor.h"
 
 namespace xb::executor {
-
-namespace {
-
-std::vector<std::string_view> split(std::string_view s, char sep) {
-  std::vector<std::string_view> out;
-  size_t i = 0;
-  for (;;) {
-    size_t j = s.find(sep, i);
-    if (j == std::string_view::npos) {
-      out.push_back(s.substr(i));
-      return out;
-    }
-    out.push_back(s.substr(i, j - i));
-    i = j + 1;
-  }
-}
-
-std::optional<uint32_t> parse_id(std::string_view s) {
-  uint32_t v = 0;
-  if (s.empty()) return std::nullopt;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
-  return v;
-}
-
-// Lines of a passwd/group file, split on ':', comments and blanks skipped.
-std::vector<std::vector<std::string_view>> records(std::string_view text, size_t min_fields) {
-  std::vector<std::vector<std::string_view>> out;
-  for (auto line : split(text, '\n')) {
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-    if (line.empty() || line[0] == '#') continue;
-    auto f = split(line, ':');
-    if (f.size() >= min_fields) out.push_back(std::move(f));
-  }
-  return out;
-}
-
-}  // namespace
 
 User resolve_user(std::string_view spec, std::string_view passwd, std::string_view group) {
   User u;
@@ -62,15 +26,12 @@ User resolve_user(std::string_view spec, std::string_view passwd, std::string_vi
   std::optional<uint32_t> numeric_uid = parse_id(user_part);
   std::string name;
   bool found = false;
-  for (const auto& f : records(passwd, 7)) {
-    auto uid = parse_id(f[2]);
-    auto gid = parse_id(f[3]);
-    if (!uid || !gid) continue;
-    if (numeric_uid ? *uid == *numeric_uid : f[0] == user_part) {
-      u.uid = *uid;
-      u.gid = *gid;
-      u.home = f[5].empty() ? "/" : std::string(f[5]);
-      name = std::string(f[0]);
+  for (const auto& e : parse_passwd(passwd)) {
+    if (numeric_uid ? e.uid == *numeric_uid : e.name == user_part) {
+      u.uid = e.uid;
+      u.gid = e.gid;
+      u.home = e.home.empty() ? "/" : e.home;
+      name = e.name;
       found = true;
       break;
     }
@@ -87,11 +48,9 @@ User resolve_user(std::string_view spec, std::string_view passwd, std::string_vi
       u.gid = *gid;
     } else {
       bool gfound = false;
-      for (const auto& f : records(group, 3)) {
-        if (f[0] == *group_part) {
-          auto gid2 = parse_id(f[2]);
-          if (!gid2) continue;
-          u.gid = *gid2;
+      for (const auto& g : parse_group(group)) {
+        if (g.name == *group_part) {
+          u.gid = g.gid;
           gfound = true;
           break;
         }
@@ -107,13 +66,9 @@ User resolve_user(std::string_view spec, std::string_view passwd, std::string_vi
   // stays readable after a process drops to other groups' ids.
   u.additional_gids.push_back(u.gid);
   if (!group_part && !name.empty()) {
-    for (const auto& f : records(group, 4)) {
-      auto gid = parse_id(f[2]);
-      if (!gid) continue;
-      for (auto member : split(f[3], ',')) {
-        if (member == name) u.additional_gids.push_back(*gid);
-      }
-    }
+    for (const auto& g : parse_group(group))
+      for (const auto& member : g.members)
+        if (member == name) u.additional_gids.push_back(g.gid);
   }
   std::sort(u.additional_gids.begin(), u.additional_gids.end());
   u.additional_gids.erase(std::unique(u.additional_gids.begin(), u.additional_gids.end()), u.additional_gids.end());

@@ -1,11 +1,9 @@
 // Context keys: the files one COPY/ADD selects (select.h, the same selection
 // copy_files makes), encoded canonically and hashed with sha256; contents by
 // XXH3-128 through a stat cache. docs/dev/copy.md explains the racy check.
-#include "fileop/context.h"
+#include "fileop/fileop.h"
 
 #include <fcntl.h>
-#include <linux/openat2.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -20,10 +18,11 @@
 
 #include "common/error.h"
 #include "common/fs.h"
+#include "common/in_root.h"
 #include "fileop/rootfs.h"
 #include "fileop/select.h"
 
-namespace xb {
+namespace xb::fileop {
 
 namespace {
 
@@ -112,24 +111,6 @@ class Reader {
  private:
   std::string_view data_;
 };
-
-// Opens `rel` below the context root without following any symlink.
-UniqueFd open_beneath(int rootfd, const std::string& rel) {
-  struct open_how how {};
-  how.flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC;
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-  long fd = ::syscall(SYS_openat2, rootfd, rel.c_str(), &how, sizeof how);
-  if (fd >= 0) return UniqueFd(static_cast<int>(fd));
-  if (errno != ENOSYS) return UniqueFd();
-  // Kernels before 5.6: walk one element at a time.
-  auto parts = split_path(rel);
-  UniqueFd cur(::fcntl(rootfd, F_DUPFD_CLOEXEC, 0));
-  for (size_t i = 0; i + 1 < parts.size() && cur; ++i) {
-    cur = UniqueFd(::openat(cur.get(), std::string(parts[i]).c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  }
-  if (!cur || parts.empty()) return UniqueFd();
-  return UniqueFd(::openat(cur.get(), std::string(parts.back()).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-}
 
 }  // namespace
 
@@ -230,7 +211,8 @@ struct ContextHasher::Impl {
   CacheEntry hash_file(Record& rec, uint64_t& bytes) const {
     CacheEntry e;
     e.verified_ns = coarse_now_ns();
-    UniqueFd fd = open_beneath(root.fd(), rec.root_rel);
+    // Below the context root without following any symlink.
+    UniqueFd fd(open_in_root(root.fd(), rec.root_rel, O_RDONLY | O_NOFOLLOW, InRoot::no_symlinks));
     if (!fd) throw_errno("open", (dir / rec.root_rel).string());
     struct stat st;
     if (::fstat(fd.get(), &st) < 0) throw_errno("fstat", (dir / rec.root_rel).string());
@@ -426,7 +408,7 @@ ContextHasher::~ContextHasher() = default;
 
 Digest ContextHasher::key(const ContextSelection& selection) {
   Impl& im = *impl_;
-  PathPatterns excludes(selection.excludes);
+  PatternMatcher excludes(selection.excludes, "--exclude");
   SelectFilter filter;
   filter.ignored = im.ignored ? &im.ignored : nullptr;
   filter.can_skip_dir = im.can_skip_dir ? &im.can_skip_dir : nullptr;
@@ -456,8 +438,8 @@ Digest ContextHasher::key(const ContextSelection& selection) {
         top.type = 'D';
         top.path = m.rel;
         recs.push_back(top);
-        PathPatterns includes(p.include.empty() ? std::vector<std::string>{}
-                                                : std::vector<std::string>{p.include});
+        PatternMatcher includes(p.include.empty() ? std::vector<std::string>{}
+                                        : std::vector<std::string>{p.include}, "--parents");
         SelectFilter f = filter;
         f.includes = p.include.empty() ? nullptr : &includes;
         UniqueFd dirfd = im.root.open_dir(m.target.parts);
@@ -527,4 +509,4 @@ const std::vector<std::string>& ContextHasher::warnings() const { return impl_->
 
 const ContextHasher::Stats& ContextHasher::stats() const { return impl_->stats; }
 
-}  // namespace xb
+}  // namespace xb::fileop

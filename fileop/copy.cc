@@ -1,7 +1,7 @@
 // COPY/ADD with BuildKit's semantics (fsutil's copy.Copy as BuildKit's file
 // backend drives it; docs/dev/copy.md). Every write in the target goes
 // through RootDir, one path element at a time relative to an open directory.
-#include "fileop/copy.h"
+#include "fileop/fileop.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -24,13 +24,14 @@
 
 #include "common/error.h"
 #include "common/parallel.h"
+#include "common/passwd.h"
 #include "common/tar.h"
-#include "fileop/http_source.h"
+#include "common/tar_extract.h"
 #include "fileop/pattern.h"
 #include "fileop/rootfs.h"
 #include "fileop/select.h"
 
-namespace xb {
+namespace xb::fileop {
 
 namespace {
 
@@ -124,13 +125,13 @@ constexpr off_t kAsyncCopyMin = 64 * 1024;
 class Copier {
  public:
   Copier(const RootDir& target, const CopyOptions& opt, std::optional<Owner> chown)
-      : target_(target), opt_(opt), chown_(chown), excludes_(opt.excludes) {}
+      : target_(target), opt_(opt), chown_(chown), excludes_(opt.excludes, "--exclude") {}
 
   void copy(const Item& item, const std::string& dest, bool dest_is_dir);
   void extract(int src_fd, const std::string& dest, const Item& item);
   // Waits for the file contents still being copied; rethrows their failure.
   void finish() { pool_.wait(); }
-  const PathPatterns& excludes() const { return excludes_; }
+  const PatternMatcher& excludes() const { return excludes_; }
 
  private:
   struct Frame {
@@ -159,7 +160,7 @@ class Copier {
   const RootDir& target_;
   const CopyOptions& opt_;
   std::optional<Owner> chown_;
-  PathPatterns excludes_;
+  PatternMatcher excludes_;
   bool reset_owner_ = false;
   // Hard links within one source stay hard links (fsutil's inode map).
   std::map<std::pair<dev_t, ino_t>, std::vector<std::string>> inodes_;
@@ -362,8 +363,8 @@ void Copier::copy(const Item& item, const std::string& dest, bool dest_is_dir) {
       top.dst = target_.mkdir_all(d.str(), 0755, mkdir_owner, &top.dst_parts);
     }
     UniqueFd src_dir = item.root->open_dir(src.parts);
-    PathPatterns includes(item.include.empty() ? std::vector<std::string>{}
-                                               : std::vector<std::string>{item.include});
+    PatternMatcher includes(item.include.empty() ? std::vector<std::string>{}
+                                        : std::vector<std::string>{item.include}, "--parents");
     SelectFilter filter = *item.filter;
     filter.excludes = &excludes_;
     filter.includes = item.include.empty() ? nullptr : &includes;
@@ -396,150 +397,34 @@ void Copier::copy(const Item& item, const std::string& dest, bool dest_is_dir) {
 }
 
 // ADD of a local archive: unpacked into dest (a directory, whatever its
-// spelling), contained in it like BuildKit's os.Root extraction; owners
-// from the archive unless --chown.
+// spelling) by common/tar_extract.h, contained in it as BuildKit's unpack
+// is (a name leading out with ".." is refused); owners from the archive
+// unless --chown.
 void Copier::extract(int src_fd, const std::string& dest, const Item& item) {
   Owner mkdir_owner = chown_.value_or(Owner{});
   std::vector<std::string> dest_parts;
   UniqueFd dest_fd = target_.mkdir_all(dest, 0755, mkdir_owner, &dest_parts);
-  RootDir root(std::move(dest_fd), target_.display(dest_parts, dest_parts.size()) == "/"
-                                       ? std::string()
-                                       : target_.display(dest_parts, dest_parts.size()));
+  tar::ExtractOptions xo;
+  xo.refuse_outside = true;
+  if (chown_) xo.owner = std::pair{chown_->uid, chown_->gid};
+  xo.what = "ADD " + item.shown + ": archive entry";
+  xo.display = target_.display(dest_parts, dest_parts.size());
+  if (xo.display == "/") xo.display.clear();
+  tar::Extractor x(dest_fd.get(), std::move(xo));
   tar::Archive reader = tar::reader(tar::Decompress::docker);
   struct archive* a = reader.get();
   auto archive_fail = [&](std::string_view what) {
     fail(ErrorKind::invalid_argument, "ADD " + item.shown + ": " + std::string(what) + ": " + tar::error(a));
   };
   if (archive_read_open_fd(a, src_fd, 1 << 16) != ARCHIVE_OK) archive_fail("open");
-  struct DirTime {
-    std::vector<std::string> parts;
-    struct timespec mtime;
-  };
-  std::vector<DirTime> dirs;
   for (;;) {
     struct archive_entry* e;
     int r = tar::next_header(a, &e);
     if (r == ARCHIVE_EOF) break;
     if (r != ARCHIVE_OK && r != ARCHIVE_WARN) archive_fail("read");
-    const char* raw = archive_entry_pathname(e);
-    if (!raw) continue;
-    std::string name = clean_path(std::string_view(raw).substr(std::string_view(raw).find_first_not_of('/') ==
-                                                                         std::string_view::npos
-                                                                     ? std::strlen(raw)
-                                                                     : std::string_view(raw).find_first_not_of('/')));
-    if (name == ".") continue;
-    if (name == ".." || name.starts_with("../")) {
-      fail(ErrorKind::invalid_argument,
-           "ADD " + item.shown + ": archive path \"" + std::string(raw) + "\" is outside the extraction root");
-    }
-    mode_t type = archive_entry_filetype(e);
-    const char* hardlink = archive_entry_hardlink(e);
-    bool is_dir = type == AE_IFDIR && !hardlink;
-    RootDir::Resolved res = root.resolve(name, is_dir);
-    if (res.parts.empty()) continue;  // resolved to the extraction root itself
-    // Implied parents: 0755, root-owned (BuildKit's applyRootArchive).
-    UniqueFd parent = root.open_dir(res.parts, std::min(res.existing, res.parts.size() - 1));
-    for (size_t i = res.existing; i + 1 < res.parts.size(); ++i) {
-      std::string shown = root.display(res.parts, i + 1);
-      if (::mkdirat(parent.get(), res.parts[i].c_str(), 0755) < 0 && errno != EEXIST) throw_errno("mkdir", shown);
-      UniqueFd next = open_subdir(parent.get(), res.parts[i], shown);
-      if (::fchown(next.get(), 0, 0) < 0) throw_errno("chown", shown);
-      if (::fchmod(next.get(), 0755) < 0) throw_errno("chmod", shown);
-      parent = std::move(next);
-    }
-    const std::string& leaf = res.parts.back();
-    std::string shown = root.display(res.parts, res.parts.size());
-    struct stat cur;
-    if (::fstatat(parent.get(), leaf.c_str(), &cur, AT_SYMLINK_NOFOLLOW) == 0) {
-      if (!S_ISDIR(cur.st_mode) || !is_dir) remove_all_at(parent.get(), leaf, shown);
-    }
-    Owner o = chown_ ? *chown_
-                     : Owner{static_cast<uint32_t>(archive_entry_uid(e)), static_cast<uint32_t>(archive_entry_gid(e))};
-    mode_t perm = archive_entry_perm(e) & 07777;
-    struct timespec mtime = {archive_entry_mtime(e), archive_entry_mtime_nsec(e)};
-    struct timespec ts[2] = {mtime, mtime};
-    if (hardlink) {
-      std::string link = clean_path(std::string_view(hardlink).substr(
-          std::min(std::string_view(hardlink).find_first_not_of('/'), std::strlen(hardlink))));
-      if (link == "." || link == ".." || link.starts_with("../")) {
-        fail(ErrorKind::invalid_argument,
-             "ADD " + item.shown + ": archive hard link \"" + std::string(raw) + "\" points outside the extraction root");
-      }
-      RootDir::Resolved lr = root.resolve(link, false);
-      if (!lr.exists()) {
-        fail(ErrorKind::invalid_argument, "ADD " + item.shown + ": archive hard link \"" + std::string(raw) +
-                                              "\" to missing \"" + std::string(hardlink) + "\"");
-      }
-      UniqueFd lparent = root.open_dir(lr.parts, lr.parts.size() - 1);
-      if (::linkat(lparent.get(), lr.parts.back().c_str(), parent.get(), leaf.c_str(), 0) < 0) {
-        throw_errno("link", shown);
-      }
-      continue;
-    }
-    switch (type) {
-      case AE_IFDIR: {
-        if (::mkdirat(parent.get(), leaf.c_str(), 0700) < 0 && errno != EEXIST) throw_errno("mkdir", shown);
-        UniqueFd dir = open_subdir(parent.get(), leaf, shown);
-        if (::fchown(dir.get(), o.uid, o.gid) < 0) throw_errno("chown", shown);
-        if (::fchmod(dir.get(), perm) < 0) throw_errno("chmod", shown);
-        dirs.push_back({res.parts, mtime});
-        break;
-      }
-      case AE_IFREG: {
-        int fd = ::openat(parent.get(), leaf.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (fd < 0) throw_errno("create", shown);
-        UniqueFd out(fd);
-        const void* buf;
-        size_t size;
-        la_int64_t offset;
-        for (;;) {
-          int rr = archive_read_data_block(a, &buf, &size, &offset);
-          if (rr == ARCHIVE_EOF) break;
-          if (rr != ARCHIVE_OK && rr != ARCHIVE_WARN) archive_fail("read " + name);
-          // A short write is retried for the rest: its errno (a full disk
-          // says ENOSPC on the next call) is only set by a failing call.
-          for (size_t done = 0; done < size;) {
-            ssize_t n = ::pwrite(out.get(), static_cast<const char*>(buf) + done, size - done,
-                                 offset + static_cast<la_int64_t>(done));
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) throw_errno("write", shown, n == 0 ? ENOSPC : errno);
-            done += static_cast<size_t>(n);
-          }
-        }
-        if (::ftruncate(out.get(), archive_entry_size(e)) < 0) throw_errno("truncate", shown);
-        if (::fchown(out.get(), o.uid, o.gid) < 0) throw_errno("chown", shown);
-        if (::fchmod(out.get(), perm) < 0) throw_errno("chmod", shown);
-        if (::futimens(out.get(), ts) < 0) throw_errno("utimensat", shown);
-        break;
-      }
-      case AE_IFLNK: {
-        const char* target = archive_entry_symlink(e);
-        if (::symlinkat(target ? target : "", parent.get(), leaf.c_str()) < 0) throw_errno("symlink", shown);
-        if (::fchownat(parent.get(), leaf.c_str(), o.uid, o.gid, AT_SYMLINK_NOFOLLOW) < 0) throw_errno("chown", shown);
-        if (::utimensat(parent.get(), leaf.c_str(), ts, AT_SYMLINK_NOFOLLOW) < 0) throw_errno("utimensat", shown);
-        break;
-      }
-      case AE_IFCHR:
-      case AE_IFBLK:
-      case AE_IFIFO: {
-        dev_t dev = makedev(archive_entry_rdevmajor(e), archive_entry_rdevminor(e));
-        if (::mknodat(parent.get(), leaf.c_str(), type | perm, dev) < 0) throw_errno("mknod", shown);
-        if (::fchownat(parent.get(), leaf.c_str(), o.uid, o.gid, AT_SYMLINK_NOFOLLOW) < 0) throw_errno("chown", shown);
-        if (::fchmodat(parent.get(), leaf.c_str(), perm, 0) < 0) throw_errno("chmod", shown);
-        if (::utimensat(parent.get(), leaf.c_str(), ts, AT_SYMLINK_NOFOLLOW) < 0) throw_errno("utimensat", shown);
-        break;
-      }
-      default:
-        fail(ErrorKind::invalid_argument,
-             "ADD " + item.shown + ": unsupported archive entry \"" + std::string(raw) + "\"");
-    }
+    x.entry(a, e);
   }
-  // Directory times last, deepest first, since filling them changed them.
-  for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) {
-    UniqueFd dir = root.open_dir(it->parts);
-    struct timespec ts[2] = {it->mtime, it->mtime};
-    if (::futimens(dir.get(), ts) < 0) throw_errno("utimensat", root.display(it->parts, it->parts.size()));
-  }
+  x.finish();
 }
 
 bool all_digits(std::string_view s) {
@@ -574,32 +459,10 @@ std::string read_in_root(const RootDir& root, std::string_view path) {
   return out;
 }
 
-// Finds `name` in passwd/group text: the fields of its line, or empty.
-std::vector<std::string_view> find_entry(std::string_view text, std::string_view name) {
-  while (!text.empty()) {
-    size_t nl = text.find('\n');
-    std::string_view line = text.substr(0, nl);
-    text.remove_prefix(nl == std::string_view::npos ? text.size() : nl + 1);
-    std::vector<std::string_view> fields;
-    size_t i = 0;
-    for (;;) {
-      size_t c = line.find(':', i);
-      fields.push_back(line.substr(i, c == std::string_view::npos ? std::string_view::npos : c - i));
-      if (c == std::string_view::npos) break;
-      i = c + 1;
-    }
-    if (fields.size() >= 3 && fields[0] == name) return fields;
-  }
-  return {};
-}
-
 uint32_t to_id(std::string_view s, std::string_view what) {
-  uint32_t v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size()) {
-    fail(ErrorKind::invalid_argument, "invalid " + std::string(what) + " \"" + std::string(s) + "\"");
-  }
-  return v;
+  std::optional<uint32_t> v = parse_id(s);
+  if (!v) fail(ErrorKind::invalid_argument, "invalid " + std::string(what) + " \"" + std::string(s) + "\"");
+  return *v;
 }
 
 }  // namespace
@@ -709,11 +572,11 @@ Owner resolve_chown(const std::filesystem::path& target_root, std::string_view s
   if (all_digits(user)) {
     o.uid = o.gid = to_id(user, "--chown user");
   } else if (!user.empty()) {
-    std::string passwd = read_in_root(lookup_root(), "/etc/passwd");
-    auto f = find_entry(passwd, user);
-    if (f.size() >= 4) {
-      o.uid = to_id(f[2], "uid in /etc/passwd");
-      o.gid = to_id(f[3], "gid in /etc/passwd");
+    auto users = parse_passwd(read_in_root(lookup_root(), "/etc/passwd"));
+    auto f = std::find_if(users.begin(), users.end(), [&](const PasswdEntry& e) { return e.name == user; });
+    if (f != users.end()) {
+      o.uid = f->uid;
+      o.gid = f->gid;
     } else if (!unknown_is_root && user != "root") {
       fail(ErrorKind::not_found, "--chown=" + std::string(spec) + ": unable to find user " + std::string(user) +
                                      ": no matching entries in passwd file");
@@ -723,10 +586,10 @@ Owner resolve_chown(const std::filesystem::path& target_root, std::string_view s
     if (all_digits(group)) {
       o.gid = to_id(group, "--chown group");
     } else {
-      std::string groups = read_in_root(lookup_root(), "/etc/group");
-      auto f = find_entry(groups, group);
-      if (f.size() >= 3) {
-        o.gid = to_id(f[2], "gid in /etc/group");
+      auto groups = parse_group(read_in_root(lookup_root(), "/etc/group"));
+      auto f = std::find_if(groups.begin(), groups.end(), [&](const GroupEntry& e) { return e.name == group; });
+      if (f != groups.end()) {
+        o.gid = f->gid;
       } else if (!unknown_is_root && group != "root") {
         fail(ErrorKind::not_found, "--chown=" + std::string(spec) + ": unable to find group " + std::string(group) +
                                        ": no matching entries in group file");
@@ -758,7 +621,7 @@ void copy_files(const std::filesystem::path& target_root, const std::vector<Copy
   std::vector<std::unique_ptr<Download>> temps;
   std::vector<std::unique_ptr<RootDir>> roots;
   std::vector<std::unique_ptr<SelectFilter>> filters;
-  PathPatterns excludes(options.excludes);
+  PatternMatcher excludes(options.excludes, "--exclude");
   std::vector<Item> items;
   for (const auto& s : sources) {
     auto filter = std::make_unique<SelectFilter>();
@@ -841,4 +704,4 @@ void copy_files(const std::filesystem::path& target_root, const std::vector<Copy
   }
 }
 
-}  // namespace xb
+}  // namespace xb::fileop

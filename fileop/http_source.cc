@@ -1,7 +1,7 @@
 // ADD <url>: downloads with libcurl, revalidated by ETag as BuildKit's http
 // source does (source/http/httpsource.go: If-None-Match with every ETag
 // remembered for the URL; a 304 names one of them, or the only one sent).
-#include "fileop/http_source.h"
+#include "fileop/fileop.h"
 
 #include <curl/curl.h>
 #include <fcntl.h>
@@ -14,7 +14,7 @@
 #include "common/error.h"
 #include "fileop/pattern.h"
 
-namespace xb {
+namespace xb::fileop {
 
 std::string url_file_name(std::string_view url) {
   std::string_view rest = url;
@@ -171,8 +171,6 @@ std::unique_ptr<Download> download_url(const std::string& url, const std::option
   return fetch(url, "", expected, mismatch).file;
 }
 
-namespace solver {
-
 namespace {
 
 // Remembered downloads per URL: the newest few are enough to recognize a
@@ -251,5 +249,4 @@ UrlContent UrlCache::resolve(const std::string& url) {
   return resolved_[url] = c;
 }
 
-}  // namespace solver
-}  // namespace xb
+}  // namespace xb::fileop

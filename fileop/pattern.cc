@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <optional>
 
-namespace xb {
+namespace xb::fileop {
 
 namespace {
 
@@ -186,42 +186,6 @@ bool has_wildcards(std::string_view element) {
   return false;
 }
 
-std::vector<std::string_view> split_path(std::string_view path) {
-  std::vector<std::string_view> out;
-  size_t i = 0;
-  while (i < path.size()) {
-    size_t j = path.find('/', i);
-    if (j == std::string_view::npos) j = path.size();
-    if (j > i) out.push_back(path.substr(i, j - i));
-    i = j + 1;
-  }
-  return out;
-}
-
-std::string clean_path(std::string_view path) {
-  bool absolute = !path.empty() && path[0] == '/';
-  std::vector<std::string_view> out;
-  for (auto part : split_path(path)) {
-    if (part == ".") continue;
-    if (part == "..") {
-      if (!out.empty() && out.back() != "..") {
-        out.pop_back();
-      } else if (!absolute) {
-        out.push_back(part);
-      }
-      continue;
-    }
-    out.push_back(part);
-  }
-  std::string s = absolute ? "/" : "";
-  for (size_t i = 0; i < out.size(); ++i) {
-    if (i) s += '/';
-    s += out[i];
-  }
-  if (s.empty()) s = ".";
-  return s;
-}
-
 std::pair<std::string, std::string> split_wildcards(std::string_view path) {
   std::string base = path.starts_with('/') ? "/" : "";
   std::string rest;
@@ -232,99 +196,8 @@ std::pair<std::string, std::string> split_wildcards(std::string_view path) {
     if (!into.empty() && into.back() != '/') into += '/';
     into += part;
   }
-  if (base.empty()) base = ".";
+  if (base.empty()) base.assign(1, '.');
   return {base, rest};
 }
 
-PathPatterns::PathPatterns(const std::vector<std::string>& patterns) {
-  for (const auto& text : patterns) {
-    std::string_view t = text;
-    while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
-    while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
-    if (t.empty()) continue;
-    Pattern p;
-    if (t[0] == '!') {
-      p.exception = true;
-      has_exceptions_ = true;
-      t.remove_prefix(1);
-    }
-    std::string cleaned = clean_path(t);
-    if (cleaned.starts_with('/')) cleaned.erase(0, 1);
-    if (cleaned == "." || cleaned.empty()) continue;
-    for (auto part : split_path(cleaned)) {
-      // patternmatcher reads "**" inside an element as "*" that may cross
-      // '/'; only a whole "**" element is common, other uses count as "*".
-      std::string s(part);
-      if (s != "**") {
-        for (size_t k; (k = s.find("**")) != std::string::npos;) s.erase(k, 1);
-      }
-      p.parts.push_back(std::move(s));
-    }
-    patterns_.push_back(std::move(p));
-  }
-}
-
-// Whether parts matches path[0, end), by dynamic programming over (pattern
-// element, path element): a backtracking walk is exponential in the number
-// of "**" elements ("**/**/**/…" against a deep path hung a build).
-// elem[i * path_size + j] says whether parts[i] (not "**") matches path[j].
-bool PathPatterns::match_parts(const std::vector<std::string>& parts, const std::vector<char>& elem, size_t path_size,
-                               size_t end) {
-  const size_t P = parts.size(), W = end + 1;
-  // ok[i * W + j]: parts[i..] matches path[j, end).
-  std::vector<char> ok((P + 1) * W, 0);
-  ok[P * W + end] = 1;
-  for (size_t i = P; i-- > 0;) {
-    if (parts[i] == "**") {
-      // Any number of elements, at least one when it is the last element
-      // ("a/**" is what is below a): OR of ok[i+1][k] for k >= j + min.
-      size_t min = i + 1 == P ? 1 : 0;
-      bool any = false;
-      for (size_t j = W; j-- > 0;) {
-        if (j + min <= end) any = any || ok[(i + 1) * W + j + min];
-        ok[i * W + j] = any;
-      }
-    } else {
-      for (size_t j = 0; j < end; ++j) ok[i * W + j] = elem[i * path_size + j] && ok[(i + 1) * W + j + 1];
-    }
-  }
-  return ok[0];
-}
-
-bool PathPatterns::matches(std::string_view path) const {
-  auto elems = split_path(path);
-  bool matched = false;
-  std::vector<char> elem;
-  for (const auto& p : patterns_) {
-    elem.assign(p.parts.size() * elems.size(), 0);
-    for (size_t i = 0; i < p.parts.size(); ++i)
-      if (p.parts[i] != "**")
-        for (size_t j = 0; j < elems.size(); ++j) elem[i * elems.size() + j] = go_path_match(p.parts[i], elems[j]);
-    bool m = false;
-    // The path itself, or (parent matching) the ancestor with as many elements
-    // as the pattern, as patternmatcher does.
-    for (size_t n = 1; n <= elems.size() && !m; ++n) m = match_parts(p.parts, elem, elems.size(), n);
-    if (m) matched = !p.exception;
-  }
-  return matched;
-}
-
-bool PathPatterns::could_match_below(std::string_view dir) const {
-  auto elems = split_path(dir);
-  for (const auto& p : patterns_) {
-    if (p.exception) continue;
-    bool ok = true;
-    for (size_t i = 0; i < elems.size(); ++i) {
-      if (i >= p.parts.size()) break;  // the pattern matched an ancestor
-      if (p.parts[i] == "**") break;
-      if (!go_path_match(p.parts[i], elems[i])) {
-        ok = false;
-        break;
-      }
-    }
-    if (ok) return true;
-  }
-  return false;
-}
-
-}  // namespace xb
+}  // namespace xb::fileop

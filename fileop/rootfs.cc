@@ -7,12 +7,11 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <deque>
 
 #include "common/error.h"
 #include "fileop/pattern.h"
 
-namespace xb {
+namespace xb::fileop {
 
 namespace {
 
@@ -24,23 +23,6 @@ struct linux_dirent64 {
   unsigned char d_type;
   char d_name[];
 };
-
-// Linux's own limit on symlinks followed in one lookup is 40; BuildKit's
-// RootPath allows 255. Either way a loop ends with ELOOP.
-constexpr int kMaxSymlinks = 255;
-
-std::string read_link_at(int dirfd, const std::string& name, std::string_view shown) {
-  std::string buf(256, '\0');
-  for (;;) {
-    ssize_t n = ::readlinkat(dirfd, name.c_str(), buf.data(), buf.size());
-    if (n < 0) throw_errno("readlink", shown);
-    if (static_cast<size_t>(n) < buf.size()) {
-      buf.resize(static_cast<size_t>(n));
-      return buf;
-    }
-    buf.resize(buf.size() * 2);
-  }
-}
 
 }  // namespace
 
@@ -58,12 +40,6 @@ RootDir::RootDir(const std::filesystem::path& host_path, std::string display) : 
 }
 
 RootDir::RootDir(UniqueFd fd, std::string display) : fd_(std::move(fd)), display_(std::move(display)) {}
-
-std::string RootDir::Resolved::str() const {
-  std::string s;
-  for (const auto& p : parts) s += "/" + p;
-  return s.empty() ? "/" : s;
-}
 
 std::string RootDir::display(const std::vector<std::string>& parts, size_t count) const {
   std::string s = display_;
@@ -89,74 +65,7 @@ UniqueFd open_subdir(int dirfd, const std::string& name, std::string_view shown)
 }
 
 RootDir::Resolved RootDir::resolve(std::string_view path, bool follow_last) const {
-  Resolved r;
-  std::deque<std::string> pending;
-  for (auto p : split_path(path)) pending.emplace_back(p);
-  // dirs[i] is the open directory of parts[0..i); dirs[0] is the root.
-  std::vector<UniqueFd> dirs;
-  dirs.emplace_back(::fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0));
-  if (!dirs.back()) throw_errno("dup", display(r.parts, 0));
-  int links = 0;
-  bool missing = false;  // an element did not exist: the rest is lexical
-  while (!pending.empty()) {
-    std::string part = std::move(pending.front());
-    pending.pop_front();
-    if (part == ".") continue;
-    if (part == "..") {
-      if (!r.parts.empty()) {
-        r.parts.pop_back();
-        if (r.existing > r.parts.size()) r.existing = r.parts.size();
-        if (dirs.size() > r.parts.size() + 1) dirs.pop_back();
-        if (r.existing == r.parts.size()) missing = false;
-      }
-      continue;
-    }
-    if (missing) {
-      r.parts.push_back(std::move(part));
-      continue;
-    }
-    int dirfd = dirs.back().get();
-    struct stat st;
-    if (::fstatat(dirfd, part.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) {
-      if (errno != ENOENT) throw_errno("lstat", display(r.parts, r.parts.size()) + "/" + part);
-      missing = true;
-      r.parts.push_back(std::move(part));
-      continue;
-    }
-    bool last = pending.empty();
-    if (S_ISLNK(st.st_mode) && (!last || follow_last)) {
-      if (++links > kMaxSymlinks) {
-        throw_errno("resolve", display(r.parts, r.parts.size()) + "/" + part, ELOOP);
-      }
-      std::string target = read_link_at(dirfd, part, display(r.parts, r.parts.size()) + "/" + part);
-      if (target.starts_with('/')) {
-        r.parts.clear();
-        r.existing = 0;
-        dirs.resize(1);
-      }
-      auto elems = split_path(target);
-      for (auto it = elems.rbegin(); it != elems.rend(); ++it) pending.emplace_front(*it);
-      continue;
-    }
-    r.parts.push_back(part);
-    r.existing = r.parts.size();
-    if (last) {
-      r.st = st;
-      break;
-    }
-    if (!S_ISDIR(st.st_mode)) throw_errno("resolve", display(r.parts, r.parts.size()), ENOTDIR);
-    dirs.push_back(open_subdir(dirfd, part, display(r.parts, r.parts.size())));
-  }
-  if (r.parts.empty()) {
-    if (::fstat(fd_.get(), &r.st) < 0) throw_errno("fstat", display(r.parts, 0));
-  } else if (r.exists() && r.st.st_ino == 0 && r.st.st_mode == 0) {
-    // The path ended with ".." or "." after an existing element: stat it.
-    UniqueFd parent = open_dir(r.parts, r.parts.size() - 1);
-    if (::fstatat(parent.get(), r.parts.back().c_str(), &r.st, AT_SYMLINK_NOFOLLOW) < 0) {
-      throw_errno("lstat", display(r.parts, r.parts.size()));
-    }
-  }
-  return r;
+  return lookup_in_root(fd_.get(), path, follow_last, InRoot::chroot, display_);
 }
 
 UniqueFd RootDir::open_dir(const std::vector<std::string>& parts, size_t count) const {
@@ -229,4 +138,4 @@ void remove_all_at(int dirfd, const std::string& name, std::string_view shown) {
   }
 }
 
-}  // namespace xb
+}  // namespace xb::fileop

@@ -1,8 +1,8 @@
-// A directory tree addressed the way a chroot sees it, private to solver/:
-// symlinks inside it are followed with absolute targets starting at its root
-// and ".." stopping there, so that no path given to it can reach outside.
-// Every system call takes one path element relative to a directory fd with
-// O_NOFOLLOW; the kernel never walks a multi-element path for us.
+// A directory tree addressed the way a chroot sees it, private to fileop/:
+// paths are resolved by common/in_root.h's lookup_in_root (symlinks followed
+// with absolute targets starting at the root, ".." stopping there), so that
+// no path given to it can reach outside. Every system call takes one
+// canonical path element relative to a directory fd with O_NOFOLLOW.
 #pragma once
 
 #include <sys/stat.h>
@@ -14,9 +14,10 @@
 #include <vector>
 
 #include "common/fs.h"
-#include "fileop/copy.h"
+#include "common/in_root.h"
+#include "fileop/fileop.h"
 
-namespace xb {
+namespace xb::fileop {
 
 class RootDir {
  public:
@@ -26,14 +27,8 @@ class RootDir {
 
   int fd() const { return fd_.get(); }
 
-  struct Resolved {
-    std::vector<std::string> parts;  // canonical elements, free of symlinks (the last one
-                                     // may be a symlink when not followed)
-    size_t existing = 0;             // how many leading parts exist
-    bool exists() const { return existing == parts.size(); }
-    struct stat st {};               // of the final object when exists()
-    std::string str() const;         // "/a/b"
-  };
+  // The canonical path common/in_root.h's walk gives.
+  using Resolved = InRootPath;
   // Resolves `path` (absolute, or relative to the root). Symlinks are
   // followed in every element (and in the last when `follow_last`); throws
   // on a symlink loop or a non-directory in the middle.
@@ -70,4 +65,4 @@ std::vector<std::string> list_dir(int dirfd, std::string_view shown);
 // Joins "a/b" + "c" → "a/b/c" ("" + "c" → "c").
 std::string join_rel(std::string_view a, std::string_view b);
 
-}  // namespace xb
+}  // namespace xb::fileop

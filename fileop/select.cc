@@ -6,7 +6,7 @@
 
 #include "common/error.h"
 
-namespace xb {
+namespace xb::fileop {
 
 namespace {
 
@@ -155,4 +155,4 @@ void walk_selected(int dirfd, std::string_view rel, std::string_view root_rel, c
   for (const auto& name : list_dir(dirfd, shown)) walk_entry(dirfd, name, rel, root_rel, filter, visitor, shown);
 }
 
-}  // namespace xb
+}  // namespace xb::fileop

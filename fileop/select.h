@@ -1,4 +1,4 @@
-// Which files one COPY/ADD source selects, private to solver/. Shared by
+// Which files one COPY/ADD source selects, private to fileop/. Shared by
 // copy_files (which copies them) and ContextHasher (which fingerprints
 // them), so that a cache key covers exactly what the copy takes.
 #pragma once
@@ -9,11 +9,11 @@
 #include <string_view>
 #include <vector>
 
-#include "fileop/copy.h"
+#include "fileop/fileop.h"
 #include "fileop/pattern.h"
 #include "fileop/rootfs.h"
 
-namespace xb {
+namespace xb::fileop {
 
 // One source pattern, parsed as BuildKit's Dockerfile frontend does.
 struct SourcePattern {
@@ -34,8 +34,8 @@ struct SourceMatch {
 struct SelectFilter {
   const IgnorePredicate* ignored = nullptr;       // relative to the root (context)
   const SkipDirPredicate* can_skip_dir = nullptr;
-  const PathPatterns* excludes = nullptr;         // relative to the copied source
-  const PathPatterns* includes = nullptr;         // --parents, relative to the copied source
+  const PatternMatcher* excludes = nullptr;         // relative to the copied source
+  const PatternMatcher* includes = nullptr;         // --parents, relative to the copied source
   bool is_ignored(std::string_view root_rel, bool is_dir) const {
     return ignored && *ignored && !root_rel.empty() && (*ignored)(root_rel, is_dir);
   }
@@ -84,4 +84,4 @@ bool walk_entry(int dirfd, const std::string& name, std::string_view rel, std::s
 void walk_selected(int dirfd, std::string_view rel, std::string_view root_rel, const SelectFilter& filter,
                    WalkVisitor& visitor, std::string_view shown);
 
-}  // namespace xb
+}  // namespace xb::fileop

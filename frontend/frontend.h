@@ -28,6 +28,7 @@
 
 #include "common/error.h"
 #include "common/platform.h"
+#include "common/pattern.h"
 
 namespace xb::frontend {
 
@@ -369,9 +370,9 @@ std::vector<std::string> plain_variables(std::string_view word, char escape = '\
 
 // ───────────────────────────── .dockerignore ──────────────────────────────
 
-// BuildKit's patternmatcher: Go filepath.Match syntax plus `**`, `!`
-// exceptions, the last matching line wins; paths are relative to the
-// context root, '/'-separated.
+// BuildKit's patternmatcher (common/pattern.h, the matcher COPY --exclude
+// uses too): Go filepath.Match syntax plus `**`, `!` exceptions, the last
+// matching line wins; paths are relative to the context root, '/'-separated.
 class DockerIgnore {
  public:
   DockerIgnore() = default;
@@ -386,15 +387,11 @@ class DockerIgnore {
   // Whether the directory `dir` is excluded and no exception pattern could
   // re-include anything below it, so that a walk can skip it entirely.
   bool can_skip_dir(std::string_view dir) const;
-  bool empty() const { return patterns_.empty(); }
+  bool empty() const { return matcher_.empty(); }
   const std::vector<std::string>& patterns() const;
 
-  struct Pattern;  // private; defined in dockerignore.cc
-
  private:
-  std::vector<std::shared_ptr<const Pattern>> patterns_;
-  std::vector<std::string> texts_;
-  bool has_exclusions_ = false;
+  PatternMatcher matcher_;
 };
 
 // The ignore file for a build: `<dockerfile>.dockerignore` next to the

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/fs.h"
+#include "common/tar_extract.h"
 #include "common/userns.h"
 #include "snapshotter/snapshotter.h"
 
@@ -53,16 +54,9 @@ inline bool is_whiteout(const struct stat& st) {
 // Directory entries' names, sorted bytewise, without "." and "..".
 std::vector<std::string> sorted_names(int dirfd, const std::string& what);
 
-// overlayfs' opaque-directory mark: trusted.overlay.opaque, or in a user
-// namespace (mounted with userxattr, as root may not set trusted.* xattrs
-// there) user.overlay.opaque.
-inline const char* opaque_xattr() {
-  return in_user_namespace() ? "user.overlay.opaque" : "trusted.overlay.opaque";
-}
-// Whether an xattr is overlayfs' own bookkeeping, never part of a layer.
-inline bool is_overlay_xattr(const char* name) {
-  return std::strncmp(name, "trusted.overlay.", 16) == 0 ||
-         (in_user_namespace() && std::strncmp(name, "user.overlay.", 13) == 0);
-}
+// overlayfs' own xattrs (common/tar_extract.h: they depend on whether we
+// run in a user namespace).
+inline const char* opaque_xattr() { return tar::overlay_opaque_xattr(); }
+using tar::is_overlay_xattr;
 
 }  // namespace xb::snapshotter::detail

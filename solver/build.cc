@@ -2,9 +2,7 @@
 // resolver (store, then registry), and the export of the result into the
 // store as an OCI image.
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,6 +14,7 @@
 #include <thread>
 
 #include "common/fs.h"
+#include "common/in_root.h"
 #include "executor/executor.h"
 #include "registry/registry.h"
 #include "snapshotter/snapshotter.h"
@@ -34,7 +33,7 @@ namespace {
 // mkdir -p of `path` inside root, resolving every component as a chroot
 // would (a planted symlink cannot lead outside); what is created is owned
 // by owner, mode 0755, as BuildKit's WORKDIR does.
-void mkdir_all_in_root(const fs::path& root, const std::string& path, Owner owner) {
+void mkdir_all_in_root(const fs::path& root, const std::string& path, fileop::Owner owner) {
   UniqueFd root_fd = open_or_throw(root, O_RDONLY | O_DIRECTORY);
   std::string rel;
   size_t i = 0;
@@ -337,22 +336,22 @@ class BuildEngine : public Engine {
       const fs::path& target = mounted[0];
       if (v.action == FileVertex::Action::mkdir) {
         // USER may name a user a later RUN creates; BuildKit's WORKDIR then gives root.
-        Owner owner = v.mkdir_user.empty() ? Owner{} : resolve_chown(target, v.mkdir_user, true);
+        fileop::Owner owner = v.mkdir_user.empty() ? fileop::Owner{} : fileop::resolve_chown(target, v.mkdir_user, true);
         mkdir_all_in_root(target, v.path, owner);
         return;
       }
-      std::vector<CopySource> sources = v.sources;
+      std::vector<fileop::CopySource> sources = v.sources;
       for (size_t i = 0; i < sources.size(); ++i) {
         if (v.source_inputs[i].kind == InputRef::Kind::vertex)
           sources[i].root = mounted.at(1 + static_cast<size_t>(v.source_inputs[i].dep));
         if (i < v.url_contents.size() && v.url_contents[i]) {
-          const UrlContent& c = *v.url_contents[i];
+          const fileop::UrlContent& c = *v.url_contents[i];
           if (c.file) sources[i].root = c.file->dir.path();
           sources[i].expected = c.digest;
         }
       }
       try {
-        copy_files(target, sources, v.options);
+        fileop::copy_files(target, sources, v.options);
       } catch (Error& e) {
         if (e.kind() == ErrorKind::not_found) e.at(v.source_location(e));  // COPY --from=stage missing /x
         throw;
@@ -413,8 +412,10 @@ Solved solve(store::Store& store, Definition& def, const BuildOptions& options) 
   // The stat cache is per context directory (its absolute path names it).
   fs::path stat_cache = local_cache.stat_cache(options.context_dir);
   fs::create_directories(stat_cache.parent_path());
-  ContextKeys context(
-      std::make_unique<ContextHasher>(options.context_dir, options.ignored, options.can_skip_dir, stat_cache));
+  auto hasher = std::make_unique<ContextHasher>(options.context_dir, options.ignored, options.can_skip_dir, stat_cache);
+  // An unreadable stat cache costs only a re-read of the context: said, not fatal.
+  for (const auto& w : hasher->warnings()) info(options, "WARNING: " + w);
+  ContextKeys context(std::move(hasher));
   UrlCache urls(local_cache.urls());
   attach_context(def.vertices, BuildContext{options.context_dir, options.ignored, options.can_skip_dir, &context, &urls});
 

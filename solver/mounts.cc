@@ -1,7 +1,6 @@
 #include "solver/mounts.h"
 
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -49,13 +48,6 @@ void copy_context_tree(const fs::path& src, const fs::path& dst, const std::stri
 }
 
 }  // namespace
-
-int open_in_root(int root_fd, const std::string& rel, int flags) {
-  struct open_how how {};
-  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
-  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-  return static_cast<int>(syscall(SYS_openat2, root_fd, rel.empty() ? "." : rel.c_str(), &how, sizeof how));
-}
 
 fs::path resolve_in_root(const fs::path& root, const std::string& rel, const std::string& what) {
   UniqueFd root_fd = open_or_throw(root, O_PATH | O_DIRECTORY);

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/fs.h"
+#include "common/in_root.h"
 #include "executor/executor.h"
 #include "solver/ops.h"
 #include "solver/solver.h"
@@ -25,10 +26,6 @@ namespace xb::solver {
 
 // Random hex digits for temporary names (snapshots, secret files).
 std::string random_hex(int n);
-
-// openat2 of rel under root_fd with RESOLVE_IN_ROOT: symlinks and ".."
-// resolved as a chroot would. -1 with errno on failure.
-int open_in_root(int root_fd, const std::string& rel, int flags);
 
 // The real path of rel inside root, resolved as a chroot would: a symlink
 // (absolute or "../..") or a ".." cannot lead out of root. For bind mount

@@ -99,7 +99,7 @@ std::string ExecVertex::content_key() {
   std::string out;
   for (const auto& m : mounts) {
     if (m.spec.type != MountSpec::Type::bind || m.input.kind != InputRef::Kind::context) continue;
-    ContextSelection sel;
+    fileop::ContextSelection sel;
     sel.patterns = {m.spec.source.empty() ? "." : m.spec.source};
     out += context->key(sel) + "\n";
   }
@@ -160,14 +160,14 @@ std::string FileVertex::content_key() {
   url_contents.assign(sources.size(), std::nullopt);
   if (!options.checksum) {
     for (size_t i = 0; i < sources.size(); ++i) {
-      if (sources[i].kind != CopySource::Kind::url) continue;
-      UrlContent c;
+      if (sources[i].kind != fileop::CopySource::Kind::url) continue;
+      fileop::UrlContent c;
       try {
         if (urls) {
           c = urls->resolve(sources[i].pattern);
         } else {
-          std::shared_ptr<Download> d = download_url(sources[i].pattern);
-          c = UrlContent{d->digest, d->mtime, d};
+          std::shared_ptr<fileop::Download> d = fileop::download_url(sources[i].pattern);
+          c = fileop::UrlContent{d->digest, d->mtime, d};
         }
       } catch (Error& e) {
         e.at(source_location(e));
@@ -177,9 +177,9 @@ std::string FileVertex::content_key() {
       url_contents[i] = std::move(c);
     }
   }
-  ContextSelection sel;
+  fileop::ContextSelection sel;
   for (size_t i = 0; i < sources.size(); ++i)
-    if (sources[i].kind == CopySource::Kind::path && source_inputs[i].kind == InputRef::Kind::context)
+    if (sources[i].kind == fileop::CopySource::Kind::path && source_inputs[i].kind == InputRef::Kind::context)
       sel.patterns.push_back(sources[i].pattern);
   if (sel.patterns.empty() || !context) return urls_key;
   sel.excludes = options.excludes;

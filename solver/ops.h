@@ -16,19 +16,27 @@
 #include <memory>
 #include <mutex>
 
-#include "fileop/context.h"
-#include "fileop/copy.h"
+#include "fileop/fileop.h"
 #include "solver/graph.h"
-#include "fileop/http_source.h"
 #include "store/store.h"
 
 namespace xb::solver {
 
+// The file operations' vocabulary (fileop/fileop.h), which the steps carry.
+using fileop::ContextHasher;
+using fileop::ContextSelection;
+using fileop::CopyOptions;
+using fileop::CopySource;
+using fileop::IgnorePredicate;
+using fileop::SkipDirPredicate;
+using fileop::UrlCache;
+using fileop::UrlContent;
+
 // The context hasher, shared by the vertices of a build (thread-safe).
 class ContextKeys {
  public:
-  explicit ContextKeys(std::unique_ptr<ContextHasher> hasher) : hasher_(std::move(hasher)) {}
-  std::string key(const ContextSelection& selection) {
+  explicit ContextKeys(std::unique_ptr<fileop::ContextHasher> hasher) : hasher_(std::move(hasher)) {}
+  std::string key(const fileop::ContextSelection& selection) {
     std::lock_guard lock(mu_);
     return hasher_->key(selection).str();
   }
@@ -39,7 +47,7 @@ class ContextKeys {
 
  private:
   std::mutex mu_;
-  std::unique_ptr<ContextHasher> hasher_;
+  std::unique_ptr<fileop::ContextHasher> hasher_;
 };
 
 // FROM an image: its layers, nothing to run.
@@ -124,17 +132,17 @@ class FileVertex : public Vertex {
 
   Action action = Action::copy;
   // copy
-  std::vector<CopySource> sources;   // roots filled in at run time for vertex inputs
+  std::vector<fileop::CopySource> sources;   // roots filled in at run time for vertex inputs
   std::vector<InputRef> source_inputs;  // parallel to sources
-  CopyOptions options;
+  fileop::CopyOptions options;
   // mkdir (WORKDIR)
   std::string path;
   std::string mkdir_user;  // USER at the time of the WORKDIR: owns what is created
   ContextKeys* context = nullptr;  // for sources from the context
-  UrlCache* urls = nullptr;        // for ADD <url> without --checksum (null: download each time)
+  fileop::UrlCache* urls = nullptr;        // for ADD <url> without --checksum (null: download each time)
   // Filled by content_key(), parallel to sources: what each URL held when
   // keyed, and its download when this build fetched it.
-  std::vector<std::optional<UrlContent>> url_contents;
+  std::vector<std::optional<fileop::UrlContent>> url_contents;
 };
 
 // What the steps of a build read the context through: its directory and

@@ -1,4 +1,4 @@
-#include "fileop/context.h"
+#include "fileop/fileop.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -12,7 +12,7 @@
 #include "common/fs.h"
 #include "tests/fileop/fs_tree.h"
 
-namespace xb {
+namespace xb::fileop {
 namespace {
 
 namespace fs = std::filesystem;
@@ -223,9 +223,9 @@ TEST_F(ContextKey, ParentsAndPatternsAreInTheKey) {
 }
 
 }  // namespace
-}  // namespace xb
+}  // namespace xb::fileop
 
-namespace xb {
+namespace xb::fileop {
 namespace {
 
 TEST_F(ContextKey, HardLinksArePartOfTheKey) {
@@ -237,4 +237,4 @@ TEST_F(ContextKey, HardLinksArePartOfTheKey) {
 }
 
 }  // namespace
-}  // namespace xb
+}  // namespace xb::fileop

@@ -12,10 +12,10 @@
 
 #include "common/digest.h"
 #include "common/fs.h"
-#include "fileop/copy.h"
+#include "fileop/fileop.h"
 #include "tests/fileop/fs_tree.h"
 
-namespace xb {
+namespace xb::fileop {
 namespace {
 
 namespace fs = std::filesystem;
@@ -178,4 +178,4 @@ TEST_F(Conformance, HeredocCopy) {
 }
 
 }  // namespace
-}  // namespace xb
+}  // namespace xb::fileop
