@@ -1,6 +1,7 @@
 #include "cli/args.h"
 
 #include "common/error.h"
+#include "common/size.h"
 
 namespace xb::cli {
 
@@ -98,29 +99,11 @@ ParsedArgs parse_args(const std::string& command, const std::vector<FlagSpec>& s
 }
 
 uint64_t parse_size(const std::string& flag, const std::string& text) {
-  auto bad = [&]() -> uint64_t {
-    fail(ErrorKind::usage, flag + " " + text + ": want a size such as 512m or 2g");
-  };
-  if (text.empty()) return bad();
-  size_t end = 0;
-  double value = 0;
-  try {
-    value = std::stod(text, &end);
-  } catch (const std::exception&) {
-    return bad();
-  }
-  std::string unit = text.substr(end);
-  for (auto& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (!unit.empty() && unit.back() == 'b' && unit.size() == 2) unit.pop_back();  // "mb" → "m"
-  double mult = 1;
-  if (unit.empty() || unit == "b") mult = 1;
-  else if (unit == "k") mult = 1024.0;
-  else if (unit == "m") mult = 1024.0 * 1024;
-  else if (unit == "g") mult = 1024.0 * 1024 * 1024;
-  else if (unit == "t") mult = 1024.0 * 1024 * 1024 * 1024;
-  else return bad();
-  if (value <= 0) return bad();
-  return static_cast<uint64_t>(value * mult);
+  // docker reads these flags (--memory, --keep-storage) with go-units'
+  // RAMInBytes: 512m is 512 MiB. Zero is refused: it would mean no limit.
+  std::optional<uint64_t> v = xb::parse_size(text, SizeUnits::binary);
+  if (!v || *v == 0) fail(ErrorKind::usage, flag + " " + text + ": want a size such as 512m or 2g");
+  return *v;
 }
 
 double parse_cpus(const std::string& flag, const std::string& text) {

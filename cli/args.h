@@ -43,9 +43,9 @@ class ParsedArgs {
 ParsedArgs parse_args(const std::string& command, const std::vector<FlagSpec>& specs,
                       const std::vector<std::string>& args, bool stop_at_first_positional = false);
 
-// Docker's size syntax for --memory: "67108864", "64m", "1.5g", "512k"
-// (b, k, m, g, t; case-insensitive; binary multiples). Throws
-// Error(usage) naming the flag.
+// A size flag (--memory, --keep-storage) as docker reads it: go-units'
+// RAMInBytes, "67108864", "64m", "1.5g", "512KiB" (common/size.h); more
+// than 0. Throws Error(usage) naming the flag.
 uint64_t parse_size(const std::string& flag, const std::string& text);
 
 // --cpus: a positive decimal ("1.5"). Throws Error(usage) naming the flag.

@@ -11,49 +11,18 @@
 #include <algorithm>
 #include <cstdlib>
 #include <iostream>
-#include <random>
 
 #include "cli/args.h"
 #include "cli/store_cli.h"
 #include "common/error.h"
 #include "common/interrupt.h"
+#include "common/random.h"
 #include "executor/executor.h"
 #include "snapshotter/snapshotter.h"
 
 namespace xb::cli {
 
 namespace {
-
-// "64m", "1g", "512k", "1048576", "2b": docker's RAMInBytes (binary units).
-uint64_t parse_bytes(const std::string& flag, const std::string& text) {
-  size_t pos = 0;
-  double v = 0;
-  try {
-    v = std::stod(text, &pos);
-  } catch (...) {
-    pos = 0;
-  }
-  std::string unit = text.substr(pos);
-  for (auto& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (!unit.empty() && unit.back() == 'b' && unit.size() == 2) unit.pop_back();
-  double mul = 0;
-  if (unit.empty() || unit == "b") mul = 1;
-  else if (unit == "k") mul = 1024.0;
-  else if (unit == "m") mul = 1024.0 * 1024;
-  else if (unit == "g") mul = 1024.0 * 1024 * 1024;
-  else if (unit == "t") mul = 1024.0 * 1024 * 1024 * 1024;
-  if (pos == 0 || mul == 0 || v <= 0)
-    fail(ErrorKind::usage, "xbuild run: invalid " + flag + " \"" + text + "\" (use e.g. 64m, 1g)");
-  return static_cast<uint64_t>(v * mul);
-}
-
-std::string random_hex(size_t n) {
-  static const char digits[] = "0123456789abcdef";
-  std::random_device rd;
-  std::string s(n, '0');
-  for (auto& c : s) c = digits[rd() % 16];
-  return s;
-}
 
 // Committed snapshots for the image's layers, reusing those that exist.
 std::string unpack_layers(snapshotter::Snapshotter& snap, const store::Store& st, const store::Image& img) {
@@ -62,29 +31,9 @@ std::string unpack_layers(snapshotter::Snapshotter& snap, const store::Store& st
   if (layers.size() != diff_ids.size())
     fail(ErrorKind::data_loss, "image " + img.id().short_hex() + ": " + std::to_string(layers.size()) +
                                    " layers but " + std::to_string(diff_ids.size()) + " diff IDs");
-  std::string parent;
-  std::optional<Digest> chain;
-  for (size_t i = 0; i < layers.size(); ++i) {
-    chain = chain ? Digest::of(chain->str() + " " + diff_ids[i].str()) : diff_ids[i];
-    std::string name = "layer-" + std::string(chain->hex());
-    if (!snap.stat(name)) {
-      std::string active = "unpack-" + random_hex(12) + "-" + name;
-      snap.prepare(active, parent);
-      try {
-        snapshotter::LayerResult r = snap.apply_blob(active, st, layers[i].digest);
-        if (r.diff_id != diff_ids[i])
-          fail(ErrorKind::data_loss, "layer " + layers[i].digest.str() + " has diff ID " + r.diff_id.str() +
-                                         ", the image config says " + diff_ids[i].str());
-        snap.commit(name, active);
-      } catch (const Error& e) {
-        snap.remove(active);
-        // Another xbuild unpacked the same layer first: use theirs.
-        if (e.kind() != ErrorKind::already_exists || !snap.stat(name)) throw;
-      }
-    }
-    parent = name;
-  }
-  return parent;
+  std::vector<snapshotter::LayerBlob> blobs;
+  for (size_t i = 0; i < layers.size(); ++i) blobs.push_back({layers[i].digest, diff_ids[i]});
+  return snapshotter::unpack_chain(snap, st, blobs);
 }
 
 int run_run(const Globals& g, const std::vector<std::string>& args) {
@@ -116,7 +65,7 @@ int run_run(const Globals& g, const std::vector<std::string>& args) {
   std::string sec = a.value_or("security", "sandbox");
   if (sec == "insecure") spec.security = executor::Security::insecure;
   else if (sec != "sandbox") fail(ErrorKind::usage, "xbuild run: --security " + sec + ": use sandbox or insecure");
-  if (auto m = a.value("memory")) spec.limits.memory_bytes = parse_bytes("--memory", *m);
+  if (auto m = a.value("memory")) spec.limits.memory_bytes = parse_size("--memory", *m);
   if (auto c = a.value("cpus")) {
     char* end = nullptr;
     double v = std::strtod(c->c_str(), &end);
@@ -176,22 +125,16 @@ int run_run(const Globals& g, const std::vector<std::string>& args) {
 
   auto snap = snapshotter::open_snapshotter(g.root);
   std::string top = unpack_layers(*snap, st, img);
-  std::string key = "run-" + id;
-  spec.root = snap->prepare(key, top, {{"xbuild.image", name}});
-  struct RemoveSnapshot {
-    snapshotter::Snapshotter& s;
-    std::string key;
-    ~RemoveSnapshot() {
-      try {
-        s.remove(key);
-      } catch (const Error& e) {
-        std::cerr << "xbuild run: " << e.what() << "\n";
-      }
-    }
-  } remove{*snap, key};
+  auto root = snapshotter::ScopedSnapshot::prepare(*snap, "run-" + id, top, {{"xbuild.image", name}});
+  spec.root = root.mounts();
 
   // A signal (cli/main.cc) kills the container; main reports it and exits 128 + signal.
   executor::ExitStatus status = executor::run(spec);
+  try {
+    root.remove();
+  } catch (const Error& e) {
+    std::cerr << "xbuild run: " << e.what() << "\n";
+  }
   if (status.cancelled) return 128 + interrupt_signal();
   if (status.oom_killed || status.timed_out || status.signal)
     std::cerr << "xbuild run: " << status.describe() << "\n";

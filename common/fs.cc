@@ -9,10 +9,10 @@
 
 #include <cerrno>
 #include <cstdlib>
-#include <random>
 #include <system_error>
 
 #include "common/error.h"
+#include "common/random.h"
 
 namespace xb {
 
@@ -77,19 +77,11 @@ void fsync_dir(const fs::path& dir) {
   if (::fsync(fd.get()) < 0 && errno != EINVAL) throw_errno("fsync", dir.string());
 }
 
-static std::string random_suffix() {
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
-  static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
-  std::string s(10, '0');
-  for (auto& c : s) c = digits[rng() % 36];
-  return s;
-}
-
 AtomicFile::AtomicFile(fs::path dest, mode_t mode) : dest_(std::move(dest)) {
   // The temporary name starts with ".tmp-" so that scans of a directory
   // (and prune) can tell unfinished files from finished ones.
   for (int attempt = 0;; ++attempt) {
-    temp_ = dest_.parent_path() / (".tmp-" + dest_.filename().string() + "." + random_suffix());
+    temp_ = dest_.parent_path() / (".tmp-" + dest_.filename().string() + "." + random_hex(16));
     int fd = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
     if (fd >= 0) {
       fd_.reset(fd);

@@ -1,6 +1,7 @@
 #include "common/parallel.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <exception>
 #include <mutex>
 #include <thread>
@@ -89,6 +90,11 @@ void JobQueue::work() {
     }
     if (queue_.empty() && busy_ == 0) idle_.notify_all();
   }
+}
+
+void submit_cpu_job(std::function<void()> job) {
+  static JobQueue pool(std::thread::hardware_concurrency() ? std::thread::hardware_concurrency() : 2, SIZE_MAX);
+  pool.submit([job = std::move(job)]() noexcept { job(); });
 }
 
 }  // namespace xb

@@ -52,4 +52,11 @@ class JobQueue {
   std::vector<std::thread> threads_;
 };
 
+// Runs job on the process's pool of CPU workers (one per core), shared by
+// every caller at once (the chunks of several layers being compressed) so
+// that the total stays bounded. Its threads are joined when the process
+// exits, none left running through static destructors. The job must not
+// throw: it reports failure its own way (a throw terminates).
+void submit_cpu_job(std::function<void()> job);
+
 }  // namespace xb

@@ -62,8 +62,6 @@ struct RunSpec {
   // /etc/hostname bound to the hostname, as docker run does; BuildKit's RUN
   // has none (the root's own file, if any, shows through).
   bool etc_hostname = true;
-  // Extra "name ip" lines for /etc/hosts (--add-host).
-  std::vector<std::pair<std::string, std::string>> extra_hosts;
 
   Network network = Network::host;
   Security security = Security::sandbox;

@@ -377,6 +377,28 @@ int child_chroot_main(const Plan& p) {
   child_exec(p, stubs);
 }
 
+// Makes the mount at (dirfd, path) read-only, with `flags`' nosuid, nodev
+// and noexec, and with `recursive` every mount below it too: an rbind
+// carries the source's submounts, which a remount of the bind alone would
+// leave writable. mount_setattr(AT_RECURSIVE) does all at once (crun and
+// bubblewrap do the same); a kernel without it (before 5.12: ENOSYS) gets
+// the per-mount remount of the top. An empty path means dirfd itself.
+int child_make_ro(int dirfd, const char* path, unsigned long flags, bool recursive) {
+  struct mount_attr attr {};
+  attr.attr_set = MOUNT_ATTR_RDONLY | ((flags & MS_NOSUID) ? MOUNT_ATTR_NOSUID : 0) |
+                  ((flags & MS_NODEV) ? MOUNT_ATTR_NODEV : 0) | ((flags & MS_NOEXEC) ? MOUNT_ATTR_NOEXEC : 0);
+  unsigned at = (recursive ? AT_RECURSIVE : 0) | (*path ? 0 : AT_EMPTY_PATH);
+  if (::syscall(SYS_mount_setattr, dirfd, path, at, &attr, sizeof attr) == 0) return 0;
+  if (errno != ENOSYS) return -1;
+  char fdpath[64];
+  if (!*path) {
+    std::snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", dirfd);
+    path = fdpath;
+  }
+  return ::mount(nullptr, path, nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | (flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC)),
+                 nullptr);
+}
+
 int child_main(const Plan& p) {
   uint64_t stubs = 0;
   if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) child_fail(p, stubs, "prctl PDEATHSIG", nullptr, errno);
@@ -431,8 +453,8 @@ int child_main(const Plan& p) {
             }
             std::snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", tfd);
           }
-          r = ::mount(nullptr, target, nullptr,
-                      MS_REMOUNT | MS_BIND | MS_RDONLY | (s.flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC)), nullptr);
+          r = tfd >= 0 ? child_make_ro(tfd, "", s.flags, s.flags & MS_REC)
+                       : child_make_ro(AT_FDCWD, target, s.flags, s.flags & MS_REC);
           if (tfd >= 0) ::close(tfd);
         }
         if (r == 0 && !p.root_dir.empty() && rootfd < 0 && p.root_dir == s.b) {
@@ -463,10 +485,7 @@ int child_main(const Plan& p) {
           ::close(tfd);
           tfd = r == 0 ? child_in_root(rootfd, rel, O_PATH) : -1;  // the new mount's root
           if (r == 0 && tfd < 0) r = -1;
-          std::snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", tfd);
-          if (r == 0)
-            r = ::mount(nullptr, fdpath, nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                        nullptr);
+          if (r == 0) r = child_make_ro(tfd, "", MS_NOSUID | MS_NODEV | MS_NOEXEC, true);
         }
         if (tfd >= 0) ::close(tfd);
         break;
@@ -718,7 +737,6 @@ int free_loop_device() {
 
 std::string hosts_file(const RunSpec& spec) {
   std::string s = "127.0.0.1\tlocalhost " + spec.hostname + "\n::1\tlocalhost ip6-localhost ip6-loopback\n";
-  for (const auto& [name, ip] : spec.extra_hosts) s += ip + "\t" + name + "\n";
   return s;
 }
 

@@ -47,43 +47,6 @@ unsigned cores() {
   return n ? n : 2;
 }
 
-// One pool of compression threads for the process: layers compressed at
-// once share it, so the total stays bounded by the number of cores.
-class Pool {
- public:
-  static Pool& get() {
-    static Pool* pool = new Pool(cores());  // never destroyed: its threads outlive main's statics
-    return *pool;
-  }
-  void submit(std::function<void()> fn) {
-    {
-      std::lock_guard lock(mu_);
-      jobs_.push_back(std::move(fn));
-    }
-    cv_.notify_one();
-  }
-
- private:
-  explicit Pool(unsigned n) {
-    for (unsigned i = 0; i < n; ++i) std::thread([this] { run(); }).detach();
-  }
-  void run() {
-    for (;;) {
-      std::function<void()> fn;
-      {
-        std::unique_lock lock(mu_);
-        cv_.wait(lock, [&] { return !jobs_.empty(); });
-        fn = std::move(jobs_.front());
-        jobs_.pop_front();
-      }
-      fn();
-    }
-  }
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> jobs_;
-};
-
 // Levels 1-3 are ISA-L's igzip levels 1-3: hand-vectorised deflate, 2.5-3x
 // libdeflate's level-4 speed (docs/dev/exporter.md has the numbers). Levels
 // 0 and 4-9 are libdeflate's. igzip needs the whole member to fit its output
@@ -162,7 +125,7 @@ void compress_stream(Compression c, int level,
       if (st->cancelled) throw Error(ErrorKind::cancelled, "compression cancelled");
       st->window.push_back(ch);
     }
-    Pool::get().submit([st, ch, c, level] {
+    submit_cpu_job([st, ch, c, level] {
       try {
         ch->out = compress_chunk(c, level, ch->in);
       } catch (...) {

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <set>
 
+#include "common/size.h"
 #include "frontend/frontend.h"
 #include "frontend/lex.h"
 #include "frontend/text.h"
@@ -300,28 +301,6 @@ std::optional<std::uint64_t> parse_uint(std::string_view s, int base) {
   return v;
 }
 
-// go-units RAMInBytes: "64m", "1g", "512k", "100" (bytes), binary units.
-std::optional<std::uint64_t> parse_size(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size() && ((s[i] >= '0' && s[i] <= '9') || s[i] == '.')) ++i;
-  if (i == 0) return std::nullopt;
-  double v = std::strtod(std::string(s.substr(0, i)).c_str(), nullptr);
-  std::string unit = text::lower(s.substr(i));
-  if (!unit.empty() && unit.back() == 'b') unit.pop_back();
-  if (!unit.empty() && unit.back() == 'i') unit.pop_back();
-  double mult = 1;
-  if (unit.empty()) mult = 1;
-  else if (unit == "k") mult = 1024.0;
-  else if (unit == "m") mult = 1024.0 * 1024;
-  else if (unit == "g") mult = 1024.0 * 1024 * 1024;
-  else if (unit == "t") mult = 1024.0 * 1024 * 1024 * 1024;
-  else if (unit == "p") mult = 1024.0 * 1024 * 1024 * 1024 * 1024;
-  else return std::nullopt;
-  double bytes = v * mult;
-  if (bytes > 1.8e19) return std::nullopt;
-  return static_cast<std::uint64_t>(bytes);
-}
-
 [[noreturn]] void mount_fail(const SourceLocation& where, std::string message) {
   Error e(ErrorKind::invalid_argument, std::move(message));
   if (where.line > 0) e.at(where);
@@ -441,7 +420,7 @@ Mount parse_mount(std::string_view value, const SourceLocation& where, const Env
       (key == "uid" ? m.uid : m.gid) = static_cast<std::uint32_t>(*v);
     } else if (key == "size") {
       need_value();
-      auto v = parse_size(val);
+      auto v = xb::parse_size(val, SizeUnits::binary);  // BuildKit: units.RAMInBytes
       if (!v) mount_fail(where, "invalid size \"" + val + "\"");
       m.size_bytes = *v;
     } else if (key == "env") {

@@ -68,11 +68,7 @@ void walk_descriptor(const store::Store& st, const store::Descriptor& d, Roots& 
       return;
     }
     store::ImageConfig c = store::ImageConfig::parse(st.read_blob(m.config.digest));
-    std::optional<Digest> chain;
-    for (const auto& id : c.diff_ids) {
-      chain = chain ? Digest::of(chain->str() + " " + id.str()) : id;
-      r.image_layer_snapshots.insert("layer-" + std::string(chain->hex()));
-    }
+    for (const auto& chain : snapshotter::chain_ids(c.diff_ids)) r.image_layer_snapshots.insert(chain.snapshot_name());
   } catch (const Error& e) {
     r.problems.push_back(who + ": " + e.what());
   }

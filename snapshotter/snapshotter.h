@@ -37,6 +37,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -117,9 +118,6 @@ class Snapshotter {
   virtual std::optional<Info> stat(const std::string& key) = 0;
   // Every snapshot, sorted by name.
   virtual std::vector<Info> list() = 0;
-  void walk(const std::function<void(const Info&)>& fn) {
-    for (const auto& i : list()) fn(i);
-  }
   // Disk use of the snapshot's own files.
   virtual Usage usage(const std::string& key) = 0;
 
@@ -152,6 +150,92 @@ class Snapshotter {
   // as hardlinks, entries sorted by path. Returns the diff ID and size.
   virtual LayerResult diff(const std::string& key, const ByteSink& sink, const DiffOptions& options = {}) = 0;
 };
+
+// An active snapshot or view owned by a scope: removed when the owner goes
+// (errors ignored: the snapshot is then an orphan for `xbuild prune`),
+// unless it was committed through the owner. Replaces hand-written guards.
+class ScopedSnapshot {
+ public:
+  static ScopedSnapshot prepare(Snapshotter& snap, std::string key, const std::string& parent,
+                                const Labels& labels = {});
+  static ScopedSnapshot view(Snapshotter& snap, std::string key, const std::string& parent,
+                             const Labels& labels = {});
+  ScopedSnapshot(ScopedSnapshot&& other) noexcept;
+  ScopedSnapshot& operator=(ScopedSnapshot&&) = delete;
+  ScopedSnapshot(const ScopedSnapshot&) = delete;
+  ScopedSnapshot& operator=(const ScopedSnapshot&) = delete;
+  ~ScopedSnapshot();
+
+  const std::string& key() const { return key_; }
+  // As prepare() or view() returned them.
+  const std::vector<Mount>& mounts() const { return mounts_; }
+  // Commits the snapshot as `name`; it is then no longer this owner's to
+  // remove. Throws as Snapshotter::commit; on already_exists (another
+  // process committed the same content first) it stays owned and goes at
+  // scope end.
+  void commit(const std::string& name, const Labels& labels = {});
+  // Removes it now, throwing as Snapshotter::remove (for callers that report
+  // the failure); afterwards the owner holds nothing.
+  void remove();
+
+ private:
+  ScopedSnapshot(Snapshotter& snap, std::string key, std::vector<Mount> mounts)
+      : snap_(&snap), key_(std::move(key)), mounts_(std::move(mounts)) {}
+  Snapshotter* snap_;  // null once committed, removed or moved from
+  std::string key_;
+  std::vector<Mount> mounts_;
+};
+
+// The identity of a stack of layers (OCI image spec, config.md "Layer
+// ChainID"): ChainID(L0) = DiffID(L0) and
+// ChainID(L0|…|Ln) = sha256(ChainID(L0|…|Ln-1) + " " + DiffID(Ln)).
+// It names the committed snapshot of those layers unpacked, shared by every
+// build and `xbuild run`, and enters the cache key of a FROM image, so that
+// the same layers are the same file system whatever manifest carried them.
+class ChainId {
+ public:
+  // The chain of one layer.
+  explicit ChainId(const Digest& bottom_diff_id) : digest_(bottom_diff_id) {}
+  // The chain of the layers bottom up; nullopt for no layers.
+  static std::optional<ChainId> of(std::span<const Digest> diff_ids);
+  // This chain with one more layer on top.
+  ChainId then(const Digest& diff_id) const;
+
+  const Digest& digest() const { return digest_; }
+  const std::string& str() const { return digest_.str(); }
+  // The committed snapshot that holds the chain unpacked: "layer-<hex>".
+  std::string snapshot_name() const;
+
+  auto operator<=>(const ChainId&) const = default;
+
+ private:
+  Digest digest_;
+};
+
+// Every prefix's chain ID, bottom up: result[i] is the chain of layers 0..i.
+std::vector<ChainId> chain_ids(std::span<const Digest> diff_ids);
+
+// A layer of an image as unpacking needs it: its blob in the store and the
+// diff ID the image config promises for it.
+struct LayerBlob {
+  Digest blob;
+  Digest diff_id;
+};
+
+// The indices of the layers whose snapshot (by chain ID) does not exist
+// yet: those unpack_chain() will apply, whose blobs must be in the store.
+std::vector<size_t> missing_layers(Snapshotter& snap, std::span<const LayerBlob> layers);
+
+// Committed snapshots of an image's layers, bottom up, named by chain ID
+// (ChainId::snapshot_name()), reusing those that exist: each missing one is
+// prepared on the one below, its blob applied (verified against its digest
+// and the diff ID) and committed. When another process commits the same
+// layer first, theirs is used. before_apply(i), if given, runs before layer
+// i is applied (to bring its blob into the store). Returns the top
+// snapshot's name, "" for no layers. A diff ID mismatch is data_loss naming
+// the blob.
+std::string unpack_chain(Snapshotter& snap, const store::Store& st, std::span<const LayerBlob> layers,
+                         const std::function<void(size_t i)>& before_apply = {});
 
 enum class Driver { automatic, overlay, native };
 

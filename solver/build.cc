@@ -9,12 +9,13 @@
 #include <chrono>
 #include <climits>
 #include <ctime>
-#include <random>
+#include <deque>
 #include <set>
 #include <thread>
 
 #include "common/fs.h"
 #include "common/in_root.h"
+#include "common/random.h"
 #include "executor/executor.h"
 #include "registry/registry.h"
 #include "snapshotter/snapshotter.h"
@@ -158,34 +159,19 @@ class BuildEngine : public Engine {
     std::vector<std::string> dep_snaps;
     for (const auto& d : deps) dep_snaps.push_back(materialize(d));
 
-    std::string active = "active-" + random_hex(16);
-    std::vector<Mount> root = snap_.prepare(active, parent_snap);
-    struct Guard {
-      snapshotter::Snapshotter& s;
-      std::string key;
-      bool armed = true;
-      ~Guard() {
-        if (!armed) return;
-        try {
-          s.remove(key);
-        } catch (...) {
-        }
-      }
-    } guard{snap_, active};
+    auto active = snapshotter::ScopedSnapshot::prepare(snap_, "active-" + random_hex(16), parent_snap);
+    const std::vector<Mount>& root = active.mounts();
 
     // Read-only views of the inputs, removed afterwards.
     std::vector<std::vector<Mount>> inputs;
-    std::vector<std::unique_ptr<Guard>> view_guards;
+    std::vector<snapshotter::ScopedSnapshot> views;
     for (const auto& ds : dep_snaps) {
       if (ds.empty()) {
         inputs.emplace_back();
         continue;
       }
-      std::string view = "view-" + random_hex(16);
-      inputs.push_back(snap_.view(view, ds));
-      // Built in place: a temporary Guard would remove the view at once
-      // (which only the native driver noticed: its view is its own copy).
-      view_guards.emplace_back(new Guard{snap_, view});
+      views.push_back(snapshotter::ScopedSnapshot::view(snap_, "view-" + random_hex(16), ds));
+      inputs.push_back(views.back().mounts());
     }
 
     if (auto* e = dynamic_cast<ExecVertex*>(&v)) run_exec(*e, root, inputs);
@@ -196,13 +182,13 @@ class BuildEngine : public Engine {
     store::BlobWriter writer = store_.write_blob_hashed_by_caller();
     snapshotter::DiffOptions dopts;
     dopts.source_date_epoch = opts_.source_date_epoch;
-    snapshotter::LayerResult lr = snap_.diff(active, [&](const void* d, size_t n) { writer.write(d, n); }, dopts);
+    snapshotter::LayerResult lr =
+        snap_.diff(active.key(), [&](const void* d, size_t n) { writer.write(d, n); }, dopts);
     Digest blob = writer.commit_as(lr.diff_id);
 
     std::string name = "build-" + std::string(key.hex());
     try {
-      snap_.commit(name, active);
-      guard.armed = false;
+      active.commit(name);
     } catch (const Error& e) {
       // Another build committed the same step first: use theirs.
       if (e.kind() != ErrorKind::already_exists) throw;
@@ -251,44 +237,18 @@ class BuildEngine : public Engine {
   // The snapshot that holds s unpacked; unpacks an image's layers on first use.
   std::string materialize(const FsState& s) {
     if (!s.snapshot.empty() || s.layers.empty()) return s.snapshot;
+    std::vector<snapshotter::LayerBlob> blobs;
+    for (const auto& l : s.layers) blobs.push_back({l.blob, l.diff_id});
     if (remote_) {
       // Layers from a remote cache: fetch those not yet unpacked, in parallel, before taking the lock.
       std::vector<Layer> wanted;
-      std::optional<Digest> chain;
-      for (const auto& layer : s.layers) {
-        chain = chain ? Digest::of(chain->str() + " " + layer.diff_id.str()) : layer.diff_id;
-        if (!snap_.stat("layer-" + std::string(chain->hex()))) wanted.push_back(layer);
-      }
+      for (size_t i : snapshotter::missing_layers(snap_, blobs)) wanted.push_back(s.layers[i]);
       remote_->ensure_blobs(wanted);
     }
     std::lock_guard lock(unpack_mu_);
-    std::string parent;
-    std::optional<Digest> chain;
-    for (const auto& layer : s.layers) {
-      chain = chain ? Digest::of(chain->str() + " " + layer.diff_id.str()) : layer.diff_id;
-      std::string name = "layer-" + std::string(chain->hex());
-      if (!snap_.stat(name)) {
-        std::string active = "unpack-" + random_hex(16);
-        snap_.prepare(active, parent);
-        try {
-          ensure_blob(layer);
-          snapshotter::LayerResult lr = snap_.apply_blob(active, store_, layer.blob);
-          if (lr.diff_id != layer.diff_id)
-            fail(ErrorKind::data_loss, "layer " + layer.blob.str() + ": diff ID " + lr.diff_id.str() +
-                                           " does not match the image config's " + layer.diff_id.str());
-          snap_.commit(name, active);
-        } catch (const Error& e) {
-          try {
-            snap_.remove(active);
-          } catch (...) {
-          }
-          if (e.kind() != ErrorKind::already_exists) throw;
-        }
-      }
-      parent = name;
-    }
-    return parent;
+    return snapshotter::unpack_chain(snap_, store_, blobs, [&](size_t i) { ensure_blob(s.layers[i]); });
   }
+
 
  private:
   void run_exec(ExecVertex& v, const std::vector<Mount>& root, const std::vector<std::vector<Mount>>& inputs) {

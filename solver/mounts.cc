@@ -7,19 +7,10 @@
 
 #include <climits>
 #include <cstdlib>
-#include <random>
 
 namespace xb::solver {
 
 namespace fs = std::filesystem;
-
-std::string random_hex(int n) {
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
-  static const char digits[] = "0123456789abcdef";
-  std::string s(static_cast<size_t>(n), '0');
-  for (auto& c : s) c = digits[rng() % 16];
-  return s;
-}
 
 namespace {
 

@@ -18,14 +18,12 @@
 
 #include "common/fs.h"
 #include "common/in_root.h"
+#include "common/random.h"
 #include "executor/executor.h"
 #include "solver/ops.h"
 #include "solver/solver.h"
 
 namespace xb::solver {
-
-// Random hex digits for temporary names (snapshots, secret files).
-std::string random_hex(int n);
 
 // The real path of rel inside root, resolved as a chroot would: a symlink
 // (absolute or "../..") or a ".." cannot lead out of root. For bind mount

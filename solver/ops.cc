@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/json.h"
+#include "snapshotter/snapshotter.h"
 
 namespace xb::solver {
 
@@ -44,8 +45,7 @@ SourceVertex::SourceVertex(store::Image img, store::ImageRef r) : image(std::mov
 // gzip instead of plain tar) give the same key on every machine. What the
 // config means for later steps (env, user, workdir) is in their own keys.
 std::string SourceVertex::describe() const {
-  std::optional<Digest> chain;
-  for (const auto& d : image.config.diff_ids) chain = chain ? Digest::of(chain->str() + " " + d.str()) : d;
+  auto chain = snapshotter::ChainId::of(image.config.diff_ids);
   return "image layers " + (chain ? chain->str() : std::string("none"));
 }
 

@@ -7,12 +7,11 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <random>
-#include <sstream>
 
 #include "common/error.h"
 #include "common/json.h"
 #include "common/interrupt.h"
+#include "common/random.h"
 #include "store/blob_reader.h"
 
 namespace xb::store {
@@ -23,20 +22,6 @@ using nlohmann::json;
 namespace {
 
 constexpr std::string_view kOciLayout = R"({"imageLayoutVersion":"1.0.0"})";
-
-std::string random_name() {
-  // Reseeded after fork (pid changes), so that parent and child never pick the same name.
-  static thread_local pid_t seeded_for = 0;
-  static thread_local std::mt19937_64 rng;
-  if (seeded_for != ::getpid()) {
-    seeded_for = ::getpid();
-    rng.seed(std::random_device{}() ^ (static_cast<uint64_t>(seeded_for) << 32));
-  }
-  static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
-  std::string s(16, '0');
-  for (auto& c : s) c = digits[rng() % 36];
-  return s;
-}
 
 void mkdirs(const fs::path& p) {
   std::error_code ec;
@@ -103,7 +88,7 @@ struct BlobWriter::Impl {
   }
   void open(const fs::path& ingest) {
     for (int attempt = 0;; ++attempt) {
-      temp = ingest / (random_name() + ".part");
+      temp = ingest / (random_hex(16) + ".part");
       int f = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
       if (f >= 0) {
         fd.reset(f);

@@ -2,7 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <set>
 #include <stdexcept>
@@ -91,6 +95,40 @@ TEST(JobQueue, TheFirstFailureStopsTheRestAndIsRethrown) {
     EXPECT_STREQ(e.what(), "first");
   }
   EXPECT_EQ(ran.load(), 0);  // nothing started after the failure
+}
+
+TEST(CpuPool, RunsJobsSharedByEveryCaller) {
+  std::mutex mu;
+  std::condition_variable cv;
+  int done = 0;
+  for (int i = 0; i < 50; ++i)
+    submit_cpu_job([&] {
+      std::lock_guard lock(mu);
+      ++done;
+      cv.notify_all();
+    });
+  std::unique_lock lock(mu);
+  cv.wait(lock, [&] { return done == 50; });
+  EXPECT_EQ(done, 50);
+}
+
+// The pool's threads are joined when the process exits: a job that is
+// running then finishes (its output is seen), instead of running on through
+// the static destructors of a process that is going away.
+TEST(CpuPoolDeathTest, AJobRunningAtExitFinishesBeforeTheProcessEnds) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        std::atomic<bool> started{false};
+        submit_cpu_job([&started] {
+          started = true;
+          std::this_thread::sleep_for(std::chrono::milliseconds(300));
+          std::fputs("job finished\n", stderr);
+        });
+        while (!started) std::this_thread::yield();
+        std::exit(0);
+      },
+      ::testing::ExitedWithCode(0), "job finished");
 }
 
 }  // namespace

@@ -4,9 +4,11 @@
 // outside (no write reaches the host, no mount, process or cgroup is left).
 #include <gtest/gtest.h>
 #include <fcntl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <fstream>
 #include <atomic>
 #include <thread>
@@ -252,6 +254,32 @@ TEST_F(RunTest, ExtraMountsBindAndTmpfs) {
   EXPECT_EQ(slurp(host.path() / "f"), "hi\n");
   EXPECT_FALSE(fs::exists(host.path() / "g"));
   EXPECT_FALSE(fs::exists(upper() / "data"));
+}
+
+// A read-only bind of a directory with a mount inside it (a context on a
+// host with submounts): the submount is read-only in the container too, as
+// mount_setattr(MOUNT_ATTR_RDONLY, AT_RECURSIVE) makes it (crun, bubblewrap);
+// a remount of the bind alone would leave it writable.
+TEST_F(RunTest, ReadOnlyBindIsReadOnlyInItsSubmounts) {
+  TempDir host("xb-exec-rbind");
+  fs::create_directory(host.path() / "sub");
+  ASSERT_EQ(::mount("tmpfs", (host.path() / "sub").c_str(), "tmpfs", 0, "size=1m"), 0) << std::strerror(errno);
+  struct Unmount {
+    fs::path p;
+    ~Unmount() { ::umount2(p.c_str(), MNT_DETACH); }
+  } unmount{host.path() / "sub"};
+  std::ofstream(host.path() / "sub/f") << "host\n";
+  RunSpec s = spec({});
+  s.mounts = {Mount{"bind", host.path().string(), "/ro", {"ro", "rbind"}}};
+  ExitStatus st = sh("cat /ro/sub/f; echo top > /ro/g; echo sub > /ro/sub/g; echo over > /ro/sub/f; "
+                     "grep ' /ro/sub ' /proc/self/mountinfo | cut -d' ' -f6",
+                     &s);
+  EXPECT_EQ(st.signal, 0) << st.describe() << err_;
+  EXPECT_EQ(out_.substr(0, 5), "host\n") << out_;
+  EXPECT_NE(out_.find("\nro"), std::string::npos) << "the submount's mount options: " << out_;
+  EXPECT_FALSE(fs::exists(host.path() / "g"));
+  EXPECT_FALSE(fs::exists(host.path() / "sub/g")) << "a write went through the read-only bind's submount";
+  EXPECT_EQ(slurp(host.path() / "sub/f"), "host\n");
 }
 
 // CVE-2024-23652 shape: the RUN moves a stub's parent away and puts a symlink
