@@ -10,6 +10,7 @@
 #include <set>
 
 #include "cli/args.h"
+#include "cli/build_call.h"
 #include "cli/command.h"
 #include "cli/progress.h"
 #include "cli/store_cli.h"
@@ -49,6 +50,9 @@ const std::vector<FlagSpec> kBuildFlags = {
     {"cache-from", 0, true, true, "SPEC  type=registry,ref=REF | type=local,src=DIR: use a build cache (repeatable)"},
     {"cache-to", 0, true, true, "SPEC  type=registry,ref=REF | type=local,dest=DIR | type=inline [,mode=min|max]"},
     authfile_flag(),
+    {"call", 0, true, false, "CALL  build (default), check, outline or targets [,format=json]: ask instead of building"},
+    {"check", 0, false, false, "run the build checks only (same as --call=check); exit 1 if a rule reports"},
+    {"print", 0, true, false, "CALL  same as --call (buildx 0.13's name)"},
 };
 
 solver::SecretSource parse_secret(const std::string& text) {
@@ -149,6 +153,12 @@ int run_build(const Globals& globals, const std::vector<std::string>& args) {
     epoch("--build-arg ", it->second);
   opts.registry_config = globals.config_file;
 
+  CallSpec call;
+  if (auto c = a.value("print")) call = parse_call(*c);
+  if (auto c = a.value("call")) call = parse_call(*c);
+  if (a.has("check")) call.name = "check";
+  if (call.name != "build") return run_call(globals, call, opts);
+
   std::vector<store::ImageRef> tags;
   for (const auto& t : a.values("tag")) tags.push_back(store::ImageRef::parse(t));
   std::vector<exporter::OutputSpec> outputs;
@@ -195,6 +205,8 @@ int run_build(const Globals& globals, const std::vector<std::string>& args) {
   display->message("image " + result.image_id.str() + " (" + std::to_string(result.steps) + " steps, " +
                    std::to_string(result.cached_steps) + " cached)");
   display->finish();
+  // buildx's summary of the build checks' warnings, after the progress.
+  if (!quiet && mode != ProgressMode::json) std::fputs(frontend::format_warning_summary(result.warnings).c_str(), stderr);
   if (auto f = a.value("iidfile")) write_file_atomic(*f, result.image_id.str(), 0644, false);
   bool archive_on_stdout = false;
   for (const auto& o : outputs) archive_on_stdout = archive_on_stdout || o.dest == "-";

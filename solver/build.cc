@@ -714,10 +714,9 @@ class StoreImages : public ImageResolver {
   const BuildOptions& opts_;
 };
 
-// BuildKit's build checks: each finding is a warning, or with
-// `# check=error=true` the build fails before anything runs.
-void run_build_checks(const frontend::Dockerfile& df, const BuildOptions& options,
-                      std::vector<frontend::CheckFinding> from_dispatch) {
+// The `# check=` directive, or the BUILDKIT_DOCKERFILE_CHECK build arg
+// that replaces it (BuildKit's rule).
+frontend::CheckConfig check_config(const frontend::Dockerfile& df, const BuildOptions& options) {
   std::string directive;
   int directive_line = 1;
   for (const auto& d : df.ast.directives)
@@ -727,28 +726,29 @@ void run_build_checks(const frontend::Dockerfile& df, const BuildOptions& option
     }
   if (auto it = options.build_args.find("BUILDKIT_DOCKERFILE_CHECK"); it != options.build_args.end())
     directive = it->second;
-  frontend::CheckConfig config;
   try {
-    config = frontend::parse_check_directive(directive);
+    return frontend::parse_check_directive(directive);
   } catch (Error& e) {
     e.at(df.ast.location(directive_line));
     throw;
   }
-  auto findings = frontend::run_checks(df, config);
+}
+
+// BuildKit's build checks: the frontend's rules plus what dispatch found
+// (UndefinedVar), the skipped ones out, in line order.
+std::vector<frontend::CheckFinding> collect_findings(const frontend::Dockerfile& df, const frontend::CheckConfig& config,
+                                                     const frontend::CheckContext& context,
+                                                     std::vector<frontend::CheckFinding> from_dispatch) {
+  auto findings = frontend::run_checks(df, config, context);
   if (!config.skip_all)
     for (auto& f : from_dispatch)
       if (!config.skip.count(f.rule)) findings.push_back(std::move(f));
   std::stable_sort(findings.begin(), findings.end(), [](const auto& a, const auto& b) { return a.line < b.line; });
-  if (findings.empty()) return;
-  if (options.progress) {
-    for (const auto& f : findings) {
-      ProgressEvent ev;
-      ev.kind = ProgressEvent::Kind::info;
-      ev.text = "WARNING: " + f.rule + ": " + f.message + " (" + df.ast.file + ":" + std::to_string(f.line) + ")";
-      options.progress->event(ev);
-    }
-  }
-  if (!config.error) return;
+  return findings;
+}
+
+// "lint violation found for rules: A, B" at the first finding's line.
+[[noreturn]] void fail_checks(const frontend::Dockerfile& df, const std::vector<frontend::CheckFinding>& findings) {
   std::vector<std::string> rules;
   for (const auto& f : findings)
     if (std::find(rules.begin(), rules.end(), f.rule) == rules.end()) rules.push_back(f.rule);
@@ -759,24 +759,58 @@ void run_build_checks(const frontend::Dockerfile& df, const BuildOptions& option
   throw e.at(df.ast.location(findings.front().line));
 }
 
+// During a build each finding is a warning in the progress (BuildKit's
+// "WARN: Rule: message (line N)"), or with `# check=error=true` the build
+// fails before anything runs.
+std::vector<frontend::CheckFinding> run_build_checks(const frontend::Dockerfile& df, const BuildOptions& options,
+                                                     const frontend::CheckContext& context,
+                                                     std::vector<frontend::CheckFinding> from_dispatch) {
+  frontend::CheckConfig config = check_config(df, options);
+  auto findings = collect_findings(df, config, context, std::move(from_dispatch));
+  if (findings.empty()) return findings;
+  if (options.progress) {
+    for (const auto& f : findings) {
+      ProgressEvent ev;
+      ev.kind = ProgressEvent::Kind::info;
+      ev.text = "WARN: " + f.rule + ": " + f.message + " (" + df.ast.file + ":" + std::to_string(f.line) + ")";
+      options.progress->event(ev);
+    }
+  }
+  if (config.error) fail_checks(df, findings);
+  return findings;
+}
+
 }  // namespace
 
-BuildResult build(store::Store& store, const BuildOptions& options) {
+namespace {
+
+// Where the Dockerfile is read from: inside the context when it is in the
+// context, else inside its own directory (buildx sends that directory alone).
+fs::path dockerfile_scope(const BuildOptions& options, const fs::path& dockerfile) {
+  fs::path rel_to_ctx = fs::absolute(dockerfile).lexically_normal().lexically_relative(
+      fs::absolute(options.context_dir).lexically_normal());
+  bool in_context = !rel_to_ctx.empty() && *rel_to_ctx.begin() != "..";
+  return in_context ? options.context_dir : fs::absolute(dockerfile).parent_path();
+}
+
+}  // namespace
+
+frontend::Dockerfile load_dockerfile(const BuildOptions& options) {
   fs::path dockerfile = options.dockerfile.empty() ? options.context_dir / "Dockerfile" : options.dockerfile;
   std::string display = options.dockerfile_display.empty() ? dockerfile.string() : options.dockerfile_display;
   if (!fs::is_directory(options.context_dir))
     fail(ErrorKind::invalid_argument, "build context \"" + options.context_dir.string() + "\" is not a directory");
-  // The Dockerfile is read inside the context when it is in the context, else
-  // inside its own directory (buildx sends that directory alone).
-  fs::path rel_to_ctx = fs::absolute(dockerfile).lexically_normal().lexically_relative(
-      fs::absolute(options.context_dir).lexically_normal());
-  bool in_context = !rel_to_ctx.empty() && *rel_to_ctx.begin() != "..";
-  fs::path scope = in_context ? options.context_dir : fs::absolute(dockerfile).parent_path();
-  std::optional<std::string> text = read_beneath(scope, dockerfile, "Dockerfile");
+  std::optional<std::string> text = read_beneath(dockerfile_scope(options, dockerfile), dockerfile, "Dockerfile");
   if (!text)
     fail(ErrorKind::not_found,
          "read the Dockerfile: `" + dockerfile.string() + "` does not exist (name one with -f FILE)");
-  frontend::Dockerfile df = frontend::parse_dockerfile(*text, display);
+  return frontend::parse_dockerfile(*text, display);
+}
+
+BuildResult build(store::Store& store, const BuildOptions& options) {
+  fs::path dockerfile = options.dockerfile.empty() ? options.context_dir / "Dockerfile" : options.dockerfile;
+  frontend::Dockerfile df = load_dockerfile(options);
+  fs::path scope = dockerfile_scope(options, dockerfile);
 
   frontend::DockerIgnore ignore = frontend::read_dockerignore(
       options.context_dir.string(), dockerfile.string(), [&](const std::string& p) {
@@ -812,8 +846,44 @@ BuildResult build(store::Store& store, const BuildOptions& options) {
   UrlCache urls(store.records("http"));
   dopts.urls = &urls;
   StoreImages images(store, options);
+  frontend::CheckContext check_ctx;
+  check_ctx.ignore = &ignore;
+  if (options.check_only) {
+    // --call=check: every stage, as BuildKit's lint subrequest; nothing runs.
+    std::vector<frontend::CheckFinding> found;
+    for (const auto& stage : df.stages) {
+      DispatchOptions one = dopts;
+      one.target = std::to_string(stage.index);
+      for (auto& f : dispatch(df, one, images).findings) {
+        bool dup = std::any_of(found.begin(), found.end(), [&](const auto& g) {
+          return g.line == f.line && g.rule == f.rule && g.message == f.message;
+        });
+        if (!dup) found.push_back(std::move(f));
+      }
+    }
+    frontend::CheckConfig config = check_config(df, options);
+    // No image: the digests are those of nothing.
+    Digest none = Digest::of("");
+    BuildResult checked{store::Descriptor{"", none, 0, {}, std::nullopt, {}, {}}, none, 0, 0, 0, nullptr};
+    checked.warnings = collect_findings(df, config, check_ctx, std::move(found));
+    checked.check_error = config.error && !checked.warnings.empty();
+    return checked;
+  }
   Dispatched d = dispatch(df, dopts, images);
-  run_build_checks(df, options, std::move(d.findings));
+  // A build checks the stages it reaches (BuildKit dispatches only those).
+  std::set<int> reached;
+  {
+    frontend::Platform host = frontend::host_platform();
+    frontend::Env meta;
+    try {
+      meta = frontend::resolve_meta_args(df, options.build_args, frontend::platform_args(host, host));
+    } catch (const Error&) {
+    }
+    const frontend::Stage* t = options.target.empty() ? &df.stages.back() : df.find_stage(options.target);
+    if (t) reached = frontend::stage_closure(df, t->index, meta);
+  }
+  if (!reached.empty()) check_ctx.stages = &reached;
+  std::vector<frontend::CheckFinding> warnings = run_build_checks(df, options, check_ctx, std::move(d.findings));
 
   auto snap = snapshotter::open_snapshotter(store.root());
   std::shared_ptr<RemoteCache> remote;
@@ -862,6 +932,7 @@ BuildResult build(store::Store& store, const BuildOptions& options) {
   BuildResult result{store::Descriptor{std::string(store::media_type::oci_manifest), manifest_digest,
                                        static_cast<int64_t>(manifest_json.size()), {}, std::nullopt, {}, {}},
                      config_digest, size, d.steps, stats.cached, cache};
+  result.warnings = std::move(warnings);
   return result;
 }
 

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "common/digest.h"
+#include "frontend/frontend.h"
 #include "common/error.h"
 #include "store/store.h"
 
@@ -113,6 +114,9 @@ struct BuildOptions {
   // image config; the other cache_to types are for export_cache().
   std::vector<CacheSpec> cache_from;
   std::vector<CacheSpec> cache_to;
+  // --call=check: run BuildKit's build checks on every stage (dispatching
+  // each, for UndefinedVar) and nothing else; the result has no image.
+  bool check_only = false;
 };
 
 struct BuildResult {
@@ -122,7 +126,15 @@ struct BuildResult {
   int steps = 0;
   int cached_steps = 0;
   std::shared_ptr<CacheExport> cache;  // for export_cache()
+  // The build checks' findings (warnings), in line order; with check_only,
+  // check_error says the Dockerfile's `# check=error=true` makes them fail.
+  std::vector<frontend::CheckFinding> warnings;
+  bool check_error = false;
 };
+
+// The build's Dockerfile (options.dockerfile, read inside the context or
+// its own directory as build() does), parsed.
+frontend::Dockerfile load_dockerfile(const BuildOptions& options);
 
 // Builds the image and puts its blobs (layers, config, manifest) into the
 // store; tagging and exporting are the caller's (see exporter/). Errors
