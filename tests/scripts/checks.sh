@@ -51,6 +51,12 @@ CMD ["true"]'
 out=$("$xb" build --check -f "$ctx/stages.Dockerfile" "$ctx" 2>/dev/null)
 contains check-all-stages "LegacyKeyValueFormat" "$out"
 
+# The experimental CopyIgnoredFile reads the context's .dockerignore.
+mkdir -p "$t/ign" && echo secret.txt >"$t/ign/.dockerignore" && touch "$t/ign/secret.txt"
+printf '# check=experimental=CopyIgnoredFile\nFROM busybox\nCOPY secret.txt /s\n' >"$t/ign/Dockerfile"
+out=$("$xb" build --check "$t/ign" 2>/dev/null)
+contains check-copy-ignored-file 'Attempting to Copy file "secret.txt" that is excluded by .dockerignore' "$out"
+
 # ── the directive and the build arg ──
 df skip.Dockerfile '# check=skip=FromAsCasing,ConsistentInstructionCasing
 FROM busybox as base
