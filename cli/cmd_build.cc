@@ -1,6 +1,7 @@
 // xbuild build: flags → the conversion's and the solver's options; then
-// parse → convert → solve → image, the progress display, and what happens to
-// the image (tags in the store, an archive, a push).
+// parse → convert → solve → image (or, with --call, parse → check or query),
+// the progress display, and what happens to the image (tags in the store, an
+// archive, a push).
 #include <unistd.h>
 
 #include <cerrno>
@@ -12,6 +13,7 @@
 #include <set>
 
 #include "cli/args.h"
+#include "cli/build_call.h"
 #include "cli/command.h"
 #include "cli/progress.h"
 #include "cli/store_cli.h"
@@ -55,6 +57,9 @@ const std::vector<FlagSpec> kBuildFlags = {
     {"cache-from", 0, true, true, "SPEC  type=registry,ref=REF | type=local,src=DIR: use a build cache (repeatable)"},
     {"cache-to", 0, true, true, "SPEC  type=registry,ref=REF | type=local,dest=DIR | type=inline [,mode=min|max]"},
     authfile_flag(),
+    {"call", 0, true, false, "CALL  build (default), check, outline or targets [,format=json]: ask instead of building"},
+    {"check", 0, false, false, "run the build checks only (same as --call=check); exit 1 if a rule reports"},
+    {"print", 0, true, false, "CALL  same as --call (buildx 0.13's name)"},
 };
 
 solver::SecretSource parse_secret(const std::string& text) {
@@ -169,6 +174,20 @@ int run_build(const Globals& globals, const std::vector<std::string>& args) {
     epoch("--build-arg ", it->second);
   opts.registry_config = globals.config_file;
 
+  CallSpec call;
+  if (auto c = a.value("print")) call = parse_call(*c);
+  if (auto c = a.value("call")) call = parse_call(*c);
+  if (a.has("check")) call.name = "check";
+  if (call.name != "build") {
+    // A question instead of a build: the answer is printed, nothing runs
+    // (check dispatches every stage, so it may pull their base images).
+    convert::Source source = convert::load(opts.context_dir, dockerfile, dockerfile_display);
+    if (call.name != "check") return run_query(call, source.dockerfile, conv.target, conv.build_args);
+    store::Store store = open_store(globals);
+    StoreImages images(store, opts);
+    return print_check(call, source.dockerfile, convert::check(source, conv, images));
+  }
+
   std::vector<store::ImageRef> tags;
   for (const auto& t : a.values("tag")) tags.push_back(store::ImageRef::parse(t));
   std::vector<exporter::OutputSpec> outputs;
@@ -196,13 +215,15 @@ int run_build(const Globals& globals, const std::vector<std::string>& args) {
   opts.progress = conv.progress = display.get();
 
   store::Store store = open_store(globals);
+  std::vector<frontend::CheckFinding> warnings;  // the build checks', for buildx's summary
   solver::BuildResult result = [&] {
     try {
       convert::Source source = convert::load(opts.context_dir, dockerfile, dockerfile_display);
       opts.ignored = source.ignored();
       opts.can_skip_dir = source.can_skip_dir();
       StoreImages images(store, opts);
-      convert::Dispatched converted = convert::convert(source.dockerfile, conv, images);
+      convert::Dispatched converted = convert::convert(source, conv, images);
+      warnings = std::move(converted.findings);
       solver::Solved solved = solver::solve(store, converted.definition, opts);
       convert::stamp_history(converted.image, solved.layers, opts.source_date_epoch,
                              store::rfc3339(std::chrono::system_clock::now()));
@@ -236,6 +257,8 @@ int run_build(const Globals& globals, const std::vector<std::string>& args) {
   display->message("image " + result.image_id.str() + " (" + std::to_string(result.steps) + " steps, " +
                    std::to_string(result.cached_steps) + " cached)");
   display->finish();
+  // buildx's summary of the build checks' warnings, after the progress.
+  if (!quiet && mode != ProgressMode::json) std::fputs(frontend::format_warning_summary(warnings).c_str(), stderr);
   if (auto f = a.value("iidfile")) write_file_atomic(*f, result.image_id.str(), 0644, false);
   if (auto f = a.value("metadata-file")) write_file_atomic(*f, metadata.dump(2) + "\n", 0644, false);
   bool archive_on_stdout = false;

@@ -4,8 +4,9 @@
 // needs, instruction by instruction, keeping each stage's image config,
 // ENV/ARG state and file-system step; expands words as BuildKit does;
 // yields the steps (solver::Definition) and the target's image config and
-// history. convert() adds BuildKit's build checks. The CLI calls
-// parse → convert → solve: nothing here runs a step.
+// history. convert() adds BuildKit's build checks, check() runs them alone
+// (--call=check). The CLI calls parse → convert → solve (or stops after
+// check()): nothing here runs a step.
 #pragma once
 
 #include <filesystem>
@@ -64,18 +65,34 @@ struct DispatchOptions {
 struct Dispatched {
   solver::Definition definition;  // the steps and the target
   store::ImageConfig image;  // the target's config; history without times, no diff_ids
-  // Build-check findings only dispatch can see (UndefinedVar: a variable
-  // used before ENV or ARG defines it), in dispatch order.
+  // dispatch(): the build-check findings only dispatch can see (UndefinedVar:
+  // a variable used before ENV or ARG defines it), in dispatch order.
+  // convert(): every build-check finding, in line order (see convert()).
   std::vector<frontend::CheckFinding> findings;
 };
 
 Dispatched dispatch(const frontend::Dockerfile& dockerfile, const DispatchOptions& options,
                     ImageResolver& images);
 
-// dispatch(), then BuildKit's build checks: each finding is a warning to
-// options.progress, or with `# check=error=true` an error naming the first
-// finding's line, before anything runs.
-Dispatched convert(const frontend::Dockerfile& dockerfile, const DispatchOptions& options, ImageResolver& images);
+// dispatch(), then BuildKit's build checks on the stages the build reaches
+// (BuildKit dispatches only those): each finding is a warning to
+// options.progress ("WARN: Rule: message (file:line)"), or with
+// `# check=error=true` an error naming the first finding's line, before
+// anything runs. The result's findings are then every build-check finding
+// (the frontend's rules and dispatch's), in line order: the warnings buildx
+// summarises after the build.
+Dispatched convert(const Source& source, const DispatchOptions& options, ImageResolver& images);
+
+// --call=check (BuildKit's lint subrequest): the build checks on every
+// stage (each dispatched, for UndefinedVar), nothing converted for a build
+// and nothing reported to options.progress. error: the Dockerfile's
+// `# check=error=true` (or BUILDKIT_DOCKERFILE_CHECK) makes the findings fail.
+// A bad check directive throws, naming its line.
+struct Checked {
+  std::vector<frontend::CheckFinding> findings;  // in line order
+  bool error = false;
+};
+Checked check(const Source& source, const DispatchOptions& options, ImageResolver& images);
 
 // Gives a dispatched image its times once its layers are known, as BuildKit's
 // exporter does (normalizeLayersAndHistory, patchImageConfig): a step's

@@ -1,10 +1,11 @@
 // Loading a build's Dockerfile and .dockerignore, and BuildKit's build
-// checks on the result of dispatch.
+// checks: on the result of dispatch (convert()) or alone (check()).
 #include <fcntl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <set>
 
 #include "common/fs.h"
 #include "common/in_root.h"
@@ -38,10 +39,9 @@ std::optional<std::string> read_beneath(const fs::path& scope, const fs::path& p
   return text;
 }
 
-// BuildKit's build checks: each finding is a warning, or with
-// `# check=error=true` the build fails before anything runs.
-void run_build_checks(const frontend::Dockerfile& df, const DispatchOptions& options,
-                      std::vector<frontend::CheckFinding> from_dispatch) {
+// The `# check=` directive, or the BUILDKIT_DOCKERFILE_CHECK build arg
+// that replaces it (BuildKit's rule).
+frontend::CheckConfig check_config(const frontend::Dockerfile& df, const DispatchOptions& options) {
   std::string directive;
   int directive_line = 1;
   for (const auto& d : df.ast.directives)
@@ -51,28 +51,29 @@ void run_build_checks(const frontend::Dockerfile& df, const DispatchOptions& opt
     }
   if (auto it = options.build_args.find("BUILDKIT_DOCKERFILE_CHECK"); it != options.build_args.end())
     directive = it->second;
-  frontend::CheckConfig config;
   try {
-    config = frontend::parse_check_directive(directive);
+    return frontend::parse_check_directive(directive);
   } catch (Error& e) {
     e.at(df.ast.location(directive_line));
     throw;
   }
-  auto findings = frontend::run_checks(df, config);
+}
+
+// BuildKit's build checks: the frontend's rules plus what dispatch found
+// (UndefinedVar), the skipped ones out, in line order.
+std::vector<frontend::CheckFinding> collect_findings(const frontend::Dockerfile& df, const frontend::CheckConfig& config,
+                                                     const frontend::CheckContext& context,
+                                                     std::vector<frontend::CheckFinding> from_dispatch) {
+  auto findings = frontend::run_checks(df, config, context);
   if (!config.skip_all)
     for (auto& f : from_dispatch)
       if (!config.skip.count(f.rule)) findings.push_back(std::move(f));
   std::stable_sort(findings.begin(), findings.end(), [](const auto& a, const auto& b) { return a.line < b.line; });
-  if (findings.empty()) return;
-  if (options.progress) {
-    for (const auto& f : findings) {
-      solver::ProgressEvent ev;
-      ev.kind = solver::ProgressEvent::Kind::info;
-      ev.text = "WARNING: " + f.rule + ": " + f.message + " (" + df.ast.file + ":" + std::to_string(f.line) + ")";
-      options.progress->event(ev);
-    }
-  }
-  if (!config.error) return;
+  return findings;
+}
+
+// "lint violation found for rules: A, B" at the first finding's line.
+[[noreturn]] void fail_checks(const frontend::Dockerfile& df, const std::vector<frontend::CheckFinding>& findings) {
   std::vector<std::string> rules;
   for (const auto& f : findings)
     if (std::find(rules.begin(), rules.end(), f.rule) == rules.end()) rules.push_back(f.rule);
@@ -81,6 +82,21 @@ void run_build_checks(const frontend::Dockerfile& df, const DispatchOptions& opt
   Error e(ErrorKind::invalid_argument, "lint violation found for rules: " + list +
                                            " (the Dockerfile's `# check=error=true` makes checks fail the build)");
   throw e.at(df.ast.location(findings.front().line));
+}
+
+// The stages a build of options.target reaches (BuildKit dispatches only
+// those); empty when that cannot be told (dispatch then reports why).
+std::set<int> reached_stages(const frontend::Dockerfile& df, const DispatchOptions& options) {
+  Platform host = Platform::host();
+  frontend::Env meta;
+  try {
+    meta = frontend::resolve_meta_args(df, options.build_args, frontend::platform_args(host, host));
+  } catch (const Error&) {
+  }
+  if (df.stages.empty()) return {};
+  const frontend::Stage* t = options.target.empty() ? &df.stages.back() : df.find_stage(options.target);
+  if (!t) return {};
+  return frontend::stage_closure(df, t->index, meta);
 }
 
 }  // namespace
@@ -120,11 +136,51 @@ Source load(const fs::path& context_dir, const fs::path& dockerfile_path, const 
   return out;
 }
 
-Dispatched convert(const frontend::Dockerfile& dockerfile, const DispatchOptions& options, ImageResolver& images) {
-  Dispatched d = dispatch(dockerfile, options, images);
-  run_build_checks(dockerfile, options, std::move(d.findings));
-  d.findings.clear();
+Dispatched convert(const Source& source, const DispatchOptions& options, ImageResolver& images) {
+  const frontend::Dockerfile& df = source.dockerfile;
+  Dispatched d = dispatch(df, options, images);
+  std::set<int> reached = reached_stages(df, options);
+  frontend::CheckContext context;
+  context.ignore = source.ignore.get();
+  if (!reached.empty()) context.stages = &reached;
+  frontend::CheckConfig config = check_config(df, options);
+  d.findings = collect_findings(df, config, context, std::move(d.findings));
+  if (d.findings.empty()) return d;
+  if (options.progress) {
+    for (const auto& f : d.findings) {
+      solver::ProgressEvent ev;
+      ev.kind = solver::ProgressEvent::Kind::info;
+      ev.text = "WARN: " + f.rule + ": " + f.message + " (" + df.ast.file + ":" + std::to_string(f.line) + ")";
+      options.progress->event(ev);
+    }
+  }
+  if (config.error) fail_checks(df, d.findings);
   return d;
+}
+
+Checked check(const Source& source, const DispatchOptions& options, ImageResolver& images) {
+  const frontend::Dockerfile& df = source.dockerfile;
+  // Every stage, as BuildKit's lint subrequest; a finding seen in several
+  // stages' dispatch (a meta ARG's, a shared parent's) counts once.
+  std::vector<frontend::CheckFinding> found;
+  for (const auto& stage : df.stages) {
+    DispatchOptions one = options;
+    one.target = std::to_string(stage.index);
+    one.progress = nullptr;
+    for (auto& f : dispatch(df, one, images).findings) {
+      bool dup = std::any_of(found.begin(), found.end(), [&](const auto& g) {
+        return g.line == f.line && g.rule == f.rule && g.message == f.message;
+      });
+      if (!dup) found.push_back(std::move(f));
+    }
+  }
+  frontend::CheckConfig config = check_config(df, options);
+  frontend::CheckContext context;
+  context.ignore = source.ignore.get();
+  Checked out;
+  out.findings = collect_findings(df, config, context, std::move(found));
+  out.error = config.error && !out.findings.empty();
+  return out;
 }
 
 }  // namespace xb::convert

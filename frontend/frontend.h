@@ -77,6 +77,7 @@ struct Ast {
   std::vector<Directive> directives;
   std::vector<Node> nodes;
   std::vector<std::string> warnings;  // e.g. empty continuation lines
+  std::vector<int> empty_continuation_lines;  // the last line of each instruction that had one
   int start_line = 0;
   int end_line = 0;
 
@@ -338,12 +339,15 @@ std::optional<std::string> resolve_stage_arg(const ArgDef& arg, const EnvLookup&
 
 // ───────────────────────────── build checks ───────────────────────────────
 
-// `# check=skip=RULE,RULE;error=true` (or the BUILDKIT_DOCKERFILE_CHECK
-// build arg): which checks to skip, and whether a finding fails the build.
+// `# check=skip=RULE,RULE;error=true;experimental=RULE` (or the
+// BUILDKIT_DOCKERFILE_CHECK build arg): which checks to skip, whether a
+// finding fails the build, which experimental checks to run.
 struct CheckConfig {
   std::set<std::string> skip;
   bool skip_all = false;  // skip=all
   bool error = false;     // error=true
+  std::set<std::string> experimental;  // experimental=RULE,RULE
+  bool experimental_all = false;       // experimental=all
 };
 // Throws Error(invalid_argument) naming the bad option.
 CheckConfig parse_check_directive(std::string_view value);
@@ -355,14 +359,94 @@ struct CheckFinding {
   std::string message;
   int line = 0;
 };
-// The checks BuildKit runs by default that need no image or context
-// (ConsistentInstructionCasing, FromAsCasing, StageNameCasing,
-// DuplicateStageName, ReservedStageName, RedundantTargetPlatform, UndefinedArgInFrom,
-// (UndefinedVar: the solver, with plain_variables()),
-// JSONArgsRecommended, MaintainerDeprecated, LegacyKeyValueFormat,
-// WorkdirRelativePath, MultipleInstructionsDisallowed, ExposeProtoCasing),
-// minus the skipped ones, in line order.
-std::vector<CheckFinding> run_checks(const Dockerfile& df, const CheckConfig& config);
+
+// A rule of BuildKit's linter (frontend/dockerfile/linter/ruleset.go):
+// its name, one-line description and documentation URL.
+struct CheckRule {
+  std::string_view name;
+  std::string_view description;
+  std::string_view url;
+  bool experimental = false;  // runs only when `experimental=` names it
+};
+// Every rule, in BuildKit's order.
+const std::vector<CheckRule>& check_rules();
+// The rule named `name`, or null.
+const CheckRule* find_check_rule(std::string_view name);
+
+class DockerIgnore;
+// What some rules need beyond the Dockerfile.
+struct CheckContext {
+  // CopyIgnoredFile (experimental): the build's .dockerignore.
+  const DockerIgnore* ignore = nullptr;
+  // The stages the build reaches (stage_closure()); null: all of them, as
+  // `--call=check` lints. The rules BuildKit checks while it dispatches a
+  // stage (LegacyKeyValueFormat, JSONArgsRecommended, WorkdirRelativePath,
+  // SecretsUsedInArgOrEnv, MultipleInstructionsDisallowed, ExposeProtoCasing,
+  // ExposeInvalidFormat, CopyIgnoredFile) report only those stages; the
+  // rules on the whole file report everywhere.
+  const std::set<int>* stages = nullptr;
+};
+
+// BuildKit's checks that need no image (every rule of check_rules() except
+// UndefinedVar, which convert/ checks while it expands words, and
+// InvalidBaseImagePlatform, which needs the base image), minus the skipped
+// and the experimental ones not enabled, in line order.
+std::vector<CheckFinding> run_checks(const Dockerfile& df, const CheckConfig& config,
+                                     const CheckContext& context = {});
+
+// The findings as `--call=check` prints them (buildx's printResult and
+// BuildKit's lint.PrintTo): "Check complete, N warnings have been found!",
+// then per finding "WARNING: Rule - URL", the message and the source lines
+// around it; "Check complete, no warnings found." when there are none.
+std::string format_check_report(const Ast& ast, const std::vector<CheckFinding>& findings);
+// The source excerpt BuildKit prints under a finding or an error
+// (errdefs.Source.Print): "FILE:LINE", a rule, up to 4 lines of context
+// with ">>>" marking lines start..end, a rule.
+std::string format_source_excerpt(const Ast& ast, int start, int end);
+// buildx's summary after a build: " N warnings found (use docker --debug to
+// expand):" and " - Rule: message (line N)" per finding; "" for none.
+std::string format_warning_summary(const std::vector<CheckFinding>& findings);
+
+// The stages `stage` needs: itself, its base stage, the stages its COPY
+// --from and RUN --mount from= name, and theirs, in any order. Names with a
+// variable are expanded with `meta_args` (the stage's own args aside).
+std::set<int> stage_closure(const Dockerfile& df, int stage, const EnvLookup& meta_args);
+
+// ─────────────────────── subrequests: outline, targets ────────────────────
+// BuildKit's `frontend.outline` and `frontend.targets` (buildx --call).
+
+struct OutlineArg {
+  std::string name, description, value;
+  int line = 0;  // where it is declared
+};
+struct OutlineSecret {  // also SSH
+  std::string name;
+  bool required = false;
+  int line = 0;
+};
+struct Outline {
+  std::string name, description;  // the target stage's
+  std::vector<OutlineArg> args;
+  std::vector<OutlineSecret> secrets;
+  std::vector<OutlineSecret> ssh;
+};
+// The build arguments, secrets and SSH sockets the target (empty: the last
+// stage) uses, with the values `build_args` give them.
+Outline outline(const Dockerfile& df, const std::string& target,
+                const std::map<std::string, std::string>& build_args, const Env& platform);
+// buildx's text form (BuildKit's outline.PrintOutline).
+std::string format_outline(const Outline& o);
+
+struct TargetInfo {
+  std::string name, description, base;
+  bool is_default = false;
+  int line = 0;
+};
+// The named stages and the default (last) one, in file order.
+std::vector<TargetInfo> targets(const Dockerfile& df);
+// buildx's text form (BuildKit's targets.PrintTargets).
+std::string format_targets(const std::vector<TargetInfo>& targets);
+
 // For UndefinedVar (which the solver checks while it expands, knowing the
 // stage's variables): the names a word uses as $x or ${x}, outside single
 // quotes and not escaped; ${x:-…} and the other modifiers are left out.

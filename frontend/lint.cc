@@ -3,6 +3,8 @@
 // message is BuildKit's wording, so that a finding reads the same in both.
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
+#include <filesystem>
 #include <map>
 #include <set>
 
@@ -13,18 +15,157 @@ namespace xb::frontend {
 
 namespace {
 
+#define XB_RULE_URL(slug) "https://docs.docker.com/go/dockerfile/rule/" slug "/"
+// BuildKit's ruleset.go, in its order: name, description, URL.
+const std::vector<CheckRule> kRules = {
+    {"StageNameCasing", "Stage names should be lowercase", XB_RULE_URL("stage-name-casing")},
+    {"FromAsCasing", "The 'as' keyword should match the case of the 'from' keyword", XB_RULE_URL("from-as-casing")},
+    {"NoEmptyContinuation", "Empty continuation lines will become errors in a future release",
+     XB_RULE_URL("no-empty-continuation")},
+    {"ConsistentInstructionCasing",
+     "All commands within the Dockerfile should use the same casing (either upper or lower)",
+     XB_RULE_URL("consistent-instruction-casing")},
+    {"DuplicateStageName", "Stage names should be unique", XB_RULE_URL("duplicate-stage-name")},
+    {"ReservedStageName", "Reserved words should not be used as stage names", XB_RULE_URL("reserved-stage-name")},
+    {"JSONArgsRecommended",
+     "JSON arguments recommended for ENTRYPOINT/CMD to prevent unintended behavior related to OS signals",
+     XB_RULE_URL("json-args-recommended")},
+    {"MaintainerDeprecated",
+     "The MAINTAINER instruction is deprecated, use a label instead to define an image author",
+     XB_RULE_URL("maintainer-deprecated")},
+    {"UndefinedArgInFrom", "FROM command must use declared ARGs", XB_RULE_URL("undefined-arg-in-from")},
+    {"WorkdirRelativePath",
+     "Relative workdir without an absolute workdir declared within the build can have unexpected results if "
+     "the base image changes",
+     XB_RULE_URL("workdir-relative-path")},
+    {"UndefinedVar", "Variables should be defined before their use", XB_RULE_URL("undefined-var")},
+    {"MultipleInstructionsDisallowed", "Multiple instructions of the same type should not be used in the same stage",
+     XB_RULE_URL("multiple-instructions-disallowed")},
+    {"LegacyKeyValueFormat", "Legacy key/value format with whitespace separator should not be used",
+     XB_RULE_URL("legacy-key-value-format")},
+    {"InvalidBaseImagePlatform", "Base image platform does not match expected target platform",
+     XB_RULE_URL("invalid-base-image-platform")},
+    {"RedundantTargetPlatform",
+     "Setting platform to predefined $TARGETPLATFORM in FROM is redundant as this is the default behavior",
+     XB_RULE_URL("redundant-target-platform")},
+    {"SecretsUsedInArgOrEnv", "Sensitive data should not be used in the ARG or ENV commands",
+     XB_RULE_URL("secrets-used-in-arg-or-env")},
+    {"InvalidDefaultArgInFrom", "Default value for global ARG results in an empty or invalid base image name",
+     XB_RULE_URL("invalid-default-arg-in-from")},
+    {"FromPlatformFlagConstDisallowed", "FROM --platform flag should not use a constant value",
+     XB_RULE_URL("from-platform-flag-const-disallowed")},
+    {"CopyIgnoredFile", "Attempting to Copy file that is excluded by .dockerignore", XB_RULE_URL("copy-ignored-file"),
+     true},
+    {"InvalidDefinitionDescription",
+     "Comment for build stage or argument should follow the format: `# <arg/stage name> <description>`. If this "
+     "is not intended to be a description comment, add an empty line or comment between the instruction and the "
+     "comment.",
+     XB_RULE_URL("invalid-definition-description"), true},
+    {"ExposeProtoCasing", "Protocol in EXPOSE instruction should be lowercase", XB_RULE_URL("expose-proto-casing")},
+    {"ExposeInvalidFormat",
+     "IP address and host-port mapping should not be used in EXPOSE instruction. This will become an error in a "
+     "future release",
+     XB_RULE_URL("expose-invalid-format")},
+};
+#undef XB_RULE_URL
+
+// BuildKit's isSecretKey: a key with one of these words as an '_'-separated
+// part is taken for a secret, unless a part says "public".
+bool is_secret_key(std::string_view key) {
+  static const std::set<std::string> secret = {"apikey", "auth",     "credential", "credentials", "key",
+                                               "password", "pword", "passwd",     "secret",      "token"};
+  bool hit = false;
+  size_t i = 0;
+  while (i <= key.size()) {
+    size_t j = key.find('_', i);
+    if (j == std::string_view::npos) j = key.size();
+    std::string part = text::lower(key.substr(i, j - i));
+    if (part == "public") return false;
+    hit = hit || secret.count(part) > 0;
+    i = j + 1;
+  }
+  return hit;
+}
+
+// Whether `s` is an image reference docker would accept (distribution's
+// reference grammar, the part InvalidDefaultArgInFrom needs): [host[:port]/]
+// lower-case path components, an optional :tag and @digest.
+bool valid_reference(std::string_view s) {
+  if (s.empty()) return false;
+  if (auto at = s.find('@'); at != std::string_view::npos) {
+    std::string_view d = s.substr(at + 1);
+    auto colon = d.find(':');
+    if (colon == std::string_view::npos || colon == 0 || colon + 1 >= d.size()) return false;
+    for (char c : d.substr(colon + 1))
+      if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
+    s = s.substr(0, at);
+  }
+  auto slash = s.rfind('/');
+  auto colon = s.rfind(':');
+  if (colon != std::string_view::npos && (slash == std::string_view::npos || colon > slash)) {
+    std::string_view tag = s.substr(colon + 1);
+    if (tag.empty() || tag.size() > 128) return false;
+    for (size_t i = 0; i < tag.size(); ++i) {
+      char c = tag[i];
+      bool word = std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+      if (!(word || (i > 0 && (c == '.' || c == '-')))) return false;
+    }
+    s = s.substr(0, colon);
+  }
+  if (s.empty()) return false;
+  std::vector<std::string_view> parts;
+  size_t i = 0;
+  while (i <= s.size()) {
+    size_t j = s.find('/', i);
+    if (j == std::string_view::npos) j = s.size();
+    parts.push_back(s.substr(i, j - i));
+    i = j + 1;
+  }
+  size_t first = 0;
+  if (parts.size() > 1 && (parts[0].find_first_of(".:") != std::string_view::npos || parts[0] == "localhost")) {
+    for (char c : parts[0])
+      if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == ':' || c == '[' || c == ']'))
+        return false;
+    first = 1;
+  }
+  for (size_t k = first; k < parts.size(); ++k) {
+    std::string_view p = parts[k];
+    if (p.empty()) return false;
+    auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+    if (!alnum(p.front()) || !alnum(p.back())) return false;
+    for (size_t n = 0; n < p.size(); ++n) {
+      char c = p[n];
+      if (alnum(c) || c == '-') continue;
+      if (c == '.' && alnum(p[n + 1])) continue;
+      if (c == '_' && (alnum(p[n + 1]) || (p[n + 1] == '_' && alnum(p[n + 2])))) {
+        if (p[n + 1] == '_') ++n;
+        continue;
+      }
+      return false;
+    }
+  }
+  return true;
+}
+
 bool all_lower(std::string_view s) { return text::lower(s) == s; }
 bool all_upper(std::string_view s) { return text::upper(s) == s; }
 
 class Checker {
  public:
-  explicit Checker(const Dockerfile& df) : df_(df) {}
+  Checker(const Dockerfile& df, const CheckConfig& config, const CheckContext& ctx)
+      : df_(df), config_(config), ctx_(ctx) {}
 
   std::vector<CheckFinding> run() {
     casing();
+    for (int line : df_.ast.empty_continuation_lines) add("NoEmptyContinuation", "Empty continuation line", line);
     for (const auto& node : df_.ast.nodes)
       if (node.command() == "from") from_line(node);
-    for (const auto& stage : df_.stages) stage_rules(stage);
+    meta_args();
+    for (const auto& stage : df_.stages) {
+      if (!stage.from.stage_name.empty()) definition_description(stage.location.line, "FROM", {stage.from.stage_name});
+      if (ctx_.stages && !ctx_.stages->count(stage.index)) continue;
+      stage_rules(stage);
+    }
     std::stable_sort(out_.begin(), out_.end(), [](const auto& a, const auto& b) { return a.line < b.line; });
     return std::move(out_);
   }
@@ -32,6 +173,88 @@ class Checker {
  private:
   void add(std::string rule, std::string message, int line) {
     out_.push_back({std::move(rule), std::move(message), line});
+  }
+
+  bool experimental(std::string_view rule) const {
+    return config_.experimental_all || config_.experimental.count(std::string(rule)) > 0;
+  }
+
+  // The defaults of the meta ARGs, each expanded with the ones before it
+  // and the platform args, no --build-arg applied: what a FROM line gives
+  // when the build names no args.
+  void meta_args() {
+    for (size_t i = 0; i < df_.meta_args.size(); ++i) {
+      int line = i < df_.meta_arg_locations.size() ? df_.meta_arg_locations[i].line : 0;
+      secret_key("ARG", df_.meta_args[i].key, line);
+    }
+    // InvalidDefinitionDescription: one check per ARG instruction.
+    std::map<int, std::vector<std::string>> by_line;
+    for (size_t i = 0; i < df_.meta_args.size() && i < df_.meta_arg_locations.size(); ++i)
+      by_line[df_.meta_arg_locations[i].line].push_back(df_.meta_args[i].key);
+    for (const auto& [line, keys] : by_line) definition_description(line, "ARG", keys);
+    Platform host = Platform::host();
+    Env defaults;
+    try {
+      defaults = resolve_meta_args(df_, {}, platform_args(host, host));
+    } catch (const Error&) {
+      return;  // the build itself reports a bad default
+    }
+    for (const auto& stage : df_.stages) {
+      const std::string& base = stage.from.base_name;
+      if (base.find('$') == std::string::npos) continue;
+      std::string image;
+      try {
+        image = expand_word(base, defaults, df_.ast.escape);
+      } catch (const Error&) {
+        continue;  // the build itself reports a bad expansion
+      }
+      if (!valid_reference(image))
+        add("InvalidDefaultArgInFrom",
+            "Default value for ARG " + base + " results in empty or invalid base image name", stage.location.line);
+    }
+  }
+
+  void secret_key(std::string_view instruction, const std::string& key, int line) {
+    if (is_secret_key(key))
+      add("SecretsUsedInArgOrEnv",
+          "Do not use ARG or ENV instructions for sensitive data (" + std::string(instruction) + " " +
+              text::go_quote(key) + ")",
+          line);
+  }
+
+  // InvalidDefinitionDescription (experimental): a comment right above an
+  // ARG or a named FROM must start with the name it describes. A blank line
+  // or an empty `#` between them means the comment is not a description.
+  void definition_description(int line, std::string_view instruction, const std::vector<std::string>& keys) {
+    if (!experimental("InvalidDefinitionDescription") || keys.empty() || line < 2) return;
+    for (const auto& d : df_.ast.directives)
+      if (d.line == line - 1) return;
+    std::string_view above = text::trim_space(df_.ast.lines[static_cast<size_t>(line - 2)]);
+    if (above.empty() || above[0] != '#') return;
+    std::string_view comment = text::trim_space(above.substr(1));
+    if (comment.empty()) return;
+    std::string_view first = comment.substr(0, comment.find(' '));
+    if (std::find(keys.begin(), keys.end(), first) != keys.end()) return;
+    std::string example = keys.size() > 1 ? "<arg_key>" : keys[0];
+    add("InvalidDefinitionDescription",
+        "Comment for " + std::string(instruction) + " should follow the format: `# " + example + " <description>`",
+        line);
+  }
+
+  // CopyIgnoredFile (experimental): a COPY or ADD source from the context
+  // that .dockerignore excludes.
+  void ignored_sources(const std::vector<std::string>& sources, std::string_view cmd, int line) {
+    if (!ctx_.ignore || !experimental("CopyIgnoredFile")) return;
+    for (const auto& src : sources) {
+      if (src.find('$') != std::string::npos || src.find("://") != std::string::npos) continue;
+      std::string clean = std::filesystem::path(src).lexically_normal().generic_string();
+      while (clean.rfind("/", 0) == 0) clean.erase(0, 1);
+      if (clean.empty() || clean == ".") continue;
+      if (ctx_.ignore->matches(clean))
+        add("CopyIgnoredFile",
+            "Attempting to " + std::string(cmd) + " file " + text::go_quote(clean) + " that is excluded by .dockerignore",
+            line);
+    }
   }
 
   // ConsistentInstructionCasing: every keyword in the majority's casing.
@@ -98,6 +321,7 @@ class Checker {
       if (v.rfind("--platform=", 0) != 0) continue;
       v.remove_prefix(11);
       from_args(n, v);
+      const_platform(n, v);
       if (v == "$TARGETPLATFORM" || v == "${TARGETPLATFORM}")
         add("RedundantTargetPlatform",
             "Setting platform to predefined " + std::string(v) +
@@ -107,7 +331,9 @@ class Checker {
     if (n.args.size() != 3) return;
     const std::string& as = n.args[1];
     const std::string& name = n.args[2];
-    if (all_lower(n.keyword) != all_lower(as))
+    // A FROM in mixed case is ConsistentInstructionCasing's finding alone.
+    bool from_lower = all_lower(n.keyword), from_upper = all_upper(n.keyword);
+    if ((from_lower && !all_lower(as)) || (from_upper && !all_upper(as)))
       add("FromAsCasing", "'" + as + "' and '" + n.keyword + "' keywords' casing do not match", n.start_line);
     if (!all_lower(name))
       add("StageNameCasing", "Stage name '" + name + "' should be lowercase", n.start_line);
@@ -120,9 +346,27 @@ class Checker {
           n.start_line);
   }
 
+  // FromPlatformFlagConstDisallowed: a constant --platform, unless the
+  // stage's name says it is for that platform (`AS build_amd64`).
+  void const_platform(const Node& n, std::string_view value) {
+    if (value.find('$') != std::string_view::npos) return;
+    Platform p;
+    try {
+      p = Platform::parse(value);
+    } catch (const Error&) {
+      return;
+    }
+    std::string name = n.args.size() == 3 ? text::lower(n.args[2]) : "";
+    for (const std::string& part : {p.os, p.architecture, p.variant})
+      if (!part.empty() && name.find(part) != std::string::npos) return;
+    add("FromPlatformFlagConstDisallowed",
+        "FROM --platform flag should not use constant value " + text::go_quote(value), n.start_line);
+  }
+
   void stage_rules(const Stage& stage) {
     std::map<std::string, std::vector<int>> singles;  // CMD, ENTRYPOINT, HEALTHCHECK lines
-    bool shell_set = false;
+    // A SHELL in this stage or in its base stage: the shell form is chosen.
+    bool shell_set = shell_stages_.count(text::lower(stage.from.base_name)) > 0;
     // A base stage's absolute WORKDIR counts too (BuildKit checks the
     // stage's state, which starts from its base stage's).
     bool absolute_workdir = abs_workdir_.count(text::lower(stage.from.base_name)) > 0;
@@ -153,11 +397,30 @@ class Checker {
         case InstructionKind::healthcheck:
           singles["HEALTHCHECK"].push_back(line);
           break;
+        case InstructionKind::arg: {
+          std::vector<std::string> keys;
+          for (const auto& a : std::get<ArgCmd>(ins.command).args) {
+            secret_key("ARG", a.key, line);
+            keys.push_back(a.key);
+          }
+          definition_description(line, "ARG", keys);
+          break;
+        }
+        case InstructionKind::copy: {
+          const auto& c = std::get<CopyCmd>(ins.command);
+          if (c.from.empty()) ignored_sources(c.sources, "Copy", line);
+          break;
+        }
+        case InstructionKind::add:
+          ignored_sources(std::get<AddCmd>(ins.command).sources, "Add", line);
+          break;
         case InstructionKind::env:
         case InstructionKind::label: {
           const auto& kvs = ins.kind == InstructionKind::env ? std::get<EnvCmd>(ins.command).env
                                                              : std::get<LabelCmd>(ins.command).labels;
           std::string name(name_of(ins.kind));
+          if (ins.kind == InstructionKind::env)
+            for (const auto& kv : kvs) secret_key("ENV", kv.key, line);
           if (std::any_of(kvs.begin(), kvs.end(), [](const KeyValue& kv) { return kv.no_delim; }))
             add("LegacyKeyValueFormat",
                 "\"" + name + " key=value\" should be used instead of legacy \"" + name +
@@ -182,6 +445,10 @@ class Checker {
             if (slash != std::string::npos && !all_lower(port.substr(slash)))
               add("ExposeProtoCasing",
                   "Defined protocol '" + port + "' in EXPOSE instruction should be lowercase", line);
+            if (port.find(':') != std::string::npos)
+              add("ExposeInvalidFormat",
+                  "EXPOSE instruction should not define an IP address or host-port mapping, found '" + port + "'",
+                  line);
           }
           break;
         default:
@@ -189,6 +456,7 @@ class Checker {
       }
     }
     if (absolute_workdir && !stage.from.stage_name.empty()) abs_workdir_.insert(stage.from.stage_name);
+    if (shell_set && !stage.from.stage_name.empty()) shell_stages_.insert(stage.from.stage_name);
     for (const auto& [name, lines] : singles)
       for (size_t i = 0; i + 1 < lines.size(); ++i)
         add("MultipleInstructionsDisallowed",
@@ -198,6 +466,9 @@ class Checker {
   }
 
   const Dockerfile& df_;
+  const CheckConfig& config_;
+  const CheckContext& ctx_;
+  std::set<std::string> shell_stages_;  // stages with a SHELL (theirs or their base's)
   std::set<std::string> stage_names_;
   std::set<std::string> abs_workdir_;  // stages whose WORKDIR is absolute
   std::vector<CheckFinding> out_;
@@ -248,27 +519,34 @@ CheckConfig parse_check_directive(std::string_view value) {
   auto bad = [&](const std::string& why) {
     throw Error(ErrorKind::invalid_argument,
                 "invalid check option " + why +
-                    " (want skip=RULE,RULE|all and/or error=true|false, separated by ';')");
+                    " (want skip=RULE,RULE|all, error=true|false, experimental=RULE,RULE|all, separated by ';')");
   };
-  // BuildKit splits into at most two parts: skip=…;error=….
-  size_t semi = v.find(';');
-  std::vector<std::string_view> parts = {v.substr(0, semi)};
-  if (semi != std::string_view::npos) parts.push_back(v.substr(semi + 1));
+  // skip=…;error=…;experimental=…, each at most once.
+  std::vector<std::string_view> parts;
+  size_t start = 0;
+  while (true) {
+    size_t semi = v.find(';', start);
+    parts.push_back(v.substr(start, semi == std::string_view::npos ? std::string_view::npos : semi - start));
+    if (semi == std::string_view::npos) break;
+    start = semi + 1;
+  }
   for (auto part : parts) {
     auto eq = part.find('=');
     if (eq == std::string_view::npos) bad(text::go_quote(part));
     std::string key(text::trim_space(part.substr(0, eq)));
     std::string val(text::trim_space(part.substr(eq + 1)));
-    if (key == "skip") {
+    if (key == "skip" || key == "experimental") {
+      bool& all = key == "skip" ? c.skip_all : c.experimental_all;
+      std::set<std::string>& rules = key == "skip" ? c.skip : c.experimental;
       if (val == "all") {
-        c.skip_all = true;
+        all = true;
         continue;
       }
       size_t i = 0;
       while (i <= val.size()) {
         size_t j = val.find(',', i);
         if (j == std::string::npos) j = val.size();
-        c.skip.insert(std::string(text::trim_space(std::string_view(val).substr(i, j - i))));
+        rules.insert(std::string(text::trim_space(std::string_view(val).substr(i, j - i))));
         i = j + 1;
       }
     } else if (key == "error") {
@@ -288,12 +566,90 @@ CheckConfig parse_check_directive(std::string_view value) {
   return c;
 }
 
-std::vector<CheckFinding> run_checks(const Dockerfile& df, const CheckConfig& config) {
-  if (config.skip_all) return {};
-  std::vector<CheckFinding> all = Checker(df).run();
+const std::vector<CheckRule>& check_rules() { return kRules; }
+
+const CheckRule* find_check_rule(std::string_view name) {
+  for (const auto& r : kRules)
+    if (r.name == name) return &r;
+  return nullptr;
+}
+
+std::vector<CheckFinding> run_checks(const Dockerfile& df, const CheckConfig& config, const CheckContext& context) {
+  std::vector<CheckFinding> all = Checker(df, config, context).run();
   std::vector<CheckFinding> out;
-  for (auto& f : all)
-    if (!config.skip.count(f.rule)) out.push_back(std::move(f));
+  for (auto& f : all) {
+    // As BuildKit's linter: skip=all silences the default rules, but an
+    // experimental rule named explicitly still runs.
+    const CheckRule* rule = find_check_rule(f.rule);
+    bool exp = rule && rule->experimental;
+    if (exp ? !(config.experimental_all || config.experimental.count(f.rule)) : (config.skip_all || config.skip.count(f.rule)))
+      continue;
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+std::string format_source_excerpt(const Ast& ast, int start, int end) {
+  // errdefs.Source.Print splits the file on '\n': a final newline gives one
+  // more (empty) line, which the context may show.
+  std::vector<std::string> lines = ast.lines;
+  lines.emplace_back();
+  int n = static_cast<int>(lines.size());
+  if (end < start) end = start;
+  if (start < 1 || start > n) return "";
+  if (end > n) end = n;
+  int first = start, last = end;
+  int pad = start == end ? 4 : 2;
+  for (int p = 0; p < pad;) {
+    if (first > 1) {
+      --first;
+      ++p;
+    }
+    if (last != n) {
+      ++last;
+      ++p;
+    }
+    ++p;
+  }
+  std::string out = ast.file + ":" + std::to_string(start) + "\n--------------------\n";
+  for (int i = first; i <= last; ++i) {
+    char num[16];
+    std::snprintf(num, sizeof num, " %3d | ", i);
+    out += num;
+    out += (i >= start && i <= end) ? ">>> " : "    ";
+    out += lines[static_cast<size_t>(i - 1)] + "\n";
+  }
+  return out + "--------------------\n";
+}
+
+std::string format_check_report(const Ast& ast, const std::vector<CheckFinding>& findings) {
+  std::vector<CheckFinding> sorted = findings;
+  std::stable_sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.line < b.line; });
+  std::string out;
+  if (sorted.empty()) return "Check complete, no warnings found.\n";
+  out = "Check complete, " +
+        (sorted.size() == 1 ? std::string("1 warning has been found!")
+                            : std::to_string(sorted.size()) + " warnings have been found!") +
+        "\n";
+  for (const auto& f : sorted) {
+    out += "\nWARNING: " + f.rule;
+    if (const CheckRule* r = find_check_rule(f.rule); r && !r->url.empty()) out += " - " + std::string(r->url);
+    out += "\n" + f.message + "\n";
+    if (f.line > 0) out += format_source_excerpt(ast, f.line, f.line);
+  }
+  return out;
+}
+
+std::string format_warning_summary(const std::vector<CheckFinding>& findings) {
+  if (findings.empty()) return "";
+  std::string out = "\n " + (findings.size() == 1 ? std::string("1 warning found")
+                                                   : std::to_string(findings.size()) + " warnings found") +
+                    " (use xbuild build --check to expand):\n";
+  for (const auto& f : findings) {
+    out += " - " + f.rule + ": " + f.message;
+    if (f.line > 0) out += " (line " + std::to_string(f.line) + ")";
+    out += "\n";
+  }
   return out;
 }
 

@@ -643,7 +643,10 @@ Ast parse_ast(std::string_view input, std::string_view file) {
       continued = trim_continuation(b, d.escape);
       line += b;
     }
-    if (empty_continuation) ast.warnings.push_back("[WARNING]: Empty continuation line found in:\n    " + line);
+    if (empty_continuation) {
+      ast.warnings.push_back("[WARNING]: Empty continuation line found in:\n    " + line);
+      ast.empty_continuation_lines.push_back(current);  // BuildKit's NoEmptyContinuation line
+    }
 
     Node node;
     try {

@@ -39,8 +39,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     fe::Ast ast = fe::parse_ast(text, "Dockerfile");
     (void)fe::dump_ast(ast);
     fe::Dockerfile df = fe::to_dockerfile(std::move(ast));
-    (void)fe::run_checks(df, {});  // the build checks walk the same tree
+    fe::CheckConfig every;  // the build checks walk the same tree, experimental ones too
+    every.experimental_all = true;
+    (void)fe::format_check_report(df.ast, fe::run_checks(df, every));
     fe::Env platform = fe::platform_args(xb::Platform::parse("linux/arm64"), xb::Platform::parse("linux/amd64"));
+    (void)fe::format_outline(fe::outline(df, "", {{"A", "1"}}, platform));  // --call=outline|targets
+    (void)fe::format_targets(fe::targets(df));
     fe::Env meta;
     try {
       meta = fe::resolve_meta_args(df, {{"A", "1"}}, platform);

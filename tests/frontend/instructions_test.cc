@@ -204,6 +204,7 @@ TEST(Checks, DirectiveAndFindings) {
       fe::parse_dockerfile("ARG TAG=1\nARG BASE\nFROM --platform=$BUILDPLATFORM busybox:${TAG} AS a\n"
                            "FROM ${BASES:-busybox}\nFROM \\$NOT_A_VAR\n"),
       {});
+  std::erase_if(undeclared, [](const auto& f) { return f.rule != "UndefinedArgInFrom"; });
   ASSERT_EQ(undeclared.size(), 1u);
   EXPECT_EQ(undeclared[0].message, "FROM argument 'BASES' is not declared (did you mean BASE?)");
   EXPECT_EQ(undeclared[0].line, 4);
