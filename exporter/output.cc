@@ -129,8 +129,24 @@ OutputSpec parse_output(std::string_view text) {
   return o;
 }
 
+namespace {
+
+// The image as it leaves with options: its layers compressed and typed
+// and, with attestations, attached to it in an index of the same media types.
+Descriptor prepare_attested(store::Store& st, const Descriptor& prepared, const LayerOptions& options,
+                            const Attestations* attestations) {
+  if (!attestations || attestations->empty()) return prepared;
+  // The statements name the manifest as it leaves (its digest changes with
+  // the compression); a second prepare gives the index and the attestation
+  // manifest docker's media types when the options ask for them.
+  return prepare_image(st, attach(st, prepared, *attestations), options);
+}
+
+}  // namespace
+
 Digest push_image(store::Store& st, const Descriptor& target, const std::vector<ImageRef>& refs,
-                  const LayerOptions& options, registry::ClientOptions ro, const OutputLog& log) {
+                  const LayerOptions& options, registry::ClientOptions ro, const OutputLog& log,
+                  const Attestations* attestations) {
   if (log) {
     auto starts = std::make_shared<std::map<std::string, Clock::time_point>>();
     auto inner = ro.progress;
@@ -165,6 +181,7 @@ Digest push_image(store::Store& st, const Descriptor& target, const std::vector<
     });
     uploads.wait();
   }
+  prepared = prepare_attested(st, *prepared, options, attestations);
   Digest d = prepared->digest;
   for (const auto& ref : refs) {
     d = client.push(st, *prepared, ref);
@@ -174,7 +191,7 @@ Digest push_image(store::Store& st, const Descriptor& target, const std::vector<
 }
 
 void run_output(store::Store& st, const OutputSpec& spec, const Descriptor& target, const std::vector<ImageRef>& tags,
-                const registry::ClientOptions& ro, const OutputLog& log) {
+                const registry::ClientOptions& ro, const OutputLog& log, const Attestations* attestations) {
   std::vector<ImageRef> names = tags;
   names.insert(names.end(), spec.names.begin(), spec.names.end());
   const std::string where = spec.dest == "-" ? std::string("stdout") : spec.dest.string();
@@ -182,9 +199,11 @@ void run_output(store::Store& st, const OutputSpec& spec, const Descriptor& targ
     if (log) log(s);
   };
   switch (spec.type) {
-    case OutputSpec::Type::image:
+    case OutputSpec::Type::image: {
+      // The store keeps the image as built (uncompressed), attested as such.
+      const Descriptor local = attestations && !attestations->empty() ? attach(st, target, *attestations) : target;
       for (const auto& n : names) {
-        st.set_image(n, target);
+        st.set_image(n, local);
         say("naming to " + n.str());
       }
       if (spec.push) {
@@ -193,15 +212,17 @@ void run_output(store::Store& st, const OutputSpec& spec, const Descriptor& targ
         // with the push; the names stay in the store, and the error says so
         // and how to retry without rebuilding.
         try {
-          push_image(st, target, names, spec.layers, ro, log);
+          push_image(st, target, names, spec.layers, ro, log, attestations);
         } catch (const Error& e) {
           throw Error(e.kind(), std::string(e.what()) + "; the image is kept in the local store as " +
                                     names.front().str() + ": retry with `xbuild push " + names.front().str() + "`");
         }
       }
       return;
+    }
     case OutputSpec::Type::oci: {
       Descriptor prepared = prepare_image(st, target, spec.layers, compress_log(log));
+      prepared = prepare_attested(st, prepared, spec.layers, attestations);
       write_archive(st, prepared, names, ArchiveFormat::oci, spec.dest);
       say("exported OCI archive " + where);
       return;
@@ -220,7 +241,7 @@ void run_output(store::Store& st, const OutputSpec& spec, const Descriptor& targ
       return;
     case OutputSpec::Type::registry:
       if (names.empty()) fail(ErrorKind::usage, "--push needs a name: add -t REGISTRY/NAME:TAG");
-      push_image(st, target, names, spec.layers, ro, log);
+      push_image(st, target, names, spec.layers, ro, log, attestations);
       return;
   }
 }
