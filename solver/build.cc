@@ -12,6 +12,7 @@
 #include <climits>
 #include <ctime>
 #include <deque>
+#include <map>
 #include <random>
 #include <set>
 #include <thread>
@@ -759,6 +760,55 @@ void run_build_checks(const frontend::Dockerfile& df, const BuildOptions& option
   throw e.at(df.ast.location(findings.front().line));
 }
 
+// The facts of a build for provenance: the steps the target needs, in the
+// order dispatch made them (inputs first), the images and URLs they read.
+BuildRecord record_build(const Dispatched& d, std::string dockerfile) {
+  BuildRecord r;
+  r.dockerfile = std::move(dockerfile);
+  std::set<const Vertex*> needed;
+  std::vector<const Vertex*> todo;
+  if (d.target) todo.push_back(d.target);
+  while (!todo.empty()) {
+    const Vertex* v = todo.back();
+    todo.pop_back();
+    if (!v || !needed.insert(v).second) continue;
+    todo.push_back(v->parent);
+    todo.insert(todo.end(), v->deps.begin(), v->deps.end());
+  }
+  std::map<const Vertex*, size_t> index;
+  std::set<std::pair<std::string, std::string>> images;
+  for (const auto& owned : d.vertices) {
+    const Vertex* v = owned.get();
+    if (!needed.count(v)) continue;
+    BuildRecord::Step step;
+    step.name = v->name;
+    step.line = v->location.line;
+    if (v->parent && index.count(v->parent)) step.inputs.push_back(index[v->parent]);
+    for (const Vertex* in : v->deps) if (in && index.count(in)) step.inputs.push_back(index[in]);
+    if (const auto* src = dynamic_cast<const SourceVertex*>(v)) {
+      step.kind = "source";
+      const Digest& dg = src->image.target.digest;
+      step.identifier = "docker-image://" + src->ref.str() + (src->ref.digest() ? "" : "@" + dg.str());
+      if (images.insert({src->ref.str(), dg.str()}).second)
+        r.images.push_back({src->ref.str(), dg, src->image.config.platform()});
+    } else if (const auto* ex = dynamic_cast<const ExecVertex*>(v)) {
+      step.kind = "exec";
+      step.args = ex->args;
+      step.env = ex->env;
+      step.cwd = ex->cwd;
+      if (ex->network != "none") r.network = true;
+    } else if (const auto* fv = dynamic_cast<const FileVertex*>(v)) {
+      step.kind = "file";
+      for (size_t i = 0; i < fv->sources.size() && i < fv->url_contents.size(); ++i)
+        if (fv->sources[i].kind == CopySource::Kind::url && fv->url_contents[i])
+          r.urls.push_back({fv->sources[i].pattern, fv->url_contents[i]->digest});
+    }
+    index[v] = r.steps.size();
+    r.steps.push_back(std::move(step));
+  }
+  return r;
+}
+
 }  // namespace
 
 BuildResult build(store::Store& store, const BuildOptions& options) {
@@ -861,7 +911,7 @@ BuildResult build(store::Store& store, const BuildOptions& options) {
   auto stats = graph.stats();
   BuildResult result{store::Descriptor{std::string(store::media_type::oci_manifest), manifest_digest,
                                        static_cast<int64_t>(manifest_json.size()), {}, std::nullopt, {}, {}},
-                     config_digest, size, d.steps, stats.cached, cache};
+                     config_digest, size, d.steps, stats.cached, cache, record_build(d, *text)};
   return result;
 }
 

@@ -115,6 +115,35 @@ struct BuildOptions {
   std::vector<CacheSpec> cache_to;
 };
 
+// What a build read and did, as facts (for provenance attestations, which
+// the CLI makes with exporter/): the images it resolved, the URLs ADD
+// fetched, the Dockerfile, and the steps of the target in order.
+struct BuildRecord {
+  struct Image {
+    std::string ref;  // normalized reference as the Dockerfile names it
+    Digest digest;    // what it resolved to (an index or a manifest)
+    store::Platform platform;
+  };
+  struct Url {
+    std::string url;
+    Digest digest;  // of the downloaded bytes
+  };
+  struct Step {
+    std::string kind;  // "source", "exec", "file"
+    std::string name;  // as the progress display shows it
+    int line = 0;      // Dockerfile line, 0 if none
+    std::string identifier;              // source: docker-image://REF@DIGEST
+    std::vector<std::string> args, env;  // exec
+    std::string cwd;                     // exec
+    std::vector<size_t> inputs;          // indexes of earlier steps
+  };
+  std::vector<Image> images;
+  std::vector<Url> urls;
+  std::vector<Step> steps;
+  std::string dockerfile;  // its text
+  bool network = false;    // a RUN step ran with network access
+};
+
 struct BuildResult {
   store::Descriptor manifest;  // the image's manifest in the store
   Digest image_id;             // the config digest (docker's IMAGE ID)
@@ -122,6 +151,7 @@ struct BuildResult {
   int steps = 0;
   int cached_steps = 0;
   std::shared_ptr<CacheExport> cache;  // for export_cache()
+  BuildRecord record;
 };
 
 // Builds the image and puts its blobs (layers, config, manifest) into the
