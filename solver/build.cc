@@ -799,9 +799,13 @@ BuildRecord record_build(const Dispatched& d, std::string dockerfile) {
       if (ex->network != "none") r.network = true;
     } else if (const auto* fv = dynamic_cast<const FileVertex*>(v)) {
       step.kind = "file";
-      for (size_t i = 0; i < fv->sources.size() && i < fv->url_contents.size(); ++i)
-        if (fv->sources[i].kind == CopySource::Kind::url && fv->url_contents[i])
+      for (size_t i = 0; i < fv->sources.size(); ++i) {
+        if (fv->sources[i].kind != CopySource::Kind::url) continue;
+        // ADD --checksum names the content; otherwise the key was made from what the URL held.
+        if (fv->options.checksum) r.urls.push_back({fv->sources[i].pattern, *fv->options.checksum});
+        else if (i < fv->url_contents.size() && fv->url_contents[i])
           r.urls.push_back({fv->sources[i].pattern, fv->url_contents[i]->digest});
+      }
     }
     index[v] = r.steps.size();
     r.steps.push_back(std::move(step));

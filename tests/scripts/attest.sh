@@ -15,8 +15,8 @@ done
 python3 -c 'import jsonschema' 2>/dev/null || { echo "skip: python3-jsonschema is not installed (scripts/bootstrap installs it)"; exit 77; }
 . "${XBUILD_SOURCE_DIR:?}/tests/support/script_lib.sh"
 schemas=$src/tests/exporter/testdata/attest
-reg_pid=""
-trap '[ -n "$reg_pid" ] && kill "$reg_pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$t"' EXIT
+reg_pid="" http_pid=""
+trap 'for p in $reg_pid $http_pid; do kill "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$t"' EXIT
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cat > "$t/registry.yml" <<C
@@ -42,6 +42,19 @@ build() { "$xb" build --progress=plain "$@" >"$t/build.log" 2>&1 || { cat "$t/bu
 raw() { skopeo inspect --raw --tls-verify=false "docker://$reg/$1"; }
 py() { python3 -c "import json,sys; d=json.load(sys.stdin); $1"; }
 blob() { curl -sf "http://$reg/v2/$1/blobs/$2"; }
+# stored_statement NAME N: the Nth statement attached to the stored image NAME
+stored_statement() {
+  python3 - "$XBUILD_ROOT" "$1" "$2" <<'P'
+import json, sys, os
+root, name, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+blob = lambda d: open(os.path.join(root, "blobs", "sha256", d.split(":")[1])).read()
+entry = [m for m in json.load(open(os.path.join(root, "index.json")))["manifests"]
+         if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == name][0]
+att = [m for m in json.loads(blob(entry["digest"]))["manifests"]
+       if m.get("annotations", {}).get("vnd.docker.reference.type") == "attestation-manifest"][0]
+print(blob(json.loads(blob(att["digest"]))["layers"][n]["digest"]))
+P
+}
 # validate SCHEMA FILE…: every file against tests/exporter/testdata/attest/SCHEMA
 validate() {
   python3 - "$schemas/$1" "${@:2}" <<'P'
@@ -135,6 +148,19 @@ subjects=$(for l in $(raw "app@$att" | py 'print(" ".join(l["digest"] for l in d
   blob app "$l" | py 'print(d["subject"][0]["digest"]["sha256"])'; done | sort -u)
 check push-later-subjects "${later_image#sha256:}" "$subjects"
 
+# --- a URL that ADD fetched is a material, with the digest of its bytes
+mkdir -p "$t/www" "$t/urlctx"
+echo "remote data" > "$t/www/data.txt"
+hport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+python3 -m http.server --bind 127.0.0.1 --directory "$t/www" "$hport" >/dev/null 2>&1 &
+http_pid=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$hport/data.txt" >/dev/null && break; sleep 0.1; done
+printf 'FROM busybox\nADD http://127.0.0.1:%s/data.txt /data.txt\n' "$hport" > "$t/urlctx/Dockerfile"
+build -t urlimg --provenance=true "$t/urlctx" && stored_statement docker.io/library/urlimg:latest 0 > "$t/url-prov.json"
+kill "$http_pid" 2>/dev/null
+contains provenance-url-material "http://127.0.0.1:$hport/data.txt $(sha256sum < "$t/www/data.txt" | cut -c1-64)" \
+  "$(py 'print("\n".join(m["uri"] + " " + m["digest"]["sha256"] for m in d["predicate"]["materials"]))' < "$t/url-prov.json")"
+
 # --- archives: OCI keeps the attestations, docker drops them (as BuildKit)
 build --provenance=true -o type=oci,dest="$t/oci.tar" -o type=docker,dest="$t/docker.tar" -t att:arch "$t/ctx" || exit 1
 oci_index=$(skopeo inspect --raw "oci-archive:$t/oci.tar:arch")
@@ -154,16 +180,7 @@ if debian=$(sh "$src/scripts/debian-base" 2>"$t/debian.log"); then
   printf 'FROM debian:bookworm\nRUN apt-get update -qq && apt-get install -y -qq --no-install-recommends curl >/dev/null\n' >"$t/deb/Dockerfile"
   if "$xb" build --progress=plain --sbom=true -t debcurl "$t/deb" >"$t/deb.log" 2>&1; then
     version=$("$xb" run --rm debcurl dpkg-query -W -f='${Version}' curl)
-    python3 - "$XBUILD_ROOT" docker.io/library/debcurl:latest > "$t/deb-sbom.json" <<'P'
-import json, sys, os
-root, name = sys.argv[1], sys.argv[2]
-blob = lambda d: open(os.path.join(root, "blobs", "sha256", d.split(":")[1])).read()
-entry = [m for m in json.load(open(os.path.join(root, "index.json")))["manifests"]
-         if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == name][0]
-att = [m for m in json.loads(blob(entry["digest"]))["manifests"]
-       if m.get("annotations", {}).get("vnd.docker.reference.type") == "attestation-manifest"][0]
-print(blob(json.loads(blob(att["digest"]))["layers"][0]["digest"]))
-P
+    stored_statement docker.io/library/debcurl:latest 0 > "$t/deb-sbom.json"
     check debian-sbom-valid valid "$(validate spdx-2.3.schema.json "$t/deb-sbom.json" 2>&1 | tail -1)"
     check debian-sbom-curl "curl $version pkg:deb/debian/curl@$version?arch=amd64&distro=debian-12" \
       "$(py '[print(p["name"], p["versionInfo"], p["externalRefs"][0]["referenceLocator"]) for p in d["predicate"]["packages"] if p["name"] == "curl"]' < "$t/deb-sbom.json")"
