@@ -177,6 +177,27 @@ AttestOptions parse_attest_flags(const std::vector<std::pair<std::string, std::s
 
 namespace attest {
 
+std::vector<Package> image_packages(const store::Store& st, const Descriptor& manifest, uint64_t file_max,
+                                    uint64_t total_max, const std::function<void(const std::string&)>& warn) {
+  std::vector<std::pair<std::string, std::string>> files;
+  uint64_t total = 0;
+  read_rootfs_files(
+      st, manifest, [](std::string_view p) { return classify_path(p) != DbKind::none; }, file_max,
+      [&](const std::string& path, std::optional<std::string> content) {
+        if (!content) {
+          warn("SBOM: /" + path + " is larger than " + std::to_string(file_max >> 20) +
+               " MiB: its packages are left out");
+        } else if (total + content->size() > total_max) {
+          warn("SBOM: the package databases pass " + std::to_string(total_max >> 20) + " MiB at /" + path +
+               ": it is left out");
+        } else {
+          total += content->size();
+          files.emplace_back(path, std::move(*content));
+        }
+      });
+  return scan_packages(files);
+}
+
 json spdx_document(const std::vector<Package>& packages, const std::string& name, const std::string& namespace_id,
                    const std::string& created, const std::string& tool) {
   json pkgs = json::array();
@@ -379,11 +400,8 @@ Attestations make_attestations(const store::Store& st, const Descriptor& manifes
   if (!o.any()) return out;
   store::Image img = st.image(manifest);
   if (o.sbom) {
-    std::vector<std::pair<std::string, std::string>> files;
-    attest::read_rootfs_files(
-        st, manifest, [](std::string_view p) { return attest::classify_path(p) != attest::DbKind::none; },
-        uint64_t{256} << 20, [&](const std::string& path, std::string content) { files.emplace_back(path, std::move(content)); });
-    auto packages = attest::scan_packages(files);
+    auto packages = attest::image_packages(st, manifest, uint64_t{64} << 20, uint64_t{256} << 20,
+                                           [&](const std::string& w) { if (log) log(w); });
     std::map<std::string, int> counts;
     for (const auto& p : packages) counts[p.type]++;
     const std::string name = names.empty() ? img.id().str() : names.front().str();

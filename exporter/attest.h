@@ -109,9 +109,17 @@ std::vector<Subject> subjects_for(const std::vector<store::ImageRef>& names, con
 // Store side
 
 // Reads the files of the image's root file system (layers merged, whiteouts
-// honoured) whose path `want` accepts; regular files up to max_bytes each.
+// honoured) whose path `want` accepts: regular files up to max_bytes each
+// (a larger one is reported with nullopt, unread).
 void read_rootfs_files(const store::Store& store, const store::Descriptor& target,
                        const std::function<bool(std::string_view path)>& want, uint64_t max_bytes,
-                       const std::function<void(const std::string& path, std::string content)>& got);
+                       const std::function<void(const std::string& path, std::optional<std::string> content)>& got);
+
+// The packages of an image, from its package databases. What an image
+// holds is untrusted: a database file over file_max bytes, or any past
+// total_max bytes of them all, is left out and named through `warn`.
+std::vector<Package> image_packages(const store::Store& store, const store::Descriptor& manifest,
+                                    uint64_t file_max, uint64_t total_max,
+                                    const std::function<void(const std::string&)>& warn);
 
 }  // namespace xb::exporter::attest

@@ -9,6 +9,7 @@
 #include "common/fs.h"
 #include "exporter/attest.h"
 #include "exporter/exporter.h"
+#include "tests/support/shell.h"
 
 using namespace xb::exporter;
 using namespace xb::exporter::attest;
@@ -353,6 +354,50 @@ TEST(AttestIndex, AttestationManifestAsBuildKitAttachesIt) {
   // Images without statements get no attestation manifest.
   auto plain = xb::store::Index::parse(st.read_blob(write_attested_index(st, {{md, {}}}).digest));
   EXPECT_EQ(plain.manifests.size(), 1u);
+}
+
+}  // namespace
+
+namespace {
+
+// An image whose root holds package databases, one of them too big.
+TEST(AttestImage, PackagesFromTheImageRootWithinLimits) {
+  namespace fs = std::filesystem;
+  xb::TempDir tmp("attest-image");
+  const fs::path root = tmp.path() / "root";
+  fs::create_directories(root / "etc");
+  fs::create_directories(root / "var/lib/dpkg/status.d");
+  fs::create_directories(root / "app/node_modules/ms");
+  xb::write_file_atomic(root / "etc/os-release", "ID=debian\nVERSION_ID=\"12\"\n");
+  xb::write_file_atomic(root / "var/lib/dpkg/status", kDpkgStatus);
+  xb::write_file_atomic(root / "var/lib/dpkg/status.d/big",
+                        "Package: big\nVersion: 1\nDescription: " + std::string(4000, 'x') + "\n");
+  xb::write_file_atomic(root / "app/node_modules/ms/package.json", R"({"name":"ms","version":"2.1.3"})");
+  xb::write_file_atomic(root / "app/package.json", R"({"name":"app","version":"0.0.1"})");
+  const fs::path tarball = tmp.path() / "root.tar";
+  ASSERT_EQ(xb::testing::sh("tar --numeric-owner -C '" + root.string() + "' -cf '" + tarball.string() + "' .").code, 0);
+  xb::store::Store st(tmp.path() / "store");
+  auto d = import_rootfs(st, tarball, ImageRef::parse("pk:1"));
+
+  std::vector<std::string> warnings;
+  auto warn = [&](const std::string& w) { warnings.push_back(w); };
+  auto pkgs = image_packages(st, d, 2000, 1 << 20, warn);
+  std::vector<std::string> purls;
+  for (const auto& p : pkgs) purls.push_back(p.purl);
+  EXPECT_EQ(purls, (std::vector<std::string>{
+                       "pkg:deb/debian/curl@7.88.1-10+deb12u8?arch=amd64&distro=debian-12",
+                       "pkg:deb/debian/libc6@2.36-9+deb12u4?arch=amd64&distro=debian-12&upstream=glibc",
+                       "pkg:deb/debian/zlib1g@1:1.2.13.dfsg-1?arch=amd64&distro=debian-12&upstream=zlib%401:1.2.13.dfsg-1",
+                       "pkg:npm/ms@2.1.3"}));
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("/var/lib/dpkg/status.d/big is larger than"), std::string::npos) << warnings[0];
+
+  // A total budget: what passes it is left out, and said.
+  warnings.clear();
+  pkgs = image_packages(st, d, 1 << 20, 100, warn);
+  EXPECT_LT(pkgs.size(), 4u);
+  EXPECT_FALSE(warnings.empty());
+  for (const auto& w : warnings) EXPECT_NE(w.find("pass 0 MiB"), std::string::npos) << w;
 }
 
 }  // namespace
