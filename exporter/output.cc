@@ -200,8 +200,10 @@ void run_output(store::Store& st, const OutputSpec& spec, const Descriptor& targ
   };
   switch (spec.type) {
     case OutputSpec::Type::image: {
-      // The store keeps the image as built (uncompressed), attested as such.
-      const Descriptor local = attestations && !attestations->empty() ? attach(st, target, *attestations) : target;
+      // The store keeps the image as built (uncompressed), attested as such
+      // (an index nothing names would only wait for prune).
+      const Descriptor local =
+          attestations && !attestations->empty() && !names.empty() ? attach(st, target, *attestations) : target;
       for (const auto& n : names) {
         st.set_image(n, local);
         say("naming to " + n.str());
