@@ -43,14 +43,14 @@ struct OsRelease {
 OsRelease parse_os_release(std::string_view text);
 
 struct Package {
-  std::string type;     // purl type: "deb", "apk", "pypi", "npm"
+  std::string type;  // purl type: "deb", "apk", "pypi", "npm"
   std::string name;
   std::string version;
-  std::string arch;     // deb/apk: as the database says ("amd64", "x86_64"); else ""
-  std::string license;  // as declared ("" if none)
-  std::string supplier; // deb Maintainer, apk maintainer ("" if none)
-  std::string source;   // the database file it came from ("/var/lib/dpkg/status")
-  std::string purl;     // pkg:deb/debian/curl@7.88.1-10+deb12u8?arch=amd64&distro=debian-12
+  std::string arch;      // deb/apk: as the database says ("amd64", "x86_64"); else ""
+  std::string license;   // as declared ("" if none)
+  std::string supplier;  // deb Maintainer, apk maintainer ("" if none)
+  std::string source;    // the database file it came from ("/var/lib/dpkg/status")
+  std::string purl;      // pkg:deb/debian/curl@7.88.1-10+deb12u8?arch=amd64&distro=debian-12
 };
 
 // A Debian status file (status or one file of status.d/): the paragraphs
@@ -58,7 +58,8 @@ struct Package {
 // status.d files). `where` is the file's path in the image.
 std::vector<Package> parse_dpkg_status(std::string_view text, const OsRelease& os, const std::string& where);
 // Alpine's /lib/apk/db/installed.
-std::vector<Package> parse_apk_installed(std::string_view text, const OsRelease& os, const std::string& where);
+std::vector<Package> parse_apk_installed(std::string_view text, const OsRelease& os,
+                                         const std::string& where);
 // A Python distribution's METADATA (*.dist-info) or PKG-INFO (*.egg-info).
 std::optional<Package> parse_python_metadata(std::string_view text, const std::string& where);
 // A node_modules/<name>/package.json (a malformed one is no package).
@@ -86,7 +87,8 @@ std::string image_purl(const store::ImageRef& ref, const std::optional<store::Pl
 // documentNamespace unique (the manifest digest's hex), `created` is RFC
 // 3339, `tool` the creator ("xbuild-0.1.0").
 nlohmann::json spdx_document(const std::vector<Package>& packages, const std::string& name,
-                             const std::string& namespace_id, const std::string& created, const std::string& tool);
+                             const std::string& namespace_id, const std::string& created,
+                             const std::string& tool);
 
 // The SLSA provenance v0.2 predicate BuildKit v0.13 writes for a Dockerfile
 // build (docs/attestations/slsa-definitions.md), from what the build knew.
@@ -111,9 +113,10 @@ std::vector<Subject> subjects_for(const std::vector<store::ImageRef>& names, con
 // Reads the files of the image's root file system (layers merged, whiteouts
 // honoured) whose path `want` accepts: regular files up to max_bytes each
 // (a larger one is reported with nullopt, unread).
-void read_rootfs_files(const store::Store& store, const store::Descriptor& target,
-                       const std::function<bool(std::string_view path)>& want, uint64_t max_bytes,
-                       const std::function<void(const std::string& path, std::optional<std::string> content)>& got);
+void read_rootfs_files(
+    const store::Store& store, const store::Descriptor& target,
+    const std::function<bool(std::string_view path)>& want, uint64_t max_bytes,
+    const std::function<void(const std::string& path, std::optional<std::string> content)>& got);
 
 // The packages of an image, from its package databases. What an image
 // holds is untrusted: a database file over file_max bytes, or any past

@@ -1,27 +1,29 @@
 // Attestations without root: the package readers, the SPDX document, the
 // provenance predicate, the flags, and the index with its attestation
 // manifest (docs/dev/exporter.md, "Attestations").
+#include "exporter/attest.h"
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
 #include "common/fs.h"
-#include "exporter/attest.h"
 #include "exporter/exporter.h"
 #include "tests/support/shell.h"
 
 using namespace xb::exporter;
 using namespace xb::exporter::attest;
+using nlohmann::json;
 using xb::Digest;
 using xb::store::ImageRef;
 using xb::store::Platform;
-using nlohmann::json;
 
 namespace {
 
 const OsRelease kBookworm = parse_os_release(
-    "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nID=debian\n");
+    "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian "
+    "GNU/Linux\"\nVERSION_ID=\"12\"\nID=debian\n");
 
 const char* kDpkgStatus = R"(Package: curl
 Status: install ok installed
@@ -66,8 +68,9 @@ TEST(AttestPackages, DpkgStatusListsInstalledPackagesWithDebianPurls) {
   EXPECT_EQ(pkgs[0].supplier, "Alessandro Ghedini <ghedo@debian.org>");
   EXPECT_EQ(pkgs[1].purl, "pkg:deb/debian/libc6@2.36-9+deb12u4?arch=amd64&distro=debian-12&upstream=glibc");
   // An epoch's colon stays, as packageurl-go writes it; the source's version is kept.
-  EXPECT_EQ(pkgs[2].purl,
-            "pkg:deb/debian/zlib1g@1:1.2.13.dfsg-1?arch=amd64&distro=debian-12&upstream=zlib%401:1.2.13.dfsg-1");
+  EXPECT_EQ(
+      pkgs[2].purl,
+      "pkg:deb/debian/zlib1g@1:1.2.13.dfsg-1?arch=amd64&distro=debian-12&upstream=zlib%401:1.2.13.dfsg-1");
 }
 
 TEST(AttestPackages, DpkgStatusDFilesWithoutStatusCount) {
@@ -82,8 +85,10 @@ TEST(AttestPackages, ApkInstalled) {
   OsRelease alpine = parse_os_release("NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.19.1\n");
   EXPECT_EQ(alpine.distro(), "alpine-3.19.1");
   auto pkgs = parse_apk_installed(
-      "C:Q1abc=\nP:musl\nV:1.2.4_git20230717-r4\nA:x86_64\nS:383152\nT:the musl c library\nU:https://musl.libc.org/\n"
-      "L:MIT\no:musl\nm:Timo Teräs <timo.teras@iki.fi>\n\nP:busybox\nV:1.36.1-r15\nA:x86_64\nL:GPL-2.0-only\n\n",
+      "C:Q1abc=\nP:musl\nV:1.2.4_git20230717-r4\nA:x86_64\nS:383152\nT:the musl c "
+      "library\nU:https://musl.libc.org/\n"
+      "L:MIT\no:musl\nm:Timo Teräs "
+      "<timo.teras@iki.fi>\n\nP:busybox\nV:1.36.1-r15\nA:x86_64\nL:GPL-2.0-only\n\n",
       alpine, "/lib/apk/db/installed");
   ASSERT_EQ(pkgs.size(), 2u);
   EXPECT_EQ(pkgs[0].name, "musl");
@@ -94,7 +99,8 @@ TEST(AttestPackages, ApkInstalled) {
 
 TEST(AttestPackages, PythonMetadataHeadersOnly) {
   auto p = parse_python_metadata(
-      "Metadata-Version: 2.1\nName: Jinja_Two\nVersion: 3.1.2\nLicense: BSD-3-Clause\nClassifier: A\nClassifier: B\n"
+      "Metadata-Version: 2.1\nName: Jinja_Two\nVersion: 3.1.2\nLicense: BSD-3-Clause\nClassifier: "
+      "A\nClassifier: B\n"
       "\nName: not-this-one\nLong description.\n",
       "/usr/lib/python3/dist-packages/Jinja_Two-3.1.2.dist-info/METADATA");
   ASSERT_TRUE(p);
@@ -106,7 +112,8 @@ TEST(AttestPackages, PythonMetadataHeadersOnly) {
 }
 
 TEST(AttestPackages, NodePackageJson) {
-  auto p = parse_package_json(R"({"name":"@types/node","version":"20.1.0","license":"MIT"})", "/app/node_modules/@types/node/package.json");
+  auto p = parse_package_json(R"({"name":"@types/node","version":"20.1.0","license":"MIT"})",
+                              "/app/node_modules/@types/node/package.json");
   ASSERT_TRUE(p);
   EXPECT_EQ(p->purl, "pkg:npm/%40types/node@20.1.0");
   EXPECT_EQ(p->license, "MIT");
@@ -151,10 +158,13 @@ TEST(AttestPackages, ScanUsesOsReleaseForTheDistro) {
 TEST(AttestPurl, ImagesAsBuildKitNamesThem) {
   auto amd64 = Platform::parse("linux/amd64");
   EXPECT_EQ(image_purl(ImageRef::parse("alpine"), std::nullopt), "pkg:docker/alpine@latest");
-  EXPECT_EQ(image_purl(ImageRef::parse("docker.io/library/alpine:3.15"), std::nullopt), "pkg:docker/alpine@3.15");
+  EXPECT_EQ(image_purl(ImageRef::parse("docker.io/library/alpine:3.15"), std::nullopt),
+            "pkg:docker/alpine@3.15");
   EXPECT_EQ(image_purl(ImageRef::parse("user/test:v2"), std::nullopt), "pkg:docker/user/test@v2");
-  EXPECT_EQ(image_purl(ImageRef::parse("ghcr.io/foo/bar"), std::nullopt), "pkg:docker/ghcr.io/foo/bar@latest");
-  EXPECT_EQ(image_purl(ImageRef::parse("busybox"), amd64), "pkg:docker/busybox@latest?platform=linux%2Famd64");
+  EXPECT_EQ(image_purl(ImageRef::parse("ghcr.io/foo/bar"), std::nullopt),
+            "pkg:docker/ghcr.io/foo/bar@latest");
+  EXPECT_EQ(image_purl(ImageRef::parse("busybox"), amd64),
+            "pkg:docker/busybox@latest?platform=linux%2Famd64");
   EXPECT_EQ(image_purl(ImageRef::parse("localhost:5000/app:1"), amd64),
             "pkg:docker/localhost:5000/app@1?platform=linux%2Famd64");
   const std::string d = Digest::of("test").str();
@@ -164,7 +174,8 @@ TEST(AttestPurl, ImagesAsBuildKitNamesThem) {
 
 TEST(AttestSpdx, DocumentHasTheRequiredFieldsAndOneRelationshipPerPackage) {
   auto pkgs = parse_dpkg_status(kDpkgStatus, kBookworm, "/var/lib/dpkg/status");
-  json doc = spdx_document(pkgs, "docker.io/library/app:1", std::string(64, 'a'), "2026-01-01T00:00:00Z", "xbuild-test");
+  json doc = spdx_document(pkgs, "docker.io/library/app:1", std::string(64, 'a'), "2026-01-01T00:00:00Z",
+                           "xbuild-test");
   EXPECT_EQ(doc["spdxVersion"], "SPDX-2.3");
   EXPECT_EQ(doc["dataLicense"], "CC0-1.0");
   EXPECT_EQ(doc["SPDXID"], "SPDXRef-DOCUMENT");
@@ -186,13 +197,17 @@ TEST(AttestSpdx, DocumentHasTheRequiredFieldsAndOneRelationshipPerPackage) {
   for (const auto& p : doc["packages"]) {
     std::string id = p["SPDXID"];
     EXPECT_TRUE(ids.insert(id).second) << id;
-    EXPECT_EQ(id.find_first_not_of("SPDXRef-abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-"), std::string::npos) << id;
+    EXPECT_EQ(
+        id.find_first_not_of("SPDXRef-abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-"),
+        std::string::npos)
+        << id;
   }
 }
 
 TEST(AttestSpdx, FreeTextLicensesBecomeNoAssertion) {
   Package a{.type = "pypi", .name = "a", .version = "1", .license = "BSD License", .purl = "pkg:pypi/a@1"};
-  Package b{.type = "npm", .name = "b", .version = "1", .license = "(MIT OR Apache-2.0)", .purl = "pkg:npm/b@1"};
+  Package b{
+      .type = "npm", .name = "b", .version = "1", .license = "(MIT OR Apache-2.0)", .purl = "pkg:npm/b@1"};
   json doc = spdx_document({a, b}, "x", "", "2026-01-01T00:00:00Z", "xbuild");
   EXPECT_EQ(doc["packages"][1]["licenseDeclared"], "NOASSERTION");
   EXPECT_EQ(doc["packages"][2]["licenseDeclared"], "(MIT OR Apache-2.0)");
@@ -206,8 +221,18 @@ ProvenanceInput sample_input() {
   in.args = {{"build-arg:TOKEN", "s3cret"}, {"label:team", "x"}, {"target", "final"}};
   in.secrets = {"npmrc"};
   in.images.push_back({ImageRef::parse("busybox"), Digest::of("index"), Platform::parse("linux/amd64")});
-  in.steps.push_back({.kind = "source", .name = "FROM busybox", .line = 1, .identifier = "docker-image://docker.io/library/busybox:latest@" + Digest::of("index").str()});
-  in.steps.push_back({.kind = "exec", .name = "RUN echo hi", .line = 2, .args = {"/bin/sh", "-c", "echo hi"}, .env = {"PATH=/bin"}, .cwd = "/", .inputs = {0}});
+  in.steps.push_back(
+      {.kind = "source",
+       .name = "FROM busybox",
+       .line = 1,
+       .identifier = "docker-image://docker.io/library/busybox:latest@" + Digest::of("index").str()});
+  in.steps.push_back({.kind = "exec",
+                      .name = "RUN echo hi",
+                      .line = 2,
+                      .args = {"/bin/sh", "-c", "echo hi"},
+                      .env = {"PATH=/bin"},
+                      .cwd = "/",
+                      .inputs = {0}});
   in.started = "2026-01-01T00:00:00Z";
   in.finished = "2026-01-01T00:00:01Z";
   in.invocation_id = "abc";
@@ -284,11 +309,13 @@ TEST(AttestFlags, BuildxSyntax) {
   ASSERT_TRUE(t.provenance);
   EXPECT_EQ(*t.provenance, AttestOptions::Mode::min);
   EXPECT_EQ(*parse_attest_flags({{"provenance", "mode=max"}}).provenance, AttestOptions::Mode::max);
-  EXPECT_EQ(*parse_attest_flags({{"attest", "type=provenance,mode=max"}}).provenance, AttestOptions::Mode::max);
+  EXPECT_EQ(*parse_attest_flags({{"attest", "type=provenance,mode=max"}}).provenance,
+            AttestOptions::Mode::max);
   EXPECT_TRUE(parse_attest_flags({{"attest", "type=sbom"}}).sbom);
   EXPECT_TRUE(parse_attest_flags({{"sbom", "true"}}).sbom);
   // --provenance after --attest wins, as buildx applies them.
-  EXPECT_FALSE(parse_attest_flags({{"attest", "type=provenance,mode=max"}, {"provenance", "false"}}).provenance);
+  EXPECT_FALSE(
+      parse_attest_flags({{"attest", "type=provenance,mode=max"}, {"provenance", "false"}}).provenance);
   EXPECT_FALSE(parse_attest_flags({{"attest", "type=sbom"}, {"sbom", "false"}}).sbom);
   EXPECT_FALSE(parse_attest_flags({{"attest", "type=provenance,disabled=true"}}).any());
   auto b = parse_attest_flags({{"provenance", "mode=min,builder-id=https://ci/1,reproducible=true"}});
@@ -317,10 +344,13 @@ TEST(AttestFlags, MistakesAreUsageErrorsNamingTheFlag) {
 TEST(AttestIndex, AttestationManifestAsBuildKitAttachesIt) {
   xb::TempDir tmp("attest-test");
   xb::store::Store st(tmp.path() / "store");
-  const std::string cfg = R"({"architecture":"amd64","os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":[]}})";
+  const std::string cfg =
+      R"({"architecture":"amd64","os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":[]}})";
   Digest cd = st.put_blob(cfg);
   xb::store::Manifest m{std::string(xb::store::media_type::oci_manifest),
-                        {.media_type = std::string(xb::store::media_type::oci_config), .digest = cd, .size = static_cast<int64_t>(cfg.size())},
+                        {.media_type = std::string(xb::store::media_type::oci_config),
+                         .digest = cd,
+                         .size = static_cast<int64_t>(cfg.size())},
                         {},
                         {},
                         std::nullopt};
@@ -375,7 +405,9 @@ TEST(AttestImage, PackagesFromTheImageRootWithinLimits) {
   xb::write_file_atomic(root / "app/node_modules/ms/package.json", R"({"name":"ms","version":"2.1.3"})");
   xb::write_file_atomic(root / "app/package.json", R"({"name":"app","version":"0.0.1"})");
   const fs::path tarball = tmp.path() / "root.tar";
-  ASSERT_EQ(xb::testing::sh("tar --numeric-owner -C '" + root.string() + "' -cf '" + tarball.string() + "' .").code, 0);
+  ASSERT_EQ(
+      xb::testing::sh("tar --numeric-owner -C '" + root.string() + "' -cf '" + tarball.string() + "' .").code,
+      0);
   xb::store::Store st(tmp.path() / "store");
   auto d = import_rootfs(st, tarball, ImageRef::parse("pk:1"));
 
@@ -384,11 +416,13 @@ TEST(AttestImage, PackagesFromTheImageRootWithinLimits) {
   auto pkgs = image_packages(st, d, 2000, 1 << 20, warn);
   std::vector<std::string> purls;
   for (const auto& p : pkgs) purls.push_back(p.purl);
-  EXPECT_EQ(purls, (std::vector<std::string>{
-                       "pkg:deb/debian/curl@7.88.1-10+deb12u8?arch=amd64&distro=debian-12",
-                       "pkg:deb/debian/libc6@2.36-9+deb12u4?arch=amd64&distro=debian-12&upstream=glibc",
-                       "pkg:deb/debian/zlib1g@1:1.2.13.dfsg-1?arch=amd64&distro=debian-12&upstream=zlib%401:1.2.13.dfsg-1",
-                       "pkg:npm/ms@2.1.3"}));
+  EXPECT_EQ(
+      purls,
+      (std::vector<std::string>{
+          "pkg:deb/debian/curl@7.88.1-10+deb12u8?arch=amd64&distro=debian-12",
+          "pkg:deb/debian/libc6@2.36-9+deb12u4?arch=amd64&distro=debian-12&upstream=glibc",
+          "pkg:deb/debian/zlib1g@1:1.2.13.dfsg-1?arch=amd64&distro=debian-12&upstream=zlib%401:1.2.13.dfsg-1",
+          "pkg:npm/ms@2.1.3"}));
   ASSERT_EQ(warnings.size(), 1u);
   EXPECT_NE(warnings[0].find("/var/lib/dpkg/status.d/big is larger than"), std::string::npos) << warnings[0];
 
