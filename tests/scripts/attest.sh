@@ -119,9 +119,14 @@ build -t "$reg/app:plain" --push "$t/ctx" || exit 1
 build -t "$reg/app:off" --provenance=false --sbom=false --push "$t/ctx" || exit 1
 check provenance-false-same-image "$(raw app:plain | sha256sum)" "$(raw app:off | sha256sum)"
 check default-is-a-manifest application/vnd.oci.image.manifest.v1+json "$(raw app:plain | py 'print(d["mediaType"])')"
-build -t "$reg/app:prov" --provenance=true --push "$t/ctx" || exit 1
+build -t "$reg/app:prov" --provenance=true --push --metadata-file "$t/md.json" "$t/ctx" || exit 1
 check attested-image-is-the-plain-image "$(raw app:plain | sha256sum | cut -c1-64)" \
   "$(raw app:prov | py 'print(d["manifests"][0]["digest"][7:])')"
+# As buildx: with attestations the metadata names the pushed index, and the image's config.
+check metadata-names-the-index "sha256:$(raw app:prov | sha256sum | cut -c1-64) application/vnd.oci.image.index.v1+json" \
+  "$(py 'print(d["containerimage.digest"], d["containerimage.descriptor"]["mediaType"])' < "$t/md.json")"
+check metadata-config-digest "$(raw app:plain | py 'print(d["config"]["digest"])')" \
+  "$(py 'print(d["containerimage.config.digest"])' < "$t/md.json")"
 
 # --- docker media types: a manifest list, the attestation still named (as BuildKit)
 build -t "$reg/app:schema2" --provenance=true -o type=registry,oci-mediatypes=false "$t/ctx" || exit 1
