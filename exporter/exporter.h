@@ -265,7 +265,6 @@ struct OutputSpec {
 // Error(usage) naming the option and what it accepts.
 OutputSpec parse_output(std::string_view text);
 
-
 // Performs one output for the image `target` named `names`. Returns what
 // BuildKit's exporter response holds, as buildx's --metadata-file shows it:
 // containerimage.digest, containerimage.config.digest,
@@ -274,8 +273,8 @@ OutputSpec parse_output(std::string_view text);
 // image and its attestation manifest (docker, tar and local the image alone,
 // as BuildKit's docker exporter); containerimage.digest is then the index's.
 nlohmann::json run_output(store::Store& store, const OutputSpec& spec, const store::Descriptor& target,
-                const std::vector<store::ImageRef>& names, const registry::ClientOptions& registry_options,
-                const OutputLog& log, const Attestations* attestations = nullptr);
+                          const std::vector<store::ImageRef>& names, const registry::ClientOptions& registry_options,
+                          const OutputLog& log, const Attestations* attestations = nullptr);
 
 // Pushes target to every ref (compressed per options first; then, with
 // attestations, attached): blobs once, then one manifest PUT per tag.

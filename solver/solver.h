@@ -127,7 +127,7 @@ struct BuildRecord {
   std::vector<Image> images;
   std::vector<Url> urls;
   std::vector<Step> steps;
-  bool network = false;    // a RUN step ran with network access
+  bool network = false;  // a RUN step ran with network access
 };
 
 // What solve() yields: the target's layers, bottom up.
