@@ -56,11 +56,51 @@ const std::vector<FlagSpec> kBuildFlags = {
     {"allow", 0, true, true, "ENTITLEMENT  network.host (RUN --network=host), security.insecure (RUN --security=insecure)"},
     {"cache-from", 0, true, true, "SPEC  type=registry,ref=REF | type=local,src=DIR: use a build cache (repeatable)"},
     {"cache-to", 0, true, true, "SPEC  type=registry,ref=REF | type=local,dest=DIR | type=inline [,mode=min|max]"},
+    {"provenance", 0, true, false, "SPEC  true, false, mode=min or mode=max: attach SLSA provenance (default: none)"},
+    {"sbom", 0, true, false, "BOOL  true: attach an SPDX SBOM of the image's packages (default: false)"},
+    {"attest", 0, true, true, "SPEC  type=provenance[,mode=min|max] | type=sbom | type=…,disabled=true (repeatable)"},
     authfile_flag(),
     {"call", 0, true, false, "CALL  build (default), check, outline or targets [,format=json]: ask instead of building"},
     {"check", 0, false, false, "run the build checks only (same as --call=check); exit 1 if a rule reports"},
     {"print", 0, true, false, "CALL  same as --call (buildx 0.13's name)"},
 };
+
+// --attest, --sbom, --provenance in the order buildx applies them (a later one of a type wins).
+exporter::AttestOptions parse_attest(const ParsedArgs& a) {
+  std::vector<std::pair<std::string, std::string>> flags;
+  for (const auto& v : a.values("attest")) flags.emplace_back("attest", v);
+  if (auto v = a.value("sbom")) flags.emplace_back("sbom", *v);
+  if (auto v = a.value("provenance")) flags.emplace_back("provenance", *v);
+  return exporter::parse_attest_flags(flags);
+}
+
+// What provenance records of this build: BuildKit's frontend attributes for
+// the flags (build-arg:K, label:K, target, no-cache), the Dockerfile as
+// convert::load() read it, and the solver's record of the build.
+exporter::ProvenanceInput provenance_input(const convert::DispatchOptions& conv, const solver::BuildOptions& opts,
+                                           const fs::path& dockerfile, const std::string& dockerfile_text,
+                                           const solver::BuildResult& r, const std::string& started,
+                                           const std::string& finished) {
+  exporter::ProvenanceInput in;
+  in.dockerfile_name = dockerfile.filename().string();
+  in.dockerfile = dockerfile_text;
+  in.dockerfile_digest = Digest::of(dockerfile_text);
+  for (const auto& [k, v] : conv.build_args) in.args["build-arg:" + k] = v;
+  for (const auto& [k, v] : conv.labels) in.args["label:" + k] = v;
+  if (!conv.target.empty()) in.args["target"] = conv.target;
+  if (opts.no_cache) in.args["no-cache"] = "";
+  for (const auto& s : opts.secrets) in.secrets.push_back(s.id);
+  for (const auto& im : r.record.images)
+    in.images.push_back({store::ImageRef::parse(im.ref), im.digest, im.platform});
+  for (const auto& u : r.record.urls) in.urls.push_back({u.url, u.digest});
+  for (const auto& s : r.record.steps)
+    in.steps.push_back({s.kind, s.name, s.line, s.identifier, s.args, s.env, s.cwd, s.inputs});
+  in.network = r.record.network;
+  in.started = started;
+  in.finished = finished;
+  in.tool = std::string("xbuild-") + XBUILD_VERSION;
+  return in;
+}
 
 solver::SecretSource parse_secret(const std::string& text) {
   auto opts = parse_key_values("--secret", text);
@@ -209,6 +249,8 @@ int run_build(const Globals& globals, const std::vector<std::string>& args) {
     if ((o.type == exporter::OutputSpec::Type::registry || o.push) && tags.empty() && o.names.empty())
       fail(ErrorKind::usage, "--push needs a name: add -t REGISTRY/NAME:TAG");
 
+  const exporter::AttestOptions attest = parse_attest(a);
+
   bool quiet = a.has("quiet");
   ProgressMode mode = quiet ? ProgressMode::quiet : parse_progress_mode(a.value_or("progress", "auto"));
   auto display = ProgressDisplay::create(mode, stderr);
@@ -216,9 +258,12 @@ int run_build(const Globals& globals, const std::vector<std::string>& args) {
 
   store::Store store = open_store(globals);
   std::vector<frontend::CheckFinding> warnings;  // the build checks', for buildx's summary
+  const std::string started = store::rfc3339(std::chrono::system_clock::now());
+  std::string dockerfile_text;  // for provenance
   solver::BuildResult result = [&] {
     try {
       convert::Source source = convert::load(opts.context_dir, dockerfile, dockerfile_display);
+      dockerfile_text = source.text;
       opts.ignored = source.ignored();
       opts.can_skip_dir = source.can_skip_dir();
       StoreImages images(store, opts);
@@ -237,12 +282,29 @@ int run_build(const Globals& globals, const std::vector<std::string>& args) {
   registry::ClientOptions co;
   co.config = registry::RegistryConfig::load(globals.config_file);
   co.credentials.emplace();
+  // Attestations are made once; each output attaches them to the image as it leaves.
+  exporter::Attestations attestations;
+  if (attest.any()) {
+    try {
+      const std::string finished = store::rfc3339(std::chrono::system_clock::now());
+      std::vector<store::ImageRef> names = tags;
+      for (const auto& o : outputs) names.insert(names.end(), o.names.begin(), o.names.end());
+      attestations = exporter::make_attestations(
+          store, result.manifest, attest,
+          provenance_input(conv, opts, dockerfile, dockerfile_text, result, started, finished), names,
+          [&](const std::string& line) { display->message(line); });
+    } catch (...) {
+      display->finish();
+      throw;
+    }
+  }
   // The exporters' responses merged, as buildx writes them to --metadata-file.
   nlohmann::json metadata = nlohmann::json::object();
   for (const auto& o : outputs) {
     try {
       metadata.update(exporter::run_output(store, o, result.manifest, tags, co,
-                                           [&](const std::string& line) { display->message(line); }));
+                                           [&](const std::string& line) { display->message(line); },
+                                           &attestations));
     } catch (...) {
       display->finish();
       throw;

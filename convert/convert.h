@@ -39,6 +39,7 @@ class ImageResolver {
 // directory alone), and the context's .dockerignore.
 struct Source {
   frontend::Dockerfile dockerfile;
+  std::string text;  // the Dockerfile's bytes as read (provenance: its text and digest)
   std::shared_ptr<frontend::DockerIgnore> ignore;  // never null; empty without a .dockerignore
   // ignore as the solver's predicates (empty when nothing is ignored).
   fileop::IgnorePredicate ignored() const;

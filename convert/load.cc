@@ -128,6 +128,7 @@ Source load(const fs::path& context_dir, const fs::path& dockerfile_path, const 
          "read the Dockerfile: `" + dockerfile.string() + "` does not exist (name one with -f FILE)");
   Source out;
   out.dockerfile = frontend::parse_dockerfile(*text, display);
+  out.text = std::move(*text);
   out.ignore = std::make_shared<frontend::DockerIgnore>(frontend::read_dockerignore(
       context_dir.string(), dockerfile.string(), [&](const std::string& p) {
         if (p == (context_dir / ".dockerignore").string()) return read_beneath(context_dir, p, ".dockerignore");

@@ -24,6 +24,7 @@
 #include <thread>
 
 #include "common/error.h"
+#include "common/json.h"
 #include "common/parallel.h"
 #include "common/fs.h"
 #include "exporter/exporter.h"
@@ -334,7 +335,10 @@ Descriptor prepare_manifest(store::Store& st, const Descriptor& desc, const Laye
   // Layers at once (small layers would leave cores idle one by one); each
   // layer's chunks go to the shared pool, so this does not oversubscribe.
   parallel_for(m.layers.size(), cores(), [&](size_t i, const std::atomic<bool>&) {
-    if (is_foreign(m.layers[i].media_type)) out[i] = m.layers[i];
+    // Foreign layers are not ours to recompress; an attestation manifest's
+    // layers are in-toto JSON documents, not tars (they leave as they are).
+    if (is_foreign(m.layers[i].media_type) || m.layers[i].media_type == "application/vnd.in-toto+json")
+      out[i] = m.layers[i];
     else out[i] = compressed_layer(st, m.layers[i], cfg.diff_ids[i], o, progress);
     out[i]->annotations = m.layers[i].annotations;
     if (layer_ready) layer_ready(*out[i]);
@@ -353,8 +357,55 @@ Descriptor prepare_manifest(store::Store& st, const Descriptor& desc, const Laye
     for (auto& l : nm.layers) l.annotations.clear();
   }
   Descriptor d = rewritten(st, desc, bytes, nm.to_json(), nm.media_type);
-  if (!o.oci_media_types && d.digest != desc.digest) d.annotations.clear();  // as its manifest: schema2 has none
+  if (!o.oci_media_types && d.digest != desc.digest) {
+    // As its manifest: schema2 has none; but an attestation manifest's
+    // vnd.docker.reference.* stay on its descriptor, as BuildKit keeps them.
+    std::map<std::string, std::string> keep;
+    for (const auto& [k, v] : d.annotations)
+      if (k.rfind("vnd.docker.reference.", 0) == 0) keep[k] = v;
+    d.annotations = keep;
+  }
   return d;
+}
+
+bool is_attestation(const Descriptor& d) {
+  auto it = d.annotations.find("vnd.docker.reference.type");
+  return it != d.annotations.end() && it->second == "attestation-manifest";
+}
+
+// The attestation manifest `d` about image `from`, made about `to` (the same
+// image as it leaves): the reference annotation and the statements' subjects.
+Descriptor retarget_attestation(store::Store& st, const Descriptor& d, const Digest& from, const Digest& to) {
+  store::Manifest m = store::Manifest::parse(st.read_blob(d.digest));
+  nlohmann::json diff_ids = nlohmann::json::array();
+  for (auto& l : m.layers) {
+    if (l.media_type == "application/vnd.in-toto+json") {
+      nlohmann::json j = nlohmann::json::parse(st.read_blob(l.digest), nullptr, /*allow_exceptions=*/false);
+      if (j.is_object() && j.contains("subject") && j["subject"].is_array()) {
+        for (auto& s : j["subject"])
+          if (s.is_object() && s.contains("digest") && s["digest"].is_object() &&
+              s["digest"].value("sha256", "") == from.hex())
+            s["digest"]["sha256"] = std::string(to.hex());
+        const std::string b = dump_json(j);
+        l.digest = st.put_blob(b);
+        l.size = static_cast<int64_t>(b.size());
+      }
+    }
+    diff_ids.push_back(l.digest.str());
+  }
+  nlohmann::json cfg = nlohmann::json::parse(st.read_blob(m.config.digest), nullptr, false);
+  if (cfg.is_object()) {
+    cfg["rootfs"] = {{"type", "layers"}, {"diff_ids", diff_ids}};
+    const std::string c = dump_json(cfg);
+    m.config.digest = st.put_blob(c);
+    m.config.size = static_cast<int64_t>(c.size());
+  }
+  const std::string mj = m.to_json();
+  Descriptor out = d;
+  out.digest = st.put_blob(mj);
+  out.size = static_cast<int64_t>(mj.size());
+  out.annotations["vnd.docker.reference.digest"] = to.str();
+  return out;
 }
 
 }  // namespace
@@ -376,10 +427,22 @@ Descriptor prepare_image(store::Store& st, const Descriptor& target, const Layer
   store::Index ni = idx;
   ni.media_type = std::string(o.oci_media_types ? mt::oci_index : mt::docker_manifest_list);
   ni.manifests.clear();
-  // Platforms that were never pulled cannot be pushed or archived: only the ones the store holds go.
+  // Platforms that were never pulled cannot be pushed or archived: only the
+  // ones the store holds go. Images first: an attestation manifest names its
+  // image by digest, and follows it when compression changes that digest.
+  std::map<Digest, Digest> renamed;
   for (const auto& d : idx.manifests)
-    if (st.has_blob(d.digest) && store::is_manifest_media_type(d.media_type))
+    if (st.has_blob(d.digest) && store::is_manifest_media_type(d.media_type) && !is_attestation(d)) {
       ni.manifests.push_back(prepare_manifest(st, d, o, serialized, layer_ready));
+      if (ni.manifests.back().digest != d.digest) renamed.emplace(d.digest, ni.manifests.back().digest);
+    }
+  for (const auto& d : idx.manifests)
+    if (st.has_blob(d.digest) && store::is_manifest_media_type(d.media_type) && is_attestation(d)) {
+      auto it = d.annotations.find("vnd.docker.reference.digest");
+      auto to = it == d.annotations.end() ? renamed.end() : renamed.find(Digest::parse(it->second));
+      Descriptor a = to == renamed.end() ? d : retarget_attestation(st, d, to->first, to->second);
+      ni.manifests.push_back(prepare_manifest(st, a, o, serialized, layer_ready));
+    }
   if (ni.manifests.empty())
     fail(ErrorKind::not_found, "image index " + target.digest.str() + ": the store holds none of its manifests");
   if (!o.oci_media_types) ni.annotations.clear();

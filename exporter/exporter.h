@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -122,6 +123,107 @@ void write_rootfs_dir(const store::Store& store, const store::Descriptor& target
                       const std::filesystem::path& dest);
 
 // ---------------------------------------------------------------------------
+// Attestations (docs/dev/exporter.md, "Attestations"): SLSA provenance and an
+// SPDX SBOM as in-toto statements, attached as BuildKit attaches them (an OCI
+// index of the image and an attestation manifest).
+
+// Where outputs report what they do, one line at a time (thread-safe callers not needed).
+using OutputLog = std::function<void(const std::string& line)>;
+
+struct AttestOptions {
+  enum class Mode { min, max };
+  std::optional<Mode> provenance;  // none: no provenance attestation
+  bool sbom = false;
+  std::string builder_id;          // provenance builder-id=
+  bool reproducible = false;       // provenance reproducible=true
+  bool any() const { return provenance.has_value() || sbom; }
+};
+
+// buildx's flags, as (flag, value) in the order buildx applies them (every
+// --attest, then --sbom, then --provenance; a later one of a type wins):
+//   {"provenance", "true|false|mode=min|mode=max[,builder-id=…][,reproducible=true]"}
+//   {"sbom", "true|false"}   {"attest", "type=provenance,mode=max" | "type=sbom" | "type=…,disabled=true"}
+// Every mistake is Error(usage) naming the flag and what it accepts.
+AttestOptions parse_attest_flags(const std::vector<std::pair<std::string, std::string>>& flags);
+
+// What the build knew, for the provenance predicate (the CLI fills it from
+// the build's options and result; the exporter knows no solver).
+struct ProvenanceInput {
+  struct Image {  // a base image: FROM, COPY --from=IMAGE, RUN --mount from=IMAGE
+    store::ImageRef ref;
+    Digest digest;  // what the reference resolved to (an index or a manifest)
+    std::optional<store::Platform> platform;
+  };
+  struct Url {  // ADD https://…
+    std::string url;
+    Digest digest;
+  };
+  struct Step {  // one step of the build graph, inputs as indexes into steps
+    std::string kind;  // "source", "exec", "file"
+    std::string name;  // "RUN apt-get install -y curl"
+    int line = 0;      // in the Dockerfile, 0 if none
+    std::string identifier;  // source: docker-image://REF@DIGEST
+    std::vector<std::string> args, env;  // exec
+    std::string cwd;                     // exec
+    std::vector<size_t> inputs;
+  };
+  std::string dockerfile_name = "Dockerfile";  // invocation.configSource.entryPoint
+  std::optional<Digest> dockerfile_digest;
+  std::string dockerfile;                  // its text (mode=max: metadata source infos)
+  std::map<std::string, std::string> args; // BuildKit's frontend attributes: build-arg:K, label:K, target, no-cache
+  std::vector<std::string> secrets;        // secret IDs (mode=max), never values
+  std::vector<Image> images;
+  std::vector<Url> urls;
+  std::vector<Step> steps;
+  bool network = false;                    // a RUN step had network access (not hermetic)
+  std::string started, finished;           // RFC 3339
+  std::string invocation_id;               // empty: a random one
+  std::string tool = "xbuild";             // SPDX creationInfo creator: "xbuild-0.1.0"
+};
+
+// One in-toto statement: its predicate type and its JSON text.
+struct Statement {
+  std::string predicate_type;
+  std::string json;
+};
+
+// An image of an index (its descriptor carries its platform) and the
+// statements about it.
+struct AttestedManifest {
+  store::Descriptor manifest;
+  std::vector<Statement> statements;
+};
+
+// Writes one attestation manifest per image that has statements (layers
+// application/vnd.in-toto+json annotated in-toto.io/predicate-type; its
+// descriptor annotated vnd.docker.reference.type=attestation-manifest and
+// vnd.docker.reference.digest=<image manifest>, platform unknown/unknown)
+// and the OCI index of the images followed by those manifests, all into the
+// store. Returns the index descriptor. Multi-platform indexes reuse this.
+store::Descriptor write_attested_index(store::Store& store, const std::vector<AttestedManifest>& images);
+
+// The predicates of a build's attestations, made once (the SBOM reads the
+// image's package databases) and wrapped into statements for each output,
+// whose manifest digest (the statements' subject) depends on how its
+// layers are compressed.
+struct Attestations {
+  std::vector<std::pair<std::string, nlohmann::json>> predicates;  // predicate type → predicate
+  std::vector<store::ImageRef> names;  // the subjects' names (none: "_")
+  bool empty() const { return predicates.empty(); }
+};
+
+// What `options` ask for about the built image `manifest` named `names`:
+// the SPDX SBOM from the package databases in the image's root file system
+// (dpkg, apk, Python, node), then the provenance from `input`.
+Attestations make_attestations(const store::Store& store, const store::Descriptor& manifest,
+                               const AttestOptions& options, const ProvenanceInput& input,
+                               const std::vector<store::ImageRef>& names, const OutputLog& log);
+
+// The OCI index of `manifest` (as it leaves the machine) and one
+// attestation manifest with `attestations` about it (write_attested_index).
+store::Descriptor attach(store::Store& store, const store::Descriptor& manifest, const Attestations& attestations);
+
+// ---------------------------------------------------------------------------
 // Build outputs (-o/--output)
 
 // An annotation as buildx names it: `--annotation [TYPE[PLATFORM]:]KEY=VALUE`
@@ -163,21 +265,24 @@ struct OutputSpec {
 // Error(usage) naming the option and what it accepts.
 OutputSpec parse_output(std::string_view text);
 
-// Where outputs report what they do, one line at a time (thread-safe callers not needed).
-using OutputLog = std::function<void(const std::string& line)>;
-
 // Performs one output for the image `target` named `names`. Returns what
 // BuildKit's exporter response holds, as buildx's --metadata-file shows it:
 // containerimage.digest, containerimage.config.digest,
 // containerimage.descriptor, image.name (empty for local and tar).
+// With attestations, image, oci and registry outputs get the index of the
+// image and its attestation manifest (docker, tar and local the image alone,
+// as BuildKit's docker exporter); containerimage.digest is then the index's.
 nlohmann::json run_output(store::Store& store, const OutputSpec& spec, const store::Descriptor& target,
-                const std::vector<store::ImageRef>& names, const registry::ClientOptions& registry_options,
-                const OutputLog& log);
+                          const std::vector<store::ImageRef>& names, const registry::ClientOptions& registry_options,
+                          const OutputLog& log, const Attestations* attestations = nullptr);
 
-// Pushes target to every ref (compressed per options first): blobs once,
-// then one manifest PUT per tag. Returns the pushed manifest (or index).
-store::Descriptor push_image(store::Store& store, const store::Descriptor& target, const std::vector<store::ImageRef>& refs,
-                  const LayerOptions& options, registry::ClientOptions registry_options, const OutputLog& log);
+// Pushes target to every ref (compressed per options first; then, with
+// attestations, attached): blobs once, then one manifest PUT per tag.
+// Returns the pushed manifest (or index).
+store::Descriptor push_image(store::Store& store, const store::Descriptor& target,
+                             const std::vector<store::ImageRef>& refs, const LayerOptions& options,
+                             registry::ClientOptions registry_options, const OutputLog& log,
+                             const Attestations* attestations = nullptr);
 
 // The uncompressed tar stream of a layer blob (decompressing gzip or zstd
 // as its media type or first bytes say), to sink in chunks.

@@ -147,8 +147,24 @@ OutputSpec parse_output(std::string_view text) {
   return o;
 }
 
+namespace {
+
+// The image as it leaves with options: its layers compressed and typed
+// and, with attestations, attached to it in an index of the same media types.
+Descriptor prepare_attested(store::Store& st, const Descriptor& prepared, const LayerOptions& options,
+                            const Attestations* attestations) {
+  if (!attestations || attestations->empty()) return prepared;
+  // The statements name the manifest as it leaves (its digest changes with
+  // the compression); a second prepare gives the index and the attestation
+  // manifest docker's media types when the options ask for them.
+  return prepare_image(st, attach(st, prepared, *attestations), options);
+}
+
+}  // namespace
+
 Descriptor push_image(store::Store& st, const Descriptor& target, const std::vector<ImageRef>& refs,
-                  const LayerOptions& options, registry::ClientOptions ro, const OutputLog& log) {
+                      const LayerOptions& options, registry::ClientOptions ro, const OutputLog& log,
+                      const Attestations* attestations) {
   if (log) {
     auto starts = std::make_shared<std::map<std::string, Clock::time_point>>();
     auto inner = ro.progress;
@@ -183,6 +199,7 @@ Descriptor push_image(store::Store& st, const Descriptor& target, const std::vec
     });
     uploads.wait();
   }
+  prepared = prepare_attested(st, *prepared, options, attestations);
   Descriptor pushed = *prepared;
   for (const auto& ref : refs) {
     pushed.digest = client.push(st, *prepared, ref);
@@ -193,11 +210,13 @@ Descriptor push_image(store::Store& st, const Descriptor& target, const std::vec
 
 namespace {
 
-// BuildKit's exporter response for an image that left as `desc` (a manifest
-// or index in the store) under `names`.
-nlohmann::json image_response(const store::Store& st, const Descriptor& desc, const std::vector<ImageRef>& names) {
+// BuildKit's exporter response for an image that left as `desc` (a manifest,
+// or an index of it and its attestations) under `names`; `manifest` is the
+// image's manifest (in `desc` or as built), whose config is the image ID.
+nlohmann::json image_response(const store::Store& st, const Descriptor& desc, const Descriptor& manifest,
+                              const std::vector<ImageRef>& names) {
   nlohmann::json r = nlohmann::json::object();
-  store::Image img = st.image(desc);
+  store::Image img = st.image(manifest);
   Descriptor shown = desc;
   // As BuildKit's commitDistributionManifest: the descriptor names its
   // config and, for one platform, the platform.
@@ -217,7 +236,8 @@ nlohmann::json image_response(const store::Store& st, const Descriptor& desc, co
 }  // namespace
 
 nlohmann::json run_output(store::Store& st, const OutputSpec& spec, const Descriptor& built,
-                          const std::vector<ImageRef>& tags, const registry::ClientOptions& ro, const OutputLog& log) {
+                          const std::vector<ImageRef>& tags, const registry::ClientOptions& ro, const OutputLog& log,
+                          const Attestations* attestations) {
   std::vector<ImageRef> names = tags;
   names.insert(names.end(), spec.names.begin(), spec.names.end());
   const std::string where = spec.dest == "-" ? std::string("stdout") : spec.dest.string();
@@ -228,18 +248,22 @@ nlohmann::json run_output(store::Store& st, const OutputSpec& spec, const Descri
   const Descriptor target = apply_annotations(st, built, spec.annotations);
   switch (spec.type) {
     case OutputSpec::Type::image: {
+      // The store keeps the image as built (uncompressed), attested as such
+      // (an index nothing names would only wait for prune).
+      const Descriptor local =
+          attestations && !attestations->empty() && !names.empty() ? attach(st, target, *attestations) : target;
       for (const auto& n : names) {
-        st.set_image(n, target);
+        st.set_image(n, local);
         say("naming to " + n.str());
       }
-      if (!spec.push) return image_response(st, target, names);
+      if (!spec.push) return image_response(st, local, target, names);
       if (names.empty()) fail(ErrorKind::usage, "--output push=true needs a name: add -t REGISTRY/NAME:TAG");
       // As `docker build -t N . && docker push N`: the build is not lost
       // with the push; the names stay in the store, and the error says so
       // and how to retry without rebuilding.
       try {
-        Descriptor pushed = push_image(st, target, names, spec.layers, ro, log);
-        return image_response(st, pushed, names);
+        Descriptor pushed = push_image(st, target, names, spec.layers, ro, log, attestations);
+        return image_response(st, pushed, target, names);
       } catch (const Error& e) {
         throw Error(e.kind(), std::string(e.what()) + "; the image is kept in the local store as " +
                                   names.front().str() + ": retry with `xbuild push " + names.front().str() + "`");
@@ -247,9 +271,10 @@ nlohmann::json run_output(store::Store& st, const OutputSpec& spec, const Descri
     }
     case OutputSpec::Type::oci: {
       Descriptor prepared = prepare_image(st, target, spec.layers, compress_log(log));
+      prepared = prepare_attested(st, prepared, spec.layers, attestations);
       write_archive(st, prepared, names, ArchiveFormat::oci, spec.dest);
       say("exported OCI archive " + where);
-      return image_response(st, prepared, names);
+      return image_response(st, prepared, target, names);
     }
     case OutputSpec::Type::docker:
       if (spec.dest.empty()) {
@@ -260,7 +285,7 @@ nlohmann::json run_output(store::Store& st, const OutputSpec& spec, const Descri
         write_archive(st, target, names, ArchiveFormat::docker, spec.dest);
         say("exported docker archive " + where);
       }
-      return image_response(st, target, names);
+      return image_response(st, target, target, names);
     case OutputSpec::Type::tar:
       write_rootfs_tar(st, target, spec.dest);
       say("exported the root file system as tar " + where);
@@ -271,8 +296,8 @@ nlohmann::json run_output(store::Store& st, const OutputSpec& spec, const Descri
       return nlohmann::json::object();
     case OutputSpec::Type::registry: {
       if (names.empty()) fail(ErrorKind::usage, "--push needs a name: add -t REGISTRY/NAME:TAG");
-      Descriptor pushed = push_image(st, target, names, spec.layers, ro, log);
-      return image_response(st, pushed, names);
+      Descriptor pushed = push_image(st, target, names, spec.layers, ro, log, attestations);
+      return image_response(st, pushed, target, names);
     }
   }
   return nlohmann::json::object();

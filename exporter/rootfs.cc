@@ -14,6 +14,7 @@
 #include "common/error.h"
 #include "common/fs.h"
 #include "common/tar.h"
+#include "exporter/attest.h"
 #include "exporter/exporter.h"
 #include "store/blob_reader.h"
 
@@ -212,5 +213,36 @@ void write_rootfs_dir(const store::Store& st, const Descriptor& target, const fs
   if (::rename(root.c_str(), dest.c_str()) < 0) throw_errno("rename", dest.string());
   tmp.release();
 }
+
+namespace attest {
+
+void read_rootfs_files(const store::Store& st, const Descriptor& target,
+                       const std::function<bool(std::string_view path)>& want, uint64_t max_bytes,
+                       const std::function<void(const std::string& path, std::optional<std::string> content)>& got) {
+  Flattener f;
+  f.run(st, target, [&](archive_entry* e, archive* in) {
+    if (archive_entry_filetype(e) != AE_IFREG || archive_entry_hardlink(e)) return;
+    std::string path = archive_entry_pathname(e);
+    if (!want(path)) return;
+    const la_int64_t size = archive_entry_size(e);
+    if (size < 0 || static_cast<uint64_t>(size) > max_bytes) return got(path, std::nullopt);
+    std::string content;
+    content.reserve(static_cast<size_t>(size));
+    const void* buf;
+    size_t n;
+    la_int64_t offset;
+    for (;;) {
+      int rc = archive_read_data_block(in, &buf, &n, &offset);
+      if (rc == ARCHIVE_EOF) break;
+      if (rc < ARCHIVE_WARN) fail(ErrorKind::data_loss, "read layer: " + std::string(tar::error(in)));
+      if (static_cast<uint64_t>(offset) > content.size()) content.resize(static_cast<size_t>(offset));  // a sparse hole
+      content.append(static_cast<const char*>(buf), n);
+      if (content.size() > max_bytes) return got(path, std::nullopt);
+    }
+    got(path, std::move(content));
+  });
+}
+
+}  // namespace attest
 
 }  // namespace xb::exporter

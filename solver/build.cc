@@ -10,6 +10,7 @@
 #include <climits>
 #include <ctime>
 #include <deque>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -339,6 +340,59 @@ void info(const BuildOptions& opts, const std::string& text) {
   opts.progress->event(ev);
 }
 
+// The facts of a build for provenance: the steps the target needs, in the
+// order convert made them (inputs first), the images and URLs they read.
+// After the solve: a URL's digest is known once its step was keyed.
+BuildRecord record_build(const Definition& d) {
+  BuildRecord r;
+  std::set<const Vertex*> needed;
+  std::vector<const Vertex*> todo;
+  if (d.target) todo.push_back(d.target);
+  while (!todo.empty()) {
+    const Vertex* v = todo.back();
+    todo.pop_back();
+    if (!v || !needed.insert(v).second) continue;
+    todo.push_back(v->parent);
+    todo.insert(todo.end(), v->deps.begin(), v->deps.end());
+  }
+  std::map<const Vertex*, size_t> index;
+  std::set<std::pair<std::string, std::string>> images;
+  for (const auto& owned : d.vertices) {
+    const Vertex* v = owned.get();
+    if (!needed.count(v)) continue;
+    BuildRecord::Step step;
+    step.name = v->name;
+    step.line = v->location.line;
+    if (v->parent && index.count(v->parent)) step.inputs.push_back(index[v->parent]);
+    for (const Vertex* in : v->deps) if (in && index.count(in)) step.inputs.push_back(index[in]);
+    if (const auto* src = dynamic_cast<const SourceVertex*>(v)) {
+      step.kind = "source";
+      const Digest& dg = src->image.target.digest;
+      step.identifier = "docker-image://" + src->ref.str() + (src->ref.digest() ? "" : "@" + dg.str());
+      if (images.insert({src->ref.str(), dg.str()}).second)
+        r.images.push_back({src->ref.str(), dg, src->image.config.platform()});
+    } else if (const auto* ex = dynamic_cast<const ExecVertex*>(v)) {
+      step.kind = "exec";
+      step.args = ex->args;
+      step.env = ex->env;
+      step.cwd = ex->cwd;
+      if (ex->network != "none") r.network = true;
+    } else if (const auto* fv = dynamic_cast<const FileVertex*>(v)) {
+      step.kind = "file";
+      for (size_t i = 0; i < fv->sources.size(); ++i) {
+        if (fv->sources[i].kind != CopySource::Kind::url) continue;
+        // ADD --checksum names the content; otherwise the key was made from what the URL held.
+        if (fv->options.checksum) r.urls.push_back({fv->sources[i].pattern, *fv->options.checksum});
+        else if (i < fv->url_contents.size() && fv->url_contents[i])
+          r.urls.push_back({fv->sources[i].pattern, fv->url_contents[i]->digest});
+      }
+    }
+    index[v] = r.steps.size();
+    r.steps.push_back(std::move(step));
+  }
+  return r;
+}
+
 }  // namespace
 
 std::optional<FsState> cached_state(const cache::CacheRecord& rec,
@@ -399,7 +453,7 @@ Solved solve(store::Store& store, Definition& def, const BuildOptions& options) 
   if (!options.cache_to.empty())
     cache->records = collect_records(graph, def.target, [&](const CacheKey& k) { return engine.known(k); });
   auto stats = graph.stats();
-  return Solved{std::move(final_fs.layers), def.steps, stats.cached, cache};
+  return Solved{std::move(final_fs.layers), def.steps, stats.cached, cache, record_build(def)};
 }
 
 BuildResult write_image(store::Store& store, store::ImageConfig image, const Solved& solved,
@@ -428,7 +482,7 @@ BuildResult write_image(store::Store& store, store::ImageConfig image, const Sol
   Digest manifest_digest = store.put_blob(manifest_json);
   BuildResult result{store::Descriptor{std::string(store::media_type::oci_manifest), manifest_digest,
                                        static_cast<int64_t>(manifest_json.size()), {}, std::nullopt, {}, {}},
-                     config_digest, size, solved.steps, solved.cached_steps, solved.cache};
+                     config_digest, size, solved.steps, solved.cached_steps, solved.cache, solved.record};
   return result;
 }
 

@@ -101,12 +101,42 @@ struct BuildOptions {
 // (always with PullPolicy::always), reported as "pulling REF".
 store::Image resolve_image(store::Store& store, const store::ImageRef& ref, const BuildOptions& options);
 
+// What a build read and did, as facts (for provenance attestations, which
+// the CLI makes with exporter/): the images it resolved, the URLs ADD
+// fetched, and the steps of the target in order. The Dockerfile is not the
+// solver's: the CLI has it from convert::load().
+struct BuildRecord {
+  struct Image {
+    std::string ref;  // normalized reference as the Dockerfile names it
+    Digest digest;    // what it resolved to (an index or a manifest)
+    store::Platform platform;
+  };
+  struct Url {
+    std::string url;
+    Digest digest;  // of the downloaded bytes
+  };
+  struct Step {
+    std::string kind;  // "source", "exec", "file"
+    std::string name;  // as the progress display shows it
+    int line = 0;      // Dockerfile line, 0 if none
+    std::string identifier;              // source: docker-image://REF@DIGEST
+    std::vector<std::string> args, env;  // exec
+    std::string cwd;                     // exec
+    std::vector<size_t> inputs;          // indexes of earlier steps
+  };
+  std::vector<Image> images;
+  std::vector<Url> urls;
+  std::vector<Step> steps;
+  bool network = false;  // a RUN step ran with network access
+};
+
 // What solve() yields: the target's layers, bottom up.
 struct Solved {
   std::vector<Layer> layers;
   int steps = 0;
   int cached_steps = 0;
   std::shared_ptr<cache::CacheExport> cache;  // for write_image() and export_cache()
+  BuildRecord record;                         // the target's steps, images and URLs
 };
 
 // Runs what misses the cache of definition's target and its inputs. The
@@ -121,6 +151,7 @@ struct BuildResult {
   int steps = 0;
   int cached_steps = 0;
   std::shared_ptr<cache::CacheExport> cache;  // for export_cache()
+  BuildRecord record;                         // for provenance (Solved::record)
 };
 
 // Puts the image into the store: `image` (its history already stamped,
