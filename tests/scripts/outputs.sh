@@ -121,17 +121,7 @@ check load-podman-listed "localhost/app:2 $(iid app:1 | cut -c8-19)" \
 kill "$podman_pid" 2>/dev/null; wait "$podman_pid" 2>/dev/null; podman_pid=""
 
 # --- a registry:2 for --push, --metadata-file and annotations
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$t/registry.yml" <<C
-version: 0.1
-log: {level: error, accesslog: {disabled: true}}
-storage: {filesystem: {rootdirectory: $t/registry}}
-http: {addr: 127.0.0.1:$port}
-C
-docker-registry serve "$t/registry.yml" >"$t/registry.log" 2>&1 &
-reg_pid=$!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
-reg=127.0.0.1:$port
+start_registry
 
 "$xb" build -q -t "$reg/app:1" --push --metadata-file "$t/md.json" \
   --annotation org.opencontainers.image.source=https://example.com/app \

@@ -40,17 +40,7 @@ as_user() { # the user's own environment, nothing of root's
     PATH=/usr/local/bin:/usr/bin:/bin SOURCE_DATE_EPOCH=1700000000 "$@"
 }
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$t/registry.yml" <<C
-version: 0.1
-log: {level: error, accesslog: {disabled: true}}
-storage: {filesystem: {rootdirectory: $t/registry}}
-http: {addr: 127.0.0.1:$port}
-C
-docker-registry serve "$t/registry.yml" >"$t/registry.log" 2>&1 &
-reg_pid=$!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
-reg=127.0.0.1:$port
+start_registry
 
 sh "$src/tests/tools/make-busybox-rootfs" "$t/rootfs.tar" || exit 1
 chmod 644 "$t/rootfs.tar"

@@ -18,3 +18,18 @@ lacks() { case "$3" in *"$2"*) bad "$1" "[$2] found in: $3" ;; *) ok "$1" ;; esa
 import_busybox() {
   sh "$src/tests/tools/make-busybox-rootfs" "$t/rootfs.tar" && "$xb" import "$t/rootfs.tar" "$1" >/dev/null
 }
+# A registry:2 (Debian's docker-registry) on a free port of 127.0.0.1:
+# sets $reg (host:port) and $reg_pid (the caller's trap stops it).
+start_registry() {
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  cat > "$t/registry.yml" <<C
+version: 0.1
+log: {level: error, accesslog: {disabled: true}}
+storage: {filesystem: {rootdirectory: $t/registry}}
+http: {addr: 127.0.0.1:$port}
+C
+  docker-registry serve "$t/registry.yml" >"$t/registry.log" 2>&1 &
+  reg_pid=$!
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
+  reg=127.0.0.1:$port
+}
