@@ -19,6 +19,7 @@
 #include <condition_variable>
 #include <deque>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -78,17 +79,26 @@ std::string compress_chunk(Compression c, int level, std::string_view in) {
   std::string out;
   if (c == Compression::gzip) {
     if (level >= 1 && level <= 3 && igzip_chunk(level, in, out)) return out;
-    thread_local std::map<int, libdeflate_compressor*> compressors;
-    libdeflate_compressor*& comp = compressors[level];
-    if (!comp) comp = libdeflate_alloc_compressor(level);
-    if (!comp) fail(ErrorKind::resource_exhausted, "gzip: cannot allocate a compressor");
+    // One compressor per level and thread, freed when the pool's thread ends.
+    using Compressor = std::unique_ptr<libdeflate_compressor, decltype(&libdeflate_free_compressor)>;
+    thread_local std::map<int, Compressor> compressors;
+    auto it = compressors.find(level);
+    if (it == compressors.end())
+      it = compressors.emplace(level, Compressor(libdeflate_alloc_compressor(level), &libdeflate_free_compressor)).first;
+    libdeflate_compressor* comp = it->second.get();
+    if (!comp) {
+      compressors.erase(it);
+      fail(ErrorKind::resource_exhausted, "gzip: cannot allocate a compressor");
+    }
     out.resize(libdeflate_gzip_compress_bound(comp, in.size()));
     size_t n = libdeflate_gzip_compress(comp, in.data(), in.size(), out.data(), out.size());
     if (n == 0) fail(ErrorKind::internal, "gzip: compression failed");
     out.resize(n);
     return out;
   }
-  thread_local ZSTD_CCtx* cctx = ZSTD_createCCtx();
+  thread_local std::unique_ptr<ZSTD_CCtx, decltype(&ZSTD_freeCCtx)> owned(ZSTD_createCCtx(), &ZSTD_freeCCtx);
+  ZSTD_CCtx* cctx = owned.get();
+  if (!cctx) fail(ErrorKind::resource_exhausted, "zstd: cannot allocate a compressor");
   out.resize(ZSTD_compressBound(in.size()));
   size_t n = ZSTD_compressCCtx(cctx, out.data(), out.size(), in.data(), in.size(), level);
   if (ZSTD_isError(n)) fail(ErrorKind::internal, std::string("zstd: ") + ZSTD_getErrorName(n));
