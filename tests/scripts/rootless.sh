@@ -53,7 +53,7 @@ COPY --chown=1234:2345 file.txt /data/file.txt
 RUN rm -rf /gone && mkdir /data/sub && chown 65534:65534 /data/sub
 FROM busybox
 COPY --from=base /data /data
-RUN rm /bin/vi && ls -ln /data > /listing
+RUN rm /bin/vi && stat -c '%A %u %g %s %n' /data/* > /listing
 CMD ["cat", "/data/hi"]
 D
 chmod -R a+rX "$t/ctx"
