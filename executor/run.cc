@@ -356,6 +356,21 @@ int child_dir_in_root(int rootfd, const char* rel, bool mkdirs, char* buf, size_
   child_fail(p, stubs, "exec", "xbuild-init", errno);
 }
 
+// Enters the step's working directory in the new root ("/" is already the
+// container's): created if missing, resolved inside the root so that no
+// planted symlink or magic link leads out. buf is scratch space.
+void child_enter_cwd(const Plan& p, uint64_t stubs, char* buf, size_t size) {
+  int newroot = ::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  const char* rel = p.cwd.c_str();
+  while (*rel == '/') ++rel;
+  if (newroot < 0 || (*rel && !child_mkdirs_in_root(newroot, rel, buf, size)))
+    child_fail(p, stubs, "mkdir workdir", p.cwd.c_str(), errno);
+  int cwdfd = child_in_root(newroot, *rel ? rel : ".", O_PATH | O_DIRECTORY);
+  if (cwdfd < 0 || ::fchdir(cwdfd) < 0) child_fail(p, stubs, "chdir", p.cwd.c_str(), errno);
+  ::close(cwdfd);
+  ::close(newroot);
+}
+
 // Isolation::chroot: no namespace, no mount; the root is the snapshot's
 // directory (native driver) and the parent has put /dev nodes and the
 // generated /etc files in place.
@@ -365,15 +380,7 @@ int child_chroot_main(const Plan& p) {
   if (::prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) child_fail(p, stubs, "prctl PDEATHSIG", nullptr, errno);
   if (::chroot(p.root_dir.c_str()) < 0) child_fail(p, stubs, "chroot", p.root_dir.c_str(), errno);
   if (::chdir("/") < 0) child_fail(p, stubs, "chdir", "/", errno);
-  int newroot = ::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-  const char* rel = p.cwd.c_str();
-  while (*rel == '/') ++rel;
-  if (newroot < 0 || (*rel && !child_mkdirs_in_root(newroot, rel, buf, sizeof buf)))
-    child_fail(p, stubs, "mkdir workdir", p.cwd.c_str(), errno);
-  int cwdfd = child_in_root(newroot, *rel ? rel : ".", O_PATH | O_DIRECTORY);
-  if (cwdfd < 0 || ::fchdir(cwdfd) < 0) child_fail(p, stubs, "chdir", p.cwd.c_str(), errno);
-  ::close(cwdfd);
-  ::close(newroot);
+  child_enter_cwd(p, stubs, buf, sizeof buf);
   child_exec(p, stubs);
 }
 
@@ -582,15 +589,7 @@ int child_main(const Plan& p) {
   // image nor a /proc/self/fd/N magic link (an fd this process inherited:
   // CVE-2024-21626) can make it a host directory.
   {
-    int newroot = ::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-    const char* rel = p.cwd.c_str();
-    while (*rel == '/') ++rel;
-    if (newroot < 0 || (*rel && !child_mkdirs_in_root(newroot, rel, buf, sizeof buf)))
-      child_fail(p, stubs, "mkdir workdir", p.cwd.c_str(), errno);
-    int cwdfd = child_in_root(newroot, *rel ? rel : ".", O_PATH | O_DIRECTORY);
-    if (cwdfd < 0 || ::fchdir(cwdfd) < 0) child_fail(p, stubs, "chdir", p.cwd.c_str(), errno);
-    ::close(cwdfd);
-    ::close(newroot);
+    child_enter_cwd(p, stubs, buf, sizeof buf);
     // The kernel's getcwd says "(unreachable)" (or ENOENT) for a directory
     // outside our root: refuse to run there.
     long n = ::syscall(SYS_getcwd, buf, sizeof buf);
