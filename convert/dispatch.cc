@@ -41,26 +41,6 @@ std::string lower(std::string s) {
   return s;
 }
 
-// path.Join("/", ...) of Go: absolute and clean.
-std::string clean_abs(const std::string& p) {
-  std::vector<std::string> parts;
-  size_t i = 0;
-  while (i <= p.size()) {
-    size_t j = p.find('/', i);
-    if (j == std::string::npos) j = p.size();
-    std::string part = p.substr(i, j - i);
-    if (part == "..") {
-      if (!parts.empty()) parts.pop_back();
-    } else if (!part.empty() && part != ".") {
-      parts.push_back(part);
-    }
-    i = j + 1;
-  }
-  std::string out;
-  for (auto& part : parts) out += "/" + part;
-  return out.empty() ? "/" : out;
-}
-
 std::string join_words(const std::vector<std::string>& words) {
   std::string out;
   for (size_t i = 0; i < words.size(); ++i) out += (i ? " " : "") + words[i];
@@ -545,7 +525,8 @@ class Dispatcher {
       case InstructionKind::workdir: {
         std::string p = ex(std::get<frontend::WorkdirCmd>(ins.command).path);
         if (p.empty()) fail_at(where, "WORKDIR cannot be empty");
-        std::string wd = p[0] == '/' ? clean_abs(p) : clean_abs(cfg.working_dir + "/" + p);
+        // Go's path.Join("/", …): absolute and clean.
+        std::string wd = clean_path("/" + (p[0] == '/' ? p : cfg.working_dir + "/" + p));
         cfg.working_dir = wd;
         bool layer = wd != "/";
         if (layer) {
