@@ -277,27 +277,6 @@ class Checker {
     }
   }
 
-  // StageNameCasing, FromAsCasing, DuplicateStageName, ReservedStageName,
-  // RedundantTargetPlatform.
-  // The variables a word refers to ($x, ${x}, ${x:-…}), escaped ones aside.
-  static std::vector<std::string> variables(std::string_view w, char escape) {
-    std::vector<std::string> out;
-    auto name_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
-    for (size_t i = 0; i < w.size(); ++i) {
-      if (w[i] == escape) {
-        ++i;
-        continue;
-      }
-      if (w[i] != '$' || i + 1 >= w.size()) continue;
-      size_t j = i + 1 + (w[i + 1] == '{' ? 1 : 0);
-      size_t k = j;
-      while (k < w.size() && name_char(w[k])) ++k;
-      if (k > j) out.emplace_back(w.substr(j, k - j));
-      i = k - 1;
-    }
-    return out;
-  }
-
   // UndefinedArgInFrom: FROM may use only ARGs declared before the first
   // FROM, and the predefined platform args.
   void from_args(const Node& n, std::string_view word) {
@@ -306,7 +285,7 @@ class Checker {
                                                         "BUILDARCH",      "BUILDVARIANT",  "TARGETSTAGE"};
     std::vector<std::string> known = predefined;
     for (const auto& a : df_.meta_args) known.push_back(a.key);
-    for (const auto& v : variables(word, df_.ast.escape)) {
+    for (const auto& v : text::variables(word, df_.ast.escape)) {
       if (std::find(known.begin(), known.end(), v) != known.end()) continue;
       std::string msg = "FROM argument '" + v + "' is not declared";
       if (auto near = suggest(v, known)) msg += " (did you mean " + *near + "?)";
@@ -314,6 +293,8 @@ class Checker {
     }
   }
 
+  // StageNameCasing, FromAsCasing, DuplicateStageName, ReservedStageName,
+  // RedundantTargetPlatform.
   void from_line(const Node& n) {
     if (!n.args.empty()) from_args(n, n.args[0]);
     for (const auto& f : n.flags) {

@@ -65,23 +65,6 @@ int stage_index(const Dockerfile& df, const std::string& name, int before) {
   return s && s->index < before ? s->index : -1;
 }
 
-std::vector<std::string> variables_in(std::string_view w, char escape) {
-  std::vector<std::string> out;
-  auto name_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
-  for (size_t i = 0; i < w.size(); ++i) {
-    if (w[i] == escape) {
-      ++i;
-      continue;
-    }
-    if (w[i] != '$' || i + 1 >= w.size()) continue;
-    size_t j = i + 1 + (w[i + 1] == '{' ? 1 : 0), k = j;
-    while (k < w.size() && name_char(w[k])) ++k;
-    if (k > j) out.emplace_back(w.substr(j, k - j));
-    i = k > i + 1 ? k - 1 : i;
-  }
-  return out;
-}
-
 }  // namespace
 
 std::set<int> stage_closure(const Dockerfile& df, int stage, const EnvLookup& meta_args) {
@@ -145,8 +128,8 @@ Outline outline(const Dockerfile& df, const std::string& target, const std::map<
   std::function<void(int)> visit = [&](int idx) {
     if (idx < 0 || !visited.insert(idx).second) return;
     const Stage& st = df.stages[static_cast<size_t>(idx)];
-    for (const auto& v : variables_in(st.from.base_name, esc)) meta_arg(v);
-    for (const auto& v : variables_in(st.from.platform, esc)) meta_arg(v);
+    for (const auto& v : text::variables(st.from.base_name, esc)) meta_arg(v);
+    for (const auto& v : text::variables(st.from.platform, esc)) meta_arg(v);
     Env env;  // the stage's ARG and ENV values so far (its base image's aside)
     std::vector<int> deps;
     for (const auto& ins : st.instructions) {

@@ -1,5 +1,6 @@
 #include "frontend/text.h"
 
+#include <cctype>
 #include <cstdio>
 
 namespace xb::frontend::text {
@@ -172,6 +173,24 @@ std::string go_quote(std::string_view s) {
     i += len;
   }
   out += '"';
+  return out;
+}
+
+std::vector<std::string> variables(std::string_view w, char escape) {
+  std::vector<std::string> out;
+  auto name_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; };
+  for (size_t i = 0; i < w.size(); ++i) {
+    if (w[i] == escape) {
+      ++i;
+      continue;
+    }
+    if (w[i] != '$' || i + 1 >= w.size()) continue;
+    size_t j = i + 1 + (w[i + 1] == '{' ? 1 : 0);
+    size_t k = j;
+    while (k < w.size() && name_char(w[k])) ++k;
+    if (k > j) out.emplace_back(w.substr(j, k - j));
+    i = k - 1;
+  }
   return out;
 }
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace xb::frontend::text {
 
@@ -50,6 +51,10 @@ std::string upper(std::string_view s);
 std::string go_quote(std::string_view s);
 
 // The byte offset of the first occurrence of '=' (npos if none).
+// The variables a word refers to ($x, ${x}, ${x:-…}), escaped ones aside,
+// in order (the build checks and the outline subrequest).
+std::vector<std::string> variables(std::string_view w, char escape);
+
 inline bool contains(std::string_view s, char c) { return s.find(c) != std::string_view::npos; }
 
 }  // namespace xb::frontend::text
