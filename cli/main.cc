@@ -37,7 +37,10 @@ std::filesystem::path default_config() {
   std::filesystem::path user;
   if (const char* x = std::getenv("XDG_CONFIG_HOME"); x && *x) user = std::filesystem::path(x) / "xbuild/config.json";
   else if (home && *home) user = std::filesystem::path(home) / ".config/xbuild/config.json";
-  if (!user.empty() && std::filesystem::exists(user)) return user;
+  // An unreadable $HOME is "no user config", not an error: the error_code
+  // overload, as the throwing one would reach the user as internal text.
+  std::error_code ec;
+  if (!user.empty() && std::filesystem::exists(user, ec)) return user;
   return "/etc/xbuild/config.json";
 }
 
@@ -131,7 +134,8 @@ int run_main(int argc, char** argv) {
   }
   // The default verb: `xbuild -t figlet .` is `xbuild build -t figlet .`.
   const Command* build = find_command("build");
-  if (build && (args[0][0] == '-' || std::filesystem::is_directory(args[0]))) {
+  std::error_code ec;
+  if (build && (args[0][0] == '-' || std::filesystem::is_directory(args[0], ec))) {
     isolate("build", args);
     return build->run(globals, args);
   }

@@ -131,6 +131,11 @@ check "rootless push" 0 $?
 check "the registry has it" 200 "$(curl -s -o /dev/null -w '%{http_code}' -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://$reg/v2/rootless/img/manifests/1")"
 
 # prune, as the user, removes snapshots of subordinate ids
+# A config directory the user may not read (XDG_CONFIG_HOME under root's
+# 0700 home) is "no user config", not an internal filesystem error.
+out=$(as_user env XDG_CONFIG_HOME=/root/.config "$t/xbuild" images 2>&1)
+lacks "unreadable config dir is no error" "internal" "$out"
+contains "unreadable config dir: images lists" "REPOSITORY" "$out"
 as_user "$t/xbuild" rmi img >/dev/null 2>&1
 as_user "$t/xbuild" prune -a >/dev/null 2>"$t/prune.err" || as_user "$t/xbuild" prune >/dev/null 2>"$t/prune.err"
 check "rootless prune" 0 $?
