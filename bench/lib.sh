@@ -44,8 +44,10 @@ dk() {
   # shellcheck disable=SC2086
   DOCKER_BUILDKIT=1 $bench_prefix $BUILDKIT "$@"
 }
+# buildah reads $DOCKER_CONFIG/config.json for credentials and fails when it is
+# missing: the one buildkit-daemon exports is BuildKit's, not buildah's.
 bh() {
-  BUILDAH_ISOLATION=chroot $bench_prefix buildah --root "$bh_root" --runroot "$bh_runroot" \
+  BUILDAH_ISOLATION=chroot $bench_prefix env -u DOCKER_CONFIG buildah --root "$bh_root" --runroot "$bh_runroot" \
     --storage-driver "${BH_DRIVER:-overlay}" "$@"
 }
 xb() { XBUILD_ROOT=$xb_root $bench_prefix "$XBUILD" "$@"; }
