@@ -15,8 +15,12 @@
 #   e1  the same, warm, after touching one file's mtime only
 #   e2  the same, warm, after changing one file's content (same size)
 #
-# -s picks scenarios, -t tools (xbuild buildah buildkit), -o also writes the
-# table to FILE. Needs root. Installs its peers first (bench/bootstrap) and
+# -s picks scenarios, -t tools (xbuild buildah buildkit; xbuild-old too, the
+# binary $XBUILD_OLD side by side with $XBUILD), -o also writes the table to
+# FILE. Before each timed build, untimed: sync (BENCH_SYNC=0 skips it); before
+# each cell: sync and drop the dentry and inode caches (BENCH_DROP_CACHES=0
+# skips it), and the cell's line after the table row says the load, dentries
+# and dirty page cache at its start and end. Needs root. Installs its peers first (bench/bootstrap) and
 # builds build/xbuild if it is missing ($XBUILD overrides the binary). A tool
 # that fails a build gets "<tool>: build failed" in its row; the others are
 # still measured.
@@ -34,7 +38,7 @@ while getopts n:s:t:o:h opt; do
     s) scenarios=$OPTARG ;;
     t) tools=$OPTARG ;;
     o) out=$OPTARG ;;
-    *) sed -n '2,21s/^# \{0,1\}//p' "$0"; [ "$opt" = h ] && exit 0; exit 2 ;;
+    *) sed -n '2,25s/^# \{0,1\}//p' "$0"; [ "$opt" = h ] && exit 0; exit 2 ;;
   esac
 done
 [ "$(id -u)" -eq 0 ] || die "run as root (dockerd, buildah and xbuild need it)"
@@ -77,7 +81,7 @@ table=$work/table
   echo "# machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -r), nice $(nice), load before: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "# buildkit: $(dk version --format '{{.Server.Version}}' 2>/dev/null || echo n/a) (Docker Engine, embedded BuildKit v0.13, buildkit-daemon);" \
     "buildah: $(buildah --version 2>/dev/null | awk '{ print $3 }') (chroot, ${BH_DRIVER:-overlay});" \
-    "xbuild: $("$XBUILD" --version 2>/dev/null | head -1 || echo n/a)"
+    "xbuild: $("$XBUILD" --version 2>/dev/null | head -1 || echo n/a)${XBUILD_OLD:+; xbuild-old: $XBUILD_OLD}"
   printf '%-26s %-9s %9s %9s %9s %9s %7s  %s\n' scenario tool median_s min_s max_s rss_MiB cached note
 } | tee "$table"
 
@@ -85,6 +89,25 @@ row() { printf '%-26s %-9s %9s %9s %9s %9s %7s  %s\n' "$@" | tee -a "$table"; }
 
 seconds_since() { awk -v a="$1" -v b="$(date +%s%N)" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'; }
 median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# The machine's state that moves build times: load, the dentry cache (a
+# tool's unique temporary names leave negative dentries behind), and dirty
+# page cache (every fsync of a build waits for the file system's journal,
+# which carries what other processes wrote: 250 MB of someone else's
+# unwritten data doubled a 20-RUN build here, 1.1 s to 2.0 s).
+machine_state() {
+  awk -v load="$(cut -d' ' -f1 /proc/loadavg)" '
+    FILENAME == "/proc/sys/fs/dentry-state" { d = $1; neg = $5 }
+    FILENAME == "/proc/meminfo" && $1 == "Dirty:" { dirty = $2 }
+    END { printf "load %s, dentries %d (%d negative), dirty %.0f MiB", load, d, neg, dirty / 1024 }' \
+    /proc/sys/fs/dentry-state /proc/meminfo
+}
+
+# settle: before a cell, untimed, so that each starts from the same state.
+settle() {
+  sync
+  [ "${BENCH_DROP_CACHES:-1}" = 0 ] || echo 2 >/proc/sys/vm/drop_caches 2>/dev/null || true
+}
 
 # prep MODE TOOL RUN: what happens, untimed, before each timed build.
 prep() {
@@ -94,6 +117,7 @@ prep() {
     touch) touch -d "@$((1800000000 + $3))" "$ctx/$victim" ;;
     edit) printf 'run %08d of %s' "$3" "$2" | dd of="$ctx/$victim" conv=notrunc status=none ;;
   esac
+  [ "${BENCH_SYNC:-1}" = 0 ] || sync
 }
 
 # scenario ID TITLE MODE DOCKERFILE CONTEXT TARGET_RATIO
@@ -101,7 +125,7 @@ scenario() {
   id=$1 title="$1 $2" mode=$3 df=$4 dir=$5 target=$6
   case " $scenarios " in *" $id "*) ;; *) return 0 ;; esac
   best="" best_tool=""
-  xb_median="" xb_note=""
+  xb_median="" xb_note="" old_median=""
   for tool in $tools; do
     if ! tool_available "$tool"; then
       row "$title" "$tool" - - - - - "$tool: not available"
@@ -112,6 +136,8 @@ scenario() {
       cp -p "$ctx/$victim" "$work/victim.orig"
     fi
     log "$title: $tool"
+    settle
+    state_before=$(machine_state)
     times="" rss=0 hits=- note="" failed=""
     # warm scenarios start from a complete cache of the unchanged input
     if [ "$mode" != cold ] && ! tool_build "$tool" "$df" "$dir" bench-img "$work/log.$tool"; then
@@ -148,7 +174,9 @@ scenario() {
     lo=$(echo "$times" | tr ' ' '\n' | grep . | sort -g | head -1)
     hi=$(echo "$times" | tr ' ' '\n' | grep . | sort -g | tail -1)
     row "$title" "$tool" "$med" "$lo" "$hi" "$(awk -v k="$rss" 'BEGIN { printf "%.0f", k / 1024 }')" "$hits" "$note"
+    echo "  ~ before: $state_before; after: $(machine_state)" | tee -a "$table"
     if [ "$tool" = xbuild ]; then xb_median=$med
+    elif [ "$tool" = xbuild-old ]; then old_median=$med
     elif [ -z "$best" ] || awk -v a="$med" -v b="$best" 'BEGIN { exit !(a < b) }'; then best=$med best_tool=$tool; fi
   done
   case " $tools " in *" xbuild "*)
@@ -161,6 +189,9 @@ scenario() {
       echo "  -> xbuild / best peer ($best_tool): $ratio, $goal$verdict" | tee -a "$table"
     else
       echo "  -> ${xb_note:-no peer measured}; $goal${best:+, best peer $best_tool $best s}" | tee -a "$table"
+    fi
+    if [ -n "$xb_median" ] && [ -n "$old_median" ]; then
+      echo "  -> xbuild / xbuild-old: $(awk -v a="$xb_median" -v b="$old_median" 'BEGIN { printf "%.2f", a / b }')" | tee -a "$table"
     fi ;;
   esac
 }

@@ -11,13 +11,16 @@
 # from Debian 13's packages, unpacked and started on a private socket by
 # tests/tools/buildkit-daemon; never the machine's own docker), buildah (Debian's,
 # --isolation=chroot, --layers so that it caches steps at all) and xbuild
-# (build/xbuild or $XBUILD). Everything lives under $XB_BENCH_DIR
+# (build/xbuild or $XBUILD), and xbuild-old ($XBUILD_OLD: another xbuild
+# binary, e.g. the one before a change, with a store of its own, measured
+# side by side with xbuild and never counted as a peer). Everything lives under $XB_BENCH_DIR
 # (/tmp/xb-bench): nothing touches the machine's own docker or containers
 # storage, and a second benchmark waits on the lock instead of sharing state.
 
 XB_BENCH_DIR=${XB_BENCH_DIR:-/tmp/xb-bench}
 bench_repo=${bench_repo:-$(cd "$(dirname "$0")/.." && pwd)}
 XBUILD=${XBUILD:-$bench_repo/build/xbuild}
+XBUILD_OLD=${XBUILD_OLD:-}
 BUILDKIT_DAEMON=$bench_repo/tests/tools/buildkit-daemon
 
 bk_dir=$XB_BENCH_DIR/buildkit   # buildkit-daemon's DIR: d.sock, d.pid, data, log
@@ -25,6 +28,7 @@ bk_pidfile=$bk_dir/d.pid
 bh_root=$XB_BENCH_DIR/buildah/root
 bh_runroot=$XB_BENCH_DIR/buildah/run
 xb_root=$XB_BENCH_DIR/xbuild
+xbo_root=$XB_BENCH_DIR/xbuild-old
 busybox_tar=$XB_BENCH_DIR/busybox-rootfs.tar
 busybox_docker_tar=$XB_BENCH_DIR/busybox-docker.tar
 
@@ -40,11 +44,14 @@ dk() {
   # shellcheck disable=SC2086
   DOCKER_BUILDKIT=1 $bench_prefix $BUILDKIT "$@"
 }
+# buildah reads $DOCKER_CONFIG/config.json for credentials and fails when it is
+# missing: the one buildkit-daemon exports is BuildKit's, not buildah's.
 bh() {
-  BUILDAH_ISOLATION=chroot $bench_prefix buildah --root "$bh_root" --runroot "$bh_runroot" \
+  BUILDAH_ISOLATION=chroot $bench_prefix env -u DOCKER_CONFIG buildah --root "$bh_root" --runroot "$bh_runroot" \
     --storage-driver "${BH_DRIVER:-overlay}" "$@"
 }
 xb() { XBUILD_ROOT=$xb_root $bench_prefix "$XBUILD" "$@"; }
+xbo() { XBUILD_ROOT=$xbo_root $bench_prefix "$XBUILD_OLD" "$@"; }
 
 # Unmounts whatever a tool left mounted below DIR (deepest first), then
 # removes DIR without crossing into another file system.
@@ -86,9 +93,9 @@ bh_base() {
   fi
   bh inspect -t image busybox:latest >/dev/null 2>&1
 }
-xb_base() {
-  xb import "$busybox_tar" busybox:latest >/dev/null 2>&1 ||
-    xb load -i "$busybox_docker_tar" >/dev/null 2>&1
+xb_base() {   # xb_base [xb|xbo]
+  ${1:-xb} import "$busybox_tar" busybox:latest >/dev/null 2>&1 ||
+    ${1:-xb} load -i "$busybox_docker_tar" >/dev/null 2>&1
 }
 
 # tool_available TOOL: 0 once peers_start set it up.
@@ -104,7 +111,7 @@ peers_start() {
   "$bench_repo/tests/tools/make-busybox-rootfs" "$busybox_tar"
   bench_tools_ok=""
   want=" ${BENCH_TOOLS:-xbuild buildah buildkit} "
-  for t in buildkit buildah xbuild; do   # buildah's base is buildkit's export
+  for t in buildkit buildah xbuild xbuild-old; do   # buildah's base is buildkit's export
     case $want in *" $t "*) ;; *) continue ;; esac
     case $t in
       buildkit) if bk_start && bk_base; then bench_tools_ok="$bench_tools_ok buildkit"; else log "buildkit: not available"; fi ;;
@@ -116,6 +123,10 @@ peers_start() {
         # an xbuild that cannot import yet still runs: its builds fail and say so
         if [ -x "$XBUILD" ]; then bench_tools_ok="$bench_tools_ok xbuild"; xb_base || log "xbuild: cannot import busybox"
         else log "xbuild: $XBUILD missing"; fi ;;
+      xbuild-old)
+        bench_rmtree "$xbo_root"
+        if [ -n "$XBUILD_OLD" ] && [ -x "$XBUILD_OLD" ]; then bench_tools_ok="$bench_tools_ok xbuild-old"; xb_base xbo || log "xbuild-old: cannot import busybox"
+        else log "xbuild-old: set XBUILD_OLD to an xbuild binary"; fi ;;
     esac
   done
   log "tools ready:$bench_tools_ok"
@@ -126,6 +137,7 @@ peers_stop() {
   bench_rmtree "$bk_dir"
   bench_rmtree "$XB_BENCH_DIR/buildah"
   bench_rmtree "$xb_root"
+  bench_rmtree "$xbo_root"
 }
 
 # tool_build TOOL DOCKERFILE CONTEXT TAG LOG [RSS_FILE]: one build, its
@@ -137,6 +149,7 @@ tool_build() {
     buildkit) dk build --network=host --progress=plain -f "$2" -t "$4" "$3" >"$5" 2>&1 ;;
     buildah) bh bud --layers --pull=never --isolation=chroot -f "$2" -t "$4" "$3" >"$5" 2>&1 ;;
     xbuild) xb build --progress=plain -f "$2" -t "$4" "$3" >"$5" 2>&1 ;;
+    xbuild-old) xbo build --progress=plain -f "$2" -t "$4" "$3" >"$5" 2>&1 ;;
   esac
   tool_build_rc=$?
   bench_prefix=""
@@ -157,6 +170,9 @@ tool_cold() {
     xbuild)
       bench_rmtree "$xb_root"
       xb_base || true ;;
+    xbuild-old)
+      bench_rmtree "$xbo_root"
+      xb_base xbo || true ;;
   esac
 }
 
@@ -167,7 +183,7 @@ tool_cache_hits() {
       awk '/^#[0-9]+ \[/ { s = $0; sub(/^#[0-9]+ \[[^]]*\] /, "", s); split(s, w, " "); step[$1] = w[1] }
            $2 == "CACHED" && step[$1] != "FROM" { n++ } END { print n + 0 }' "$2" ;;
     buildah) grep -c '^--> Using cache' "$2" ;;
-    xbuild)   # BuildKit's plain format if xbuild prints it, else any line that says cached
+    xbuild | xbuild-old)   # BuildKit's plain format if xbuild prints it, else any line that says cached
       awk '/^#[0-9]+ \[/ { s = $0; sub(/^#[0-9]+ \[[^]]*\] /, "", s); split(s, w, " "); step[$1] = w[1]; bk = 1 }
            $2 == "CACHED" && step[$1] != "FROM" { n++ }
            tolower($0) ~ /cached/ && $0 !~ /FROM/ { any++ } END { print bk ? n + 0 : any + 0 }' "$2" ;;

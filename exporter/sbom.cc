@@ -9,6 +9,7 @@
 #include <map>
 
 #include "common/error.h"
+#include "common/percent.h"
 #include "exporter/attest.h"
 
 namespace xb::exporter::attest {
@@ -99,18 +100,7 @@ std::string make_purl(std::string_view type, std::string_view ns, std::string_vi
 }  // namespace
 
 std::string purl_escape(std::string_view s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == ':') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
+  return percent_encode(s, [](unsigned char c) { return is_unreserved(c) || c == '+' || c == ':'; });
 }
 
 std::string image_purl(const store::ImageRef& ref, const std::optional<store::Platform>& platform) {

@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "common/interrupt.h"
 #include "common/parallel.h"
+#include "common/percent.h"
 #include "registry/internal.h"
 #include "registry/registry.h"
 #include "store/blob_reader.h"
@@ -25,20 +26,7 @@ const char* const kManifestAccept =
     "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, "
     "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
 
-std::string url_encode(std::string_view s) {
-  static const char hex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
+std::string url_encode(std::string_view s) { return percent_encode(s, is_unreserved); }
 
 std::string status_text(int status) {
   switch (status) {

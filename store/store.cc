@@ -11,6 +11,7 @@
 #include "common/error.h"
 #include "common/json.h"
 #include "common/interrupt.h"
+#include "common/percent.h"
 #include "common/random.h"
 #include "store/blob_reader.h"
 
@@ -180,46 +181,18 @@ namespace {
 
 constexpr std::string_view kRecordHeader = "xbuild-record 1\n";
 
+// A record's file name: its key with every byte but letters, digits, "-", "_"
+// and a "." that does not begin the name percent-encoded, so that no key
+// names a hidden file (the atomic writes' temporaries begin with "."), "..",
+// or a path.
 std::string escape_key(std::string_view key) {
   if (key.empty()) fail(ErrorKind::invalid_argument, "record key must not be empty");
-  static const char hex[] = "0123456789ABCDEF";
-  std::string out;
-  for (size_t i = 0; i < key.size(); ++i) {
-    unsigned char c = static_cast<unsigned char>(key[i]);
-    bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-                 c == '_' || (c == '.' && i > 0);
-    if (plain) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
+  auto plain = [](unsigned char c) { return is_unreserved(c) && c != '~'; };
+  if (key[0] == '.') return "%2E" + percent_encode(key.substr(1), plain);
+  return percent_encode(key, plain);
 }
 
-std::optional<std::string> unescape_key(std::string_view name) {
-  std::string out;
-  for (size_t i = 0; i < name.size(); ++i) {
-    if (name[i] != '%') {
-      out += name[i];
-      continue;
-    }
-    if (i + 2 >= name.size()) return std::nullopt;
-    int v = 0;
-    for (int k = 1; k <= 2; ++k) {
-      char c = name[i + k];
-      v <<= 4;
-      if (c >= '0' && c <= '9') v |= c - '0';
-      else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10;
-      else return std::nullopt;
-    }
-    out += static_cast<char>(v);
-    i += 2;
-  }
-  return out;
-}
+std::optional<std::string> unescape_key(std::string_view name) { return percent_decode(name); }
 
 }  // namespace
 

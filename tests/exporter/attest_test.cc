@@ -155,6 +155,14 @@ TEST(AttestPackages, ScanUsesOsReleaseForTheDistro) {
   EXPECT_EQ(pkgs[3].purl, "pkg:npm/ms@2.1.3");
 }
 
+TEST(AttestPurl, EscapesAsPackageurlGo) {
+  // Unreserved characters, "+" and ":" stay; everything else is %XX.
+  EXPECT_EQ(purl_escape("1.2.3-r0+deb12u1~b:x_y"), "1.2.3-r0+deb12u1~b:x_y");
+  EXPECT_EQ(purl_escape("@types/node"), "%40types%2Fnode");
+  EXPECT_EQ(purl_escape("a b?c&d=e#f%"), "a%20b%3Fc%26d%3De%23f%25");
+  EXPECT_EQ(purl_escape("\xc3\xa9"), "%C3%A9");
+}
+
 TEST(AttestPurl, ImagesAsBuildKitNamesThem) {
   auto amd64 = Platform::parse("linux/amd64");
   EXPECT_EQ(image_purl(ImageRef::parse("alpine"), std::nullopt), "pkg:docker/alpine@latest");

@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 
@@ -238,6 +239,30 @@ TEST(Records, PutGetListRemove) {
   EXPECT_TRUE(s.records("other").list().empty());
   EXPECT_THROW(r.put("", "x"), xb::Error);
   EXPECT_THROW(s.records("../x"), xb::Error);
+}
+
+TEST(Records, KeysBecomeSafeFileNames) {
+  // A record's file is its key percent-encoded: letters, digits, "-", "_" and
+  // a "." after the first byte stay; no key names a hidden file, "..", or a path.
+  xb::TempDir dir("store-test");
+  Store s(dir.path());
+  Records r = s.records("cache");
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"sha256:ab.c/d", "sha256%3Aab.c%2Fd"}, {".hidden", "%2Ehidden"}, {"..", "%2E."},
+      {"a~b c%", "a%7Eb%20c%25"},             {"\xc3\xa9", "%C3%A9"},   {"x-y_z.", "x-y_z."},
+  };
+  std::vector<std::string> keys;
+  for (const auto& [key, file] : cases) {
+    r.put(key, "v " + key);
+    EXPECT_TRUE(fs::exists(dir.path() / "records/cache" / file)) << file;
+    EXPECT_EQ(r.get(key).value(), "v " + key);
+    keys.push_back(key);
+  }
+  std::sort(keys.begin(), keys.end());
+  EXPECT_EQ(r.list(), keys);
+  // A file whose name is no encoding the store writes is not a record.
+  xb::write_file_atomic(dir.path() / "records/cache/bad%2", "xbuild-record 1\nv");
+  EXPECT_EQ(r.list(), keys);
 }
 
 TEST(Records, RefusesUnknownFormatVersion) {
