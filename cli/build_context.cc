@@ -2,6 +2,7 @@
 #include "cli/build_context.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -187,12 +188,17 @@ std::pair<std::string, convert::NamedContext> parse_build_context(const std::str
     c.kind = convert::NamedContext::Kind::git;
     c.git = *git;
   } else if (starts_with(value, "https://") || starts_with(value, "http://")) {
-    // BuildKit's http named context: the downloaded file itself, named "context".
+    // BuildKit v0.13's http named context: the downloaded file itself,
+    // named as ADD names it, mode 0600, its mtime the Last-Modified.
     auto dir = temp(in, "xbuild-named");
     std::unique_ptr<fileop::Download> d = fileop::download_url(value);
-    fs::path file = dir->path() / "context";
+    fs::path file = dir->path() / d->name;
     fs::copy_file(d->dir.path() / d->name, file);
     fs::permissions(file, fs::perms(0600));
+    if (d->mtime >= 0) {
+      struct timespec times[2] = {{d->mtime, 0}, {d->mtime, 0}};
+      if (::utimensat(AT_FDCWD, file.c_str(), times, 0) < 0) throw_errno("utimensat", file.string());
+    }
     c = convert::local_context(dir->path(), value);
   } else if (value.find("://") != std::string::npos) {
     fail(ErrorKind::usage, flag + ": unsupported context source \"" + value.substr(0, value.find("://")) +

@@ -32,7 +32,8 @@ BuildInputs resolve_inputs(const std::string& context, const std::optional<std::
 
 // One --build-context NAME=VALUE: docker-image://REF, oci-layout://DIR[:TAG|@DIGEST]
 // (its image copied into the store, untagged), a git URL, an http(s) URL
-// (the file, named "context", as BuildKit's), else a directory. Temporary
+// (the file itself, named as ADD names a download, as BuildKit v0.13's),
+// else a directory. Temporary
 // directories join `inputs.temps`. Returns the name as convert looks it up.
 std::pair<std::string, convert::NamedContext> parse_build_context(const std::string& text, store::Store& store,
                                                                   BuildInputs& inputs);

@@ -407,9 +407,10 @@ class Dispatcher {
         st.image.created.clear();
         st.image.diff_ids.clear();
       } else {
-        // A directory or a repository: an image with nothing but a platform.
+        // A directory or a repository: an image with nothing but a platform
+        // (and, as BuildKit's emptyImage, WORKDIR / unless it replaces a stage).
         st.image = store::ImageConfig{};
-        st.image.config.working_dir = "/";
+        if (!replaced) st.image.config.working_dir = "/";
       }
       auto host = store::Platform::host();
       if (st.image.os.empty()) st.image.os = host.os;

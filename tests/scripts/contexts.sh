@@ -215,8 +215,8 @@ tagname=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["manif
 build named-layout -f "$ctx/Dockerfile.image" --build-context "alpine=oci-layout://$t/layout:$tagname" "$ctx"
 check named-layout-exit 0 $rc
 check named-layout-runs 42 "$(has named-layout/answer)"
-# git, and an https file (BuildKit's: the file itself, named "context").
-printf 'FROM scratch\nCOPY --from=g /sub/file /g\nCOPY --from=h /context /h.tar.gz\n' > "$ctx/Dockerfile.remote"
+# git, and an https file (BuildKit v0.13's: the file itself, named as ADD names it).
+printf 'FROM scratch\nCOPY --from=g /sub/file /g\nCOPY --from=h /ctx.tar.gz /h.tar.gz\n' > "$ctx/Dockerfile.remote"
 build named-remote -f "$ctx/Dockerfile.remote" --build-context "g=git://127.0.0.1:$gport/repo.git#$commit2" \
   --build-context "h=$https/ctx.tar.gz" "$ctx"
 check named-remote-exit 0 $rc
