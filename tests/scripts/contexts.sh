@@ -151,6 +151,15 @@ check git-file-exit 0 $rc
 check git-file-commit one "$(has git-file/ctx/sub/file)"
 build git-keep --build-arg BUILDKIT_CONTEXT_KEEP_GIT_DIR=1 "file://$t/git/repo.git#main"
 check git-keep-git-dir "$commit2" "$(git -C "$t/out/git-keep/ctx" rev-parse HEAD 2>&1)"
+# git@HOST:PATH (scp-like ssh): ssh is a stand-in that runs git's command
+# here (GIT_SSH_COMMAND, which xbuild's git honours as any git does).
+printf '#!/bin/sh\nwhile [ $# -gt 1 ]; do shift; done\nexec sh -c "$1"\n' > "$t/fake-ssh" && chmod +x "$t/fake-ssh"
+GIT_SSH_COMMAND=$t/fake-ssh build git-ssh "git@127.0.0.1:$t/git/repo.git#v1:sub"
+check git-ssh-exit 0 $rc
+check git-ssh-tag-subdir one "$(has git-ssh/sub/file)"
+printf 'FROM scratch\nADD git@127.0.0.1:%s/git/repo.git#%s /r\n' "$t" "$commit1" > "$ctx/Dockerfile.addssh"
+GIT_SSH_COMMAND=$t/fake-ssh build add-git-ssh -f "$ctx/Dockerfile.addssh" "$ctx"
+check add-git-ssh-commit one "$(has add-git-ssh/r/sub/file)"
 # -f names a file of the repository.
 build git-f -f sub/Dockerfile "git://127.0.0.1:$gport/repo.git"
 check git-f-dockerfile two "$(has git-f/sub/sub/file)"
