@@ -77,8 +77,8 @@ BuildInputs resolve_inputs(const std::string& context, const std::optional<std::
   } else if (local && fs::is_regular_file(context, ec)) {
     unpack_into(in, context, context);
     if (!in.dockerfile.empty())
-      fail(ErrorKind::invalid_argument, "build context `" + context +
-                                            "` is a file but not a tar archive: give a directory, a tarball or -");
+      fail(ErrorKind::invalid_argument,
+           "build context `" + context + "` is a file but not a tar archive: give a directory, a tarball or -");
   } else {
     in.context_dir = context;  // a directory (convert::load says when it is not)
   }
@@ -102,6 +102,10 @@ BuildInputs resolve_inputs(const std::string& context, const std::optional<std::
       in.dockerfile_display = "dockerfile";
     }
   }
+  // The temporary path would mean nothing to the user: name the context.
+  if (in.temporary && !fs::exists(in.dockerfile, ec))
+    fail(ErrorKind::not_found, "the context " + (git ? git->str() : context) + " has no " + in.dockerfile_display +
+                                   " (name the file inside it with -f PATH, or give it with -f -)");
   return in;
 }
 
@@ -133,13 +137,16 @@ store::Image import_layout(const std::string& flag, const std::string& spec, sto
   for (const auto& m : index.manifests) {
     auto name = m.annotations.find("org.opencontainers.image.ref.name");
     bool match = !digest.empty() ? m.digest.str() == digest
-                 : !tag.empty()  ? name != m.annotations.end() && name->second == tag
-                                 : index.manifests.size() == 1 ||
-                                      (name != m.annotations.end() && name->second == "latest");
+                 : !tag.empty()
+                     ? name != m.annotations.end() && name->second == tag
+                     : index.manifests.size() == 1 || (name != m.annotations.end() && name->second == "latest");
     if (match) chosen = m;
   }
   if (!chosen)
-    fail(ErrorKind::not_found, flag + ": no image " + (!digest.empty() ? digest : tag.empty() ? "latest" : tag) +
+    fail(ErrorKind::not_found, flag + ": no image " +
+                                   (!digest.empty() ? digest
+                                    : tag.empty()   ? "latest"
+                                                    : tag) +
                                    " in the OCI layout `" + dir + "`");
   auto copy = [&](const store::Descriptor& d) {
     if (store.has_blob(d.digest)) return;
@@ -170,8 +177,9 @@ std::pair<std::string, convert::NamedContext> parse_build_context(const std::str
   const std::string flag = "--build-context " + text;
   auto eq = text.find('=');
   if (eq == std::string::npos || eq == 0 || eq + 1 == text.size())
-    fail(ErrorKind::usage, flag + ": want NAME=VALUE (a directory, docker-image://REF, oci-layout://DIR[:TAG], "
-                                  "a git URL or an https URL)");
+    fail(ErrorKind::usage, flag +
+                               ": want NAME=VALUE (a directory, docker-image://REF, oci-layout://DIR[:TAG], "
+                               "a git URL or an https URL)");
   std::string name = text.substr(0, eq), value = text.substr(eq + 1);
   convert::NamedContext c;
   c.value = value;

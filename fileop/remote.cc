@@ -63,7 +63,8 @@ GitResult run_git(const std::vector<std::string>& args, const fs::path& cwd) {
   std::vector<std::string> env;
   for (char** e = environ; *e; ++e) {
     std::string_view v(*e);
-    if (starts_with(v, "GIT_TERMINAL_PROMPT=") || starts_with(v, "GIT_ASKPASS=") || starts_with(v, "SSH_ASKPASS=")) continue;
+    if (starts_with(v, "GIT_TERMINAL_PROMPT=") || starts_with(v, "GIT_ASKPASS=") || starts_with(v, "SSH_ASKPASS="))
+      continue;
     env.emplace_back(v);
   }
   env.push_back("GIT_TERMINAL_PROMPT=0");
@@ -81,8 +82,8 @@ GitResult run_git(const std::vector<std::string>& args, const fs::path& cwd) {
   std::vector<char*> envp;
   for (auto& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
-  std::vector<std::string> full = {"git", "-c", "advice.detachedHead=false", "-c", "init.defaultBranch=main",
-                                   "-c", "core.hooksPath=/dev/null"};
+  std::vector<std::string> full = {
+      "git", "-c", "advice.detachedHead=false", "-c", "init.defaultBranch=main", "-c", "core.hooksPath=/dev/null"};
   full.insert(full.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& a : full) argv.push_back(a.data());
@@ -91,7 +92,8 @@ GitResult run_git(const std::vector<std::string>& args, const fs::path& cwd) {
   int rc = ::posix_spawnp(&pid, "git", &fa, nullptr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&fa);
   if (rc == ENOENT)
-    fail(ErrorKind::failed_precondition, "git is not installed: a git context needs the git command (apt-get install git)");
+    fail(ErrorKind::failed_precondition,
+         "git is not installed: a git context needs the git command (apt-get install git)");
   if (rc != 0) throw_errno("posix_spawn git", "", rc);
   wr.reset();
   GitResult out;

@@ -387,6 +387,8 @@ BuildRecord record_build(const Definition& d) {
     } else if (const auto* g = dynamic_cast<const GitSourceVertex*>(v)) {
       step.kind = "source";
       step.identifier = g->ref.str() + "@" + g->commit;
+    } else if (dynamic_cast<const LocalSourceVertex*>(v)) {
+      step.kind = "source";  // a named directory: its files, keyed by content
     } else if (const auto* ex = dynamic_cast<const ExecVertex*>(v)) {
       step.kind = "exec";
       step.args = ex->args;

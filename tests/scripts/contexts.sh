@@ -163,6 +163,9 @@ check add-git-ssh-commit one "$(has add-git-ssh/r/sub/file)"
 # -f names a file of the repository.
 build git-f -f sub/Dockerfile "git://127.0.0.1:$gport/repo.git"
 check git-f-dockerfile two "$(has git-f/sub/sub/file)"
+out=$("$xb" build -f nosuch/Dockerfile "git://127.0.0.1:$gport/repo.git" 2>&1); rc=$?
+check git-no-dockerfile-exit 1 $rc
+contains git-no-dockerfile-names-context "git://127.0.0.1:$gport/repo.git has no nosuch/Dockerfile" "$out"
 # Errors: an unknown ref, an unreachable server.
 mkdir -p "$t/tmp"
 out=$(TMPDIR=$t/tmp "$xb" build "git://127.0.0.1:$gport/repo.git#nosuch" 2>&1); rc=$?
