@@ -177,6 +177,28 @@ check git-unreachable-exit 1 $rc
 contains git-unreachable-names-url "git://127.0.0.1:" "$out"
 check git-failure-leaves-no-checkout "" "$(ls -A "$t/tmp")"
 
+# Ctrl-C during a fetch from a server that never answers: git is stopped,
+# the exit is 130 and the temporary checkout is gone.
+sport=$(free_port)
+python3 - "$sport" "$t/accepted" "$t/listening" <<'P' &
+import socket, sys, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen(4)
+open(sys.argv[3], 'w').close()
+conns = []
+while True:
+    c, _ = s.accept(); conns.append(c); open(sys.argv[2], 'w').close()
+P
+pids+=($!)
+mkdir -p "$t/tmp-int"
+for _ in $(seq 300); do [ -e "$t/listening" ] && break; sleep 0.1; done
+TMPDIR=$t/tmp-int "$xb" build "git://127.0.0.1:$sport/stall.git" >"$t/int.log" 2>&1 &
+bpid=$!
+for _ in $(seq 300); do [ -e "$t/accepted" ] && break; sleep 0.1; done
+kill -INT $bpid; wait $bpid; rc=$?
+check git-interrupt-exit 130 $rc
+[ $rc = 130 ] || cat "$t/int.log"
+check git-interrupt-leaves-nothing "" "$(ls -A "$t/tmp-int")"
+
 # --- 4. the commit is the cache key: the same commit hits, a new one reruns.
 printf 'FROM busybox\nADD git://127.0.0.1:%s/repo.git#main /repo\nRUN cat /repo/sub/file > /seen\n' "$gport" > "$ctx/Dockerfile.addgit"
 build add-git -f "$ctx/Dockerfile.addgit" "$ctx"
