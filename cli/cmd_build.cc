@@ -14,6 +14,7 @@
 
 #include "cli/args.h"
 #include "cli/build_call.h"
+#include "cli/build_context.h"
 #include "cli/command.h"
 #include "cli/progress.h"
 #include "cli/store_cli.h"
@@ -33,7 +34,8 @@ namespace {
 namespace fs = std::filesystem;
 
 const std::vector<FlagSpec> kBuildFlags = {
-    {"file", 'f', true, false, "FILE  the Dockerfile (default: CONTEXT/Dockerfile)"},
+    {"file", 'f', true, false, "FILE  the Dockerfile (default: CONTEXT/Dockerfile; -: stdin)"},
+    {"build-context", 0, true, true, "NAME=VALUE  a named context: DIR, docker-image://REF, oci-layout://DIR[:TAG], a git or https URL"},
     {"tag", 't', true, true, "NAME  name the image (repeatable)"},
     {"build-arg", 0, true, true, "K=V  set a build argument (repeatable)"},
     {"target", 0, true, false, "STAGE  build this stage (default: the last)"},
@@ -140,28 +142,12 @@ int run_build(const Globals& globals, const std::vector<std::string>& args) {
     return 0;
   }
   if (a.positional().size() != 1)
-    fail(ErrorKind::usage, a.positional().empty() ? "xbuild build: missing CONTEXT (e.g. xbuild build -t NAME .)"
+    fail(ErrorKind::usage, a.positional().empty() ? "xbuild build: missing CONTEXT (e.g. xbuild build -t NAME ., or -, a tarball, a git or https URL)"
                                                   : "xbuild build: exactly one CONTEXT, got " +
                                                         std::to_string(a.positional().size()));
   apply_authfile(a);
   solver::BuildOptions opts;    // what the solver needs
   convert::DispatchOptions conv;  // what the conversion needs
-  opts.context_dir = a.positional()[0];
-  fs::path dockerfile;
-  std::string dockerfile_display;
-  if (auto f = a.value("file")) {
-    dockerfile = *f;
-    dockerfile_display = *f;
-  } else {
-    dockerfile = opts.context_dir / "Dockerfile";
-    dockerfile_display = "Dockerfile";
-    // BuildKit's dockerui falls back to the lower-case name.
-    std::error_code ec;
-    if (!fs::exists(dockerfile, ec) && fs::exists(opts.context_dir / "dockerfile", ec)) {
-      dockerfile = opts.context_dir / "dockerfile";
-      dockerfile_display = "dockerfile";
-    }
-  }
   for (const auto& kv : a.values("build-arg")) {
     auto [k, v] = split_key_value(kv);
     if (k.empty()) fail(ErrorKind::usage, "--build-arg " + kv + ": want KEY=VALUE");
@@ -213,6 +199,21 @@ int run_build(const Globals& globals, const std::vector<std::string>& args) {
   if (auto it = conv.build_args.find("SOURCE_DATE_EPOCH"); it != conv.build_args.end() && !it->second.empty())
     epoch("--build-arg ", it->second);
   opts.registry_config = globals.config_file;
+  for (const auto& c : a.values("build-context"))  // NAME=VALUE syntax before any fetch
+    if (c.find('=') == std::string::npos || c.front() == '=' || c.back() == '=')
+      fail(ErrorKind::usage, "--build-context " + c + ": want NAME=VALUE (a directory, docker-image://REF, "
+                                                      "oci-layout://DIR[:TAG], a git URL or an https URL)");
+  // CONTEXT (a directory, -, a tarball, a git or https URL) and -f (a path or -).
+  auto keep_git = conv.build_args.find("BUILDKIT_CONTEXT_KEEP_GIT_DIR");
+  BuildInputs inputs = resolve_inputs(a.positional()[0], a.value("file"),
+                                      keep_git != conv.build_args.end() && (keep_git->second == "1" || keep_git->second == "true"));
+  opts.context_dir = inputs.context_dir;
+  opts.stat_cache = !inputs.temporary;
+  const fs::path& dockerfile = inputs.dockerfile;
+  const std::string& dockerfile_display = inputs.dockerfile_display;
+  auto named_contexts = [&](store::Store& store) {
+    for (const auto& c : a.values("build-context")) conv.contexts.insert(parse_build_context(c, store, inputs));
+  };
 
   CallSpec call;
   if (auto c = a.value("print")) call = parse_call(*c);
@@ -224,6 +225,7 @@ int run_build(const Globals& globals, const std::vector<std::string>& args) {
     convert::Source source = convert::load(opts.context_dir, dockerfile, dockerfile_display);
     if (call.name != "check") return run_query(call, source.dockerfile, conv.target, conv.build_args);
     store::Store store = open_store(globals);
+    named_contexts(store);
     StoreImages images(store, opts);
     return print_check(call, source.dockerfile, convert::check(source, conv, images));
   }
@@ -266,6 +268,7 @@ int run_build(const Globals& globals, const std::vector<std::string>& args) {
       dockerfile_text = source.text;
       opts.ignored = source.ignored();
       opts.can_skip_dir = source.can_skip_dir();
+      named_contexts(store);
       StoreImages images(store, opts);
       convert::Dispatched converted = convert::convert(source, conv, images);
       warnings = std::move(converted.findings);

@@ -52,7 +52,37 @@ struct Source {
 Source load(const std::filesystem::path& context_dir, const std::filesystem::path& dockerfile,
             const std::string& display);
 
+// A --build-context NAME=VALUE as the CLI resolved it: what `FROM NAME`,
+// `COPY --from=NAME` and `RUN --mount=from=NAME` read instead of an image
+// (and a stage named NAME is replaced by it), as BuildKit's named contexts.
+struct NamedContext {
+  enum class Kind {
+    image,  // docker-image://REF (resolved through the ImageResolver), or
+            // oci-layout:// (`image` holds it, already in the store)
+    local,  // a directory (or a download the CLI made one), with its own .dockerignore
+    git,    // a repository at one ref, fetched when the build keys it
+  };
+  Kind kind = Kind::local;
+  std::string value;                   // as given: step names
+  std::optional<store::ImageRef> ref;  // image
+  std::optional<store::Image> image;   // image from an oci-layout
+  std::filesystem::path dir;           // local
+  fileop::IgnorePredicate ignored;     // local: its .dockerignore
+  fileop::SkipDirPredicate can_skip_dir;
+  fileop::GitRef git;                  // git
+};
+
+// The key BuildKit looks a name up by: an image name in its familiar form
+// without ":latest" ("docker.io/library/alpine:latest" → "alpine"); other
+// names as given.
+std::string context_name(const std::string& name);
+
+// A directory as a named context (Kind::local), with its own .dockerignore
+// (BuildKit reads NAME's .dockerignore, never the main context's).
+NamedContext local_context(const std::filesystem::path& dir, const std::string& value);
+
 struct DispatchOptions {
+  std::map<std::string, NamedContext> contexts;  // by context_name()
   std::map<std::string, std::string> build_args;
   std::string target;
   std::map<std::string, std::string> labels;

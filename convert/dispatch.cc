@@ -299,7 +299,46 @@ class Dispatcher {
     }
     bool numeric = !from.empty() && std::all_of(from.begin(), from.end(), [](char c) { return c >= '0' && c <= '9'; });
     if (numeric) fail_at(where, "invalid stage index " + from);
+    if (const NamedContext* named = find_context(from)) return context_vertex(*named, where).first;
     return image_vertex(from, where).first;
+  }
+
+  const NamedContext* find_context(const std::string& name) const {
+    if (opts_.contexts.empty()) return nullptr;
+    auto it = opts_.contexts.find(context_name(name));
+    return it == opts_.contexts.end() ? nullptr : &it->second;
+  }
+
+  // The source step of a named context (one per context): an image, or a
+  // directory or repository as a file system. The image is null for those.
+  std::pair<Vertex*, store::Image*> context_vertex(const NamedContext& c, const SourceLocation& where) {
+    if (c.kind == NamedContext::Kind::image && c.ref && !c.image) return image_vertex(c.ref->str(), where);
+    if (auto it = context_vertices_.find(&c); it != context_vertices_.end()) {
+      auto* src = dynamic_cast<SourceVertex*>(it->second);
+      return {it->second, src ? &src->image : nullptr};
+    }
+    std::unique_ptr<Vertex> v;
+    store::Image* image = nullptr;
+    if (c.kind == NamedContext::Kind::image) {
+      auto s = std::make_unique<SourceVertex>(*c.image, c.ref.value_or(store::ImageRef::parse("oci-layout")));
+      image = &s->image;
+      v = std::move(s);
+    } else if (c.kind == NamedContext::Kind::git) {
+      auto g = std::make_unique<solver::GitSourceVertex>();
+      g->ref = c.git;
+      v = std::move(g);
+    } else {
+      auto l = std::make_unique<solver::LocalSourceVertex>();
+      l->dir = c.dir;
+      l->ignored = c.ignored;
+      l->can_skip_dir = c.can_skip_dir;
+      v = std::move(l);
+    }
+    v->name = "[context] " + c.value;
+    v->location = where;
+    Vertex* raw = add_vertex(std::move(v));
+    context_vertices_[&c] = raw;
+    return {raw, image};
   }
 
   std::pair<Vertex*, store::Image*> image_vertex(const std::string& name, const SourceLocation& where) {
@@ -353,7 +392,37 @@ class Dispatcher {
       using K = frontend::InstructionKind;
       if (ins.kind == K::run || ins.kind == K::copy || ins.kind == K::add || ins.kind == K::workdir) ++st.cmd_total;
     }
-    if (st.base) {
+    const NamedContext* named = nullptr;
+    if (!st.stage->from.stage_name.empty()) named = find_context(st.stage->from.stage_name);
+    bool replaced = named != nullptr;  // BuildKit: the context is the whole stage
+    if (!named && !st.base && lower(st.base_name) != "scratch") named = find_context(st.base_name);
+    if (named) {
+      stage_for_name_ = &st;
+      auto [v, img] = context_vertex(*named, where);
+      stage_for_name_ = nullptr;
+      st.fs = v;
+      if (img) {
+        st.cmd_index = std::max(st.cmd_index, 1);
+        st.image = img->config;
+        st.image.created.clear();
+        st.image.diff_ids.clear();
+      } else {
+        // A directory or a repository: an image with nothing but a platform
+        // (and, as BuildKit's emptyImage, WORKDIR / unless it replaces a stage).
+        st.image = store::ImageConfig{};
+        if (!replaced) st.image.config.working_dir = "/";
+      }
+      auto host = store::Platform::host();
+      if (st.image.os.empty()) st.image.os = host.os;
+      if (st.image.architecture.empty()) st.image.architecture = host.architecture;
+    }
+    if (replaced) {
+      st.dispatching = false;
+      st.dispatched = true;
+      return;
+    }
+    if (named) {
+    } else if (st.base) {
       dispatch_stage(*st.base);
       st.fs = st.base->fs;
       st.image = st.base->image;
@@ -377,7 +446,7 @@ class Dispatcher {
       if (st.image.os.empty()) st.image.os = "linux";
       if (st.image.architecture.empty()) st.image.architecture = store::Platform::host().architecture;
     }
-    if (!st.base) {
+    if (!st.base && !named) {
       // The base's diff IDs are the source's layers; the export adds them back.
       st.image.diff_ids.clear();
     }
@@ -750,11 +819,13 @@ class Dispatcher {
       excludes = c.excludes;
       link = c.link;
     };
+    bool keep_git_dir = false;
     if (is_add) {
       const auto& c = std::get<frontend::AddCmd>(ins.command);
       take_shared(c);
       checksum = c.checksum;
       unpack = c.unpack;
+      keep_git_dir = c.keep_git_dir;
     } else {
       const auto& c = std::get<frontend::CopyCmd>(ins.command);
       take_shared(c);
@@ -780,6 +851,22 @@ class Dispatcher {
       fileop::CopySource cs;
       cs.pattern = ex(s);
       msg += " " + cs.pattern;
+      if (std::optional<fileop::GitRef> git; is_add && (git = fileop::GitRef::parse(cs.pattern))) {
+        // BuildKit: ADD of a repository is a git source copied to dest.
+        if (!checksum.empty()) fail_at(where, "ADD --checksum is not supported for git sources (the commit is the key)");
+        auto g = std::make_unique<solver::GitSourceVertex>();
+        g->ref = *git;
+        g->keep_git_dir = keep_git_dir;
+        g->name = "git " + git->str();
+        g->location = where;
+        Vertex* gv = add_vertex(std::move(g));
+        cs.pattern = ".";
+        cs.from_context = false;
+        v->source_inputs.push_back(InputRef{InputRef::Kind::vertex, static_cast<int>(v->deps.size())});
+        v->deps.push_back(gv);
+        v->sources.push_back(std::move(cs));
+        continue;
+      }
       bool url = cs.pattern.rfind("http://", 0) == 0 || cs.pattern.rfind("https://", 0) == 0;
       if (!url && !checksum.empty()) fail_at(where, "checksum can't be specified for non-HTTP sources");
       if (url) {
@@ -858,6 +945,7 @@ class Dispatcher {
   std::vector<StageState> states_;
   std::vector<std::unique_ptr<Vertex>> vertices_;
   std::map<std::string, SourceVertex*> sources_;
+  std::map<const NamedContext*, Vertex*> context_vertices_;
   std::map<const SourceVertex*, int> source_namer_;  // the stage index a FROM step is named for (-1: none)
   StageState* stage_for_name_ = nullptr;  // the stage whose FROM is being resolved
   int steps_ = 0;
@@ -865,6 +953,14 @@ class Dispatcher {
 };
 
 }  // namespace
+
+std::string context_name(const std::string& name) {
+  auto ref = store::ImageRef::try_parse(name);
+  if (!ref) return name;
+  std::string f = ref->familiar();
+  if (f.size() > 7 && f.compare(f.size() - 7, 7, ":latest") == 0) f.resize(f.size() - 7);
+  return f;
+}
 
 Dispatched dispatch(const frontend::Dockerfile& dockerfile, const DispatchOptions& options, ImageResolver& images) {
   return Dispatcher(dockerfile, options, images).run();

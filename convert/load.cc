@@ -137,6 +137,22 @@ Source load(const fs::path& context_dir, const fs::path& dockerfile_path, const 
   return out;
 }
 
+NamedContext local_context(const fs::path& dir, const std::string& value) {
+  if (!fs::is_directory(dir))
+    fail(ErrorKind::invalid_argument, "--build-context " + value + ": `" + dir.string() + "` is not a directory");
+  NamedContext c;
+  c.kind = NamedContext::Kind::local;
+  c.value = value;
+  c.dir = fs::absolute(dir);
+  auto ignore = std::make_shared<frontend::DockerIgnore>(frontend::read_dockerignore(
+      dir.string(), "", [&](const std::string& p) { return read_beneath(dir, p, ".dockerignore"); }));
+  if (!ignore->empty()) {
+    c.ignored = [ignore](std::string_view p, bool) { return ignore->matches(p); };
+    c.can_skip_dir = [ignore](std::string_view d) { return ignore->can_skip_dir(d); };
+  }
+  return c;
+}
+
 Dispatched convert(const Source& source, const DispatchOptions& options, ImageResolver& images) {
   const frontend::Dockerfile& df = source.dockerfile;
   Dispatched d = dispatch(df, options, images);

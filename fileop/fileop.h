@@ -240,6 +240,40 @@ class UrlCache {
 };
 
 
+// ─────────────────────────── remote contexts ─────────────────────────────
+// Contexts that are not a host directory (fileop/remote.cc): a git
+// repository at one ref, and a tar archive. Each ends in a directory.
+
+// A git repository at one ref, as buildx and BuildKit name it:
+// URL#REF:SUBDIR.
+struct GitRef {
+  std::string remote;  // what git fetches: https://…/r.git, git@host:r, git://…, ssh://…, file:///…
+  std::string ref;     // a branch, tag, full ref name or commit; "": the remote's HEAD
+  std::string subdir;  // a directory of the checkout ("" : its root), no leading or trailing '/'
+  // https://h/r.git#ref:dir, http(s) only with a path ending in .git (else
+  // a file to download: nullopt), git@h:r, git://, ssh://, file://,
+  // github.com/o/r; nullopt when text is not a git URL.
+  static std::optional<GitRef> parse(std::string_view text);
+  // As given, credentials in the URL left out: for messages and step names.
+  std::string str() const;
+};
+
+// Fetches ref.ref of ref.remote (one ref, shallow where the server allows)
+// with the machine's git, checks it out, and renames the checkout (or its
+// subdir) to `dest`, which must not exist; .git is removed unless
+// keep_git_dir (BuildKit's default). Returns the commit. Work happens in a
+// temporary directory beside dest, removed on failure or interrupt. Errors
+// are one line naming the URL: an unknown ref (not_found), an unreachable
+// or refusing remote (unavailable), no git installed (failed_precondition).
+std::string git_checkout(const GitRef& ref, const std::filesystem::path& dest, bool keep_git_dir);
+
+// A build context as a stream (stdin spooled to a file, a download): a tar
+// archive (plain, gzip, bzip2, xz, zstd) is unpacked into `dir` (which
+// exists) by common/tar_extract.h, every name and link contained and a name
+// leading out refused; anything else is a Dockerfile, returned as text (as
+// docker build reads `-`). `fd` must be seekable. Errors name `display`.
+std::optional<std::string> unpack_context(int fd, const std::filesystem::path& dir, const std::string& display);
+
 // ───────────────────────── path helpers (fuzzed) ─────────────────────────
 
 // Go filepath.Match on one string: '*' and '?' never match '/'; [a-z],

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
@@ -97,6 +98,10 @@ Fetched fetch(const std::string& url, const std::string& if_none_match, const st
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
   curl_easy_setopt(curl, CURLOPT_USERAGENT, "xbuild");
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  // The CAs as Go's client (BuildKit's) takes them: SSL_CERT_FILE replaces
+  // the system's bundle, SSL_CERT_DIR its directory (libcurl reads neither).
+  if (const char* f = std::getenv("SSL_CERT_FILE"); f && *f) curl_easy_setopt(curl, CURLOPT_CAINFO, f);
+  if (const char* d = std::getenv("SSL_CERT_DIR"); d && *d) curl_easy_setopt(curl, CURLOPT_CAPATH, d);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
   curl_easy_setopt(
       curl, CURLOPT_WRITEFUNCTION, +[](char* data, size_t size, size_t n, void* user) -> size_t {

@@ -177,6 +177,7 @@ class BuildEngine : public Engine {
 
     if (auto* e = dynamic_cast<ExecVertex*>(&v)) run_exec(*e, root, inputs);
     else if (auto* f = dynamic_cast<FileVertex*>(&v)) run_file(*f, root, inputs);
+    else if (auto* l = dynamic_cast<LocalSourceVertex*>(&v)) run_local(*l, root);
     else fail(ErrorKind::internal, "vertex " + v.name + " cannot run");
 
     // The layer is stored uncompressed: its diff ID is its digest.
@@ -320,6 +321,18 @@ class BuildEngine : public Engine {
     });
   }
 
+  // A directory as a file system: its files copied into the empty root.
+  void run_local(LocalSourceVertex& v, const std::vector<Mount>& root) {
+    fileop::CopySource cs;
+    cs.root = v.dir;
+    cs.pattern = ".";
+    cs.ignored = v.ignored;
+    cs.can_skip_dir = v.can_skip_dir;
+    fileop::CopyOptions co;
+    co.dest = "/";
+    snapshotter::with_mounted(root, [&](const fs::path& target) { fileop::copy_files(target, {cs}, co); });
+  }
+
   store::Store& store_;
   snapshotter::Snapshotter& snap_;
   const BuildOptions& opts_;
@@ -371,6 +384,11 @@ BuildRecord record_build(const Definition& d) {
       step.identifier = "docker-image://" + src->ref.str() + (src->ref.digest() ? "" : "@" + dg.str());
       if (images.insert({src->ref.str(), dg.str()}).second)
         r.images.push_back({src->ref.str(), dg, src->image.config.platform()});
+    } else if (const auto* g = dynamic_cast<const GitSourceVertex*>(v)) {
+      step.kind = "source";
+      step.identifier = g->ref.str() + "@" + g->commit;
+    } else if (dynamic_cast<const LocalSourceVertex*>(v)) {
+      step.kind = "source";  // a named directory: its files, keyed by content
     } else if (const auto* ex = dynamic_cast<const ExecVertex*>(v)) {
       step.kind = "exec";
       step.args = ex->args;
@@ -424,8 +442,11 @@ store::Image resolve_image(store::Store& store, const store::ImageRef& ref, cons
 Solved solve(store::Store& store, Definition& def, const BuildOptions& options) {
   cache::LocalCache local_cache(store);
   // The stat cache is per context directory (its absolute path names it).
-  fs::path stat_cache = local_cache.stat_cache(options.context_dir);
-  fs::create_directories(stat_cache.parent_path());
+  fs::path stat_cache;
+  if (options.stat_cache) {
+    stat_cache = local_cache.stat_cache(options.context_dir);
+    fs::create_directories(stat_cache.parent_path());
+  }
   auto hasher = std::make_unique<ContextHasher>(options.context_dir, options.ignored, options.can_skip_dir, stat_cache);
   // An unreadable stat cache costs only a re-read of the context: said, not fatal.
   for (const auto& w : hasher->warnings()) info(options, "WARNING: " + w);

@@ -192,6 +192,47 @@ std::string FileVertex::content_key() {
   }
 }
 
+std::string LocalSourceVertex::describe() const { return "local directory"; }
+
+std::string LocalSourceVertex::content_key() {
+  // The whole directory's content (path, type, mode, size, bytes of each
+  // file): the key of a copy of `.`, without a stat cache (the directory
+  // may be a temporary one).
+  if (!keys_) keys_ = std::make_unique<ContextKeys>(std::make_unique<fileop::ContextHasher>(dir, ignored, can_skip_dir));
+  fileop::ContextSelection sel;
+  sel.patterns = {"."};
+  try {
+    return keys_->key(sel);
+  } catch (Error& e) {
+    e.at(location);
+    throw;
+  }
+}
+
+std::string GitSourceVertex::describe() const {
+  nlohmann::json j;
+  j["git"] = "checkout";
+  j["subdir"] = ref.subdir;
+  j["keep_git_dir"] = keep_git_dir;
+  // .git names its remote: with it, the URL is part of the content.
+  if (keep_git_dir) j["remote"] = ref.str();
+  return dump_exact(j);
+}
+
+std::string GitSourceVertex::content_key() {
+  if (commit.empty()) {
+    checkout_ = std::make_unique<TempDir>("xbuild-git");
+    dir = checkout_->path() / "tree";
+    try {
+      commit = fileop::git_checkout(ref, dir, keep_git_dir);
+    } catch (Error& e) {
+      e.at(location);
+      throw;
+    }
+  }
+  return "commit " + commit;
+}
+
 void attach_context(const std::vector<std::unique_ptr<Vertex>>& steps, const BuildContext& context) {
   for (const auto& v : steps) {
     if (auto* e = dynamic_cast<ExecVertex*>(v.get())) {

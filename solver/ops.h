@@ -61,6 +61,41 @@ class SourceVertex : public Vertex {
   store::ImageRef ref;
 };
 
+// A directory of the host as a file system (a named build context: a
+// directory, or a tarball the CLI unpacked): its files, owned by 0:0 as
+// the context's are, minus its own .dockerignore; keyed by their content,
+// never by the directory's path. Runs as a copy into an empty snapshot.
+class LocalSourceVertex : public Vertex {
+ public:
+  LocalSourceVertex() { kind = Kind::file; }
+  std::string describe() const override;
+  std::string content_key() override;
+
+  std::filesystem::path dir;
+  IgnorePredicate ignored;
+  SkipDirPredicate can_skip_dir;
+
+ protected:
+  std::unique_ptr<ContextKeys> keys_;  // made by the first content_key()
+};
+
+// A git repository at one ref (a named git context, ADD of a git URL):
+// keyed by the commit the ref resolves to, so a new commit reruns what
+// depends on it and the same commit hits. content_key() fetches it (the
+// checkout is kept in a temporary directory until the build ends).
+class GitSourceVertex : public LocalSourceVertex {
+ public:
+  std::string describe() const override;
+  std::string content_key() override;
+
+  fileop::GitRef ref;
+  bool keep_git_dir = false;
+  std::string commit;  // filled by content_key()
+
+ private:
+  std::unique_ptr<TempDir> checkout_;
+};
+
 // Where a RUN mount or a COPY source reads from.
 struct InputRef {
   enum class Kind { context, vertex, none };

@@ -80,6 +80,9 @@ struct BuildOptions {
   // binds leave out (empty: nothing).
   IgnorePredicate ignored;
   SkipDirPredicate can_skip_dir;
+  // false: a context made for this build only (a git checkout, an unpacked
+  // tarball) keeps no stat cache in the store (its path is never seen again).
+  bool stat_cache = true;
   bool no_cache = false;                 // no remote cache either (the steps say whether they use the local one)
   PullPolicy pull = PullPolicy::missing;  // resolve_image()
   std::optional<uint64_t> memory_bytes;  // --memory, every RUN
