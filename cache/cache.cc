@@ -24,6 +24,8 @@ Layer Layer::from_json(const json& j) {
 json CacheRecord::to_json() const {
   json j = {{"v", kVersion}, {"snapshot", snapshot}, {"layers", json::array()}};
   for (const auto& l : layers) j["layers"].push_back(l.to_json());
+  if (!step.empty()) j["step"] = step;
+  if (!inputs.empty()) j["inputs"] = inputs.to_json();
   return j;
 }
 
@@ -33,16 +35,20 @@ CacheRecord CacheRecord::from_json(const json& j) {
   CacheRecord r;
   r.snapshot = j.at("snapshot").get<std::string>();
   for (const auto& l : j.at("layers")) r.layers.push_back(Layer::from_json(l));
+  r.step = j.value("step", std::string());
+  if (auto it = j.find("inputs"); it != j.end()) r.inputs = StepInputs::from_json(*it);
   return r;
 }
 
 namespace {
 constexpr std::string_view kUrlRecords = "http";
+constexpr std::string_view kStepRecords = "steps";
 // The record file of a key: its hex digest (what every xbuild since the first wrote).
 std::string name_of(const CacheKey& key) { return std::string(key.hex()); }
 }  // namespace
 
-LocalCache::LocalCache(store::Store& store) : store_(store), records_(store.records("cache")) {}
+LocalCache::LocalCache(store::Store& store)
+    : store_(store), records_(store.records("cache")), steps_(store.records(kStepRecords)) {}
 
 std::optional<CacheRecord> LocalCache::get(const CacheKey& key) const {
   try {
@@ -59,6 +65,43 @@ void LocalCache::put(const CacheKey& key, const CacheRecord& record) {
 }
 
 void LocalCache::touch(const CacheKey& key) { records_.touch(name_of(key)); }
+
+// An identity is named by its digest (it holds paths and blanks); the key is
+// kept as bare hex, so that gc's scan of other records for blob digests
+// (Store::digests_in_records) never takes it for one.
+std::optional<CacheKey> LocalCache::last_key(std::string_view step) const {
+  try {
+    auto j = steps_.get_json(std::string(Digest::of(step).hex()));
+    if (!j || j->value("v", 0) != 1 || j->value("step", std::string()) != step) return std::nullopt;
+    return Digest::parse("sha256:" + j->at("key").get<std::string>());
+  } catch (const std::exception&) {
+    return std::nullopt;  // unreadable: as if never built
+  }
+}
+
+void LocalCache::set_last_key(std::string_view step, const CacheKey& key) {
+  steps_.put_json(std::string(Digest::of(step).hex()),
+                  json{{"v", 1}, {"step", std::string(step)}, {"key", std::string(key.hex())}});
+}
+
+std::vector<std::string> LocalCache::sweep_steps(bool all, bool remove) {
+  std::vector<std::string> out;
+  for (const auto& name : steps_.list()) {
+    bool gone = all;
+    if (!gone) {
+      try {
+        auto j = steps_.get_json(name);
+        gone = !j || !records_.get(j->at("key").get<std::string>());
+      } catch (const std::exception&) {
+        gone = true;
+      }
+    }
+    if (!gone) continue;
+    out.push_back("step " + name);
+    if (remove) steps_.remove(name);
+  }
+  return out;
+}
 
 std::vector<LocalCache::Entry> LocalCache::entries() const {
   std::vector<Entry> out;

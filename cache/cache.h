@@ -51,14 +51,65 @@ struct Layer {
 // ---------------------------------------------------------------------------
 // Local cache records
 
+// What a step's key was made of, part by part, kept with its cache record so
+// that a later miss of the same step can say which input changed (ninja's
+// -d explain; docs/dev/cache.md, "Why a step missed"). Neutral data: convert/
+// names the operation's parts ("instruction", "arg:NAME", "env:NAME", …),
+// fileop/ lists the files a copy selects, the solver adds "parent", "base",
+// "input:N". Never a secret's value.
+struct StepInputs {
+  // One selected file: its path in the context ('/' at the end for a
+  // directory), mode (st_mode) and content fingerprint; with count > 0 a
+  // summary of `count` entries under `path` (bounded lists, set_files).
+  struct File {
+    std::string path;
+    uint32_t mode = 0;
+    std::string content;
+    uint32_t count = 0;
+    bool operator==(const File&) const = default;
+  };
+  static constexpr size_t kMaxFiles = 256;  // per part; beyond, one summary per top-level directory
+  static constexpr size_t kMaxText = 80;    // shown text, in bytes
+  struct Part {
+    std::string name;         // "instruction", "arg:VERSION", "files", "base", …
+    std::string fingerprint;  // what is compared: a digest, or the value itself
+    std::string text;         // what a change shows ("RUN make", an arg's value); may be ""
+    bool weak = false;        // told only when no other part explains a change
+    std::vector<File> files;  // a file set's entries, sorted by path
+    bool operator==(const Part&) const = default;
+  };
+  std::vector<Part> parts;
+
+  // Adds a part (text cut to kMaxText); returns it for files.
+  Part& add(std::string name, std::string fingerprint, std::string text = {}, bool weak = false);
+  // The files of a part, bounded: up to kMaxFiles entries as given, else one
+  // summary entry per top-level directory (at most kMaxFiles).
+  static void set_files(Part& part, std::vector<File> files);
+  const Part* find(std::string_view name) const;
+  bool empty() const { return parts.empty(); }
+  nlohmann::json to_json() const;
+  static StepInputs from_json(const nlohmann::json& j);  // throws on a malformed description
+  bool operator==(const StepInputs&) const = default;
+};
+
+// Why a step whose inputs were `before` misses with `now`: its changed parts,
+// in now's order, weak ones only when nothing else changed, in one line
+// ("build arg V changed: 1 → 2; src/app.py: content changed"). "" when the
+// descriptions are the same.
+std::string explain_change(const StepInputs& before, const StepInputs& now);
+
 // What one step yielded: the committed snapshot that holds its file system
 // unpacked ("" when only the layers are known, e.g. a remote hit kept
 // locally), and its layer chain from the bottom up. On disk as
-// {"v":1,"snapshot":"build-<key hex>","layers":[Layer…]}.
+// {"v":1,"snapshot":"build-<key hex>","layers":[Layer…]}, and, since issue
+// 22, "step" and "inputs" when known: optional fields, so that records of
+// earlier xbuilds read as before and earlier xbuilds still read these.
 struct CacheRecord {
   static constexpr int kVersion = 1;
   std::string snapshot;
   std::vector<Layer> layers;
+  std::string step;   // the step's identity (Dockerfile location and stage); "" if unknown
+  StepInputs inputs;  // what its key was made of; empty if unknown
 
   nlohmann::json to_json() const;
   // Throws Error(failed_precondition, "unknown record version") for another
@@ -83,6 +134,14 @@ class LocalCache {
   std::optional<CacheRecord> get(const CacheKey& key) const;
   void put(const CacheKey& key, const CacheRecord& record);
   void touch(const CacheKey& key);  // used now (least recently used goes first)
+
+  // The key last recorded for a step identity (what a miss is compared
+  // with), in records "steps", one small file per identity. sweep_steps()
+  // removes the entries whose record is gone (all of them with all) and
+  // returns their names, for gc.
+  std::optional<CacheKey> last_key(std::string_view step) const;
+  void set_last_key(std::string_view step, const CacheKey& key);
+  std::vector<std::string> sweep_steps(bool all, bool remove);
 
   // Every record, readable or not, for gc.
   struct Entry {
@@ -119,6 +178,7 @@ class LocalCache {
  private:
   store::Store& store_;
   store::Records records_;
+  store::Records steps_;
 };
 
 // ---------------------------------------------------------------------------

@@ -40,6 +40,7 @@ class PlainDisplay : public ProgressDisplay {
         break;
       case ProgressEvent::Kind::step_started:
         fprintf(out_, "#%d %s\n", ev.step, ev.name.c_str());
+        if (!ev.reason.empty()) fprintf(out_, "#%d cache miss: %s\n", ev.step, ev.reason.c_str());
         break;
       case ProgressEvent::Kind::step_cached:
         fprintf(out_, "#%d %s\n#%d CACHED\n", ev.step, ev.name.c_str(), ev.step);
@@ -95,6 +96,7 @@ class JsonDisplay : public ProgressDisplay {
     if (!ev.name.empty()) j["name"] = ev.name;
     if (!ev.text.empty()) j["text"] = ev.text;
     if (!ev.output.empty()) j["output"] = ev.output;
+    if (!ev.reason.empty()) j["cache_miss"] = ev.reason;
     if (ev.kind == ProgressEvent::Kind::step_log) j["stream"] = ev.stderr_stream ? "stderr" : "stdout";
     if (ev.elapsed.count()) j["elapsed"] = std::chrono::duration<double>(ev.elapsed).count();
     std::lock_guard lock(mu_);
@@ -132,6 +134,7 @@ class TtyDisplay : public ProgressDisplay {
         case ProgressEvent::Kind::step_started:
           s.state = State::running;
           s.started = Clock::now();
+          s.reason = ev.reason;
           break;
         case ProgressEvent::Kind::step_cached:
           s.state = State::cached;
@@ -187,6 +190,7 @@ class TtyDisplay : public ProgressDisplay {
     Clock::duration elapsed{};
     std::deque<std::string> logs;
     std::string partial;
+    std::string reason;  // why it missed the cache
   };
 
   Step& step(const ProgressEvent& ev) {
@@ -234,6 +238,9 @@ class TtyDisplay : public ProgressDisplay {
       if (s.state == State::failed) line = "\x1b[31m" + line + "\x1b[0m";
       else if (s.state == State::running) line = "\x1b[34m" + line + "\x1b[0m";
       lines.push_back(line);
+      // Why it runs, folded away once it is done.
+      if ((s.state == State::running || s.state == State::failed) && !s.reason.empty())
+        lines.push_back("\x1b[2m => => cache miss: " + fit(s.reason, w > 20 ? w - 20 : w) + "\x1b[0m");
       if (s.state == State::running || s.state == State::failed)
         for (auto& l : s.logs) lines.push_back("\x1b[2m => => " + fit(l, w - 7) + "\x1b[0m");
     }

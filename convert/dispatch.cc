@@ -521,6 +521,62 @@ class Dispatcher {
     return prefix_step(&st, text);
   }
 
+  // What explains a miss of this step later (cache::StepInputs, docs/dev/cache.md):
+  // its identity (Dockerfile location, stage, platform; the n-th step of a
+  // line when ONBUILD triggers share it) and the instruction as written.
+  void describe_step(StageState& st, const Instruction& ins, Vertex& v) {
+    std::string id = ins.location.file + ":" + std::to_string(ins.location.line) + " " + stage_label(st) + " " +
+                     st.image.os + "/" + st.image.architecture;
+    int n = step_ids_[id]++;
+    v.step = n ? id + " #" + std::to_string(n + 1) : id;
+    std::string first = ins.original.substr(0, ins.original.find('\n'));
+    v.inputs.add("instruction", Digest::of(ins.original).str(), first);
+  }
+
+  // A value as a part's fingerprint: itself when short, else its digest.
+  static std::string value_fp(const std::string& value) {
+    return value.size() <= 64 ? "=" + value : Digest::of(value).str();
+  }
+
+  void describe_run(StageState& st, const Instruction& ins, ExecVertex& v, bool shell_form) {
+    describe_step(st, ins, v);
+    auto& in = v.inputs;
+    if (shell_form) {
+      std::vector<std::string> shell = st.image.config.shell ? *st.image.config.shell
+                                                             : std::vector<std::string>{"/bin/sh", "-c"};
+      in.add("shell", value_fp(join_words(shell)), join_words(shell));
+    }
+    for (const auto& kv : v.env) {
+      size_t eq = kv.find('=');
+      std::string k = kv.substr(0, eq), val = eq == std::string::npos ? "" : kv.substr(eq + 1);
+      bool arg = std::any_of(st.build_args.begin(), st.build_args.end(), [&](auto& p) { return p.first == k; });
+      in.add((arg ? "arg:" : "env:") + k, value_fp(val), val);
+    }
+    in.add("workdir", value_fp(v.cwd), v.cwd);
+    in.add("user", value_fp(v.user), v.user);
+    in.add("network", v.network, v.network);
+    if (v.insecure) in.add("security", "insecure", "insecure");
+    if (v.hostname != ExecVertex::kDefaultHostname) in.add("hostname", value_fp(v.hostname), v.hostname);
+    for (const auto& m : v.mounts) {
+      const MountSpec& sp = m.spec;
+      std::string fp = std::to_string(static_cast<int>(sp.type)) + " " + sp.source + " " + sp.id + " " +
+                       std::to_string(static_cast<int>(sp.sharing)) + " " + (sp.read_only ? "ro" : "rw") + " " +
+                       std::to_string(sp.mode.value_or(0)) + " " + std::to_string(sp.uid.value_or(0)) + ":" +
+                       std::to_string(sp.gid.value_or(0)) + " " + (sp.required ? "required" : "") + " " + sp.env + " " +
+                       std::to_string(sp.size_bytes.value_or(0)) + " " + std::to_string(m.input.dep);
+      // A secret by its id only, never its value (which no step description has).
+      if (sp.type == MountSpec::Type::secret) {
+        in.add("secret:" + sp.id, value_fp(sp.target + " " + fp), sp.id);
+        continue;
+      }
+      std::string text = sp.type == MountSpec::Type::cache ? "type=cache,id=" + sp.id
+                         : sp.type == MountSpec::Type::tmpfs
+                             ? "type=tmpfs"
+                             : "type=bind,source=" + (sp.source.empty() ? "." : sp.source);
+      in.add("mount:" + sp.target, value_fp(fp), text);
+    }
+  }
+
   void dispatch_instruction(StageState& st, const Instruction& ins) {
     const SourceLocation& where = ins.location;
     auto ex = [&](const std::string& w) { return expand(w, st, where); };
@@ -607,6 +663,8 @@ class Dispatcher {
           v->parent = st.fs;
           v->location = where;
           v->name = step_name(st, ins);
+          describe_step(st, ins, *v);
+          v->inputs.add("user", "=" + v->mkdir_user, v->mkdir_user);
           st.fs = add_vertex(std::move(v));
         }
         history(st, "WORKDIR " + wd, layer);
@@ -789,6 +847,7 @@ class Dispatcher {
     v->parent = st.fs;
     v->location = where;
     v->name = step_name(st, ins);
+    describe_run(st, ins, *v, c.command.prepend_shell);
     st.fs = add_vertex(std::move(v));
 
     // BuildKit's history line: "RUN |2 A=1 B=2 /bin/sh -c …".
@@ -932,6 +991,11 @@ class Dispatcher {
     v->parent = st.fs;
     v->location = where;
     v->name = step_name(st, ins);
+    describe_step(st, ins, *v);
+    // As expanded: a changed ARG they use shows here (weak: the instruction or
+    // the files usually say more).
+    v->inputs.add("sources", value_fp(msg), msg, true);
+    v->inputs.add("workdir", value_fp(v->options.workdir), v->options.workdir);
     st.fs = add_vertex(std::move(v));
     history(st, msg + " # buildkit", true);
   }
@@ -946,6 +1010,7 @@ class Dispatcher {
   std::vector<std::unique_ptr<Vertex>> vertices_;
   std::map<std::string, SourceVertex*> sources_;
   std::map<const NamedContext*, Vertex*> context_vertices_;
+  std::map<std::string, int> step_ids_;              // describe_step: steps per identity
   std::map<const SourceVertex*, int> source_namer_;  // the stage index a FROM step is named for (-1: none)
   StageState* stage_for_name_ = nullptr;  // the stage whose FROM is being resolved
   int steps_ = 0;

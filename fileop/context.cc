@@ -406,7 +406,9 @@ ContextHasher::ContextHasher(std::filesystem::path context_dir, IgnorePredicate 
 
 ContextHasher::~ContextHasher() = default;
 
-Digest ContextHasher::key(const ContextSelection& selection) {
+Digest ContextHasher::key(const ContextSelection& selection) { return key(selection, nullptr); }
+
+Digest ContextHasher::key(const ContextSelection& selection, std::vector<Listed>* listing) {
   Impl& im = *impl_;
   PatternMatcher excludes(selection.excludes, "--exclude");
   SelectFilter filter;
@@ -460,6 +462,26 @@ Digest ContextHasher::key(const ContextSelection& selection) {
     groups.push_back(std::move(g));
   }
   im.fill_hashes(recs);
+
+  if (listing) {
+    static const char hex[] = "0123456789abcdef";
+    for (const Record& r : recs) {
+      if (r.type == 'D') continue;  // a copied directory's own top: no stat of its own here
+      Listed l{r.root_rel.empty() ? r.path : r.root_rel, uint32_t(r.st.st_mode), {}};
+      if (r.type == 'd') {
+        l.path += "/";
+      } else if (r.type == 'f' && r.hardlink) {
+        l.content = "= " + r.link;
+      } else if (r.type == 'f') {
+        for (unsigned char c : r.hash) (l.content += hex[c >> 4]) += hex[c & 15];
+      } else if (r.type == 'l') {
+        l.content = "-> " + r.link;
+      } else {
+        l.content = "device " + std::to_string(uint64_t(r.st.st_rdev));
+      }
+      listing->push_back(std::move(l));
+    }
+  }
 
   // The canonical encoding: every field length-prefixed or fixed-width, so
   // that no two selections encode alike. Owners are 0:0 (context files are

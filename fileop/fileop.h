@@ -167,6 +167,15 @@ class ContextHasher {
   // each, in a canonical length-prefixed encoding, sha256. Throws not_found
   // naming the pattern when a source does not exist, as copy_files would.
   Digest key(const ContextSelection& selection);
+  // The same, and what was selected, for explaining a cache miss: each
+  // entry's path in the context ('/' at the end for a directory), st_mode
+  // and content fingerprint (a file's XXH3-128, "-> target" for a symlink).
+  struct Listed {
+    std::string path;
+    uint32_t mode = 0;
+    std::string content;
+  };
+  Digest key(const ContextSelection& selection, std::vector<Listed>* listing);
 
   // Writes the stat cache atomically (last writer wins). No-op without a file.
   void save();

@@ -187,6 +187,10 @@ struct Sweep {
       std::erase_if(kept, [&](const CacheRecord& r) { return dropped.count(r.name) > 0; });
     }
 
+    // The step index (what a miss is explained with) names records: an
+    // entry whose record went goes too. Tiny files, not reported.
+    recs.sweep_steps(opts.all, !opts.dry_run);
+
     // What stays reachable.
     Roots roots = image_roots(st);
     std::set<Digest> keep_blobs = roots.image_blobs;

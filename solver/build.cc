@@ -109,6 +109,43 @@ class BuildEngine : public Engine {
     return hit;
   }
 
+  // The step index is per context directory: the same Dockerfile line of
+  // another project is not this step's previous build.
+  std::string step_identity(const Vertex& v) const {
+    return fs::absolute(opts_.context_dir).lexically_normal().string() + "\n" + v.step;
+  }
+
+  std::optional<Previous> previous(const Vertex& v) override {
+    if (v.step.empty()) return std::nullopt;
+    std::optional<CacheKey> key = records_.last_key(step_identity(v));
+    if (!key) return std::nullopt;
+    auto rec = records_.get(*key);
+    if (!rec) return Previous{*key, {}, true};
+    return Previous{*key, std::move(rec->inputs), false};
+  }
+
+  void on_miss(Vertex& v, const CacheKey& key, const cache::StepInputs& inputs, const std::string& reason) override {
+    std::lock_guard lock(mu_);
+    misses_.insert_or_assign(&v, Miss{key, inputs, reason});
+  }
+
+  // A hit on a step built from other inputs than the last build of that
+  // step: the next miss is explained against this one. Written only when it
+  // changed, so that a cached rebuild reads one small file and writes none.
+  void on_hit(Vertex& v, const CacheKey& key) override {
+    if (v.step.empty()) return;
+    {
+      std::lock_guard lock(mu_);
+      if (remote_hits_.count(key)) return;  // no local record to compare with
+    }
+    std::string id = step_identity(v);
+    try {
+      if (records_.last_key(id) != key) records_.set_last_key(id, key);
+    } catch (const std::exception&) {
+      // Only an explanation's accuracy depends on it.
+    }
+  }
+
   // The layer chain of a step this build ran or found, or the local or a
   // remote cache knows (for --cache-to).
   std::optional<std::vector<Layer>> known(const CacheKey& key) {
@@ -198,7 +235,13 @@ class BuildEngine : public Engine {
     FsState out{name, parent.layers};
     out.layers.push_back(Layer{lr.diff_id, blob, lr.size, std::string(store::media_type::oci_layer),
                                store::rfc3339(std::chrono::system_clock::now())});
-    records_.put(key, cache::CacheRecord{name, out.layers});
+    cache::CacheRecord rec{name, out.layers, v.step, {}};
+    {
+      std::lock_guard lock(mu_);
+      if (auto m = misses_.find(&v); m != misses_.end() && m->second.key == key) rec.inputs = m->second.inputs;
+    }
+    records_.put(key, rec);
+    if (!v.step.empty()) records_.set_last_key(step_identity(v), key);
     remember(key, out.layers, false);
     return out;
   }
@@ -212,7 +255,14 @@ class BuildEngine : public Engine {
   void on_cached(Vertex& v, std::chrono::steady_clock::duration d) override {
     emit(ProgressEvent::Kind::step_cached, v, "", d);
   }
-  void on_started(Vertex& v) override { emit(ProgressEvent::Kind::step_started, v, "", {}); }
+  void on_started(Vertex& v) override {
+    std::string reason;
+    {
+      std::lock_guard lock(mu_);
+      if (auto m = misses_.find(&v); m != misses_.end()) reason = m->second.reason;
+    }
+    emit(ProgressEvent::Kind::step_started, v, "", {}, false, std::move(reason));
+  }
 
   void on_done(Vertex& v, std::chrono::steady_clock::duration d) override {
     emit(ProgressEvent::Kind::step_done, v, "", d);
@@ -224,9 +274,10 @@ class BuildEngine : public Engine {
   // Events name a step by its id; the display numbers them and keeps the
   // last lines of their output (cli/progress).
   void emit(ProgressEvent::Kind kind, Vertex& v, std::string text, std::chrono::steady_clock::duration d,
-            bool err = false) {
+            bool err = false, std::string reason = {}) {
     if (!opts_.progress) return;
     ProgressEvent ev;
+    ev.reason = std::move(reason);
     ev.kind = kind;
     ev.step = v.id;
     ev.name = v.name;
@@ -340,6 +391,12 @@ class BuildEngine : public Engine {
   cache::RemoteCache* remote_;
   std::map<CacheKey, std::vector<Layer>> known_;
   std::set<CacheKey> remote_hits_;
+  struct Miss {
+    CacheKey key;
+    cache::StepInputs inputs;
+    std::string reason;
+  };
+  std::map<const Vertex*, Miss> misses_;  // under mu_
   std::mutex unpack_mu_;
   std::mutex mu_;
   MountManager mounts_;

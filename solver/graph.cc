@@ -9,6 +9,7 @@ namespace xb::solver {
 struct Graph::Slot {
   std::mutex key_mu;
   std::optional<CacheKey> key;
+  std::string content;  // digest of content_key(), for an explanation
   std::mutex solve_mu;
   std::optional<FsState> result;
 };
@@ -59,6 +60,7 @@ CacheKey Graph::key(Vertex& v) {
     throw;
   }
   put_field(h, "content", content);
+  s.content = Digest::of(content).str();
   put_field(h, "parent", v.parent ? key(*v.parent).str() : "");
   for (Vertex* d : v.deps) put_field(h, "dep", key(*d).str());
   s.key = h.finish();
@@ -79,6 +81,7 @@ FsState Graph::solve(Vertex& v) {
   auto start = std::chrono::steady_clock::now();
   if (!v.ignore_cache) {
     if (auto hit = engine_.lookup(k)) {
+      engine_.on_hit(v, k);
       report_cached_inputs(v);
       if (first_report(v)) engine_.on_cached(v, std::chrono::steady_clock::now() - start);
       std::lock_guard sl(stats_mu_);
@@ -128,6 +131,18 @@ FsState Graph::solve_uncached(Vertex& v, Slot& s) {
   } release{this};
 
   check_interrupt();  // a signal stops the build before its next step
+  {
+    // Only a miss is explained: a cached build pays nothing for it.
+    cache::StepInputs inputs;
+    std::string reason;
+    try {
+      inputs = inputs_of(v, s);
+      reason = explain_miss(v.ignore_cache, k, engine_.previous(v), inputs);
+    } catch (const std::exception& e) {
+      reason = "unknown (" + std::string(e.what()) + ")";  // never fails the build
+    }
+    engine_.on_miss(v, k, inputs, reason);
+  }
   first_report(v);
   engine_.on_started(v);
   auto start = std::chrono::steady_clock::now();
@@ -142,6 +157,39 @@ FsState Graph::solve_uncached(Vertex& v, Slot& s) {
     engine_.on_failed(v, e, std::chrono::steady_clock::now() - start);
     throw;
   }
+}
+
+namespace {
+// What the display shows of an input: an image by reference and digest.
+std::string input_text(const Vertex& v) {
+  if (const cache::StepInputs::Part* p = v.inputs.find("image")) return p->text;
+  return v.name;
+}
+}  // namespace
+
+cache::StepInputs Graph::inputs_of(Vertex& v, Slot& s) {
+  cache::StepInputs in = v.inputs;
+  v.describe_inputs(in);
+  if (v.parent)
+    in.add(v.parent->kind == Vertex::Kind::source ? "base" : "parent", key(*v.parent).str(), input_text(*v.parent));
+  for (size_t i = 0; i < v.deps.size(); ++i)
+    in.add("input:" + std::to_string(i), key(*v.deps[i]).str(), input_text(*v.deps[i]));
+  if (!key_salt_.empty()) in.add("build setting", key_salt_, key_salt_);
+  in.add("operation", Digest::of(v.describe()).str(), "", true);
+  in.add("content", s.content, "", true);
+  return in;
+}
+
+std::string explain_miss(bool no_cache, const CacheKey& key, const std::optional<Engine::Previous>& previous,
+                         const cache::StepInputs& now) {
+  if (no_cache) return "--no-cache";
+  if (!previous) return "never built";
+  if (previous->gone) return "never built (its last build is no longer in the cache)";
+  if (previous->key == key) return "its cached result is incomplete (a snapshot or layer is gone)";
+  if (previous->inputs.empty())
+    return "the last build's inputs are unknown (an older xbuild, or a remote cache, built it)";
+  std::string why = cache::explain_change(previous->inputs, now);
+  return why.empty() ? "cache key changed (another xbuild version)" : why;
 }
 
 bool Graph::first_report(const Vertex& v) {

@@ -52,6 +52,11 @@ class Vertex {
   Vertex* parent = nullptr;   // the root file system it changes (null: empty)
   std::vector<Vertex*> deps;  // other file systems it reads (COPY --from, RUN --mount from=)
   bool ignore_cache = false;  // --no-cache
+  // The same step in another build (its Dockerfile location and stage), and
+  // the named parts of its key that convert/ gives (instruction, args, env;
+  // cache::StepInputs): what a miss is explained with and its record keeps.
+  std::string step;
+  cache::StepInputs inputs;
 
   // The operation, canonically: what it runs, with which env, user, workdir,
   // mounts, network; never a secret's value.
@@ -62,6 +67,9 @@ class Vertex {
   // A source vertex yields its file system without running (an image's
   // layers); others return nullopt and are run.
   virtual std::optional<FsState> source_state() { return std::nullopt; }
+  // Adds the parts of the key that need I/O (the files a copy selects, a
+  // URL's content). Called only when the vertex misses the cache.
+  virtual void describe_inputs(cache::StepInputs&) {}
 };
 
 // How the graph reaches the world: the cache, and running a vertex. The
@@ -76,12 +84,30 @@ class Engine {
   // records the result under key.
   virtual FsState execute(Vertex& v, const CacheKey& key, const FsState& parent,
                           const std::vector<FsState>& deps) = 0;
+  // The last recorded build of v's step (Vertex::step), to explain a miss:
+  // its key and inputs (gone: the index names a record that is no more).
+  // nullopt: never built.
+  struct Previous {
+    CacheKey key;
+    cache::StepInputs inputs;
+    bool gone = false;
+  };
+  virtual std::optional<Previous> previous(const Vertex&) { return std::nullopt; }
+  // v missed and runs next: why (one line), and the inputs its record keeps.
+  virtual void on_miss(Vertex&, const CacheKey&, const cache::StepInputs&, const std::string& /*reason*/) {}
+  // v was looked up and hit: the last build of its step is now key.
+  virtual void on_hit(Vertex&, const CacheKey&) {}
   // Progress: a vertex was found in the cache / started / finished.
   virtual void on_cached(Vertex&, std::chrono::steady_clock::duration) {}
   virtual void on_started(Vertex&) {}
   virtual void on_done(Vertex&, std::chrono::steady_clock::duration) {}
   virtual void on_failed(Vertex&, const Error&, std::chrono::steady_clock::duration) {}
 };
+
+// Why a step misses, in one line: "--no-cache", "never built", or what
+// changed since the previous build of the same step (cache::explain_change).
+std::string explain_miss(bool no_cache, const CacheKey& key, const std::optional<Engine::Previous>& previous,
+                         const cache::StepInputs& now);
 
 struct SolveStats {
   int executed = 0;
@@ -110,6 +136,9 @@ class Graph {
   struct Slot;
   Slot& slot(Vertex& v);
   FsState solve_uncached(Vertex& v, Slot& s);
+  // v's inputs as its record keeps them: convert's parts, its files, its
+  // parent and inputs by key, and the operation and content as a fallback.
+  cache::StepInputs inputs_of(Vertex& v, Slot& s);
   // Whether v is reported for the first time (each vertex is shown once).
   bool first_report(const Vertex& v);
   // A cache hit on v also stands for the steps it was built from: show

@@ -38,6 +38,8 @@ nlohmann::json opt(const std::optional<T>& v) {
 
 SourceVertex::SourceVertex(store::Image img, store::ImageRef r) : image(std::move(img)), ref(std::move(r)) {
   kind = Kind::source;
+  // What a later step's "base image changed" names: the reference and what it resolved to.
+  inputs.add("image", image.target.digest.str(), ref.familiar() + "@" + image.target.digest.str());
 }
 
 // The file system an image yields is its layers' chain ID, not its manifest
@@ -104,6 +106,15 @@ std::string ExecVertex::content_key() {
     out += context->key(sel) + "\n";
   }
   return out;
+}
+
+void ExecVertex::describe_inputs(cache::StepInputs& in) {
+  for (const auto& m : mounts) {
+    if (m.spec.type != MountSpec::Type::bind || m.input.kind != InputRef::Kind::context) continue;
+    fileop::ContextSelection sel;
+    sel.patterns = {m.spec.source.empty() ? "." : m.spec.source};
+    in.add("context:" + m.spec.target, context->key(sel));
+  }
 }
 
 std::string FileVertex::describe() const {
@@ -231,6 +242,28 @@ std::string GitSourceVertex::content_key() {
     }
   }
   return "commit " + commit;
+}
+
+void FileVertex::describe_inputs(cache::StepInputs& in) {
+  if (action != Action::copy) return;
+  for (size_t i = 0; i < sources.size() && i < url_contents.size(); ++i)
+    if (url_contents[i]) in.add("url:" + sources[i].pattern, url_contents[i]->digest.str());
+  fileop::ContextSelection sel;
+  std::string shown;
+  for (size_t i = 0; i < sources.size(); ++i)
+    if (sources[i].kind == fileop::CopySource::Kind::path && source_inputs[i].kind == InputRef::Kind::context) {
+      sel.patterns.push_back(sources[i].pattern);
+      shown += (shown.empty() ? "" : " ") + sources[i].pattern;
+    }
+  if (sel.patterns.empty() || !context) return;
+  sel.excludes = options.excludes;
+  sel.parents = options.parents;
+  std::vector<fileop::ContextHasher::Listed> listed;
+  std::string key = context->key(sel, listed);
+  std::vector<cache::StepInputs::File> files;
+  files.reserve(listed.size());
+  for (auto& l : listed) files.push_back({std::move(l.path), l.mode, std::move(l.content), 0});
+  cache::StepInputs::set_files(in.add("files", key, shown), std::move(files));
 }
 
 void attach_context(const std::vector<std::unique_ptr<Vertex>>& steps, const BuildContext& context) {

@@ -40,6 +40,11 @@ class ContextKeys {
     std::lock_guard lock(mu_);
     return hasher_->key(selection).str();
   }
+  // The key and what it selected (for explaining a miss).
+  std::string key(const fileop::ContextSelection& selection, std::vector<fileop::ContextHasher::Listed>& listing) {
+    std::lock_guard lock(mu_);
+    return hasher_->key(selection, &listing).str();
+  }
   void save() {
     std::lock_guard lock(mu_);
     hasher_->save();
@@ -130,6 +135,7 @@ class ExecVertex : public Vertex {
   static constexpr std::string_view kDefaultHostname = "buildkitsandbox";
   std::string describe() const override;
   std::string content_key() override;
+  void describe_inputs(cache::StepInputs& in) override;  // the context each bind mount reads
 
   std::vector<std::string> args;
   std::vector<std::string> env;  // "K=V": image env, then build args
@@ -161,6 +167,7 @@ class FileVertex : public Vertex {
   enum class Action { copy, mkdir };
   std::string describe() const override;
   std::string content_key() override;
+  void describe_inputs(cache::StepInputs& in) override;  // the files it selects, each URL's content
   // Where to show an error about one of the sources: the instruction's
   // line, the column of the source the message names (else 1).
   SourceLocation source_location(const Error& e) const;

@@ -55,6 +55,7 @@ struct ProgressEvent {
   std::string name;      // "[2/5] RUN apt-get update" or "[internal] load metadata for …"
   std::string text;      // step_log: the bytes; step_failed/info: the message
   std::string output;    // step_failed: the step's last lines of output (up to 20; cli/progress fills it)
+  std::string reason;    // step_started: why it missed the cache, one line ("never built", "src/a: content changed")
   bool stderr_stream = false;
   std::chrono::steady_clock::duration elapsed{};  // step_cached/done/failed
 };
