@@ -459,7 +459,7 @@ RemoteCache::RemoteCache(store::Store& store, const std::vector<CacheSpec>& spec
       }
       if (warn)
         warn("importing cache from " + c.first->name() + ": " + std::to_string(c.second.records.size()) +
-             " steps, " + std::to_string(c.second.layers.size()) + " layers" +
+             " steps, " + std::to_string(c.second.layers.size() - c.second.mounts.size()) + " layers" +
              (c.second.mounts.empty() ? "" : ", " + std::to_string(c.second.mounts.size()) + " cache mounts"));
       for (const auto& l : c.second.layers) blob_source_.emplace(l.blob, c.first.get());
       sources_.push_back(std::move(c.first));

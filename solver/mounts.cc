@@ -152,8 +152,12 @@ void MountManager::restore_cache_mount(const MountSpec& m, const fs::path& base)
   ::chmod(tmp.path().c_str(), m.mode.value_or(0755));
   if (::chown(tmp.path().c_str(), m.uid.value_or(0), m.gid.value_or(0)) < 0) throw_errno("chown", tmp.path().string());
   if (!opts_.restore(id, tmp.path())) return;
-  // Over an empty directory too (rename replaces an empty one atomically).
-  if (::rename(tmp.path().c_str(), base.c_str()) < 0) throw_errno("rename", base.string());
+  // Over an empty directory too (rename replaces an empty one atomically);
+  // one a step without the lock (sharing=shared) filled meanwhile is kept.
+  if (::rename(tmp.path().c_str(), base.c_str()) < 0) {
+    if (errno == ENOTEMPTY || errno == EEXIST) return;
+    throw_errno("rename", base.string());
+  }
   tmp.release();
 }
 
