@@ -202,6 +202,12 @@ struct CacheSpec {
   // --cache-to: how built layers leave the machine (compression=gzip|zstd|uncompressed).
   store::Compression compression = store::Compression::gzip;
   std::optional<int> compression_level;  // compression-level=N
+  // RUN --mount=type=cache contents (docs/dev/cache.md, "Cache mounts"):
+  // --cache-to mounts=true exports them (default false); --cache-from
+  // restores them unless mounts=false. mounts-max-size=SIZE (--cache-to)
+  // leaves out, with a note, a mount of more bytes than that.
+  bool mounts = false;
+  std::optional<uint64_t> mounts_max_size;
 
   // flag is "--cache-from" or "--cache-to" (what the error names and which keys are allowed).
   static CacheSpec parse(std::string_view flag, std::string_view text);
@@ -211,20 +217,28 @@ struct CacheSpec {
 inline constexpr std::string_view kCacheConfigMediaType = "application/vnd.xbuild.cache.config.v1+json";
 // The top-level field of an image config that holds inline cache metadata.
 inline constexpr std::string_view kInlineCacheField = "xbuild.cache.v1";
+// The annotation of a cache manifest's layer that holds a cache mount's
+// contents: the mount's id (its whole identity: one directory per id).
+inline constexpr std::string_view kCacheMountAnnotation = "org.xbuild.cache-mount.id";
 
 // The metadata of one remote cache: layers (unique by blob), and per cache
 // key the layer chain (indices into layers, bottom up) its step yields.
 struct CacheMetadata {
   std::vector<Layer> layers;
   std::map<CacheKey, std::vector<size_t>> records;
+  // Cache mount contents by id: a tar of the mount directory, listed after
+  // `layers` in the manifest, annotated kCacheMountAnnotation.
+  std::map<std::string, Layer> mounts;
 
   // Adds a record; its layers are added unless present (by blob digest).
   void add(const CacheKey& key, const std::vector<Layer>& chain);
   std::vector<Layer> chain(const CacheKey& key) const;
 
   // The cache config blob: {"version":1,"diff_ids":[…],"records":[…]};
-  // layers[i] is the manifest's layers[i] (blob, size, media type).
+  // layers[i] is the manifest's layers[i] (blob, size, media type), the
+  // mounts follow (manifest_layers()).
   std::string config_json() const;
+  std::vector<store::Descriptor> manifest_layers() const;
   // Reads a cache config against its manifest's layers. Throws
   // Error(invalid_argument) naming what is wrong, or (failed_precondition)
   // for a version this xbuild cannot read.
@@ -269,11 +283,15 @@ class RemoteCache {
   void ensure_blobs(const std::vector<Layer>& layers);
   bool can_fetch(const Digest& blob) const { return blob_source_.count(blob) > 0; }
   size_t records() const;
+  // The contents of cache mount `id` in the first cache that has them and
+  // was not imported with mounts=false, and that cache's name. Nothing is fetched.
+  std::optional<std::pair<Layer, std::string>> mount(const std::string& id) const;
 
  private:
   store::Store& store_;
   std::vector<std::unique_ptr<CacheSource>> sources_;
   std::vector<CacheMetadata> caches_;
+  std::vector<bool> restore_mounts_;  // per cache: its spec did not say mounts=false
   std::map<Digest, CacheSource*> blob_source_;
   std::mutex mu_;
   std::map<Digest, std::shared_ptr<std::mutex>> blob_locks_;
@@ -292,6 +310,15 @@ struct CacheExport {
   std::vector<Record> records;
   std::vector<Layer> image_layers;
   std::shared_ptr<RemoteCache> remote;
+  // Cache mounts by id, for mounts=true: the ids the build's RUN steps use
+  // (filled by solve()) and, once packed (solver::export_cache), a tar of
+  // each directory in the store, or an imported cache's layer of it.
+  struct Mount {
+    uint64_t bytes = 0;          // of the directory (the size cap compares these)
+    std::optional<Layer> layer;  // none: empty, or larger than every cap (not packed)
+  };
+  std::vector<std::string> mount_ids;
+  std::map<std::string, Mount> mounts;
 };
 
 struct ExportOptions {
@@ -308,5 +335,17 @@ struct ExportOptions {
 // the spec says ignore-error=true (then a warning through info, and null).
 nlohmann::json export_cache(store::Store& store, const CacheExport& cache, const CacheSpec& spec,
                             const ExportOptions& options);
+
+// ---------------------------------------------------------------------------
+// Cache mounts across machines (cache/mounts.cc)
+
+// Whether a cache mount directory may be restored from a remote cache: it
+// is absent or empty (a warmer local cache is never replaced).
+bool mount_dir_empty(const std::filesystem::path& dir);
+
+// Unpacks a cache mount's tar (layer, in the store) into the empty
+// directory dir, contained (common/tar_extract.h): a name or link leading
+// out of dir is an error, nothing is written outside. The blob is verified.
+void unpack_mount(const store::Store& store, const Layer& layer, const std::filesystem::path& dir);
 
 }  // namespace xb::cache

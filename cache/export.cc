@@ -108,14 +108,40 @@ CacheMetadata select(const store::Store& store, const CacheExport& cache, const 
   return m;
 }
 
+// mounts=true: the build's cache mounts that were packed (or imported),
+// each unless it is larger than mounts-max-size (a note says so).
+std::map<std::string, Layer> select_mounts(const store::Store& store, const CacheExport& cache,
+                                           const CacheSpec& spec, const ExportOptions& options) {
+  std::map<std::string, Layer> out;
+  if (!spec.mounts) return out;
+  for (const auto& [id, m] : cache.mounts) {
+    if (spec.mounts_max_size && m.bytes > *spec.mounts_max_size) {
+      if (options.info)
+        options.info("cache mount " + id + " (" + std::to_string(m.bytes) + " bytes) is larger than mounts-max-size=" +
+                     std::to_string(*spec.mounts_max_size) + ": not exported to " + spec.str());
+      continue;
+    }
+    if (!m.layer) continue;
+    if (store.has_blob(m.layer->blob) || (cache.remote && cache.remote->can_fetch(m.layer->blob)))
+      out.emplace(id, *m.layer);
+  }
+  return out;
+}
+
 // A registry or local cache: the layers fetched and compressed, the cache
 // config and manifest put into the store, then pushed or written as a layout.
 void write_manifest(store::Store& store, const CacheExport& cache, const CacheSpec& spec,
                     const CacheMetadata& plain, const ExportOptions& options) {
-  if (cache.remote) cache.remote->ensure_blobs(plain.layers);
+  std::vector<Layer> needed = plain.layers;
+  for (const auto& [id, l] : plain.mounts) needed.push_back(l);
+  if (cache.remote) cache.remote->ensure_blobs(needed);
   CacheMetadata md;
   md.layers = compress_layers(store, plain.layers, spec);
   md.records = plain.records;
+  // A mount's tar is compressed as the layers are; unchanged contents give
+  // the same tar, hence the remembered compressed blob, which a registry
+  // already has (push checks with HEAD first): nothing is uploaded again.
+  for (const auto& [id, l] : plain.mounts) md.mounts.emplace(id, compress_layers(store, {l}, spec).at(0));
   std::string config = md.config_json();
   Digest config_digest = store.put_blob(config);
   store::Manifest m{std::string(store::media_type::oci_manifest),
@@ -129,9 +155,7 @@ void write_manifest(store::Store& store, const CacheExport& cache, const CacheSp
                     {},
                     {},
                     std::nullopt};
-  for (const auto& l : md.layers)
-    m.layers.push_back(
-        store::Descriptor{l.media_type, l.blob, static_cast<int64_t>(l.size), {}, std::nullopt, {}, {}});
+  m.layers = md.manifest_layers();
   std::string mj = m.to_json();
   Digest md_digest = store.put_blob(mj);
   store::Descriptor desc{m.media_type, md_digest, static_cast<int64_t>(mj.size()), {}, std::nullopt, {}, {}};
@@ -143,7 +167,9 @@ void write_manifest(store::Store& store, const CacheExport& cache, const CacheSp
   }
   if (options.info)
     options.info("exported cache to " + spec.str() + ": " + std::to_string(md.records.size()) + " steps, " +
-                 std::to_string(md.layers.size()) + " layers (" + md_digest.str() + ")");
+                 std::to_string(md.layers.size()) + " layers" +
+                 (md.mounts.empty() ? "" : ", " + std::to_string(md.mounts.size()) + " cache mounts") + " (" +
+                 md_digest.str() + ")");
 }
 
 }  // namespace
@@ -154,6 +180,7 @@ json export_cache(store::Store& store, const CacheExport& cache, const CacheSpec
     try {
       CacheMetadata m = select(store, cache, spec);
       if (spec.type == CacheSpec::Type::inline_) return m.inline_json();
+      m.mounts = select_mounts(store, cache, spec, options);
       write_manifest(store, cache, spec, m, options);
       return nullptr;
     } catch (const fs::filesystem_error& e) {

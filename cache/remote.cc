@@ -12,6 +12,7 @@
 #include "common/json.h"
 #include "common/options.h"
 #include "common/parallel.h"
+#include "common/size.h"
 #include "exporter/exporter.h"
 #include "registry/registry.h"
 #include "store/blob_reader.h"
@@ -23,6 +24,31 @@ using nlohmann::json;
 
 // ---------------------------------------------------------------------------
 // CacheSpec
+
+namespace {
+
+// mounts=true|false (--cache-to: export the cache mounts, default false;
+// --cache-from: restore them, default true) and mounts-max-size=SIZE
+// (--cache-to with mounts=true).
+void parse_mount_options(std::map<std::string, std::string>& o, CacheSpec& s, const std::string& where,
+                         std::set<std::string>& allowed) {
+  s.mounts = !s.to;
+  if (s.type == CacheSpec::Type::inline_) return;
+  allowed.insert("mounts");
+  if (o.count("mounts")) {
+    if (o["mounts"] != "true" && o["mounts"] != "false")
+      fail(ErrorKind::usage, where + ": mounts=" + o["mounts"] + " (want true or false)");
+    s.mounts = o["mounts"] == "true";
+  }
+  if (!s.to || !o.count("mounts-max-size")) return;
+  allowed.insert("mounts-max-size");
+  s.mounts_max_size = parse_size(o["mounts-max-size"], SizeUnits::binary);
+  if (!s.mounts_max_size)
+    fail(ErrorKind::usage, where + ": mounts-max-size=" + o["mounts-max-size"] + " is not a size (e.g. 500m)");
+  if (!s.mounts) fail(ErrorKind::usage, where + ": mounts-max-size needs mounts=true");
+}
+
+}  // namespace
 
 CacheSpec CacheSpec::parse(std::string_view flag, std::string_view text) {
   const bool to = flag == "--cache-to";
@@ -98,6 +124,7 @@ CacheSpec CacheSpec::parse(std::string_view flag, std::string_view text) {
         fail(ErrorKind::usage, where + ": ignore-error=" + o["ignore-error"] + " (want true or false)");
     }
   }
+  parse_mount_options(o, s, where, allowed);
   for (const auto& [k, v] : o)
     if (!allowed.count(k)) fail(ErrorKind::usage, where + ": unknown option " + k);
   return s;
@@ -205,10 +232,24 @@ void read_records(const json& j, CacheMetadata& m, std::string_view what) {
 }  // namespace
 
 std::string CacheMetadata::config_json() const {
+  // Mount layers after the step layers, in diff_ids too: a reader without
+  // mounts sees layers no record names, which it ignores.
+  std::vector<Layer> all = layers;
+  for (const auto& [id, l] : mounts) all.push_back(Layer{l.diff_id, l.blob, l.size, l.media_type, ""});
   json diff_ids = json::array();
-  for (const auto& l : layers) diff_ids.push_back(l.diff_id.str());
-  json j = {{"version", 1}, {"diff_ids", diff_ids}, {"created", created_json(layers)}, {"records", records_json(records)}};
+  for (const auto& l : all) diff_ids.push_back(l.diff_id.str());
+  json j = {{"version", 1}, {"diff_ids", diff_ids}, {"created", created_json(all)}, {"records", records_json(records)}};
   return dump_json(j);
+}
+
+std::vector<store::Descriptor> CacheMetadata::manifest_layers() const {
+  std::vector<store::Descriptor> out;
+  for (const auto& l : layers)
+    out.push_back(store::Descriptor{l.media_type, l.blob, static_cast<int64_t>(l.size), {}, std::nullopt, {}, {}});
+  for (const auto& [id, l] : mounts)
+    out.push_back(store::Descriptor{
+        l.media_type, l.blob, static_cast<int64_t>(l.size), {{std::string(kCacheMountAnnotation), id}}, std::nullopt, {}, {}});
+  return out;
 }
 
 CacheMetadata CacheMetadata::from_config(const json& config, const std::vector<store::Descriptor>& layers) {
@@ -229,6 +270,12 @@ CacheMetadata CacheMetadata::from_config(const json& config, const std::vector<s
   }
   read_created(config, m);
   read_records(config, m, "cache config");
+  // Cache mounts: layers annotated with their id (they stay in m.layers too,
+  // so that the records' indices keep their meaning; no record names them).
+  for (size_t i = 0; i < layers.size(); ++i) {
+    auto a = layers[i].annotations.find(std::string(kCacheMountAnnotation));
+    if (a != layers[i].annotations.end() && !a->second.empty()) m.mounts.emplace(a->second, m.layers[i]);
+  }
   return m;
 }
 
@@ -412,10 +459,12 @@ RemoteCache::RemoteCache(store::Store& store, const std::vector<CacheSpec>& spec
       }
       if (warn)
         warn("importing cache from " + c.first->name() + ": " + std::to_string(c.second.records.size()) +
-             " steps, " + std::to_string(c.second.layers.size()) + " layers");
+             " steps, " + std::to_string(c.second.layers.size() - c.second.mounts.size()) + " layers" +
+             (c.second.mounts.empty() ? "" : ", " + std::to_string(c.second.mounts.size()) + " cache mounts"));
       for (const auto& l : c.second.layers) blob_source_.emplace(l.blob, c.first.get());
       sources_.push_back(std::move(c.first));
       caches_.push_back(std::move(c.second));
+      restore_mounts_.push_back(spec.mounts);
     } catch (const std::exception& e) {
       // As BuildKit: a cache that cannot be read only makes the build slower.
       if (warn) warn("WARNING: --cache-from " + spec.str() + ": " + e.what() + " (building without it)");
@@ -430,6 +479,7 @@ RemoteCache::RemoteCache(store::Store& store,
     for (const auto& l : md.layers) blob_source_.emplace(l.blob, src.get());
     sources_.push_back(std::move(src));
     caches_.push_back(std::move(md));
+    restore_mounts_.push_back(true);
   }
 }
 
@@ -475,6 +525,15 @@ void RemoteCache::ensure_blobs(const std::vector<Layer>& layers) {
   for (const auto& l : layers)
     if (!store_.has_blob(l.blob)) missing.push_back(&l);
   parallel_for(missing.size(), 4, [&](size_t i, const std::atomic<bool>&) { ensure_blob(*missing[i]); });
+}
+
+std::optional<std::pair<Layer, std::string>> RemoteCache::mount(const std::string& id) const {
+  for (size_t i = 0; i < caches_.size(); ++i) {
+    if (!restore_mounts_[i]) continue;
+    if (auto it = caches_[i].mounts.find(id); it != caches_[i].mounts.end())
+      return std::pair{it->second, sources_[i]->name()};
+  }
+  return std::nullopt;
 }
 
 size_t RemoteCache::records() const {

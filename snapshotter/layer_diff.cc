@@ -389,3 +389,11 @@ LayerResult diff_trees(const fs::path& current, const fs::path& base, const Byte
 }
 
 }  // namespace xb::snapshotter::detail
+
+namespace xb::snapshotter {
+
+LayerResult tar_tree(const std::filesystem::path& dir, const ByteSink& sink) {
+  return detail::diff_trees(dir, {}, sink, {});
+}
+
+}  // namespace xb::snapshotter

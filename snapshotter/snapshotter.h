@@ -247,6 +247,12 @@ enum class Driver { automatic, overlay, native };
 std::unique_ptr<Snapshotter> open_snapshotter(const std::filesystem::path& root,
                                               Driver driver = Driver::automatic);
 
+// A whole directory tree (not the directory itself) as an uncompressed tar,
+// written as diff() writes layers: entries sorted, numeric owners, whole
+// seconds, so that the same tree gives the same bytes and digest. For
+// RUN --mount=type=cache contents leaving the machine (docs/dev/cache.md).
+LayerResult tar_tree(const std::filesystem::path& dir, const ByteSink& sink);
+
 // Mounts `mounts` (as returned by prepare/view/mounts) on a private
 // directory visible only to a helper thread with its own mount namespace,
 // calls fn(root) on that thread, and lets the namespace (and so the mount)

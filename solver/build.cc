@@ -95,7 +95,41 @@ class BuildEngine : public Engine {
         records_(store),
         remote_(remote),
         mounts_(MountManager::Options{store.root(), opts.context_dir, std::move(ignored), std::move(can_skip_dir),
-                                      opts.secrets}) {}
+                                      opts.secrets,
+                                      [this](const std::string& id) { return can_restore_mount(id); },
+                                      [this](const std::string& id, const fs::path& into) {
+                                        return restore_mount(id, into);
+                                      }}) {}
+
+  // --cache-from's cache mounts (MountManager::restore_cache_mount decides when).
+  bool can_restore_mount(const std::string& id) {
+    std::lock_guard lock(mu_);
+    return remote_ && !failed_mounts_.count(id) && remote_->mount(id).has_value();
+  }
+  bool restore_mount(const std::string& id, const fs::path& into) {
+    auto m = remote_->mount(id);
+    try {
+      remote_->ensure_blob(m->first);
+      cache::unpack_mount(store_, m->first, into);
+      note("restored cache mount " + id + " from " + m->second);
+      return true;
+    } catch (const Error& e) {
+      if (e.kind() == ErrorKind::cancelled) throw;
+      note("WARNING: cache mount " + id + " from " + m->second + ": " + e.what() + " (the step starts with it empty)");
+    } catch (const std::exception& e) {
+      note("WARNING: cache mount " + id + " from " + m->second + ": " + e.what() + " (the step starts with it empty)");
+    }
+    std::lock_guard lock(mu_);
+    failed_mounts_.insert(id);
+    return false;
+  }
+  void note(const std::string& text) {
+    if (!opts_.progress) return;
+    ProgressEvent ev;
+    ev.kind = ProgressEvent::Kind::info;
+    ev.text = text;
+    opts_.progress->event(ev);
+  }
 
   std::optional<FsState> lookup(const CacheKey& key) override {
     auto hit = lookup_local(key);
@@ -397,6 +431,7 @@ class BuildEngine : public Engine {
     std::string reason;
   };
   std::map<const Vertex*, Miss> misses_;  // under mu_
+  std::set<std::string> failed_mounts_;  // cache mounts whose restore failed: not tried again
   std::mutex unpack_mu_;
   std::mutex mu_;
   MountManager mounts_;
@@ -528,8 +563,10 @@ Solved solve(store::Store& store, Definition& def, const BuildOptions& options) 
   auto cache = std::make_shared<cache::CacheExport>();
   cache->remote = remote;
   cache->image_layers = final_fs.layers;
-  if (!options.cache_to.empty())
+  if (!options.cache_to.empty()) {
     cache->records = collect_records(graph, def.target, [&](const CacheKey& k) { return engine.known(k); });
+    cache->mount_ids = cache_mount_ids(def.target);
+  }
   auto stats = graph.stats();
   return Solved{std::move(final_fs.layers), def.steps, stats.cached, cache, record_build(def)};
 }

@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "cache/cache.h"
@@ -19,5 +20,10 @@ namespace xb::solver {
 std::vector<cache::CacheExport::Record> collect_records(
     Graph& graph, Vertex* target,
     const std::function<std::optional<std::vector<Layer>>(const CacheKey&)>& known);
+
+// The ids of the cache mounts (RUN --mount=type=cache) of every exec step
+// the target depends on, sorted, once each: what --cache-to mounts=true
+// exports.
+std::vector<std::string> cache_mount_ids(const Vertex* target);
 
 }  // namespace xb::solver

@@ -8,6 +8,8 @@
 #include <climits>
 #include <cstdlib>
 
+#include "snapshotter/snapshotter.h"
+
 namespace xb::solver {
 
 namespace fs = std::filesystem;
@@ -55,8 +57,23 @@ fs::path resolve_in_root(const fs::path& root, const std::string& rel, const std
   return fs::path(std::string(buf, static_cast<size_t>(n)));
 }
 
+std::string cache_mount_id(const MountSpec& m) { return m.id.empty() ? m.target : m.id; }
+
 fs::path cache_mount_base(const fs::path& store_root, const MountSpec& m) {
-  return cache::cache_mount_path(store_root, m.id.empty() ? m.target : m.id);
+  return cache::cache_mount_path(store_root, cache_mount_id(m));
+}
+
+cache::CacheExport::Mount pack_cache_mount(store::Store& store, const fs::path& base, std::optional<uint64_t> limit) {
+  cache::CacheExport::Mount m;
+  if (cache::mount_dir_empty(base)) return m;
+  FileLock lock(base.string() + ".lock", FileLock::Mode::exclusive);
+  m.bytes = tree_size(base);
+  if (limit && m.bytes > *limit) return m;
+  store::BlobWriter w = store.write_blob_hashed_by_caller();
+  snapshotter::LayerResult r = snapshotter::tar_tree(base, [&](const void* d, size_t n) { w.write(d, n); });
+  Digest blob = w.commit_as(r.diff_id);
+  m.layer = Layer{r.diff_id, blob, r.size, std::string(store::media_type::oci_layer), ""};
+  return m;
 }
 
 fs::path cache_mount_dir(const fs::path& base, MountSpec::Sharing sharing, std::vector<FileLock>& locks) {
@@ -120,6 +137,30 @@ fs::path MountManager::secret_dir() {
   return secret_dir_->path();
 }
 
+// A cache mount this store lacks (absent or empty) gets what an imported
+// cache holds for its id, before the first step that uses it runs: unpacked
+// into a temporary directory and renamed into place under the mount's lock,
+// so that a concurrent step waits on the lock or sees the whole directory.
+// A non-empty directory is never replaced (the local cache is warmer).
+void MountManager::restore_cache_mount(const MountSpec& m, const fs::path& base) {
+  const std::string id = cache_mount_id(m);
+  if (!opts_.restore || !cache::mount_dir_empty(base) || !opts_.can_restore(id)) return;
+  fs::create_directories(base.parent_path());
+  FileLock lock(base.string() + ".lock", FileLock::Mode::exclusive);
+  if (!cache::mount_dir_empty(base)) return;  // restored or filled meanwhile
+  TempDir tmp("mount", opts_.store_root / "ingest");  // prune sweeps it after a kill
+  ::chmod(tmp.path().c_str(), m.mode.value_or(0755));
+  if (::chown(tmp.path().c_str(), m.uid.value_or(0), m.gid.value_or(0)) < 0) throw_errno("chown", tmp.path().string());
+  if (!opts_.restore(id, tmp.path())) return;
+  // Over an empty directory too (rename replaces an empty one atomically);
+  // one a step without the lock (sharing=shared) filled meanwhile is kept.
+  if (::rename(tmp.path().c_str(), base.c_str()) < 0) {
+    if (errno == ENOTEMPTY || errno == EEXIST) return;
+    throw_errno("rename", base.string());
+  }
+  tmp.release();
+}
+
 MountManager::Step MountManager::prepare(const ExecVertex& v, executor::RunSpec& spec) {
   Step step;
   step.store_root_ = opts_.store_root;
@@ -155,7 +196,9 @@ MountManager::Step MountManager::prepare(const ExecVertex& v, executor::RunSpec&
         break;
       }
       case MountSpec::Type::cache: {
-        fs::path dir = cache_mount_dir(cache_mount_base(opts_.store_root, sp), sp.sharing, locks);
+        fs::path base = cache_mount_base(opts_.store_root, sp);
+        restore_cache_mount(sp, base);
+        fs::path dir = cache_mount_dir(base, sp.sharing, locks);
         if (!fs::exists(dir)) {
           fs::create_directories(dir);
           ::chmod(dir.c_str(), sp.mode.value_or(0755));

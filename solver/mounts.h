@@ -9,6 +9,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -35,6 +36,14 @@ std::filesystem::path resolve_in_root(const std::filesystem::path& root, const s
 // The store directory that holds the cache mount with this id (default: its
 // target): one per id, named by the id's digest.
 std::filesystem::path cache_mount_base(const std::filesystem::path& store_root, const MountSpec& m);
+std::string cache_mount_id(const MountSpec& m);
+
+// --cache-to mounts=true: the cache mount directory base as a tar in the
+// store (snapshotter::tar_tree), read under the mount's lock (a locked or
+// private step writing it finishes first). No layer when the directory is
+// absent or empty, or takes more than limit bytes on disk (bytes says how many).
+cache::CacheExport::Mount pack_cache_mount(store::Store& store, const std::filesystem::path& base,
+                                           std::optional<uint64_t> limit);
 
 // The directory a cache mount uses, by its sharing: `shared` the base;
 // `locked` the base, held exclusively (the lock is added to locks, so a
@@ -68,6 +77,10 @@ class MountManager {
     IgnorePredicate ignored;            // the context's .dockerignore: binds honour it too
     SkipDirPredicate can_skip_dir;
     std::vector<SecretSource> secrets;
+    // --cache-from's cache mounts: whether one holds contents for an id, and
+    // unpacking them into an empty directory (false: failed, said already).
+    std::function<bool(const std::string& id)> can_restore;
+    std::function<bool(const std::string& id, const std::filesystem::path& into)> restore;
   };
   explicit MountManager(Options options) : opts_(std::move(options)) {}
 
@@ -102,6 +115,7 @@ class MountManager {
 
  private:
   std::filesystem::path secret_dir();
+  void restore_cache_mount(const MountSpec& m, const std::filesystem::path& base);
 
   Options opts_;
   std::mutex secret_mu_;

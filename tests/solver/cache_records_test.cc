@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "common/fs.h"
+#include "solver/ops.h"
 
 namespace xb::solver {
 namespace {
@@ -80,6 +81,33 @@ TEST(CollectRecords, FinalChainAndInputsWithChainsDerivedFromAbove) {
       {L0.diff_id, L1.diff_id, L2.diff_id});
   EXPECT_EQ(back.chain(g.key(s1)).size(), 2u);
   EXPECT_TRUE(back.chain(g.key(b2)).empty());
+}
+
+// --- which cache mounts a build exports (--cache-to mounts=true)
+
+TEST(CacheMountIds, TheCacheMountsOfEveryStepTheTargetNeedsOnceEach) {
+  auto exec = [](Vertex* parent, std::vector<std::pair<MountSpec::Type, std::string>> mounts,
+                 std::vector<Vertex*> deps = {}) {
+    auto v = std::make_unique<ExecVertex>();
+    v->parent = parent;
+    v->deps = std::move(deps);
+    for (auto& [type, target] : mounts) {
+      RunMount m;
+      m.spec.type = type;
+      m.spec.target = target;
+      if (target == "/root/.cache/go-build") m.spec.id = "go";  // an id: named by it, not the target
+      v->mounts.push_back(m);
+    }
+    return v;
+  };
+  using T = MountSpec::Type;
+  auto builder = exec(nullptr, {{T::cache, "/root/.cache/go-build"}, {T::bind, "/src"}});
+  auto unused = exec(nullptr, {{T::cache, "/var/cache/unused"}});  // a stage the target does not reach
+  auto apt = exec(nullptr, {{T::cache, "/var/cache/apt"}, {T::tmpfs, "/tmp"}});
+  auto target = exec(apt.get(), {{T::cache, "/var/cache/apt"}}, {builder.get()});
+  EXPECT_EQ(cache_mount_ids(target.get()), (std::vector<std::string>{"/var/cache/apt", "go"}));
+  EXPECT_TRUE(cache_mount_ids(nullptr).empty());
+  (void)unused;
 }
 
 }  // namespace
