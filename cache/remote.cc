@@ -396,7 +396,7 @@ std::pair<std::unique_ptr<CacheSource>, CacheMetadata> open_local(const CacheSpe
 // RemoteCache
 
 RemoteCache::RemoteCache(store::Store& store, const std::vector<CacheSpec>& specs,
-                         const fs::path& registry_config, std::function<void(const std::string&)> warn)
+                         const fs::path& registry_config, const std::function<void(const std::string&)>& warn)
     : store_(store) {
   std::shared_ptr<registry::Client> client;
   for (const auto& spec : specs) {
@@ -426,10 +426,10 @@ RemoteCache::RemoteCache(store::Store& store, const std::vector<CacheSpec>& spec
 RemoteCache::RemoteCache(store::Store& store,
                          std::vector<std::pair<std::unique_ptr<CacheSource>, CacheMetadata>> caches)
     : store_(store) {
-  for (auto& [src, md] : caches) {
-    for (const auto& l : md.layers) blob_source_.emplace(l.blob, src.get());
-    sources_.push_back(std::move(src));
-    caches_.push_back(std::move(md));
+  for (auto& c : caches) {
+    for (const auto& l : c.second.layers) blob_source_.emplace(l.blob, c.first.get());
+    sources_.push_back(std::move(c.first));
+    caches_.push_back(std::move(c.second));
   }
 }
 
