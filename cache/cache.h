@@ -267,7 +267,7 @@ class RemoteCache {
   // registry settings in registry_config. A cache that cannot be read is
   // reported through info and skipped.
   RemoteCache(store::Store& store, const std::vector<CacheSpec>& specs,
-              const std::filesystem::path& registry_config, std::function<void(const std::string&)> info);
+              const std::filesystem::path& registry_config, const std::function<void(const std::string&)>& info);
   // For tests: caches already read.
   RemoteCache(store::Store& store,
               std::vector<std::pair<std::unique_ptr<CacheSource>, CacheMetadata>> caches);

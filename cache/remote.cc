@@ -443,7 +443,7 @@ std::pair<std::unique_ptr<CacheSource>, CacheMetadata> open_local(const CacheSpe
 // RemoteCache
 
 RemoteCache::RemoteCache(store::Store& store, const std::vector<CacheSpec>& specs,
-                         const fs::path& registry_config, std::function<void(const std::string&)> warn)
+                         const fs::path& registry_config, const std::function<void(const std::string&)>& warn)
     : store_(store) {
   std::shared_ptr<registry::Client> client;
   for (const auto& spec : specs) {

@@ -147,6 +147,7 @@ int run_images(const Globals& g, const std::vector<std::string>& args) {
   if (auto f = a.value("format"); f && !a.has("quiet")) {
     // The fields of docker's image rows (docker images --format json).
     std::vector<json> objs;
+    objs.reserve(rows.size());
     for (const auto& r : rows)
       objs.push_back(json{{"Containers", "N/A"}, {"CreatedAt", go_time(r.created)}, {"CreatedSince", r.created_text},
                           {"Digest", r.digest}, {"ID", r.id}, {"Repository", r.repo}, {"SharedSize", "N/A"},

@@ -113,6 +113,7 @@ std::string probe_user_namespace() {
 
 int run_tool(const std::vector<std::string>& argv) {
   std::vector<char*> a;
+  a.reserve(argv.size() + 1);
   for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
   a.push_back(nullptr);
   pid_t pid;

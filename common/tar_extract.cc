@@ -117,7 +117,7 @@ struct Extractor::Impl {
       }
       UniqueFd d(openat_checked(parent.get(), base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, rel));
       set_owner_mode_xattrs(d.get(), parent.get(), base, rel, e, false);
-      dir_times_.push_back({rel, mtime(e)});
+      dir_times_.emplace_back(rel, mtime(e));
       return;
     }
     if (exists) remove_at(parent.get(), base, rel, st);

@@ -451,7 +451,7 @@ class Dispatcher {
       st.image.diff_ids.clear();
     }
     // Make sure that PATH is always set, as BuildKit does.
-    if (!Env::from_list(st.image.config.env).contains("PATH")) st.image.config.env.push_back(kDefaultPath);
+    if (!Env::from_list(st.image.config.env).contains("PATH")) st.image.config.env.emplace_back(kDefaultPath);
     st.env = Env::from_list(st.image.config.env);
 
     // The base image's ONBUILD triggers run first, then are cleared.

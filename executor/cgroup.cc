@@ -197,9 +197,9 @@ void attach_device_program(int dir_fd, const fs::path& dir) {
 CgroupDir::CgroupDir(const std::string& name, const Limits& limits, bool restrict_devices) {
   const Layout& l = layout();
   std::vector<std::string> wanted;
-  if (limits.memory_bytes) wanted.push_back("memory");
-  if (limits.pids) wanted.push_back("pids");
-  if (limits.cpus) wanted.push_back("cpu");
+  if (limits.memory_bytes) wanted.emplace_back("memory");
+  if (limits.pids) wanted.emplace_back("pids");
+  if (limits.cpus) wanted.emplace_back("cpu");
   bool bpf_devices = false;
   if (restrict_devices) {
     const char* force = std::getenv("XBUILD_DEVICE_CGROUP");
@@ -218,7 +218,7 @@ CgroupDir::CgroupDir(const std::string& name, const Limits& limits, bool restric
     } else {
       if (!have_v1)
         fail(ErrorKind::failed_precondition, "XBUILD_DEVICE_CGROUP=v1: no cgroup v1 devices controller on this host");
-      wanted.push_back("devices");
+      wanted.emplace_back("devices");
     }
     devices_mode_ = bpf_devices ? "bpf" : "v1";
   }

@@ -915,7 +915,7 @@ void Runner::add_mount(const Mount& m, const std::string& where, bool optional) 
 }
 
 void Runner::plan_mounts() {
-  const std::string scratch = scratch_dir();
+  const std::string& scratch = scratch_dir();
   plan_.root_dir = scratch + "/root";
   auto mount_fs = [&](const char* type, const std::string& where, unsigned long flags, const char* data) {
     Step s{Step::mount};
@@ -1079,7 +1079,7 @@ void Runner::plan_mounts() {
     stub(dir ? Step::mkdir_stub : Step::file_stub, m.target);
     Mount mm = m;
     if (mm.type == "bind" && std::find(mm.options.begin(), mm.options.end(), "rbind") == mm.options.end())
-      mm.options.push_back("rbind");
+      mm.options.emplace_back("rbind");
     add_mount(mm, in_root(m.target));
   }
   if (plan_.stub_paths.size() > 64) fail(ErrorKind::invalid_argument, "run: too many mounts");
@@ -1100,7 +1100,7 @@ void Runner::plan_process() {
   };
   if (!has("PATH")) plan_.env_storage.push_back(std::string("PATH=") + kDefaultPath);
   if (!has("HOME")) plan_.env_storage.push_back("HOME=" + u.home);
-  if (spec_.tty && !has("TERM")) plan_.env_storage.push_back("TERM=xterm");
+  if (spec_.tty && !has("TERM")) plan_.env_storage.emplace_back("TERM=xterm");
   std::string path = kDefaultPath;
   for (const auto& e : plan_.env_storage)
     if (e.rfind("PATH=", 0) == 0) path = e.substr(5);

@@ -83,7 +83,7 @@ std::string get(const std::map<std::string, std::string>& m, const std::string& 
 
 // "pkg:TYPE/NAMESPACE/NAME@VERSION?k=v&k=v", qualifiers sorted by key as the purl spec asks.
 std::string make_purl(std::string_view type, std::string_view ns, std::string_view name,
-                      std::string_view version, std::map<std::string, std::string> qualifiers) {
+                      std::string_view version, const std::map<std::string, std::string>& qualifiers) {
   std::string p = "pkg:" + std::string(type) + "/";
   if (!ns.empty()) p += purl_escape(ns) + "/";
   p += purl_escape(name);

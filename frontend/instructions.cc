@@ -655,7 +655,7 @@ Instruction convert(const Ast& ast, const Node& node) {
     }
     if (type != "CMD") r.fail("Unknown type \"" + r.args[0] + "\" in HEALTHCHECK (try CMD)");
     if (r.args.size() < 2) r.fail("Missing command after HEALTHCHECK CMD");
-    h.test.push_back(node.json ? "CMD" : "CMD-SHELL");
+    h.test.emplace_back(node.json ? "CMD" : "CMD-SHELL");
     for (size_t i = 1; i < r.args.size(); ++i) h.test.push_back(r.args[i]);
     h.interval_ns = health_interval(r, f, "interval");
     h.timeout_ns = health_interval(r, f, "timeout");

@@ -203,7 +203,7 @@ class Matcher {
   std::vector<unsigned char> can_;
 };
 
-std::string trim_prefix(std::vector<PatTok> pat, const std::vector<char32_t>& value, bool greedy) {
+std::string trim_prefix(const std::vector<PatTok>& pat, const std::vector<char32_t>& value, bool greedy) {
   Matcher m(pat, value, greedy);
   auto hit = m.find(0, true);
   if (!hit) return from_runes(value, 0, value.size());
@@ -498,7 +498,7 @@ class Lexer {
             }
             std::vector<PatTok> pat = compile_pattern(word);
             if (c == '%') return trim_suffix(std::move(pat), to_runes(value), greedy);
-            return trim_prefix(std::move(pat), to_runes(value), greedy);
+            return trim_prefix(pat, to_runes(value), greedy);
           }
           default:
             lex_fail("unsupported modifier (" + chs + ") in substitution");

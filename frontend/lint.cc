@@ -248,7 +248,7 @@ class Checker {
     for (const auto& src : sources) {
       if (src.find('$') != std::string::npos || src.find("://") != std::string::npos) continue;
       std::string clean = std::filesystem::path(src).lexically_normal().generic_string();
-      while (clean.rfind("/", 0) == 0) clean.erase(0, 1);
+      while (clean.rfind('/', 0) == 0) clean.erase(0, 1);
       if (clean.empty() || clean == ".") continue;
       if (ctx_.ignore->matches(clean))
         add("CopyIgnoredFile",

@@ -417,7 +417,7 @@ void parse_name_val(Node& n, std::string_view rest, const char* key, char escape
       fail_here("Syntax error - can't find = in " + text::go_quote(w) + ". Must be of the form: name=value");
     n.args.push_back(w.substr(0, eq));
     n.args.push_back(w.substr(eq + 1));
-    n.args.push_back("=");
+    n.args.emplace_back("=");
   }
 }
 

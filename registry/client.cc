@@ -185,7 +185,7 @@ struct ClientImpl {
       // OAuth2 refresh-token grant, as docker does for identity tokens.
       req.method = "POST";
       req.url = realm->second;
-      req.headers.push_back({"Content-Type", "application/x-www-form-urlencoded"});
+      req.headers.emplace_back("Content-Type", "application/x-www-form-urlencoded");
       req.body = "grant_type=refresh_token&client_id=xbuild&service=" + url_encode(service) +
                  "&refresh_token=" + url_encode(creds->identity_token) + (sc.empty() ? "" : "&scope=" + url_encode(sc));
     } else {
@@ -197,7 +197,7 @@ struct ClientImpl {
       }
       if (!sc.empty()) req.url += sep + std::string("scope=") + url_encode(sc);
       if (creds && !creds->username.empty())
-        req.headers.push_back({"Authorization", "Basic " + base64_encode(creds->username + ":" + creds->password)});
+        req.headers.emplace_back("Authorization", "Basic " + base64_encode(creds->username + ":" + creds->password));
     }
     try {
       r = send_retrying([&] { return req; }, nullptr, ep);
@@ -283,7 +283,7 @@ struct ClientImpl {
       HttpRequest req = make();
       std::lock_guard<std::mutex> lock(mu);
       if (auto it = auth_headers.find(key); it != auth_headers.end())
-        req.headers.push_back({"Authorization", it->second});
+        req.headers.emplace_back("Authorization", it->second);
       return req;
     };
     HttpResponse r = send_retrying(with_auth, sink, ep, what);
@@ -322,7 +322,7 @@ struct ClientImpl {
       auto make = [&] {
         HttpRequest req;
         req.url = ep.base + "/v2/" + ref.path() + "/manifests/" + reference;
-        req.headers.push_back({"Accept", kManifestAccept});
+        req.headers.emplace_back("Accept", kManifestAccept);
         return req;
       };
       HttpResponse r;
@@ -395,7 +395,7 @@ struct ClientImpl {
         HttpRequest req;
         req.url = ep.base + "/v2/" + ref.path() + "/blobs/" + blob.digest.str();
         offset = w.size();
-        if (offset > 0 && offset < total) req.headers.push_back({"Range", "bytes=" + std::to_string(offset) + "-"});
+        if (offset > 0 && offset < total) req.headers.emplace_back("Range", "bytes=" + std::to_string(offset) + "-");
         req.on_headers = [&](const HttpResponse& r) {
           // 206 continues where the last attempt stopped; 200 starts over.
           bool resumed = r.status == 206 && offset > 0 &&
@@ -658,8 +658,8 @@ struct ClientImpl {
           req.body_file = file;
           req.body_offset = off;
           req.body_length = len;
-          req.headers.push_back({"Content-Type", "application/octet-stream"});
-          req.headers.push_back({"Content-Range", std::to_string(off) + "-" + std::to_string(off + len - 1)});
+          req.headers.emplace_back("Content-Type", "application/octet-stream");
+          req.headers.emplace_back("Content-Range", std::to_string(off) + "-" + std::to_string(off + len - 1));
           req.on_upload_progress = [&, base = off](uint64_t sent) { report(base + sent); };
           return req;
         };
@@ -683,7 +683,7 @@ struct ClientImpl {
         HttpRequest req;
         req.method = "PUT";
         req.url = with_query(loc, "digest=" + url_encode(id));
-        req.headers.push_back({"Content-Type", "application/octet-stream"});
+        req.headers.emplace_back("Content-Type", "application/octet-stream");
         return req;
       };
       r = call(ep, scope, put, nullptr);
@@ -703,7 +703,7 @@ struct ClientImpl {
         req.method = "PUT";
         req.url = with_query(loc, "digest=" + url_encode(id));
         req.body_file = file;
-        req.headers.push_back({"Content-Type", "application/octet-stream"});
+        req.headers.emplace_back("Content-Type", "application/octet-stream");
         req.on_upload_progress = report;
         hash = std::make_shared<Sha256>();
         seen = std::make_shared<uint64_t>(0);
@@ -765,7 +765,7 @@ struct ClientImpl {
       HttpRequest req;
       req.method = "PUT";
       req.url = ep.base + "/v2/" + ref.path() + "/manifests/" + reference;
-      req.headers.push_back({"Content-Type", mt});
+      req.headers.emplace_back("Content-Type", mt);
       req.body = bytes;
       return req;
     };

@@ -172,8 +172,8 @@ std::vector<fs::path> RegistryConfig::default_certs_dirs() {
     const char* home = std::getenv("HOME");
     if (home && *home) out.push_back(fs::path(home) / ".config/containers/certs.d");
   }
-  out.push_back("/etc/docker/certs.d");
-  out.push_back("/etc/containers/certs.d");
+  out.emplace_back("/etc/docker/certs.d");
+  out.emplace_back("/etc/containers/certs.d");
   return out;
 }
 

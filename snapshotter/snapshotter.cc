@@ -419,7 +419,7 @@ class Impl final : public Snapshotter {
                    "workdir=" + (dir_ / std::to_string(r.id) / "work").string()};
     }
     // In a user namespace (rootless) overlayfs may not use trusted.* xattrs.
-    if (in_user_namespace()) o.options.push_back("userxattr");
+    if (in_user_namespace()) o.options.emplace_back("userxattr");
     return {o};
   }
 
@@ -492,7 +492,7 @@ bool overlay_works(const fs::path& dir) {
     Mount o{"overlay", "overlay", "/",
             {"lowerdir=" + (t.path() / "lower").string(), "upperdir=" + (t.path() / "upper").string(),
              "workdir=" + (t.path() / "work").string()}};
-    if (in_user_namespace()) o.options.push_back("userxattr");
+    if (in_user_namespace()) o.options.emplace_back("userxattr");
     bool ok = false;
     with_mounted({o}, [&](const fs::path& root) {
       ok = ::mkdir((root / "x").c_str(), 0755) == 0;

@@ -229,6 +229,7 @@ class BuildEngine : public Engine {
   FsState execute(Vertex& v, const CacheKey& key, const FsState& parent, const std::vector<FsState>& deps) override {
     std::string parent_snap = materialize(parent);
     std::vector<std::string> dep_snaps;
+    dep_snaps.reserve(deps.size());
     for (const auto& d : deps) dep_snaps.push_back(materialize(d));
 
     auto active = snapshotter::ScopedSnapshot::prepare(snap_, "active-" + random_hex(16), parent_snap);

@@ -168,6 +168,7 @@ TEST(RemoteCache, LookupFetchesNothingAndEachBlobIsFetchedOnce) {
   EXPECT_FALSE(st.has_blob(a.blob));
 
   std::vector<std::thread> ts;
+  ts.reserve(4);
   for (int i = 0; i < 4; ++i) ts.emplace_back([&] { rc.ensure_blob(b); });
   for (auto& t : ts) t.join();
   EXPECT_EQ(raw->fetches, 1);

@@ -10,8 +10,7 @@ bool only_letters(unsigned char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' 
 TEST(PercentEncode, KeepsWhatThePredicateCallsSafe) {
   EXPECT_EQ(percent_encode("", is_unreserved), "");
   EXPECT_EQ(percent_encode("aZ09-._~", is_unreserved), "aZ09-._~");
-  EXPECT_EQ(percent_encode("repository:team/app:pull,push", is_unreserved),
-            "repository%3Ateam%2Fapp%3Apull%2Cpush");
+  EXPECT_EQ(percent_encode("repository:team/app:pull,push", is_unreserved), "repository%3Ateam%2Fapp%3Apull%2Cpush");
   EXPECT_EQ(percent_encode("a b+c%", is_unreserved), "a%20b%2Bc%25");
   EXPECT_EQ(percent_encode("ab-1", only_letters), "ab%2D%31");
 }

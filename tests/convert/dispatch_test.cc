@@ -315,7 +315,7 @@ TEST(Dispatch, HostNetworkRunNeedsTheEntitlement) {
 
 // BuildKit's behaviours of issue 15 that dispatch decides (the end-to-end
 // claims are in tests/scripts/frontend_parity.sh).
-std::string dispatch_error(const std::string& text, DispatchOptions opts = {}) {
+std::string dispatch_error(const std::string& text, const DispatchOptions& opts = {}) {
   FakeBusybox images;
   try {
     auto df = frontend::parse_dockerfile(text);

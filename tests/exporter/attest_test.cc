@@ -423,6 +423,7 @@ TEST(AttestImage, PackagesFromTheImageRootWithinLimits) {
   auto warn = [&](const std::string& w) { warnings.push_back(w); };
   auto pkgs = image_packages(st, d, 2000, 1 << 20, warn);
   std::vector<std::string> purls;
+  purls.reserve(pkgs.size());
   for (const auto& p : pkgs) purls.push_back(p.purl);
   EXPECT_EQ(
       purls,

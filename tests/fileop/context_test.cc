@@ -32,7 +32,7 @@ class ContextKey : public ::testing::Test {
     put(ctx / "unrelated.txt", "u\n");
   }
 
-  Digest key(ContextSelection sel, IgnorePredicate ignored = {}) {
+  Digest key(const ContextSelection& sel, IgnorePredicate ignored = {}) {
     ContextHasher h(ctx, std::move(ignored), {}, cache);
     Digest d = h.key(sel);
     h.save();

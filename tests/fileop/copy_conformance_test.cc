@@ -31,8 +31,8 @@ fs::path source_dir() {
 std::string heredoc_of(const std::string& script, const std::string& file) {
   size_t at = script.find("$r/etc/" + file + " <<'");
   if (at == std::string::npos) return {};
-  size_t tag_start = script.find("'", at) + 1;
-  std::string tag = script.substr(tag_start, script.find("'", tag_start) - tag_start);
+  size_t tag_start = script.find('\'', at) + 1;
+  std::string tag = script.substr(tag_start, script.find('\'', tag_start) - tag_start);
   size_t body = script.find('\n', at) + 1;
   size_t end = script.find("\n" + tag + "\n", body - 1);
   return script.substr(body, end - body + 1);
@@ -64,7 +64,7 @@ class Conformance : public ::testing::Test {
     return ctx;
   }
 
-  void run(const fs::path& ctx, std::vector<std::string> srcs, std::string dest, CopyOptions opt = {}) {
+  void run(const fs::path& ctx, const std::vector<std::string>& srcs, std::string dest, CopyOptions opt = {}) {
     std::vector<CopySource> sources;
     for (auto& s : srcs) {
       CopySource c;

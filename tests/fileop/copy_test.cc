@@ -12,7 +12,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <thread>
 
 #include "common/error.h"
@@ -59,9 +61,10 @@ class CopyTest : public ::testing::Test {
     return s;
   }
 
-  void copy(std::vector<std::string> patterns, std::string dest, CopyOptions opt = {}) {
+  void copy(const std::vector<std::string>& patterns, std::string dest, CopyOptions opt = {}) {
     std::vector<CopySource> sources;
-    for (auto& p : patterns) sources.push_back(ctx_src(p));
+    sources.reserve(patterns.size());
+    for (const auto& p : patterns) sources.push_back(ctx_src(p));
     opt.dest = std::move(dest);
     copy_files(root, sources, opt);
   }
@@ -682,7 +685,7 @@ class HttpServer {
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    EXPECT_EQ(::bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0) << std::strerror(errno);
     socklen_t len = sizeof addr;
     ::getsockname(s, reinterpret_cast<sockaddr*>(&addr), &len);
     port_ = ntohs(addr.sin_port);

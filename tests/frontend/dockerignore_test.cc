@@ -76,7 +76,7 @@ TEST(DockerIgnore, SkipDirectories) {
 
 TEST(DockerIgnore, DockerfileSpecificFileWins) {
   xb::TempDir dir("xb-ignore");
-  auto p = dir.path();
+  const auto& p = dir.path();
   std::ofstream(p / ".dockerignore") << "generic\n";
   EXPECT_TRUE(fe::read_dockerignore(p.string(), (p / "Dockerfile").string()).matches("generic"));
   std::ofstream(p / "Dockerfile.dockerignore") << "specific\n";

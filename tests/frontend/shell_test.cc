@@ -43,7 +43,7 @@ TEST(Shell, EnvVarTestAllAndUnixLines) {
   int n = 0, cases = 0;
   while (std::getline(in, line)) {
     ++n;
-    if (line.rfind("#", 0) == 0) continue;
+    if (line.rfind('#', 0) == 0) continue;
     line = trim(line);
     if (line.empty()) continue;
     auto f = split(line, '|');
@@ -68,7 +68,7 @@ TEST(Shell, WordsTest) {
   int n = 0, cases = 0;
   while (std::getline(in, line)) {
     ++n;
-    if (line.rfind("#", 0) == 0) continue;
+    if (line.rfind('#', 0) == 0) continue;
     if (line.rfind("ENV ", 0) == 0) {
       std::string kv = line.substr(3);
       kv.erase(0, kv.find_first_not_of(' '));

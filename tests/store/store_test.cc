@@ -248,8 +248,12 @@ TEST(Records, KeysBecomeSafeFileNames) {
   Store s(dir.path());
   Records r = s.records("cache");
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {"sha256:ab.c/d", "sha256%3Aab.c%2Fd"}, {".hidden", "%2Ehidden"}, {"..", "%2E."},
-      {"a~b c%", "a%7Eb%20c%25"},             {"\xc3\xa9", "%C3%A9"},   {"x-y_z.", "x-y_z."},
+      {"sha256:ab.c/d", "sha256%3Aab.c%2Fd"},
+      {".hidden", "%2Ehidden"},
+      {"..", "%2E."},
+      {"a~b c%", "a%7Eb%20c%25"},
+      {"\xc3\xa9", "%C3%A9"},
+      {"x-y_z.", "x-y_z."},
   };
   std::vector<std::string> keys;
   for (const auto& [key, file] : cases) {

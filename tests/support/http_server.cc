@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 #include <stdexcept>
 
@@ -186,7 +187,10 @@ uint16_t free_port() {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
+    ::close(fd);
+    throw std::runtime_error(std::string("free_port: bind 127.0.0.1:0: ") + std::strerror(errno));
+  }
   socklen_t len = sizeof addr;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   ::close(fd);
@@ -233,7 +237,7 @@ RawResponse forward_request(uint16_t port, const HttpServerRequest& req) {
     if (colon != std::string::npos) {
       std::string v = line.substr(colon + 1);
       while (!v.empty() && v.front() == ' ') v.erase(0, 1);
-      r.headers.push_back({lower(line.substr(0, colon)), v});
+      r.headers.emplace_back(lower(line.substr(0, colon)), v);
     }
     pos = e + 2;
   }
