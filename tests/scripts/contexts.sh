@@ -177,6 +177,16 @@ check git-unreachable-exit 1 $rc
 contains git-unreachable-names-url "git://127.0.0.1:" "$out"
 check git-failure-leaves-no-checkout "" "$(ls -A "$t/tmp")"
 
+# A subdirectory may not lead out of the checkout: ".." and a symlink are refused.
+e=$t/evil && git init -q -b main "$e" && ln -s /etc "$e/abs" && mkdir "$e/d" && echo x > "$e/d/x" &&
+  git -C "$e" add -A && git -C "$e" commit -qm evil && git clone -q --bare "$e" "$t/git/evil.git"
+out=$("$xb" build "file://$t/git/evil.git#main:abs" 2>&1); rc=$?
+check git-subdir-symlink-refused 1 $rc
+contains git-subdir-symlink-says 'subdirectory "abs" is not a directory' "$out"
+out=$("$xb" build "file://$t/git/evil.git#main:d/../.." 2>&1); rc=$?
+check git-subdir-dotdot-refused 1 $rc
+contains git-subdir-dotdot-says 'may not contain ".."' "$out"
+
 # Ctrl-C during a fetch from a server that never answers: git is stopped,
 # the exit is 130 and the temporary checkout is gone.
 sport=$(free_port)
