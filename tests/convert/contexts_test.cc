@@ -17,11 +17,28 @@ class FakeImages : public ImageResolver {
  public:
   store::Image resolve(const store::ImageRef& ref) override {
     resolved.push_back(ref.str());
-    store::Image img;
-    img.config.os = "linux";
-    img.config.architecture = store::Platform::host().architecture;
-    img.config.config.env = {"FROM_IMAGE=1"};
-    return img;
+    store::ImageConfig config;
+    config.os = "linux";
+    config.architecture = store::Platform::host().architecture;
+    config.config.env = {"FROM_IMAGE=1"};
+    std::string cfg_json = config.to_json();
+    store::Descriptor cfg{std::string(store::media_type::oci_config),
+                          Digest::of(cfg_json),
+                          static_cast<int64_t>(cfg_json.size()),
+                          {},
+                          std::nullopt,
+                          {},
+                          {}};
+    store::Manifest m{std::string(store::media_type::oci_manifest), cfg, {}, {}, std::nullopt};
+    std::string mj = m.to_json();
+    store::Descriptor md{std::string(store::media_type::oci_manifest),
+                         Digest::of(mj),
+                         static_cast<int64_t>(mj.size()),
+                         {},
+                         std::nullopt,
+                         {},
+                         {}};
+    return store::Image{md, md, m, config};
   }
   std::vector<std::string> resolved;
 };
@@ -110,9 +127,10 @@ TEST(NamedContexts, AStageNameWinsOverAContextOnlyWhenNoContextReplacesIt) {
 TEST(AddGit, IsAGitSourceCopiedToDest) {
   DispatchOptions o;
   FakeImages images;
-  Dispatched d = run("FROM busybox\nADD https://example.com/r.git#v1:sub /src\n"
-                     "ADD --keep-git-dir=true git@example.com:o/r.git /kept\n",
-                     o, images);
+  Dispatched d = run(
+      "FROM busybox\nADD https://example.com/r.git#v1:sub /src\n"
+      "ADD --keep-git-dir=true git@example.com:o/r.git /kept\n",
+      o, images);
   auto* kept = dynamic_cast<FileVertex*>(d.definition.target);
   ASSERT_NE(kept, nullptr);
   auto* g2 = dynamic_cast<GitSourceVertex*>(kept->deps.at(0));
@@ -134,9 +152,9 @@ TEST(AddGit, IsAGitSourceCopiedToDest) {
 TEST(AddGit, ChecksumIsRefused) {
   DispatchOptions o;
   FakeImages images;
-  EXPECT_THROW(run("FROM busybox\nADD --checksum=sha256:" + std::string(64, 'a') + " https://e.com/r.git /x\n", o,
-                   images),
-               Error);
+  EXPECT_THROW(
+      run("FROM busybox\nADD --checksum=sha256:" + std::string(64, 'a') + " https://e.com/r.git /x\n", o, images),
+      Error);
 }
 
 }  // namespace

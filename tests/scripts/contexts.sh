@@ -178,11 +178,13 @@ contains git-unreachable-names-url "git://127.0.0.1:" "$out"
 check git-failure-leaves-no-checkout "" "$(ls -A "$t/tmp")"
 
 # A subdirectory may not lead out of the checkout: ".." and a symlink are refused.
-e=$t/evil && git init -q -b main "$e" && ln -s /etc "$e/abs" && mkdir "$e/d" && echo x > "$e/d/x" &&
+mkdir -p "$t/hostdir" && printf 'FROM scratch\nCOPY . /\n' > "$t/hostdir/Dockerfile" && echo host > "$t/hostdir/secret"
+e=$t/evil && git init -q -b main "$e" && ln -s "$t/hostdir" "$e/abs" && mkdir "$e/d" && echo x > "$e/d/x" &&
   git -C "$e" add -A && git -C "$e" commit -qm evil && git clone -q --bare "$e" "$t/git/evil.git"
-out=$("$xb" build "file://$t/git/evil.git#main:abs" 2>&1); rc=$?
+build evil-subdir "file://$t/git/evil.git#main:abs"
 check git-subdir-symlink-refused 1 $rc
 contains git-subdir-symlink-says 'subdirectory "abs" is not a directory' "$out"
+check git-subdir-symlink-reads-no-host-file "" "$(has evil-subdir/secret)"
 out=$("$xb" build "file://$t/git/evil.git#main:d/../.." 2>&1); rc=$?
 check git-subdir-dotdot-refused 1 $rc
 contains git-subdir-dotdot-says 'may not contain ".."' "$out"
