@@ -208,6 +208,7 @@ std::pair<std::string, convert::NamedContext> parse_build_context(const std::str
       if (::utimensat(AT_FDCWD, file.c_str(), times, 0) < 0) throw_errno("utimensat", file.string());
     }
     c = convert::local_context(dir->path(), value);
+    c.temporary = true;
   } else if (value.find("://") != std::string::npos) {
     fail(ErrorKind::usage, flag + ": unsupported context source \"" + value.substr(0, value.find("://")) +
                                "\" (want docker-image://, oci-layout://, a git URL, an https URL or a directory)");

@@ -237,11 +237,14 @@ echo from-dir > "$named/n"
 echo secret > "$named/ignored"
 echo ignored > "$named/.dockerignore"
 printf 'FROM busybox\nCOPY --from=nd /n /copied\nRUN --mount=from=nd,target=/m cat /m/n > /mounted; ls /m > /listing\n' > "$ctx/Dockerfile.named"
+stat_before=$(ls "$XBUILD_ROOT/statcache" | wc -l)
 build named-dir -f "$ctx/Dockerfile.named" --build-context nd="$named" "$ctx"
 check named-dir-exit 0 $rc
 check named-dir-copy from-dir "$(has named-dir/copied)"
 check named-dir-mount from-dir "$(has named-dir/mounted)"
 lacks named-dir-own-dockerignore ignored "$(has named-dir/listing)"
+# A named directory keeps a stat cache as the main context does (one file per directory).
+check named-dir-stat-cache $((stat_before + 1)) "$(ls "$XBUILD_ROOT/statcache" | wc -l)"
 printf 'FROM nd\n' > "$ctx/Dockerfile.fromdir"
 build named-from-dir -f "$ctx/Dockerfile.fromdir" --build-context nd="$named" "$ctx"
 check named-from-dir from-dir "$(has named-from-dir/n)"
