@@ -135,6 +135,10 @@ build tarball-f -f alt/Build "$t/ctx2.tar.gz"
 check tarball-f-file a "$(has tarball-f/alt-a)"
 out=$(SSL_CERT_FILE=/nonexistent-ca "$xb" build "$https/ctx.tar.gz" 2>&1); rc=$?
 check https-untrusted-exit 1 $rc
+out=$("$xb" build "$https/nosuch.tar.gz" 2>&1); rc=$?
+check https-404-exit 1 $rc
+contains https-404-says "build context $https/nosuch.tar.gz" "$out"
+check https-404-one-line 1 "$(printf '%s\n' "$out" | grep -c .)"
 
 # --- 3. git contexts: git daemon with #tag:subdir, https (http-backend) with a branch, file:// with a commit.
 build git-daemon "git://127.0.0.1:$gport/repo.git#v1:sub"
