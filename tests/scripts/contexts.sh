@@ -228,6 +228,12 @@ commit3=$(git -C "$w" rev-parse HEAD)
 build add-git-new -f "$ctx/Dockerfile.addgit" "$ctx"
 check add-git-new-commit-reruns three "$(has add-git-new/seen)"
 lacks add-git-new-commit-not-cached "CACHED" "$(printf '%s\n' "$out" | grep -A1 'RUN cat')"
+# The same for a git context: the same commit hits, the new one reruns the COPY.
+build git-ctx-again "file://$t/git/repo.git#$commit2"
+contains git-context-same-commit-cached "CACHED" "$(printf '%s\n' "$out" | grep -A1 'COPY')"
+build git-ctx-new "file://$t/git/repo.git#main"
+check git-context-new-commit three "$(has git-ctx-new/ctx/sub/file)"
+lacks git-context-new-commit-reruns "CACHED" "$(printf '%s\n' "$out" | grep -A1 'COPY')"
 printf 'FROM scratch\nADD --keep-git-dir=true %s/git/repo.git#v1 /repo\n' "$https" > "$ctx/Dockerfile.keep"
 build add-git-keep -f "$ctx/Dockerfile.keep" "$ctx"
 check add-git-keep-exit 0 $rc
