@@ -23,6 +23,17 @@ std::shared_ptr<TempDir> temp(BuildInputs& in, std::string_view prefix) {
   return in.temps.back();
 }
 
+// A download for a context: fileop's messages say "ADD URL: …".
+std::unique_ptr<fileop::Download> download(const std::string& url, const std::string& what) {
+  try {
+    return fileop::download_url(url);
+  } catch (const Error& e) {
+    std::string m = e.message();
+    if (m.rfind("ADD ", 0) == 0) m = what + m.substr(4);
+    throw Error(e.kind(), m);
+  }
+}
+
 // stdin into `path` (the stream must be read twice: archive or Dockerfile).
 void spool_stdin(const fs::path& path) {
   UniqueFd out = open_or_throw(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -72,7 +83,7 @@ BuildInputs resolve_inputs(const std::string& context, const std::optional<std::
     fileop::git_checkout(*git, in.context_dir, keep_git_dir);
     in.temporary = true;
   } else if (!local && (starts_with(context, "https://") || starts_with(context, "http://"))) {
-    std::unique_ptr<fileop::Download> d = fileop::download_url(context);
+    std::unique_ptr<fileop::Download> d = download(context, "build context ");
     unpack_into(in, d->dir.path() / d->name, context);
   } else if (local && fs::is_regular_file(context, ec)) {
     unpack_into(in, context, context);
@@ -199,7 +210,7 @@ std::pair<std::string, convert::NamedContext> parse_build_context(const std::str
     // BuildKit v0.13's http named context: the downloaded file itself,
     // named as ADD names it, mode 0600, its mtime the Last-Modified.
     auto dir = temp(in, "xbuild-named");
-    std::unique_ptr<fileop::Download> d = fileop::download_url(value);
+    std::unique_ptr<fileop::Download> d = download(value, "--build-context " + name + "=");
     fs::path file = dir->path() / d->name;
     fs::copy_file(d->dir.path() / d->name, file);
     fs::permissions(file, fs::perms(0600));
@@ -208,6 +219,7 @@ std::pair<std::string, convert::NamedContext> parse_build_context(const std::str
       if (::utimensat(AT_FDCWD, file.c_str(), times, 0) < 0) throw_errno("utimensat", file.string());
     }
     c = convert::local_context(dir->path(), value);
+    c.temporary = true;
   } else if (value.find("://") != std::string::npos) {
     fail(ErrorKind::usage, flag + ": unsupported context source \"" + value.substr(0, value.find("://")) +
                                "\" (want docker-image://, oci-layout://, a git URL, an https URL or a directory)");

@@ -69,6 +69,7 @@ struct NamedContext {
   std::filesystem::path dir;           // local
   fileop::IgnorePredicate ignored;     // local: its .dockerignore
   fileop::SkipDirPredicate can_skip_dir;
+  bool temporary = false;              // local: made for this build (no stat cache)
   fileop::GitRef git;                  // git
 };
 

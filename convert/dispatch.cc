@@ -332,6 +332,7 @@ class Dispatcher {
       l->dir = c.dir;
       l->ignored = c.ignored;
       l->can_skip_dir = c.can_skip_dir;
+      l->persistent = !c.temporary;
       v = std::move(l);
     }
     v->name = "[context] " + c.value;

@@ -546,6 +546,11 @@ Solved solve(store::Store& store, Definition& def, const BuildOptions& options) 
   ContextKeys context(std::move(hasher));
   UrlCache urls(local_cache.urls());
   attach_context(def.vertices, BuildContext{options.context_dir, options.ignored, options.can_skip_dir, &context, &urls});
+  for (const auto& v : def.vertices)
+    if (auto* l = dynamic_cast<LocalSourceVertex*>(v.get()); l && l->persistent) {
+      l->stat_cache_file = local_cache.stat_cache(l->dir);
+      fs::create_directories(l->stat_cache_file.parent_path());
+    }
 
   auto snap = snapshotter::open_snapshotter(store.root());
   std::shared_ptr<cache::RemoteCache> remote;
@@ -558,6 +563,8 @@ Solved solve(store::Store& store, Definition& def, const BuildOptions& options) 
   if (options.source_date_epoch) graph.set_key_salt("source-date-epoch=" + std::to_string(*options.source_date_epoch));
   FsState final_fs = def.target ? graph.solve(*def.target) : FsState{};
   context.save();
+  for (const auto& v : def.vertices)
+    if (auto* l = dynamic_cast<LocalSourceVertex*>(v.get())) l->save();
   // The image's layers must be in the store even when its steps came from a remote cache.
   engine.ensure_blobs(final_fs.layers);
   engine.keep_remote_hits();

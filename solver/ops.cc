@@ -207,9 +207,10 @@ std::string LocalSourceVertex::describe() const { return "local directory"; }
 
 std::string LocalSourceVertex::content_key() {
   // The whole directory's content (path, type, mode, size, bytes of each
-  // file): the key of a copy of `.`, without a stat cache (the directory
-  // may be a temporary one).
-  if (!keys_) keys_ = std::make_unique<ContextKeys>(std::make_unique<fileop::ContextHasher>(dir, ignored, can_skip_dir));
+  // file): the key of a copy of `.`.
+  if (!keys_)
+    keys_ = std::make_unique<ContextKeys>(
+        std::make_unique<fileop::ContextHasher>(dir, ignored, can_skip_dir, stat_cache_file));
   fileop::ContextSelection sel;
   sel.patterns = {"."};
   try {

@@ -79,6 +79,14 @@ class LocalSourceVertex : public Vertex {
   std::filesystem::path dir;
   IgnorePredicate ignored;
   SkipDirPredicate can_skip_dir;
+  // A host directory that later builds read again: solve() gives it a stat
+  // cache in the store (as the main context's), so unchanged files are not
+  // re-read. False for directories made for one build.
+  bool persistent = false;
+  std::filesystem::path stat_cache_file;
+  void save() {
+    if (keys_) keys_->save();
+  }
 
  protected:
   std::unique_ptr<ContextKeys> keys_;  // made by the first content_key()

@@ -135,6 +135,10 @@ build tarball-f -f alt/Build "$t/ctx2.tar.gz"
 check tarball-f-file a "$(has tarball-f/alt-a)"
 out=$(SSL_CERT_FILE=/nonexistent-ca "$xb" build "$https/ctx.tar.gz" 2>&1); rc=$?
 check https-untrusted-exit 1 $rc
+out=$("$xb" build "$https/nosuch.tar.gz" 2>&1); rc=$?
+check https-404-exit 1 $rc
+contains https-404-says "build context $https/nosuch.tar.gz" "$out"
+check https-404-one-line 1 "$(printf '%s\n' "$out" | grep -c .)"
 
 # --- 3. git contexts: git daemon with #tag:subdir, https (http-backend) with a branch, file:// with a commit.
 build git-daemon "git://127.0.0.1:$gport/repo.git#v1:sub"
@@ -177,6 +181,18 @@ check git-unreachable-exit 1 $rc
 contains git-unreachable-names-url "git://127.0.0.1:" "$out"
 check git-failure-leaves-no-checkout "" "$(ls -A "$t/tmp")"
 
+# A subdirectory may not lead out of the checkout: ".." and a symlink are refused.
+mkdir -p "$t/hostdir" && printf 'FROM scratch\nCOPY . /\n' > "$t/hostdir/Dockerfile" && echo host > "$t/hostdir/secret"
+e=$t/evil && git init -q -b main "$e" && ln -s "$t/hostdir" "$e/abs" && mkdir "$e/d" && echo x > "$e/d/x" &&
+  git -C "$e" add -A && git -C "$e" commit -qm evil && git clone -q --bare "$e" "$t/git/evil.git"
+build evil-subdir "file://$t/git/evil.git#main:abs"
+check git-subdir-symlink-refused 1 $rc
+contains git-subdir-symlink-says 'subdirectory "abs" is not a directory' "$out"
+check git-subdir-symlink-reads-no-host-file "" "$(has evil-subdir/secret)"
+out=$("$xb" build "file://$t/git/evil.git#main:d/../.." 2>&1); rc=$?
+check git-subdir-dotdot-refused 1 $rc
+contains git-subdir-dotdot-says 'may not contain ".."' "$out"
+
 # Ctrl-C during a fetch from a server that never answers: git is stopped,
 # the exit is 130 and the temporary checkout is gone.
 sport=$(free_port)
@@ -212,6 +228,12 @@ commit3=$(git -C "$w" rev-parse HEAD)
 build add-git-new -f "$ctx/Dockerfile.addgit" "$ctx"
 check add-git-new-commit-reruns three "$(has add-git-new/seen)"
 lacks add-git-new-commit-not-cached "CACHED" "$(printf '%s\n' "$out" | grep -A1 'RUN cat')"
+# The same for a git context: the same commit hits, the new one reruns the COPY.
+build git-ctx-again "file://$t/git/repo.git#$commit2"
+contains git-context-same-commit-cached "CACHED" "$(printf '%s\n' "$out" | grep -A1 'COPY')"
+build git-ctx-new "file://$t/git/repo.git#main"
+check git-context-new-commit three "$(has git-ctx-new/ctx/sub/file)"
+lacks git-context-new-commit-reruns "CACHED" "$(printf '%s\n' "$out" | grep -A1 'COPY')"
 printf 'FROM scratch\nADD --keep-git-dir=true %s/git/repo.git#v1 /repo\n' "$https" > "$ctx/Dockerfile.keep"
 build add-git-keep -f "$ctx/Dockerfile.keep" "$ctx"
 check add-git-keep-exit 0 $rc
@@ -225,11 +247,14 @@ echo from-dir > "$named/n"
 echo secret > "$named/ignored"
 echo ignored > "$named/.dockerignore"
 printf 'FROM busybox\nCOPY --from=nd /n /copied\nRUN --mount=from=nd,target=/m cat /m/n > /mounted; ls /m > /listing\n' > "$ctx/Dockerfile.named"
+stat_before=$(ls "$XBUILD_ROOT/statcache" | wc -l)
 build named-dir -f "$ctx/Dockerfile.named" --build-context nd="$named" "$ctx"
 check named-dir-exit 0 $rc
 check named-dir-copy from-dir "$(has named-dir/copied)"
 check named-dir-mount from-dir "$(has named-dir/mounted)"
 lacks named-dir-own-dockerignore ignored "$(has named-dir/listing)"
+# A named directory keeps a stat cache as the main context does (one file per directory).
+check named-dir-stat-cache $((stat_before + 1)) "$(ls "$XBUILD_ROOT/statcache" | wc -l)"
 printf 'FROM nd\n' > "$ctx/Dockerfile.fromdir"
 build named-from-dir -f "$ctx/Dockerfile.fromdir" --build-context nd="$named" "$ctx"
 check named-from-dir from-dir "$(has named-from-dir/n)"
