@@ -42,13 +42,12 @@ CacheRecord CacheRecord::from_json(const json& j) {
 
 namespace {
 constexpr std::string_view kUrlRecords = "http";
-constexpr std::string_view kStepRecords = "steps";
 // The record file of a key: its hex digest (what every xbuild since the first wrote).
 std::string name_of(const CacheKey& key) { return std::string(key.hex()); }
 }  // namespace
 
 LocalCache::LocalCache(store::Store& store)
-    : store_(store), records_(store.records("cache")), steps_(store.records(kStepRecords)) {}
+    : store_(store), records_(store.records("cache")) {}
 
 std::optional<CacheRecord> LocalCache::get(const CacheKey& key) const {
   try {
@@ -66,39 +65,46 @@ void LocalCache::put(const CacheKey& key, const CacheRecord& record) {
 
 void LocalCache::touch(const CacheKey& key) { records_.touch(name_of(key)); }
 
-// An identity is named by its digest (it holds paths and blanks); the key is
-// kept as bare hex, so that gc's scan of other records for blob digests
-// (Store::digests_in_records) never takes it for one.
+// The step index: one small file per identity under cache-steps/, named by
+// the identity's digest (it holds paths and blanks). Written without fsync:
+// a build writes one per step that runs, and a lost or torn entry only
+// costs an explanation ("never built"), never a cache hit. The key is kept
+// as bare hex, so that nothing takes it for a blob digest.
+fs::path LocalCache::steps_dir() const { return store_.root() / "cache-steps"; }
+
 std::optional<CacheKey> LocalCache::last_key(std::string_view step) const {
   try {
-    auto j = steps_.get_json(std::string(Digest::of(step).hex()));
-    if (!j || j->value("v", 0) != 1 || j->value("step", std::string()) != step) return std::nullopt;
-    return Digest::parse("sha256:" + j->at("key").get<std::string>());
+    json j = json::parse(read_file(steps_dir() / std::string(Digest::of(step).hex())));
+    if (j.value("v", 0) != 1 || j.value("step", std::string()) != step) return std::nullopt;
+    return Digest::parse("sha256:" + j.at("key").get<std::string>());
   } catch (const std::exception&) {
-    return std::nullopt;  // unreadable: as if never built
+    return std::nullopt;  // absent or unreadable: as if never built
   }
 }
 
 void LocalCache::set_last_key(std::string_view step, const CacheKey& key) {
-  steps_.put_json(std::string(Digest::of(step).hex()),
-                  json{{"v", 1}, {"step", std::string(step)}, {"key", std::string(key.hex())}});
+  fs::create_directories(steps_dir());
+  json j = {{"v", 1}, {"step", std::string(step)}, {"key", std::string(key.hex())}};
+  write_file_atomic(steps_dir() / std::string(Digest::of(step).hex()), j.dump(), 0644, false);
 }
 
 std::vector<std::string> LocalCache::sweep_steps(bool all, bool remove) {
   std::vector<std::string> out;
-  for (const auto& name : steps_.list()) {
-    bool gone = all;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(steps_dir(), ec)) {
+    std::string name = e.path().filename().string();
+    bool gone = all || name.size() != 64;  // not an entry: a killed writer's temporary
     if (!gone) {
       try {
-        auto j = steps_.get_json(name);
-        gone = !j || !records_.get(j->at("key").get<std::string>());
+        json j = json::parse(read_file(e.path()));
+        gone = !records_.get(j.at("key").get<std::string>());
       } catch (const std::exception&) {
         gone = true;
       }
     }
     if (!gone) continue;
-    out.push_back("step " + name);
-    if (remove) steps_.remove(name);
+    out.push_back(e.path().string());
+    if (remove) fs::remove(e.path(), ec);
   }
   return out;
 }

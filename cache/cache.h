@@ -136,9 +136,9 @@ class LocalCache {
   void touch(const CacheKey& key);  // used now (least recently used goes first)
 
   // The key last recorded for a step identity (what a miss is compared
-  // with), in records "steps", one small file per identity. sweep_steps()
+  // with), one small file per identity in cache-steps/. sweep_steps()
   // removes the entries whose record is gone (all of them with all) and
-  // returns their names, for gc.
+  // returns their paths, for gc.
   std::optional<CacheKey> last_key(std::string_view step) const;
   void set_last_key(std::string_view step, const CacheKey& key);
   std::vector<std::string> sweep_steps(bool all, bool remove);
@@ -178,7 +178,7 @@ class LocalCache {
  private:
   store::Store& store_;
   store::Records records_;
-  store::Records steps_;
+  std::filesystem::path steps_dir() const;
 };
 
 // ---------------------------------------------------------------------------

@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 namespace xb::cli {
 namespace {
 
@@ -48,6 +50,54 @@ TEST(Progress, StepsAreNumberedInTheOrderTheyAreFirstShown) {
   info.text = "pulling a";
   p.display->event(info);
   EXPECT_EQ(p.text(), "#1 [2/2] RUN b\n#2 [1/2] FROM a\n#2 CACHED\n#1 DONE 0.0s\n#0 pulling a\n");
+}
+
+// Issue 22: why a step missed the cache, under its header (plain), as a
+// field (json), folded away once the step is done (tty).
+struct Rendered {
+  char* buf = nullptr;
+  size_t size = 0;
+  FILE* out = open_memstream(&buf, &size);
+  std::unique_ptr<ProgressDisplay> display;
+  explicit Rendered(ProgressMode m) : display(ProgressDisplay::create(m, out)) {}
+  std::string text() {
+    fflush(out);
+    return std::string(buf, size);
+  }
+  ~Rendered() {
+    display.reset();
+    fclose(out);
+    free(buf);
+  }
+};
+
+TEST(Progress, AMissSaysWhyInEveryMode) {
+  ProgressEvent started = step_event(ProgressEvent::Kind::step_started, 4, "[2/2] COPY src/ /app/");
+  started.reason = "src/app.py: content changed";
+  {
+    Rendered r(ProgressMode::plain);
+    r.display->event(started);
+    EXPECT_EQ(r.text(), "#1 [2/2] COPY src/ /app/\n#1 cache miss: src/app.py: content changed\n");
+  }
+  {
+    Rendered r(ProgressMode::json);
+    r.display->event(started);
+    auto j = nlohmann::json::parse(r.text());
+    EXPECT_EQ(j.at("type"), "step_started");
+    EXPECT_EQ(j.at("cache_miss"), "src/app.py: content changed");
+  }
+  {
+    Rendered r(ProgressMode::tty);
+    r.display->event(started);
+    EXPECT_NE(r.text().find("cache miss: src/app.py: content changed"), std::string::npos);
+    size_t shown = r.text().size();
+    r.display->event(step_event(ProgressEvent::Kind::step_done, 4, "[2/2] COPY src/ /app/"));
+    r.display->finish();
+    // The last redraw (after the final clear) no longer has it.
+    std::string last = r.text().substr(shown);
+    last = last.substr(last.rfind("\x1b[J"));
+    EXPECT_EQ(last.find("cache miss"), std::string::npos) << last;
+  }
 }
 
 TEST(Progress, AFailedStepShowsItsLastTwentyLines) {

@@ -106,8 +106,11 @@ lacks secret-value-not-shown "s3cr3t" "$(cat "$t/secret1" "$t/secret2")"
 lacks secret-value-not-recorded "s3cr3t" "$(cat "$XBUILD_ROOT"/records/cache/* 2>/dev/null)"
 
 # The step index is build cache: prune --all removes it with the records.
-[ -n "$(ls "$XBUILD_ROOT/records/steps")" ] && ok step-index-kept || bad step-index-kept "records/steps is empty"
+[ -n "$(ls "$XBUILD_ROOT/cache-steps")" ] && ok step-index-kept || bad step-index-kept "cache-steps is empty"
+n_index=$(ls "$XBUILD_ROOT/cache-steps" | wc -l)
+"$xb" prune > /dev/null || bad prune "exit $?"
+check prune-keeps-step-index-of-kept-records "$n_index" "$(ls "$XBUILD_ROOT/cache-steps" | wc -l)"
 "$xb" prune --all > /dev/null || bad prune "exit $?"
-check prune-all-sweeps-step-index "" "$(ls "$XBUILD_ROOT/records/steps")"
+check prune-all-sweeps-step-index "" "$(ls "$XBUILD_ROOT/cache-steps")"
 
 [ "$fails" -eq 0 ]
