@@ -94,12 +94,10 @@ class BuildEngine : public Engine {
         opts_(opts),
         records_(store),
         remote_(remote),
-        mounts_(MountManager::Options{store.root(), opts.context_dir, std::move(ignored), std::move(can_skip_dir),
-                                      opts.secrets,
-                                      [this](const std::string& id) { return can_restore_mount(id); },
-                                      [this](const std::string& id, const fs::path& into) {
-                                        return restore_mount(id, into);
-                                      }}) {}
+        mounts_(MountManager::Options{
+            store.root(), opts.context_dir, std::move(ignored), std::move(can_skip_dir), opts.secrets,
+            [this](const std::string& id) { return can_restore_mount(id); },
+            [this](const std::string& id, const fs::path& into) { return restore_mount(id, into); }}) {}
 
   // --cache-from's cache mounts (MountManager::restore_cache_mount decides when).
   bool can_restore_mount(const std::string& id) {
