@@ -66,27 +66,37 @@ build() { # log, flags…
   echo "$t1 - $t0" | bc
 }
 
+median() { sort -n | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 report() { if [ -n "$out" ]; then tee -a "$out"; else cat; fi; }
 [ -n "$out" ] && : >"$out"
 {
   echo "# cache mounts across runners (issue 22), $(date -u '+%F %H:%M') UTC, $runs runs per kind"
   echo "# machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%d GiB", $2 / 1048576 }' /proc/meminfo), $(uname -r); $("$xbuild" --version 2>/dev/null || echo xbuild)"
+  echo "# load before: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "# examples/cache-mount (apt-get update && apt-get install jq; /var/cache/apt and /var/lib/apt cache mounts) on a fresh store, the apt step changed"
 } | report
 fresh
 t=$(build "$work/first.log" --build-arg REV=0 --cache-to "type=registry,ref=$cache,mode=max,mounts=true")
 printf 'first runner: %.1f s, apt fetched %s bytes; %s\n' "$t" "$(fetched "$work/first.log")" \
   "$(grep -o 'exported cache to.*' "$work/first.log")" | report
-mount_bytes=$(du -sb "$work/registry" | cut -f1)
-echo "registry holds $mount_bytes bytes (layers and mounts, compressed)" | report
+curl -sf -H 'Accept: application/vnd.oci.image.manifest.v1+json' "http://127.0.0.1:$port/v2/bench/apt-cache/manifests/main" |
+  python3 -c 'import json, sys
+for l in json.load(sys.stdin)["layers"]:
+    i = l.get("annotations", {}).get("org.xbuild.cache-mount.id")
+    print("  cache layer %-14s %10d bytes %s" % (i or "(step)", l["size"], l["mediaType"]))' | report
 printf '%-8s %-34s %8s %14s\n' run kind wall_s apt_fetched_B | report
 for r in $(seq "$runs"); do
   fresh
   t=$(build "$work/without.log" --build-arg REV="$r" --cache-from "type=registry,ref=$cache,mounts=false")
+  echo "$t" >>"$work/without.times"
   printf '%-8s %-34s %8.1f %14s\n' "$r" "without mounts (layers only)" "$t" "$(fetched "$work/without.log")" | report
   fresh
   t=$(build "$work/with.log" --build-arg REV="$r" --cache-from "type=registry,ref=$cache")
+  echo "$t" >>"$work/with.times"
   printf '%-8s %-34s %8.1f %14s\n' "$r" "with the travelled mounts" "$t" "$(fetched "$work/with.log")" | report
   grep -q 'restored cache mount /var/cache/apt' "$work/with.log" || echo "  (the apt mount was not restored!)" | report
   grep -h 'Need to get' "$work/without.log" "$work/with.log" | sed 's/^#[0-9]* [0-9.]* /  apt: /' | report
 done
+printf 'median wall time: without %.1f s, with %.1f s; apt fetched %s bytes without, %s with (per build)\n' \
+  "$(median <"$work/without.times")" "$(median <"$work/with.times")" "$(fetched "$work/without.log")" "$(fetched "$work/with.log")" | report
+echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)" | report

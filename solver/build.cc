@@ -106,10 +106,11 @@ class BuildEngine : public Engine {
   }
   bool restore_mount(const std::string& id, const fs::path& into) {
     auto m = remote_->mount(id);
+    if (!m) return false;
     try {
       remote_->ensure_blob(m->first);
       cache::unpack_mount(store_, m->first, into);
-      note("restored cache mount " + id + " from " + m->second);
+      note("restored cache mount " + id + " from " + m->second + " (" + std::to_string(m->first.size) + " bytes)");
       return true;
     } catch (const Error& e) {
       if (e.kind() == ErrorKind::cancelled) throw;
