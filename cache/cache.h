@@ -344,8 +344,9 @@ nlohmann::json export_cache(store::Store& store, const CacheExport& cache, const
 bool mount_dir_empty(const std::filesystem::path& dir);
 
 // Unpacks a cache mount's tar (layer, in the store) into the empty
-// directory dir, contained (common/tar_extract.h): a name or link leading
-// out of dir is an error, nothing is written outside. The blob is verified.
+// directory dir, contained (common/tar_extract.h): symlinks resolve inside
+// dir, a name or hard link leading out with ".." is an error; nothing is
+// written outside. The blob is verified.
 void unpack_mount(const store::Store& store, const Layer& layer, const std::filesystem::path& dir);
 
 }  // namespace xb::cache

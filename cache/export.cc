@@ -110,8 +110,8 @@ CacheMetadata select(const store::Store& store, const CacheExport& cache, const 
 
 // mounts=true: the build's cache mounts that were packed (or imported),
 // each unless it is larger than mounts-max-size (a note says so).
-std::map<std::string, Layer> select_mounts(const store::Store& store, const CacheExport& cache,
-                                           const CacheSpec& spec, const ExportOptions& options) {
+std::map<std::string, Layer> select_mounts(const store::Store& store, const CacheExport& cache, const CacheSpec& spec,
+                                           const ExportOptions& options) {
   std::map<std::string, Layer> out;
   if (!spec.mounts) return out;
   for (const auto& [id, m] : cache.mounts) {

@@ -247,8 +247,13 @@ std::vector<store::Descriptor> CacheMetadata::manifest_layers() const {
   for (const auto& l : layers)
     out.push_back(store::Descriptor{l.media_type, l.blob, static_cast<int64_t>(l.size), {}, std::nullopt, {}, {}});
   for (const auto& [id, l] : mounts)
-    out.push_back(store::Descriptor{
-        l.media_type, l.blob, static_cast<int64_t>(l.size), {{std::string(kCacheMountAnnotation), id}}, std::nullopt, {}, {}});
+    out.push_back(store::Descriptor{l.media_type,
+                                    l.blob,
+                                    static_cast<int64_t>(l.size),
+                                    {{std::string(kCacheMountAnnotation), id}},
+                                    std::nullopt,
+                                    {},
+                                    {}});
   return out;
 }
 
@@ -458,8 +463,8 @@ RemoteCache::RemoteCache(store::Store& store, const std::vector<CacheSpec>& spec
         continue;  // type=inline is for --cache-to; --cache-from names the image with type=registry
       }
       if (warn)
-        warn("importing cache from " + c.first->name() + ": " + std::to_string(c.second.records.size()) +
-             " steps, " + std::to_string(c.second.layers.size() - c.second.mounts.size()) + " layers" +
+        warn("importing cache from " + c.first->name() + ": " + std::to_string(c.second.records.size()) + " steps, " +
+             std::to_string(c.second.layers.size() - c.second.mounts.size()) + " layers" +
              (c.second.mounts.empty() ? "" : ", " + std::to_string(c.second.mounts.size()) + " cache mounts"));
       for (const auto& l : c.second.layers) blob_source_.emplace(l.blob, c.first.get());
       sources_.push_back(std::move(c.first));

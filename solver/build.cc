@@ -94,12 +94,10 @@ class BuildEngine : public Engine {
         opts_(opts),
         records_(store),
         remote_(remote),
-        mounts_(MountManager::Options{store.root(), opts.context_dir, std::move(ignored), std::move(can_skip_dir),
-                                      opts.secrets,
-                                      [this](const std::string& id) { return can_restore_mount(id); },
-                                      [this](const std::string& id, const fs::path& into) {
-                                        return restore_mount(id, into);
-                                      }}) {}
+        mounts_(MountManager::Options{
+            store.root(), opts.context_dir, std::move(ignored), std::move(can_skip_dir), opts.secrets,
+            [this](const std::string& id) { return can_restore_mount(id); },
+            [this](const std::string& id, const fs::path& into) { return restore_mount(id, into); }}) {}
 
   // --cache-from's cache mounts (MountManager::restore_cache_mount decides when).
   bool can_restore_mount(const std::string& id) {
@@ -108,10 +106,11 @@ class BuildEngine : public Engine {
   }
   bool restore_mount(const std::string& id, const fs::path& into) {
     auto m = remote_->mount(id);
+    if (!m) return false;
     try {
       remote_->ensure_blob(m->first);
       cache::unpack_mount(store_, m->first, into);
-      note("restored cache mount " + id + " from " + m->second);
+      note("restored cache mount " + id + " from " + m->second + " (" + std::to_string(m->first.size) + " bytes)");
       return true;
     } catch (const Error& e) {
       if (e.kind() == ErrorKind::cancelled) throw;

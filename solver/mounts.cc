@@ -147,7 +147,7 @@ void MountManager::restore_cache_mount(const MountSpec& m, const fs::path& base)
   if (!opts_.restore || !cache::mount_dir_empty(base) || !opts_.can_restore(id)) return;
   fs::create_directories(base.parent_path());
   FileLock lock(base.string() + ".lock", FileLock::Mode::exclusive);
-  if (!cache::mount_dir_empty(base)) return;  // restored or filled meanwhile
+  if (!cache::mount_dir_empty(base)) return;          // restored or filled meanwhile
   TempDir tmp("mount", opts_.store_root / "ingest");  // prune sweeps it after a kill
   ::chmod(tmp.path().c_str(), m.mode.value_or(0755));
   if (::chown(tmp.path().c_str(), m.uid.value_or(0), m.gid.value_or(0)) < 0) throw_errno("chown", tmp.path().string());

@@ -51,6 +51,36 @@ check "fresh store, --cache-from local (exit)" 0 $?
 check "local: the first runner's marker is read on a fresh store" "from-the-first-runner
 deep" "$(xs c run --rm seen cat /seen 2>&1)"
 
+# Two builds on one fresh store at once: one restores, the other waits on
+# the mount's lock or finds it whole; both read the complete marker.
+mkdir -p "$t/read2"
+printf 'FROM bb\nRUN --mount=type=cache,id=m,target=/c cat /c/marker /c/sub/f > /seen2\n' >"$t/read2/Dockerfile"
+# The mount's lock is held here until both builds have reached their RUN,
+# so that both find the mount empty and queue on the lock.
+fresh k
+lock=$t/k/cache-mounts/$(printf m | sha256sum | cut -d' ' -f1).lock
+mkdir -p "$t/k/cache-mounts"
+( flock 9; while [ ! -e "$t/release" ]; do sleep 0.1; done ) 9>"$lock" &
+holder=$!
+while flock -n "$lock" true 2>/dev/null; do sleep 0.05; done  # the holder has it
+xs k build --progress=plain -t one --cache-from "type=registry,ref=$reg/cache:main" "$t/read" >"$t/k1.log" 2>&1 &
+p1=$!
+xs k build --progress=plain -t two --cache-from "type=local,src=$t/layout" "$t/read2" >"$t/k2.log" 2>&1 &
+p2=$!
+for _ in $(seq 300); do
+  grep -q '\[2/2\] RUN' "$t/k1.log" && grep -q '\[2/2\] RUN' "$t/k2.log" && break
+  sleep 0.1
+done
+sleep 1  # both are past their first look at the mount and wait on the lock
+touch "$t/release"; wait $holder
+wait $p1; r1=$?; wait $p2; r2=$?
+check "concurrent builds (exits)" "0 0" "$r1 $r2"
+check "concurrent builds: the first reads the whole mount" "from-the-first-runner
+deep" "$(xs k run --rm one cat /seen 2>&1)"
+check "concurrent builds: the second reads the whole mount" "from-the-first-runner
+deep" "$(xs k run --rm two cat /seen2 2>&1)"
+check "concurrent builds: the mount is restored once" 1 "$(cat "$t/k1.log" "$t/k2.log" | grep -c 'restored cache mount m')"
+
 # Lazily: a build whose RUN steps mount nothing restores nothing.
 printf 'FROM bb\nRUN echo plain > /p\n' >"$t/other/Dockerfile"
 fresh d
