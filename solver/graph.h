@@ -110,6 +110,7 @@ class Graph {
   struct Slot;
   Slot& slot(Vertex& v);
   FsState solve_uncached(Vertex& v, Slot& s);
+  bool must_run(Vertex& v);
   // Whether v is reported for the first time (each vertex is shown once).
   bool first_report(const Vertex& v);
   // A cache hit on v also stands for the steps it was built from: show

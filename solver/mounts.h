@@ -9,6 +9,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -68,8 +69,11 @@ class MountManager {
     IgnorePredicate ignored;            // the context's .dockerignore: binds honour it too
     SkipDirPredicate can_skip_dir;
     std::vector<SecretSource> secrets;
+    std::vector<SshSource> ssh;
   };
-  explicit MountManager(Options options) : opts_(std::move(options)) {}
+  // Starts an agent for every --ssh given key files (on the calling
+  // thread, which must outlive the build: the agent dies with it).
+  explicit MountManager(Options options);
 
   // What one step's mounts hold while it runs: copies, locks, secret files.
   // Destroying it releases them.
@@ -92,6 +96,7 @@ class MountManager {
     std::vector<std::unique_ptr<TempDir>> temps_;
     std::vector<FileLock> locks_;
     std::vector<std::filesystem::path> secret_files_;
+    std::vector<std::unique_ptr<executor::AgentForward>> agents_;  // RUN --mount=type=ssh
     std::vector<std::pair<size_t, const RunMount*>> input_binds_;
   };
 
@@ -104,6 +109,8 @@ class MountManager {
   std::filesystem::path secret_dir();
 
   Options opts_;
+  std::vector<std::unique_ptr<executor::KeyAgent>> key_agents_;
+  std::map<std::string, std::filesystem::path> agent_sockets_;  // --ssh id → the socket to relay to
   std::mutex secret_mu_;
   std::optional<TempDir> secret_dir_;
 };
