@@ -17,6 +17,7 @@
 #include "cli/build_context.h"
 #include "cli/command.h"
 #include "cli/progress.h"
+#include "cli/run_inputs.h"
 #include "cli/store_cli.h"
 #include "common/fs.h"
 #include "common/options.h"
@@ -65,6 +66,12 @@ const std::vector<FlagSpec> kBuildFlags = {
     {"call", 0, true, false, "CALL  build (default), check, outline or targets [,format=json]: ask instead of building"},
     {"check", 0, false, false, "run the build checks only (same as --call=check); exit 1 if a rule reports"},
     {"print", 0, true, false, "CALL  same as --call (buildx 0.13's name)"},
+    // What every RUN gets (cli/run_inputs.h).
+    {"add-host", 0, true, true, "HOST:IP  an /etc/hosts line in every RUN (IP may be host-gateway; repeatable)"},
+    {"ulimit", 0, true, true, "NAME=SOFT[:HARD]  a resource limit of every RUN (nofile, nproc, core, …; repeatable)"},
+    {"shm-size", 0, true, false, "SIZE  the size of every RUN's /dev/shm (default 64m)"},
+    {"ssh", 0, true, true, "default|ID[=SOCKET|KEY[,KEY]]  an SSH agent for RUN --mount=type=ssh (repeatable)"},
+    {"no-cache-filter", 0, true, true, "STAGE[,STAGE]  do not use the cache for these stages' steps"},
 };
 
 // --attest, --sbom, --provenance in the order buildx applies them (a later one of a type wins).
@@ -172,6 +179,7 @@ int run_build(const Globals& globals, const std::vector<std::string>& args) {
   if (auto m = a.value("memory")) opts.memory_bytes = parse_size("--memory", *m);
   if (auto c = a.value("cpus")) opts.cpus = parse_cpus("--cpus", *c);
   for (const auto& s : a.values("secret")) opts.secrets.push_back(parse_secret(s));
+  apply_run_inputs(a, conv, opts);
   for (const auto& e : a.values("allow")) {
     if (e == "security.insecure") conv.allow_insecure = true;
     else if (e == "network.host") conv.allow_network_host = true;

@@ -14,6 +14,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -88,6 +89,11 @@ struct DispatchOptions {
   std::string target;
   std::map<std::string, std::string> labels;
   bool no_cache = false;
+  std::set<std::string> no_cache_stages;  // --no-cache-filter: these stages' steps ignore the cache
+  // --add-host, --ulimit, --shm-size: every RUN's (solver::ExecVertex).
+  std::vector<executor::ExtraHost> extra_hosts;
+  std::vector<executor::Ulimit> ulimits;
+  std::optional<uint64_t> shm_bytes;
   std::string network = "host";  // the build's default for RUN: "host" or "none"
   bool allow_insecure = false;   // --allow security.insecure
   bool allow_network_host = false;  // --allow network.host: RUN --network=host may run

@@ -233,11 +233,16 @@ class Dispatcher {
   }
 
  private:
+  // st: the stage the step belongs to (--no-cache-filter names stages, as
+  // BuildKit's dispatch state's ignoreCache: case-insensitive, names only).
   template <typename V>
-  V* add_vertex(std::unique_ptr<V> v) {
+  V* add_vertex(std::unique_ptr<V> v, const StageState* st = nullptr) {
     V* raw = v.get();
     raw->id = static_cast<int>(vertices_.size()) + 1;
     raw->ignore_cache = opts_.no_cache;
+    if (st && !st->stage->from.stage_name.empty())
+      for (const auto& name : opts_.no_cache_stages)
+        if (lower(name) == st->stage->from.stage_name) raw->ignore_cache = true;
     if (raw->kind != Vertex::Kind::source) ++steps_;
     vertices_.push_back(std::move(v));
     return raw;
@@ -666,7 +671,7 @@ class Dispatcher {
           v->name = step_name(st, ins);
           describe_step(st, ins, *v);
           v->inputs.add("user", "=" + v->mkdir_user, v->mkdir_user);
-          st.fs = add_vertex(std::move(v));
+          st.fs = add_vertex(std::move(v), &st);
         }
         history(st, "WORKDIR " + wd, layer);
         break;
@@ -823,11 +828,14 @@ class Dispatcher {
         fail_at(where, "RUN --security=insecure needs the entitlement: build with --allow security.insecure");
       v->insecure = true;
     }
+    size_t ssh_mounts = 0;
+    std::string first_ssh;
     for (const auto& raw : c.raw_mounts) {
       frontend::Mount m = frontend::parse_mount(raw, where, &st.env, escape_);
       RunMount rm{mount_spec(m), InputRef{}};
-      if (m.type == frontend::Mount::Type::ssh)
-        fail_at(where, "RUN --mount=type=ssh is not supported by xbuild");
+      if (m.type == frontend::Mount::Type::ssh && rm.spec.target.empty())
+        rm.spec.target = "/run/buildkit/ssh_agent." + std::to_string(ssh_mounts);  // llb's default
+      if (m.type == frontend::Mount::Type::ssh && ssh_mounts++ == 0) first_ssh = rm.spec.target;
       if (m.type == frontend::Mount::Type::bind || (m.type == frontend::Mount::Type::cache && !m.from.empty())) {
         if (m.from.empty()) {
           rm.input.kind = InputRef::Kind::context;
@@ -842,6 +850,11 @@ class Dispatcher {
       }
       v->mounts.push_back(std::move(rm));
     }
+    // BuildKit's llb: the first ssh mount is SSH_AUTH_SOCK unless the env has one (in the key, as there).
+    if (ssh_mounts && !st.env.contains("SSH_AUTH_SOCK")) v->env.push_back("SSH_AUTH_SOCK=" + first_ssh);
+    v->extra_hosts = opts_.extra_hosts;
+    v->ulimits = opts_.ulimits;
+    v->shm_bytes = opts_.shm_bytes;
     // A global build arg of BuildKit's, taken without an ARG as there.
     if (auto h = opts_.build_args.find("BUILDKIT_SANDBOX_HOSTNAME"); h != opts_.build_args.end() && !h->second.empty())
       v->hostname = h->second;
@@ -849,7 +862,7 @@ class Dispatcher {
     v->location = where;
     v->name = step_name(st, ins);
     describe_run(st, ins, *v, c.command.prepend_shell);
-    st.fs = add_vertex(std::move(v));
+    st.fs = add_vertex(std::move(v), &st);
 
     // BuildKit's history line: "RUN |2 A=1 B=2 /bin/sh -c …".
     std::string line = "RUN ";
@@ -997,7 +1010,7 @@ class Dispatcher {
     // the files usually say more).
     v->inputs.add("sources", value_fp(msg), msg, true);
     v->inputs.add("workdir", value_fp(v->options.workdir), v->options.workdir);
-    st.fs = add_vertex(std::move(v));
+    st.fs = add_vertex(std::move(v), &st);
     history(st, msg + " # buildkit", true);
   }
 

@@ -24,6 +24,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "common/mount.h"
@@ -40,6 +41,25 @@ struct Limits {
   std::optional<uint64_t> memory_bytes;  // memory (and memory+swap) limit
   std::optional<double> cpus;            // e.g. 1.5 CPUs (CFS quota)
   std::optional<int64_t> pids;           // max tasks in the container
+};
+
+// A resource limit of the command, docker's --ulimit NAME=SOFT[:HARD]: the
+// name as docker spells it (nofile, nproc, core, …), -1 for unlimited. Set
+// with setrlimit in the container before the command starts.
+struct Ulimit {
+  std::string name;
+  int64_t soft = 0;
+  int64_t hard = 0;
+  bool operator==(const Ulimit&) const = default;
+};
+// The RLIMIT_ resource for a docker ulimit name (go-units' table), or nullopt.
+std::optional<int> rlimit_resource(std::string_view name);
+
+// A line of the container's /etc/hosts after the defaults (--add-host HOST:IP).
+struct ExtraHost {
+  std::string host;
+  std::string ip;
+  bool operator==(const ExtraHost&) const = default;
 };
 
 struct RunSpec {
@@ -66,6 +86,9 @@ struct RunSpec {
   Network network = Network::host;
   Security security = Security::sandbox;
   Limits limits;
+  std::vector<Ulimit> ulimits;         // applied in order
+  std::vector<ExtraHost> extra_hosts;  // appended to the generated /etc/hosts
+  uint64_t shm_bytes = 64ull << 20;    // the /dev/shm tmpfs (Docker's default 64 MiB)
 
   // stdin: an fd the container reads (-1: /dev/null). stdout/stderr: when
   // the fd is >= 0 the container writes straight to it; otherwise, when
@@ -151,6 +174,49 @@ struct StaleSecret {
   uint64_t size = 0;
 };
 std::vector<StaleSecret> stale_secrets(bool remove);
+
+// SSH agents for RUN --mount=type=ssh (executor/ssh_agent.cc).
+//
+// An ssh-agent of xbuild's own holding key files (--ssh ID=KEY[,KEY]), as
+// buildx serves one from the files: started with its socket in a private
+// directory in memory, the keys added with ssh-add (no passphrase prompt:
+// a protected key fails with one line), killed when the object goes. The
+// keys never leave the host's files and the agent's memory.
+class KeyAgent {
+ public:
+  // Throws Error(invalid_argument) naming the key ssh-add refused.
+  explicit KeyAgent(const std::vector<std::filesystem::path>& keys);
+  ~KeyAgent();
+  KeyAgent(const KeyAgent&) = delete;
+  KeyAgent& operator=(const KeyAgent&) = delete;
+  const std::filesystem::path& socket() const { return socket_; }
+
+ private:
+  void stop() noexcept;
+  std::filesystem::path dir_, socket_;
+  int pid_ = -1;
+};
+
+// One RUN's view of an agent: a fresh listening socket (owner uid:gid,
+// mode; what the mount is bound from) whose every connection is relayed to
+// the agent's socket by a thread of its own, until the object goes. The
+// container never sees the agent's own socket or path, and xbuild never
+// reads what passes (the agent protocol, signatures; no key).
+class AgentForward {
+ public:
+  AgentForward(const std::filesystem::path& agent_socket, const std::filesystem::path& listen_path, uint32_t uid,
+               uint32_t gid, uint32_t mode);
+  ~AgentForward();
+  AgentForward(const AgentForward&) = delete;
+  AgentForward& operator=(const AgentForward&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  void relay() noexcept;
+  std::filesystem::path agent_, path_;
+  int listen_fd_ = -1, stop_fd_ = -1;
+  std::thread thread_;
+};
 
 // A user resolved against a root file system.
 struct User {

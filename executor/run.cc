@@ -24,6 +24,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -157,6 +158,8 @@ struct Plan {
   std::vector<int> cgroup_fds;
   bool in_cgroup = false;
   sock_fprog seccomp{};
+  std::vector<std::pair<int, struct rlimit>> rlimits;  // --ulimit, set before privileges drop
+  std::vector<const char*> rlimit_names;               // parallel, for errors
   int last_cap = CAP_LAST_CAP;
   int msg_fd = -1;
 
@@ -289,6 +292,11 @@ int child_dir_in_root(int rootfd, const char* rel, bool mkdirs, char* buf, size_
     ::close(master);
     stdio[0] = stdio[1] = stdio[2] = slave;
   }
+  // --ulimit: while the process still has CAP_SYS_RESOURCE (a hard limit
+  // above xbuild's own), as runc sets the spec's rlimits before its exec.
+  for (size_t i = 0; i < p.rlimits.size(); ++i)
+    if (::setrlimit(static_cast<__rlimit_resource>(p.rlimits[i].first), &p.rlimits[i].second) < 0)
+      child_fail(p, stubs, "setrlimit", p.rlimit_names[i], errno);
   if (::setsid() < 0) child_fail(p, stubs, "setsid", nullptr, errno);
   for (int i = 0; i < 3; ++i)
     if (::dup3(stdio[i], i, 0) < 0 && stdio[i] != i) child_fail(p, stubs, "dup2 stdio", nullptr, errno);
@@ -734,8 +742,11 @@ int free_loop_device() {
   return n < 0 ? 0 : std::min(n, 256);
 }
 
+// BuildKit's hosts file (executor/oci/hosts.go): the defaults, then one
+// "IP\tHOST" line per --add-host, in order.
 std::string hosts_file(const RunSpec& spec) {
   std::string s = "127.0.0.1\tlocalhost " + spec.hostname + "\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+  for (const auto& h : spec.extra_hosts) s += h.ip + "\t" + h.host + "\n";
   return s;
 }
 
@@ -1041,7 +1052,8 @@ void Runner::plan_mounts() {
   step(Step::mkdir_stub, in_root("/dev/pts"));
   step(Step::mkdir_stub, in_root("/dev/shm"));
   mount_fs("devpts", in_root("/dev/pts"), MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5");
-  mount_fs("tmpfs", in_root("/dev/shm"), MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k");
+  mount_fs("tmpfs", in_root("/dev/shm"), MS_NOSUID | MS_NODEV | MS_NOEXEC,
+           ("mode=1777,size=" + std::to_string(spec_.shm_bytes / 1024) + "k").c_str());
   stub(Step::mkdir_stub, "/sys");
   // BuildKit's insecure mode gives a writable sysfs and no masked or
   // read-only paths (security.WithInsecureSpec, oci.WithWriteableSysfs).
@@ -1135,6 +1147,14 @@ void Runner::plan_process() {
     plan_.seccomp.filter = const_cast<sock_filter*>(prog.data());
   }
   plan_.last_cap = static_cast<int>(cap_max_bits()) - 1;
+  for (const auto& u : spec_.ulimits) {
+    auto res = rlimit_resource(u.name);
+    if (!res) fail(ErrorKind::invalid_argument, "ulimit " + u.name + ": unknown name");
+    // -1 (unlimited) is RLIM_INFINITY as an unsigned value, as runc passes it.
+    const struct rlimit rl = {static_cast<rlim_t>(u.soft), static_cast<rlim_t>(u.hard)};
+    plan_.rlimits.emplace_back(*res, rl);
+    plan_.rlimit_names.push_back(plan_.keep(u.name));
+  }
 }
 
 void Runner::remove_stubs(uint64_t mask) {
@@ -1173,6 +1193,26 @@ void Runner::remove_stubs(uint64_t mask) {
 }
 
 std::atomic<uint64_t> g_run_counter{0};
+
+}  // namespace
+
+std::optional<int> rlimit_resource(std::string_view name) {
+  // go-units' ulimitNameMapping ("as" is left out there too).
+  static const std::pair<std::string_view, int> table[] = {
+      {"core", RLIMIT_CORE},         {"cpu", RLIMIT_CPU},
+      {"data", RLIMIT_DATA},         {"fsize", RLIMIT_FSIZE},
+      {"locks", RLIMIT_LOCKS},       {"memlock", RLIMIT_MEMLOCK},
+      {"msgqueue", RLIMIT_MSGQUEUE}, {"nice", RLIMIT_NICE},
+      {"nofile", RLIMIT_NOFILE},     {"nproc", RLIMIT_NPROC},
+      {"rss", RLIMIT_RSS},           {"rtprio", RLIMIT_RTPRIO},
+      {"rttime", RLIMIT_RTTIME},     {"sigpending", RLIMIT_SIGPENDING},
+      {"stack", RLIMIT_STACK}};
+  for (const auto& [n, r] : table)
+    if (n == name) return r;
+  return std::nullopt;
+}
+
+namespace {
 
 ExitStatus Runner::run() {
   auto trace_t0 = std::chrono::steady_clock::now();

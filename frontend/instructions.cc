@@ -459,7 +459,8 @@ Mount parse_mount(std::string_view value, const SourceLocation& where, const Env
     case Mount::Type::ssh:
       if (!m.from.empty()) mount_fail(where, "ssh mount should not have a from");
       if (m.id.empty()) m.id = "default";
-      if (m.target.empty()) m.target = "/run/buildkit/ssh_agent.0";
+      // No default target here: llb gives the Nth ssh mount of a RUN
+      // /run/buildkit/ssh_agent.N (convert/ does).
       if (!ro_set) m.read_only = true;
       break;
   }

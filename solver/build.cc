@@ -97,7 +97,8 @@ class BuildEngine : public Engine {
         mounts_(MountManager::Options{
             store.root(), opts.context_dir, std::move(ignored), std::move(can_skip_dir), opts.secrets,
             [this](const std::string& id) { return can_restore_mount(id); },
-            [this](const std::string& id, const fs::path& into) { return restore_mount(id, into); }}) {}
+            [this](const std::string& id, const fs::path& into) { return restore_mount(id, into); },
+            opts.ssh}) {}
 
   // --cache-from's cache mounts (MountManager::restore_cache_mount decides when).
   bool can_restore_mount(const std::string& id) {
@@ -263,8 +264,15 @@ class BuildEngine : public Engine {
     try {
       active.commit(name);
     } catch (const Error& e) {
-      // Another build committed the same step first: use theirs.
+      // The key has a snapshot already: a step rerun by --no-cache or
+      // --no-cache-filter, or another build that committed it first. Keep
+      // ours under a name of its own, so that the snapshot later steps and
+      // outputs read is the one these layers were diffed from (with theirs,
+      // a rerun stage's new files were dropped for its old ones); prune
+      // removes the snapshot no record names any more.
       if (e.kind() != ErrorKind::already_exists) throw;
+      name += "-" + random_hex(8);
+      active.commit(name);
     }
     FsState out{name, parent.layers};
     out.layers.push_back(Layer{lr.diff_id, blob, lr.size, std::string(store::media_type::oci_layer),
@@ -352,6 +360,9 @@ class BuildEngine : public Engine {
     spec.security = v.insecure ? executor::Security::insecure : executor::Security::sandbox;
     spec.limits.memory_bytes = opts_.memory_bytes;
     spec.limits.cpus = opts_.cpus;
+    spec.extra_hosts = v.extra_hosts;
+    spec.ulimits = v.ulimits;
+    if (v.shm_bytes) spec.shm_bytes = *v.shm_bytes;
 
     MountManager::Step mounts = mounts_.prepare(v, spec);
 

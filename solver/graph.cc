@@ -12,6 +12,7 @@ struct Graph::Slot {
   std::string content;  // digest of content_key(), for an explanation
   std::mutex solve_mu;
   std::optional<FsState> result;
+  std::optional<bool> misses;  // Graph::must_run, once known (under key_mu)
 };
 
 Graph::Graph(Engine& engine, int parallelism) : engine_(engine), exec_free_(parallelism < 1 ? 1 : parallelism) {}
@@ -67,6 +68,23 @@ CacheKey Graph::key(Vertex& v) {
   return *s.key;
 }
 
+// A step that ignores the cache reruns, and so does every step built on
+// it, as in BuildKit (an edge whose input found no cache key cannot match:
+// solver/edge.go's noCacheMatchPossible): --no-cache-filter's stage and
+// whatever copies from it or continues it.
+bool Graph::must_run(Vertex& v) {
+  Slot& s = slot(v);
+  {
+    std::lock_guard lock(s.key_mu);
+    if (s.misses) return *s.misses;
+  }
+  bool m = v.ignore_cache || (v.parent && must_run(*v.parent));
+  for (Vertex* d : v.deps) m = m || must_run(*d);
+  std::lock_guard lock(s.key_mu);
+  s.misses = m;
+  return m;
+}
+
 FsState Graph::solve(Vertex& v) {
   Slot& s = slot(v);
   std::lock_guard lock(s.solve_mu);
@@ -79,7 +97,7 @@ FsState Graph::solve(Vertex& v) {
   }
   CacheKey k = key(v);
   auto start = std::chrono::steady_clock::now();
-  if (!v.ignore_cache) {
+  if (!must_run(v)) {
     if (auto hit = engine_.lookup(k)) {
       engine_.on_hit(v, k);
       report_cached_inputs(v);

@@ -139,6 +139,7 @@ class Graph {
   // v's inputs as its record keeps them: convert's parts, its files, its
   // parent and inputs by key, and the operation and content as a fallback.
   cache::StepInputs inputs_of(Vertex& v, Slot& s);
+  bool must_run(Vertex& v);
   // Whether v is reported for the first time (each vertex is shown once).
   bool first_report(const Vertex& v);
   // A cache hit on v also stands for the steps it was built from: show

@@ -121,6 +121,17 @@ bool excluded_from_context(const std::string& rel, bool dir, const IgnorePredica
   return ignored && !rel.empty() && ignored(rel, dir) && !(dir && !(can_skip_dir && can_skip_dir(rel)));
 }
 
+MountManager::MountManager(Options options) : opts_(std::move(options)) {
+  for (const auto& s : opts_.ssh) {
+    if (s.keys.empty()) {
+      agent_sockets_[s.id] = s.socket;
+      continue;
+    }
+    key_agents_.push_back(std::make_unique<executor::KeyAgent>(s.keys));
+    agent_sockets_[s.id] = key_agents_.back()->socket();
+  }
+}
+
 MountManager::Step::~Step() {
   for (auto& f : secret_files_) ::unlink(f.c_str());
 }
@@ -241,8 +252,25 @@ MountManager::Step MountManager::prepare(const ExecVertex& v, executor::RunSpec&
         spec.mounts.push_back(Mount{"bind", f.string(), secret_target(sp), {"ro", "bind"}});
         break;
       }
-      case MountSpec::Type::ssh:
-        fail(ErrorKind::invalid_argument, "RUN --mount=type=ssh is not supported");
+      case MountSpec::Type::ssh: {
+        // BuildKit: an optional mount without an agent is left out; a
+        // required one fails before the command runs.
+        auto agent = agent_sockets_.find(sp.id);
+        if (agent == agent_sockets_.end()) {
+          if (sp.required)
+            fail(ErrorKind::not_found, "RUN --mount=type=ssh,id=" + sp.id + " is required, but no agent \"" + sp.id +
+                                           "\" was given: pass --ssh " + sp.id + " (forwards $SSH_AUTH_SOCK), --ssh " +
+                                           sp.id + "=SOCKET or --ssh " + sp.id + "=KEYFILE");
+          break;
+        }
+        // A socket of this step's own, relayed to the agent: the RUN gets
+        // the mount's owner and mode, never the agent's socket or a key.
+        step.agents_.push_back(
+            std::make_unique<executor::AgentForward>(agent->second, secret_dir() / (random_hex(16) + ".sock"),
+                                                     sp.uid.value_or(0), sp.gid.value_or(0), sp.mode.value_or(0600)));
+        spec.mounts.push_back(Mount{"bind", step.agents_.back()->path().string(), sp.target, {"rw", "bind"}});
+        break;
+      }
     }
   }
   // Inline files (a RUN heredoc with #!) live as secrets do: in memory,

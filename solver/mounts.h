@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -81,8 +82,11 @@ class MountManager {
     // unpacking them into an empty directory (false: failed, said already).
     std::function<bool(const std::string& id)> can_restore;
     std::function<bool(const std::string& id, const std::filesystem::path& into)> restore;
+    std::vector<SshSource> ssh;
   };
-  explicit MountManager(Options options) : opts_(std::move(options)) {}
+  // Starts an agent for every --ssh given key files (on the calling
+  // thread, which must outlive the build: the agent dies with it).
+  explicit MountManager(Options options);
 
   // What one step's mounts hold while it runs: copies, locks, secret files.
   // Destroying it releases them.
@@ -105,6 +109,7 @@ class MountManager {
     std::vector<std::unique_ptr<TempDir>> temps_;
     std::vector<FileLock> locks_;
     std::vector<std::filesystem::path> secret_files_;
+    std::vector<std::unique_ptr<executor::AgentForward>> agents_;  // RUN --mount=type=ssh
     std::vector<std::pair<size_t, const RunMount*>> input_binds_;
   };
 
@@ -118,6 +123,8 @@ class MountManager {
   void restore_cache_mount(const MountSpec& m, const std::filesystem::path& base);
 
   Options opts_;
+  std::vector<std::unique_ptr<executor::KeyAgent>> key_agents_;
+  std::map<std::string, std::filesystem::path> agent_sockets_;  // --ssh id → the socket to relay to
   std::mutex secret_mu_;
   std::optional<TempDir> secret_dir_;
 };

@@ -89,6 +89,16 @@ std::string ExecVertex::describe() const {
                   {"required", m.spec.required},
                   {"env", m.spec.env}});
   }
+  // Only when given: keys of builds without these flags stay as they were.
+  if (!extra_hosts.empty()) {
+    auto& hj = j["extra_hosts"] = nlohmann::json::array();
+    for (const auto& h : extra_hosts) hj.push_back({h.host, h.ip});
+  }
+  if (!ulimits.empty()) {
+    auto& uj = j["ulimits"] = nlohmann::json::array();
+    for (const auto& u : ulimits) uj.push_back({u.name, u.soft, u.hard});
+  }
+  if (shm_bytes) j["shm_size"] = *shm_bytes;
   // Only when there are some: keys of steps without inline files stay as they were.
   if (!files.empty()) {
     auto& fj = j["files"] = nlohmann::json::array();

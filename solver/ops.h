@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 
+#include "executor/executor.h"
 #include "fileop/fileop.h"
 #include "solver/graph.h"
 #include "store/store.h"
@@ -129,7 +130,7 @@ struct MountSpec {
   std::optional<std::uint64_t> size_bytes;  // tmpfs size
   std::optional<std::uint32_t> mode;        // secret, cache: file mode
   std::optional<std::uint32_t> uid, gid;    // secret, cache
-  bool required = false;                    // secret: a missing one fails the step
+  bool required = false;                    // secret, ssh: a missing one fails the step
   std::string env;                          // secret: also as this environment variable
 };
 
@@ -168,6 +169,12 @@ class ExecVertex : public Vertex {
   // in the step's environment, but not in its key (BuildKit keeps them out
   // of the cache key, so a changed proxy reruns nothing) nor in the image.
   std::vector<std::string> proxy_env;
+  // --add-host, --ulimit, --shm-size: in the key, as in BuildKit's ExecOp
+  // (meta.ExtraHosts, meta.Ulimit, a tmpfs mount on /dev/shm); the hosts
+  // go to the RUN's generated /etc/hosts only, never into a layer.
+  std::vector<executor::ExtraHost> extra_hosts;
+  std::vector<executor::Ulimit> ulimits;
+  std::optional<uint64_t> shm_bytes;  // unset: the executor's 64 MiB
 };
 
 class FileVertex : public Vertex {

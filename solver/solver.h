@@ -38,6 +38,13 @@ struct SecretSource {
   std::string env;             // env=VAR (read from xbuild's environment)
 };
 
+// --ssh ID[=SOCKET|KEY[,KEY…]]: what RUN --mount=type=ssh,id=ID reaches.
+struct SshSource {
+  std::string id;
+  std::filesystem::path socket;             // an agent's socket (default: $SSH_AUTH_SOCK)
+  std::vector<std::filesystem::path> keys;  // or key files, served by an agent of xbuild's
+};
+
 // What one step of the build did, as the progress display shows it.
 struct ProgressEvent {
   enum class Kind {
@@ -89,6 +96,7 @@ struct BuildOptions {
   std::optional<uint64_t> memory_bytes;  // --memory, every RUN
   std::optional<double> cpus;            // --cpus, every RUN
   std::vector<SecretSource> secrets;
+  std::vector<SshSource> ssh;  // key files: their agent runs while the build does
   // SOURCE_DATE_EPOCH: image and history times, and layer mtimes clamped.
   std::optional<int64_t> source_date_epoch;
   std::filesystem::path registry_config;  // XBUILD_CONFIG (mirrors, insecure registries)
