@@ -89,6 +89,24 @@ out=$("$xb" build --progress plain --platform linux/amd64,linux/arm64 -t multi:1
 check "a rebuild gives the same index" "$idx" "$(cat "$t/iid2")"
 contains "a rebuild is cached, the shared step once" "(7 steps, 7 cached)" "$out"
 
+# Archives of the index: OCI (skopeo picks a platform from it), docker
+# (one image per platform, the host's tagged), save and load.
+"$xb" build -q --platform linux/amd64,linux/arm64 -t multi:1 -o type=oci,dest="$t/multi-oci.tar" \
+  -o type=docker,dest="$t/multi-docker.tar" "$t/ctx" >/dev/null
+check "the OCI archive holds the arm64 image" "arm64" \
+  "$(skopeo inspect --override-arch arm64 "oci-archive:$t/multi-oci.tar:1" | json 'd["Architecture"]')"
+check "the OCI archive holds the amd64 image" "amd64" \
+  "$(skopeo inspect --override-arch amd64 "oci-archive:$t/multi-oci.tar:1" | json 'd["Architecture"]')"
+tar -xOf "$t/multi-docker.tar" manifest.json > "$t/docker-manifest.json"
+check "the docker archive has one image per platform, the host's tagged" "2 [['multi:1'], []]" \
+  "$(json 'str(len(d)) + " " + str([e["RepoTags"] for e in d])' < "$t/docker-manifest.json")"
+"$xb" save --format oci -o "$t/saved.tar" multi:1
+XBUILD_ROOT=$t/store2 "$xb" load -q -i "$t/saved.tar"
+check "save and load keep the index" "linux/amd64 linux/arm64" \
+  "$(XBUILD_ROOT=$t/store2 "$xb" inspect --format '{{range .Platforms}}{{.}} {{end}}' multi:1 | sed 's/ $//')"
+check "the loaded index runs its arm64 image" "aarch64" \
+  "$(XBUILD_ROOT=$t/store2 "$xb" run --platform linux/arm64 multi:1 cat /arch)"
+
 # Pushed as an index; skopeo takes the arm64 image from it.
 start_registry
 "$xb" build -q --platform linux/amd64,linux/arm64 -t "$reg/multi:1" --push "$t/ctx" >/dev/null 2>"$t/push.err"
@@ -97,6 +115,15 @@ check "the registry holds an OCI index" "application/vnd.oci.image.index.v1+json
   "$(skopeo inspect --tls-verify=false --raw "docker://$reg/multi:1" | json 'd["mediaType"]')"
 skopeo copy -q --src-tls-verify=false --override-arch arm64 "docker://$reg/multi:1" "dir:$t/pulled" >/dev/null 2>"$t/skopeo.err"
 check "skopeo pulls the arm64 image" "arm64" "$(json 'd["architecture"]' < "$t/pulled/$(python3 -c "import json; print(json.load(open('$t/pulled/manifest.json'))['config']['digest'].split(':')[1])")")"
+
+"$xb" build -q --platform linux/amd64,linux/arm64 -t "$reg/multi:docker" -o type=image,push=true,oci-mediatypes=false \
+  "$t/ctx" >/dev/null 2>"$t/push2.err"
+check "oci-mediatypes=false pushes a docker manifest list" \
+  "application/vnd.docker.distribution.manifest.list.v2+json" \
+  "$(skopeo inspect --tls-verify=false --raw "docker://$reg/multi:docker" | json 'd["mediaType"]')"
+XBUILD_ROOT=$t/store3 "$xb" pull --platform linux/arm64 "$reg/multi:1" >/dev/null 2>&1
+check "pull --platform takes the arm64 image of the pushed index" "aarch64" \
+  "$(XBUILD_ROOT=$t/store3 "$xb" run --platform linux/arm64 "$reg/multi:1" cat /arch)"
 
 # A platform with no binfmt_misc handler: one line, before any step. The
 # host's riscv64 handler (if any) is disabled for the moment and enabled again.
