@@ -107,6 +107,22 @@ check "save and load keep the index" "linux/amd64 linux/arm64" \
 check "the loaded index runs its arm64 image" "aarch64" \
   "$(XBUILD_ROOT=$t/store2 "$xb" run --platform linux/arm64 multi:1 cat /arch)"
 
+# One remote cache for both platforms (their keys differ): a fresh store
+# with the same bases builds nothing.
+"$xb" build -q --platform linux/amd64,linux/arm64 -t multi:1 --cache-to "type=local,dest=$t/cache,mode=max" \
+  "$t/ctx" >/dev/null
+export XBUILD_ROOT=$t/store4
+"$xb" import --platform linux/amd64 "$t/amd64.tar" busybox >/dev/null
+"$xb" import --platform linux/arm64 "$t/arm64.tar" busybox >/dev/null
+out=$("$xb" build --progress plain --platform linux/amd64,linux/arm64 --cache-from "type=local,src=$t/cache" \
+  -t multi:1 "$t/ctx" 2>&1)
+contains "the remote cache serves both platforms" "(7 steps, 7 cached)" "$out"
+layers4=$("$xb" inspect --platform linux/arm64 --format '{{json .RootFS}}' multi:1 2>&1)
+export XBUILD_ROOT=$t/store
+# (the bases were imported at another time: the configs differ, the layers not)
+check "the arm64 layers from the remote cache are the built ones" \
+  "$("$xb" inspect --platform linux/arm64 --format '{{json .RootFS}}' multi:1)" "$layers4"
+
 # Pushed as an index; skopeo takes the arm64 image from it.
 start_registry
 "$xb" build -q --platform linux/amd64,linux/arm64 -t "$reg/multi:1" --push "$t/ctx" >/dev/null 2>"$t/push.err"
