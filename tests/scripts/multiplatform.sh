@@ -141,6 +141,16 @@ XBUILD_ROOT=$t/store3 "$xb" pull --platform linux/arm64 "$reg/multi:1" >/dev/nul
 check "pull --platform takes the arm64 image of the pushed index" "aarch64" \
   "$(XBUILD_ROOT=$t/store3 "$xb" run --platform linux/arm64 "$reg/multi:1" cat /arch)"
 
+# A base pulled from a registry for both platforms: the pulls add to one
+# index instead of replacing each other.
+"$xb" tag busybox "$reg/busybox:1" && "$xb" push -q "$reg/busybox:1" >/dev/null
+mkdir -p "$t/ctx2"
+printf 'FROM %s/busybox:1\nRUN uname -m > /arch\n' "$reg" > "$t/ctx2/Dockerfile"
+XBUILD_ROOT=$t/store5 "$xb" build -q --platform linux/amd64,linux/arm64 -t pulled:1 "$t/ctx2" >/dev/null 2>"$t/pull.err"
+check "a two-platform build pulls both platforms of its base" "" "$(cat "$t/pull.err")"
+check "the pulled base's arm64 image ran" "aarch64" \
+  "$(XBUILD_ROOT=$t/store5 "$xb" run --platform linux/arm64 pulled:1 cat /arch)"
+
 # A platform with no binfmt_misc handler: one line, before any step. The
 # host's riscv64 handler (if any) is disabled for the moment and enabled again.
 h=/proc/sys/fs/binfmt_misc/qemu-riscv64
