@@ -245,7 +245,18 @@ int run_inspect(const Globals& g, const std::vector<std::string>& args) {
       a.value("platform") ? store::Platform::parse(*a.value("platform")) : store::Platform::host();
   json out = json::array();
   for (const auto& name : a.positional()) {
-    store::Image img = st.image(name, platform);
+    // Without --platform, an index without the host's platform shows its first.
+    store::Image img = a.value("platform") ? st.image(name, platform) : [&] {
+      try {
+        return st.image(name, platform);
+      } catch (const Error& e) {
+        if (e.kind() != ErrorKind::not_found) throw;
+        auto ref = store::ImageRef::try_parse(name);
+        auto target = ref ? st.resolve(*ref) : std::nullopt;
+        if (!target) throw;
+        return shown_image(st, *target);
+      }
+    }();
     json tags = json::array(), digests = json::array();
     for (const auto& e : st.list_images()) {
       if (e.target.digest != img.target.digest) continue;
