@@ -106,6 +106,31 @@ uint64_t parse_size(const std::string& flag, const std::string& text) {
   return *v;
 }
 
+std::vector<Platform> parse_platform_list(const std::string& text) {
+  std::vector<Platform> out;
+  size_t start = 0;
+  for (;;) {
+    size_t comma = text.find(',', start);
+    std::string part = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    while (!part.empty() && part.front() == ' ') part.erase(part.begin());
+    while (!part.empty() && part.back() == ' ') part.pop_back();
+    if (part.empty())
+      fail(ErrorKind::usage, "--platform " + text + ": an empty platform (want e.g. linux/amd64,linux/arm64)");
+    Platform p;
+    try {
+      p = Platform::parse(part);
+    } catch (const Error& e) {
+      fail(ErrorKind::usage, "--platform " + text + ": " + e.message());
+    }
+    bool dup = false;
+    for (const auto& q : out) dup = dup || q.str() == p.str();
+    if (!dup) out.push_back(p);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
 double parse_cpus(const std::string& flag, const std::string& text) {
   size_t end = 0;
   double v = 0;

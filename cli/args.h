@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/platform.h"
+
 namespace xb::cli {
 
 struct FlagSpec {
@@ -50,6 +52,10 @@ uint64_t parse_size(const std::string& flag, const std::string& text);
 
 // --cpus: a positive decimal ("1.5"). Throws Error(usage) naming the flag.
 double parse_cpus(const std::string& flag, const std::string& text);
+
+// --platform's comma-separated list ("linux/amd64,linux/arm64"), each
+// normalized, duplicates dropped, in order. Throws Error(usage) naming the entry.
+std::vector<Platform> parse_platform_list(const std::string& text);
 
 // "K=V" → {K, V}; "K" alone → {K, nullopt}. For --build-arg, --label, -e.
 std::pair<std::string, std::optional<std::string>> split_key_value(const std::string& text);

@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <optional>
 
 #include "cli/args.h"
 #include "cli/store_cli.h"
@@ -14,7 +15,9 @@ namespace xb::cli {
 namespace {
 
 int run_import(const Globals& g, const std::vector<std::string>& args) {
-  std::vector<FlagSpec> specs = {{"platform", 0, true, false, "OS/ARCH  the platform to record"}};
+  std::vector<FlagSpec> specs = {
+      {"platform", 0, true, false,
+       "OS/ARCH[/VARIANT]  the image's platform; added to NAME's other platforms (NAME becomes an index)"}};
   ParsedArgs a = parse_args("import", specs, args);
   if (a.has("help")) {
     std::cout << format_help("xbuild import ROOTFS.tar|- NAME[:TAG]",
@@ -26,8 +29,30 @@ int run_import(const Globals& g, const std::vector<std::string>& args) {
   store::Platform platform =
       a.value("platform") ? store::Platform::parse(*a.value("platform")) : store::Platform::host();
   store::Store st = open_store(g);
+  std::optional<store::Descriptor> before = a.value("platform") ? st.resolve(ref) : std::nullopt;
   store::Descriptor d = exporter::import_rootfs(st, a.positional()[0], ref, platform);
   std::printf("%s\n", st.image(d).id().str().c_str());
+  if (!before) return 0;
+  // With --platform, NAME keeps its images of the other platforms: an index
+  // of them and this one (so that bases for every platform need no registry).
+  std::vector<exporter::AttestedManifest> entries;
+  auto keep = [&](store::Descriptor m, const store::Platform& p) {
+    if (p.os == "unknown" || p.str() == platform.str()) return;  // attestations, and the platform replaced
+    m.platform = p;
+    m.annotations.clear();
+    entries.push_back({m, {}});
+  };
+  if (store::is_index_media_type(before->media_type)) {
+    for (const auto& m : store::Index::parse(st.read_blob(before->digest)).manifests)
+      if (m.platform && store::is_manifest_media_type(m.media_type) && st.has_blob(m.digest)) keep(m, *m.platform);
+  } else if (store::is_manifest_media_type(before->media_type)) {
+    keep(*before, st.image(*before).config.platform());
+  }
+  if (entries.empty()) return 0;
+  store::Descriptor mine = d;
+  mine.platform = platform;
+  entries.push_back({mine, {}});
+  st.set_image(ref, exporter::write_attested_index(st, entries));
   return 0;
 }
 

@@ -43,10 +43,12 @@ const std::vector<FlagSpec> kBuildFlags = {
     {"no-cache", 0, false, false, "do not use the build cache"},
     {"pull", 0, false, false, "always pull base images"},
     {"push", 0, false, false, "tag the image and push it (same as -o type=image,push=true)"},
-    {"output", 'o', true, true, "SPEC  type=image|oci|docker|local|tar|registry[,dest=FILE|DIR|-][,compression=gzip|zstd|uncompressed]; DIR alone: type=local; -: type=tar to stdout"},
+    {"output", 'o', true, true,
+     "SPEC  type=image|oci|docker|local|tar|registry[,dest=FILE|DIR|-][,compression=gzip|zstd|uncompressed]; DIR alone: type=local; -: type=tar to stdout"},
     {"load", 0, false, false, "load the image into the Docker Engine at $DOCKER_HOST (same as -o type=docker)"},
     {"metadata-file", 0, true, false, "FILE  write the build result's metadata (digests, names) as JSON to FILE"},
-    {"annotation", 0, true, true, "[TYPE:]K=V  annotate the image (TYPE: manifest, manifest-descriptor, index, index-descriptor[, [os/arch]])"},
+    {"annotation", 0, true, true,
+     "[TYPE:]K=V  annotate the image (TYPE: manifest, manifest-descriptor, index, index-descriptor[, [os/arch]])"},
     {"progress", 0, true, false, "MODE  auto, plain, tty or json"},
     {"quiet", 'q', false, false, "print only the image ID"},
     {"iidfile", 0, true, false, "FILE  write the image ID to FILE"},
@@ -55,15 +57,18 @@ const std::vector<FlagSpec> kBuildFlags = {
     {"network", 0, true, false, "MODE  default, host or none for RUN steps"},
     {"memory", 'm', true, false, "SIZE  memory limit of every RUN step"},
     {"cpus", 0, true, false, "N  CPU limit of every RUN step"},
-    {"platform", 0, true, false, "PLATFORM  only the host platform is supported"},
-    {"allow", 0, true, true, "ENTITLEMENT  network.host (RUN --network=host), security.insecure (RUN --security=insecure)"},
+    {"platform", 0, true, false,
+     "P[,P…]  the platforms to build for (e.g. linux/amd64,linux/arm64; default: the host's); several make an image index"},
+    {"allow", 0, true, true,
+     "ENTITLEMENT  network.host (RUN --network=host), security.insecure (RUN --security=insecure)"},
     {"cache-from", 0, true, true, "SPEC  type=registry,ref=REF | type=local,src=DIR: use a build cache (repeatable)"},
     {"cache-to", 0, true, true, "SPEC  type=registry,ref=REF | type=local,dest=DIR | type=inline [,mode=min|max]"},
     {"provenance", 0, true, false, "SPEC  true, false, mode=min or mode=max: attach SLSA provenance (default: none)"},
     {"sbom", 0, true, false, "BOOL  true: attach an SPDX SBOM of the image's packages (default: false)"},
     {"attest", 0, true, true, "SPEC  type=provenance[,mode=min|max] | type=sbom | type=…,disabled=true (repeatable)"},
     authfile_flag(),
-    {"call", 0, true, false, "CALL  build (default), check, outline or targets [,format=json]: ask instead of building"},
+    {"call", 0, true, false,
+     "CALL  build (default), check, outline or targets [,format=json]: ask instead of building"},
     {"check", 0, false, false, "run the build checks only (same as --call=check); exit 1 if a rule reports"},
     {"print", 0, true, false, "CALL  same as --call (buildx 0.13's name)"},
     // What every RUN gets (cli/run_inputs.h).
@@ -132,7 +137,18 @@ solver::SecretSource parse_secret(const std::string& text) {
 class StoreImages : public convert::ImageResolver {
  public:
   StoreImages(store::Store& store, const solver::BuildOptions& opts) : store_(store), opts_(opts) {}
-  store::Image resolve(const store::ImageRef& ref) override { return solver::resolve_image(store_, ref, opts_); }
+  store::Image resolve(const store::ImageRef& ref, const Platform& platform) override {
+    store::Image img = solver::resolve_image(store_, ref, opts_, platform);
+    // A single-platform image of another platform would give the build an
+    // image of one platform labelled as another.
+    Platform have = img.config.platform();
+    if (!have.architecture.empty() && !platform.matches(have))
+      fail(ErrorKind::not_found, "image " + ref.str() + " is for " + have.str() + ", not " + platform.str() +
+                                     ": add that platform's image (xbuild pull --platform " + platform.str() +
+                                     ", or xbuild import --platform " + platform.str() + " ROOTFS.tar " +
+                                     ref.familiar() + ")");
+    return img;
+  }
 
  private:
   store::Store& store_;
@@ -185,12 +201,9 @@ int run_build(const Globals& globals, const std::vector<std::string>& args) {
     else if (e == "network.host") conv.allow_network_host = true;
     else fail(ErrorKind::usage, "--allow " + e + ": unknown entitlement (want network.host or security.insecure)");
   }
-  if (auto p = a.value("platform")) {
-    auto host = store::Platform::host();
-    if (!host.matches(store::Platform::parse(*p)))
-      fail(ErrorKind::usage, "--platform " + *p + ": building for another platform is not supported (this host is " +
-                                 host.str() + ")");
-  }
+  std::vector<Platform> platforms;
+  if (auto p = a.value("platform")) platforms = parse_platform_list(*p);
+  if (platforms.empty()) platforms.push_back(Platform::host());
   for (const auto& c : a.values("cache-from")) opts.cache_from.push_back(cache::CacheSpec::parse("--cache-from", c));
   for (const auto& c : a.values("cache-to")) opts.cache_to.push_back(cache::CacheSpec::parse("--cache-to", c));
   // SOURCE_DATE_EPOCH from the environment, or as a build arg (what buildx
@@ -260,6 +273,10 @@ int run_build(const Globals& globals, const std::vector<std::string>& args) {
       fail(ErrorKind::usage, "--push needs a name: add -t REGISTRY/NAME:TAG");
 
   const exporter::AttestOptions attest = parse_attest(a);
+  if (attest.any() && platforms.size() > 1)
+    fail(ErrorKind::usage,
+         "--provenance/--sbom/--attest: attestations of a multi-platform build are not supported yet; "
+         "build one --platform at a time to attest");
 
   bool quiet = a.has("quiet");
   ProgressMode mode = quiet ? ProgressMode::quiet : parse_progress_mode(a.value_or("progress", "auto"));
@@ -270,6 +287,10 @@ int run_build(const Globals& globals, const std::vector<std::string>& args) {
   std::vector<frontend::CheckFinding> warnings;  // the build checks', for buildx's summary
   const std::string started = store::rfc3339(std::chrono::system_clock::now());
   std::string dockerfile_text;  // for provenance
+  // What the build made: one image, or (several platforms) an index of one
+  // image per platform; `result` is the first platform's.
+  std::optional<store::Descriptor> built;
+  std::string image_id;
   solver::BuildResult result = [&] {
     try {
       convert::Source source = convert::load(opts.context_dir, dockerfile, dockerfile_display);
@@ -278,12 +299,64 @@ int run_build(const Globals& globals, const std::vector<std::string>& args) {
       opts.can_skip_dir = source.can_skip_dir();
       named_contexts(store);
       StoreImages images(store, opts);
-      convert::Dispatched converted = convert::convert(source, conv, images);
-      warnings = std::move(converted.findings);
-      solver::Solved solved = solver::solve(store, converted.definition, opts);
-      convert::stamp_history(converted.image, solved.layers, opts.source_date_epoch,
-                             store::rfc3339(std::chrono::system_clock::now()));
-      return solver::write_image(store, std::move(converted.image), solved, opts);
+      // Each platform converted on its own into one graph (solver::solve_targets
+      // runs a step shared by several, e.g. a FROM --platform=$BUILDPLATFORM
+      // stage, once); the build checks' warnings are reported once.
+      conv.name_platform = platforms.size() > 1;
+      solver::Definition graph;
+      std::vector<solver::Vertex*> targets;
+      std::vector<store::ImageConfig> configs;
+      for (size_t i = 0; i < platforms.size(); ++i) {
+        conv.platform = platforms[i];
+        if (i > 0) conv.progress = nullptr;
+        convert::Dispatched converted = convert::convert(source, conv, images);
+        if (i == 0) warnings = std::move(converted.findings);
+        targets.push_back(converted.definition.target);
+        graph.steps += converted.definition.steps;
+        for (auto& v : converted.definition.vertices) graph.vertices.push_back(std::move(v));
+        configs.push_back(std::move(converted.image));
+      }
+      conv.progress = display.get();
+      for (size_t i = 0; i < graph.vertices.size(); ++i) graph.vertices[i]->id = static_cast<int>(i) + 1;
+      graph.target = targets.front();
+      // A RUN for another architecture needs a binfmt_misc handler: said
+      // before the first step, not as an exec format error in the middle.
+      std::set<std::string> exec_platforms;
+      for (const auto& v : graph.vertices)
+        if (const auto* e = dynamic_cast<const solver::ExecVertex*>(v.get()); e && !e->platform.empty())
+          exec_platforms.insert(e->platform);
+      for (const auto& p : exec_platforms) executor::check_can_run(Platform::parse(p));
+      std::vector<solver::Solved> solved = solver::solve_targets(store, graph, targets, opts);
+      std::vector<solver::BuildResult> results;
+      for (size_t i = 0; i < platforms.size(); ++i) {
+        convert::stamp_history(configs[i], solved[i].layers, opts.source_date_epoch,
+                               store::rfc3339(std::chrono::system_clock::now()));
+        results.push_back(solver::write_image(store, std::move(configs[i]), solved[i], opts));
+      }
+      solver::BuildResult first = results.front();
+      built = first.manifest;
+      image_id = first.image_id.str();
+      if (platforms.size() > 1) {
+        // An OCI index of the platforms' manifests, each named by its platform.
+        std::vector<exporter::AttestedManifest> manifests;
+        for (size_t i = 0; i < platforms.size(); ++i) {
+          store::Descriptor d = results[i].manifest;
+          d.platform = platforms[i];
+          manifests.push_back({d, {}});
+        }
+        built = exporter::write_attested_index(store, manifests);
+        image_id = built->digest.str();  // as buildx's --iidfile: the index
+        // One remote cache for every platform: their keys differ (a RUN's
+        // holds its platform), the steps they share are one record.
+        auto merged = std::make_shared<cache::CacheExport>(*first.cache);
+        std::set<std::string> keys;
+        for (const auto& r : merged->records) keys.insert(r.key.str());
+        for (size_t i = 1; i < results.size(); ++i)
+          for (const auto& r : results[i].cache->records)
+            if (keys.insert(r.key.str()).second) merged->records.push_back(r);
+        first.cache = merged;
+      }
+      return first;
     } catch (...) {
       display->finish();
       throw;
@@ -313,9 +386,8 @@ int run_build(const Globals& globals, const std::vector<std::string>& args) {
   nlohmann::json metadata = nlohmann::json::object();
   for (const auto& o : outputs) {
     try {
-      metadata.update(exporter::run_output(store, o, result.manifest, tags, co,
-                                           [&](const std::string& line) { display->message(line); },
-                                           &attestations));
+      metadata.update(exporter::run_output(
+          store, o, *built, tags, co, [&](const std::string& line) { display->message(line); }, &attestations));
     } catch (...) {
       display->finish();
       throw;
@@ -327,17 +399,17 @@ int run_build(const Globals& globals, const std::vector<std::string>& args) {
     display->finish();
     throw;
   }
-  display->message("image " + result.image_id.str() + " (" + std::to_string(result.steps) + " steps, " +
-                   std::to_string(result.cached_steps) + " cached)");
+  display->message((platforms.size() > 1 ? "image index " : "image ") + image_id + " (" + std::to_string(result.steps) +
+                   " steps, " + std::to_string(result.cached_steps) + " cached)");
   display->finish();
   // buildx's summary of the build checks' warnings, after the progress.
   if (!quiet && mode != ProgressMode::json) std::fputs(frontend::format_warning_summary(warnings).c_str(), stderr);
-  if (auto f = a.value("iidfile")) write_file_atomic(*f, result.image_id.str(), 0644, false);
+  if (auto f = a.value("iidfile")) write_file_atomic(*f, image_id, 0644, false);
   if (auto f = a.value("metadata-file")) write_file_atomic(*f, metadata.dump(2) + "\n", 0644, false);
   bool archive_on_stdout = false;
   for (const auto& o : outputs) archive_on_stdout = archive_on_stdout || o.dest == "-";
   // With dest=- stdout holds the archive: the ID must not be mixed into it.
-  if (quiet && !archive_on_stdout) std::printf("%s\n", result.image_id.str().c_str());
+  if (quiet && !archive_on_stdout) std::printf("%s\n", image_id.c_str());
   return 0;
 }
 

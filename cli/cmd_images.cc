@@ -49,6 +49,33 @@ std::string human_ago(const std::string& created) {
 
 namespace {
 
+// The platforms of an index ("linux/amd64", …; attestation manifests left
+// out), or of a lone image its own; empty when unreadable.
+std::vector<std::string> platforms_of(const store::Store& st, const store::Descriptor& target) {
+  std::vector<std::string> out;
+  try {
+    if (store::is_index_media_type(target.media_type)) {
+      for (const auto& m : store::Index::parse(st.read_blob(target.digest)).manifests)
+        if (m.platform && m.platform->os != "unknown") out.push_back(m.platform->str());
+    } else {
+      out.push_back(st.image(target).config.platform().str());
+    }
+  } catch (const Error&) {
+  }
+  return out;
+}
+
+// The image users see for a tag: the host's platform of an index, else its first.
+store::Image shown_image(const store::Store& st, const store::Descriptor& target) {
+  try {
+    return st.image(target);
+  } catch (const Error& e) {
+    auto ps = platforms_of(st, target);
+    if (e.kind() != ErrorKind::not_found || ps.empty()) throw;
+    return st.image(target, Platform::parse(ps.front()));
+  }
+}
+
 // Go's time.Time.String() for docker's CreatedAt: "2023-11-14 22:13:20 +0000 UTC".
 std::string go_time(const std::string& rfc3339) {
   std::tm tm{};
@@ -119,6 +146,7 @@ int run_images(const Globals& g, const std::vector<std::string>& args) {
   struct Row {
     std::string repo, tag, digest, id, created_text, size;
     std::string created;
+    std::string platforms;  // "linux/amd64,linux/arm64"
   };
   std::vector<Row> rows;
   for (const auto& e : st.list_images()) {
@@ -129,7 +157,7 @@ int run_images(const Globals& g, const std::vector<std::string>& args) {
     r.tag = e.ref.tag().value_or("<none>");
     r.digest = e.ref.digest() ? e.ref.digest()->str() : e.target.digest.str();
     try {
-      store::Image img = st.image(e.target);
+      store::Image img = shown_image(st, e.target);
       r.id = a.has("no-trunc") ? img.id().str() : img.id().short_hex();
       r.created = img.config.created;
       int64_t size = img.manifest.config.size;
@@ -140,6 +168,7 @@ int run_images(const Globals& g, const std::vector<std::string>& args) {
       r.size = "N/A";
     }
     r.created_text = human_ago(r.created);
+    for (const auto& p : platforms_of(st, e.target)) r.platforms += (r.platforms.empty() ? "" : ",") + p;
     rows.push_back(r);
   }
   // Newest first, like docker.
@@ -149,12 +178,30 @@ int run_images(const Globals& g, const std::vector<std::string>& args) {
     std::vector<json> objs;
     objs.reserve(rows.size());
     for (const auto& r : rows)
-      objs.push_back(json{{"Containers", "N/A"}, {"CreatedAt", go_time(r.created)}, {"CreatedSince", r.created_text},
-                          {"Digest", r.digest}, {"ID", r.id}, {"Repository", r.repo}, {"SharedSize", "N/A"},
-                          {"Size", r.size}, {"Tag", r.tag}, {"UniqueSize", "N/A"}, {"VirtualSize", r.size}});
-    json headers{{"Containers", "CONTAINERS"}, {"CreatedAt", "CREATED AT"}, {"CreatedSince", "CREATED"},
-                 {"Digest", "DIGEST"}, {"ID", "IMAGE ID"}, {"Repository", "REPOSITORY"}, {"SharedSize", "SHARED SIZE"},
-                 {"Size", "SIZE"}, {"Tag", "TAG"}, {"UniqueSize", "UNIQUE SIZE"}, {"VirtualSize", "VIRTUAL SIZE"}};
+      objs.push_back(json{{"Containers", "N/A"},
+                          {"CreatedAt", go_time(r.created)},
+                          {"CreatedSince", r.created_text},
+                          {"Digest", r.digest},
+                          {"ID", r.id},
+                          {"Platforms", r.platforms},
+                          {"Repository", r.repo},
+                          {"SharedSize", "N/A"},
+                          {"Size", r.size},
+                          {"Tag", r.tag},
+                          {"UniqueSize", "N/A"},
+                          {"VirtualSize", r.size}});
+    json headers{{"Containers", "CONTAINERS"},
+                 {"CreatedAt", "CREATED AT"},
+                 {"CreatedSince", "CREATED"},
+                 {"Digest", "DIGEST"},
+                 {"ID", "IMAGE ID"},
+                 {"Platforms", "PLATFORMS"},
+                 {"Repository", "REPOSITORY"},
+                 {"SharedSize", "SHARED SIZE"},
+                 {"Size", "SIZE"},
+                 {"Tag", "TAG"},
+                 {"UniqueSize", "UNIQUE SIZE"},
+                 {"VirtualSize", "VIRTUAL SIZE"}};
     print_formatted(*f, objs, headers);
     return 0;
   }
@@ -199,7 +246,18 @@ int run_inspect(const Globals& g, const std::vector<std::string>& args) {
       a.value("platform") ? store::Platform::parse(*a.value("platform")) : store::Platform::host();
   json out = json::array();
   for (const auto& name : a.positional()) {
-    store::Image img = st.image(name, platform);
+    // Without --platform, an index without the host's platform shows its first.
+    store::Image img = a.value("platform") ? st.image(name, platform) : [&] {
+      try {
+        return st.image(name, platform);
+      } catch (const Error& e) {
+        if (e.kind() != ErrorKind::not_found) throw;
+        auto ref = store::ImageRef::try_parse(name);
+        auto target = ref ? st.resolve(*ref) : std::nullopt;
+        if (!target) throw;
+        return shown_image(st, *target);
+      }
+    }();
     json tags = json::array(), digests = json::array();
     for (const auto& e : st.list_images()) {
       if (e.target.digest != img.target.digest) continue;
@@ -231,6 +289,7 @@ int run_inspect(const Globals& g, const std::vector<std::string>& args) {
         {"Descriptor", img.target.to_json()},
         {"Manifest", json::parse(st.read_blob(img.manifest_desc.digest))},
         {"ManifestDigest", img.manifest_desc.digest.str()},
+        {"Platforms", platforms_of(st, img.target)},
         {"Layers", layers},
     });
   }

@@ -47,7 +47,10 @@ int run_run(const Globals& g, const std::vector<std::string>& args) {
       {"cpus", 0, true, false, "N  CPU limit (e.g. 1.5)"},
       {"pids-limit", 0, true, false, "N  maximum number of processes"},
       {"security", 0, true, false, "MODE  sandbox (default) or insecure (all capabilities, no seccomp)"},
-      {"entrypoint", 0, true, false, "CMD  run CMD instead of the image's Entrypoint (\"\" for none); the image's Cmd is then not used"},
+      {"entrypoint", 0, true, false,
+       "CMD  run CMD instead of the image's Entrypoint (\"\" for none); the image's Cmd is then not used"},
+      {"platform", 0, true, false,
+       "OS/ARCH[/VARIANT]  the platform of a multi-platform image to run (another architecture's through binfmt_misc)"},
   };
   ParsedArgs a = parse_args("run", specs, args, true);
   if (a.has("help")) {
@@ -82,7 +85,14 @@ int run_run(const Globals& g, const std::vector<std::string>& args) {
 
   store::Store st = open_store(g);
   const std::string& name = a.positional()[0];
-  store::Image img = st.image(name);
+  store::Platform platform = a.value("platform") ? Platform::parse(*a.value("platform")) : Platform::host();
+  store::Image img = st.image(name, platform);
+  // Another architecture's programs run through binfmt_misc: said now, not as
+  // an exec format error.
+  if (a.value("platform") || img.config.architecture != platform.architecture) {
+    Platform have = img.config.platform();
+    executor::check_can_run(have.architecture.empty() ? platform : have);
+  }
   const store::ContainerConfig& cfg = img.config.config;
 
   std::vector<std::string> cmd(a.positional().begin() + 1, a.positional().end());

@@ -32,7 +32,8 @@ using solver::Layer;
 class ImageResolver {
  public:
   virtual ~ImageResolver() = default;
-  virtual store::Image resolve(const store::ImageRef& ref) = 0;
+  // The image for `platform` (an index resolves to that platform's manifest).
+  virtual store::Image resolve(const store::ImageRef& ref, const Platform& platform) = 0;
 };
 
 // A build's Dockerfile, read inside the context (or inside its own
@@ -98,6 +99,13 @@ struct DispatchOptions {
   bool allow_insecure = false;   // --allow security.insecure
   bool allow_network_host = false;  // --allow network.host: RUN --network=host may run
   solver::ProgressSink* progress = nullptr;  // build-check warnings (convert()); may be null
+  // The platform the image is for (TARGETPLATFORM; FROM without --platform
+  // resolves to it) and the one the build runs on (BUILDPLATFORM).
+  Platform platform = Platform::host();
+  Platform build_platform = Platform::host();
+  // A multi-platform build: step names start with the platform, as BuildKit's
+  // ("[linux/arm64 2/3] RUN …"), so that the platforms' steps are told apart.
+  bool name_platform = false;
 };
 
 struct Dispatched {

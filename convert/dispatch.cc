@@ -156,6 +156,7 @@ struct StageState {
   const frontend::Stage* stage = nullptr;
   std::string base_name;  // expanded FROM
   StageState* base = nullptr;
+  Platform platform;  // FROM --platform's, else the build's target platform
   bool dispatched = false;
   bool dispatching = false;
   Vertex* fs = nullptr;
@@ -171,7 +172,7 @@ class Dispatcher {
  public:
   Dispatcher(const frontend::Dockerfile& df, const DispatchOptions& opts, ImageResolver& images)
       : df_(df), opts_(opts), images_(images), escape_(df.ast.escape) {
-    platform_ = frontend::platform_args(Platform::host(), Platform::host());
+    platform_ = frontend::platform_args(opts.platform, opts.build_platform);
     // TARGETSTAGE (BuildKit 0.17): the stage being built, "default" for an
     // unnamed last stage; like the platform args, a stage sees it after ARG.
     std::string target_stage = opts.target;
@@ -196,11 +197,14 @@ class Dispatcher {
         fail_at(st.stage->location, "failed to parse platform " + st.stage->from.platform +
                                         ": it expands to an empty string (declare the ARG before the first FROM, "
                                         "or give it with --build-arg)");
+      st.platform = opts_.platform;
       if (!platform.empty()) {
-        auto want = Platform::parse(platform);
-        if (want.str() != Platform::host().str())
-          fail_at(st.stage->location, "FROM --platform=" + platform + ": building for another platform is not supported (this host is " +
-                                          Platform::host().str() + ")");
+        try {
+          st.platform = Platform::parse(platform);
+        } catch (Error& e) {
+          e.at(st.stage->location);
+          throw;
+        }
       }
       // A FROM naming an earlier stage continues that stage.
       for (size_t j = 0; j < i; ++j)
@@ -304,8 +308,8 @@ class Dispatcher {
     }
     bool numeric = !from.empty() && std::all_of(from.begin(), from.end(), [](char c) { return c >= '0' && c <= '9'; });
     if (numeric) fail_at(where, "invalid stage index " + from);
-    if (const NamedContext* named = find_context(from)) return context_vertex(*named, where).first;
-    return image_vertex(from, where).first;
+    if (const NamedContext* named = find_context(from)) return context_vertex(*named, where, current.platform).first;
+    return image_vertex(from, where, current.platform).first;
   }
 
   const NamedContext* find_context(const std::string& name) const {
@@ -316,8 +320,9 @@ class Dispatcher {
 
   // The source step of a named context (one per context): an image, or a
   // directory or repository as a file system. The image is null for those.
-  std::pair<Vertex*, store::Image*> context_vertex(const NamedContext& c, const SourceLocation& where) {
-    if (c.kind == NamedContext::Kind::image && c.ref && !c.image) return image_vertex(c.ref->str(), where);
+  std::pair<Vertex*, store::Image*> context_vertex(const NamedContext& c, const SourceLocation& where,
+                                                   const Platform& platform) {
+    if (c.kind == NamedContext::Kind::image && c.ref && !c.image) return image_vertex(c.ref->str(), where, platform);
     if (auto it = context_vertices_.find(&c); it != context_vertices_.end()) {
       auto* src = dynamic_cast<SourceVertex*>(it->second);
       return {it->second, src ? &src->image : nullptr};
@@ -347,7 +352,8 @@ class Dispatcher {
     return {raw, image};
   }
 
-  std::pair<Vertex*, store::Image*> image_vertex(const std::string& name, const SourceLocation& where) {
+  std::pair<Vertex*, store::Image*> image_vertex(const std::string& name, const SourceLocation& where,
+                                                 const Platform& platform) {
     store::ImageRef ref = [&] {
       try {
         return store::ImageRef::parse(name);
@@ -356,7 +362,7 @@ class Dispatcher {
         throw;
       }
     }();
-    auto key = ref.str();
+    auto key = ref.str() + " " + platform.str();
     if (auto it = sources_.find(key); it != sources_.end()) {
       // A FROM shared by several stages is named for the first of them in
       // the file (BuildKit: "[stage-0 1/2] FROM …" even when a later stage
@@ -370,7 +376,7 @@ class Dispatcher {
     }
     store::Image img = [&] {
       try {
-        return images_.resolve(ref);
+        return images_.resolve(ref, platform);
       } catch (Error& e) {
         e.at(where);
         throw;
@@ -404,7 +410,7 @@ class Dispatcher {
     if (!named && !st.base && lower(st.base_name) != "scratch") named = find_context(st.base_name);
     if (named) {
       stage_for_name_ = &st;
-      auto [v, img] = context_vertex(*named, where);
+      auto [v, img] = context_vertex(*named, where, st.platform);
       stage_for_name_ = nullptr;
       st.fs = v;
       if (img) {
@@ -418,9 +424,11 @@ class Dispatcher {
         st.image = store::ImageConfig{};
         if (!replaced) st.image.config.working_dir = "/";
       }
-      auto host = store::Platform::host();
-      if (st.image.os.empty()) st.image.os = host.os;
-      if (st.image.architecture.empty()) st.image.architecture = host.architecture;
+      if (st.image.os.empty()) st.image.os = st.platform.os;
+      if (st.image.architecture.empty()) {
+        st.image.architecture = st.platform.architecture;
+        st.image.variant = st.platform.variant;
+      }
     }
     if (replaced) {
       st.dispatching = false;
@@ -435,13 +443,13 @@ class Dispatcher {
       st.env = Env::from_list(st.image.config.env);
     } else if (lower(st.base_name) == "scratch") {
       st.image = store::ImageConfig{};
-      auto host = store::Platform::host();
-      st.image.os = host.os;
-      st.image.architecture = host.architecture;
+      st.image.os = st.platform.os;
+      st.image.architecture = st.platform.architecture;
+      st.image.variant = st.platform.variant;
       st.image.config.working_dir = "/";
     } else {
       stage_for_name_ = &st;
-      auto [v, img] = image_vertex(st.base_name, where);
+      auto [v, img] = image_vertex(st.base_name, where, st.platform);
       stage_for_name_ = nullptr;
       // A FROM shared with an earlier stage is one step, named for that
       // stage; this stage still counts it as its first.
@@ -450,7 +458,10 @@ class Dispatcher {
       st.image = img->config;
       st.image.created.clear();
       if (st.image.os.empty()) st.image.os = "linux";
-      if (st.image.architecture.empty()) st.image.architecture = store::Platform::host().architecture;
+      if (st.image.architecture.empty()) {
+        st.image.architecture = st.platform.architecture;
+        st.image.variant = st.platform.variant;
+      }
     }
     if (!st.base && !named) {
       // The base's diff IDs are the source's layers; the export adds them back.
@@ -508,8 +519,10 @@ class Dispatcher {
   // stage (when there are several), the step's number among the stage's
   // FROM, RUN, COPY, ADD and WORKDIR, padded to the width of the total.
   std::string prefix_step(StageState* st, const std::string& text) {
-    if (!st || st->cmd_total == 0) return text;
+    if (!st || st->cmd_total == 0)
+      return opts_.name_platform ? "[" + (st ? st->platform : opts_.platform).str() + "] " + text : text;
     std::string out = "[";
+    if (opts_.name_platform) out += st->platform.str() + " ";
     if (states_.size() > 1) {
       out += st->stage->from.stage_name.empty() ? "stage-" + std::to_string(st->stage->index) : st->stage->from.stage_name;
       out += " ";
@@ -823,6 +836,7 @@ class Dispatcher {
     if (c.network == "host" && !opts_.allow_network_host)
       fail_at(where, "RUN --network=host needs the entitlement: build with --allow network.host");
     v->network = net;
+    v->platform = st.platform.str();
     if (c.security == "insecure") {
       if (!opts_.allow_insecure)
         fail_at(where, "RUN --security=insecure needs the entitlement: build with --allow security.insecure");

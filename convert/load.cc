@@ -87,10 +87,10 @@ std::vector<frontend::CheckFinding> collect_findings(const frontend::Dockerfile&
 // The stages a build of options.target reaches (BuildKit dispatches only
 // those); empty when that cannot be told (dispatch then reports why).
 std::set<int> reached_stages(const frontend::Dockerfile& df, const DispatchOptions& options) {
-  Platform host = Platform::host();
   frontend::Env meta;
   try {
-    meta = frontend::resolve_meta_args(df, options.build_args, frontend::platform_args(host, host));
+    meta = frontend::resolve_meta_args(df, options.build_args,
+                                       frontend::platform_args(options.platform, options.build_platform));
   } catch (const Error&) {
   }
   if (df.stages.empty()) return {};

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "common/mount.h"
+#include "common/platform.h"
 
 namespace xb::executor {
 
@@ -233,5 +234,48 @@ struct User {
 // given) those in group that list the user by name, as BuildKit gives them. Throws not_found for an unknown user or group
 // name, invalid_argument for malformed specs. Pure: takes file contents.
 User resolve_user(std::string_view spec, std::string_view passwd, std::string_view group);
+
+// ---------------------------------------------------------------------------
+// Foreign platforms (docs/dev/executor.md, "Foreign platforms"): a RUN step
+// for another architecture runs its programs through a binfmt_misc handler
+// (qemu-user-static). The kernel starts the handler for an ELF file whose
+// header matches the entry's magic under its mask; the F (fix binary) flag
+// makes the kernel open the interpreter at registration, so that it works
+// inside a container's root, where the host's /usr/libexec is not.
+
+// One /proc/sys/fs/binfmt_misc entry, as the kernel prints it.
+struct BinfmtEntry {
+  std::string name;  // the file name ("qemu-aarch64")
+  bool enabled = false;
+  std::string interpreter;
+  std::string flags;       // "PF", "POCF", …
+  bool magic_type = true;  // M (magic) rather than E (extension) entries
+  size_t offset = 0;
+  std::string magic;  // bytes
+  std::string mask;   // bytes, same length as magic (all ones when the entry has none)
+  bool fix_binary() const { return flags.find('F') != std::string::npos; }
+};
+
+// Parses an entry's text ("enabled\ninterpreter …\nflags: PF\noffset 0\n
+// magic 7f45…\nmask ff…\n"). Throws Error(invalid_argument) for text that
+// is not one.
+BinfmtEntry parse_binfmt_entry(std::string_view name, std::string_view text);
+
+// The first bytes of an executable ELF file for platform's architecture
+// (what binfmt_misc matches); nullopt for one xbuild does not know.
+std::optional<std::string> elf_header(const Platform& platform);
+
+// Whether the host runs platform's programs itself (its own architecture,
+// or 386 on amd64), so that no handler is needed.
+bool runs_natively(const Platform& host, const Platform& platform);
+
+// The enabled entry that would run platform's programs, or nullptr.
+const BinfmtEntry* find_binfmt_handler(const std::vector<BinfmtEntry>& entries, const Platform& platform);
+
+// Throws Error(failed_precondition), one line saying how to fix it, unless
+// the host can run platform's programs (natively, or through an enabled
+// binfmt_misc handler with the F flag). Reads /proc/sys/fs/binfmt_misc
+// (mounting binfmt_misc there when it is not, as root may).
+void check_can_run(const Platform& platform);
 
 }  // namespace xb::executor

@@ -163,17 +163,19 @@ class TarOut {
   std::string name_;
 };
 
-void write_docker(const store::Store& st, const Descriptor& target, const std::vector<ImageRef>& names, TarOut& out) {
-  auto [mdesc, m] = platform_manifest(st, target);
+// One image of a docker archive: its config and layers written (each layer
+// once per archive), its manifest.json entry and repositories added.
+void write_docker_image(const store::Store& st, const Descriptor& mdesc, const store::Manifest& m,
+                        const std::vector<ImageRef>& names, TarOut& out, std::set<Digest>& written, json& manifest,
+                        json& repos) {
   std::string config = st.read_blob(m.config.digest);
   store::ImageConfig cfg = store::ImageConfig::parse(config);
   if (cfg.diff_ids.size() != m.layers.size())
     fail(ErrorKind::data_loss, "image " + mdesc.digest.str() + ": config has " + std::to_string(cfg.diff_ids.size()) +
                                    " diff IDs for " + std::to_string(m.layers.size()) + " layers");
   std::string config_name = std::string(m.config.digest.hex()) + ".json";
-  out.add_file(config_name, config);
+  if (written.insert(m.config.digest).second) out.add_file(config_name, config);
   json layers = json::array();
-  std::set<Digest> written;
   for (size_t i = 0; i < m.layers.size(); ++i) {
     const Descriptor& l = m.layers[i];
     const Digest& diff_id = cfg.diff_ids[i];
@@ -208,13 +210,42 @@ void write_docker(const store::Store& st, const Descriptor& target, const std::v
     out.add_fd(dir + "/layer.tar", fd.get(), fs::file_size(plain), what);
   }
   json tags = json::array();
-  json repos = json::object();
   for (const auto& n : names) {
     if (!n.tag()) continue;
     tags.push_back(n.familiar_repository() + ":" + *n.tag());
     if (!cfg.diff_ids.empty()) repos[n.familiar_repository()][*n.tag()] = std::string(cfg.diff_ids.back().hex());
   }
-  json manifest = json::array({json{{"Config", config_name}, {"RepoTags", tags}, {"Layers", layers}}});
+  manifest.push_back(json{{"Config", config_name}, {"RepoTags", tags}, {"Layers", layers}});
+}
+
+// A docker archive of target: one image, or for an index one image per
+// platform (as BuildKit's docker exporter). The names go to the host's
+// platform's image (else the first), the one `docker load` should tag.
+void write_docker(const store::Store& st, const Descriptor& target, const std::vector<ImageRef>& names, TarOut& out) {
+  std::set<Digest> written;
+  json manifest = json::array();
+  json repos = json::object();
+  if (store::is_index_media_type(target.media_type)) {
+    std::vector<Descriptor> images;
+    for (const auto& d : store::Index::parse(st.read_blob(target.digest)).manifests)
+      if (d.platform && d.platform->os != "unknown" && store::is_manifest_media_type(d.media_type) &&
+          st.has_blob(d.digest))
+        images.push_back(d);
+    if (images.empty())
+      fail(ErrorKind::not_found, "image index " + target.digest.str() + ": the store holds none of its images");
+    size_t named = 0;
+    for (size_t i = 0; i < images.size(); ++i)
+      if (store::Platform::host().matches(*images[i].platform)) {
+        named = i;
+        break;
+      }
+    for (size_t i = 0; i < images.size(); ++i)
+      write_docker_image(st, images[i], store::Manifest::parse(st.read_blob(images[i].digest)),
+                         i == named ? names : std::vector<ImageRef>{}, out, written, manifest, repos);
+  } else {
+    auto [mdesc, m] = platform_manifest(st, target);
+    write_docker_image(st, mdesc, m, names, out, written, manifest, repos);
+  }
   if (!repos.empty()) out.add_file("repositories", dump_json(repos) + "\n");
   out.add_file("manifest.json", dump_json(manifest) + "\n");
 }
@@ -419,9 +450,21 @@ std::vector<LoadedImage> load_archive(store::Store& st, const fs::path& src) {
     }
     for (const auto& d : idx.manifests) {
       if (!st.has_blob(d.digest)) not_archive("index.json names " + d.digest.str() + " which it does not contain");
-      st.image(d);  // the manifest, its config and (for an index) the host's manifest must be readable
-      for (const auto& l : store::Manifest::parse(st.read_blob(st.image(d).manifest_desc.digest)).layers)
-        if (!st.has_blob(l.digest)) not_archive("layer " + l.digest.str() + " is missing");
+      // Every image it holds (an index's platforms that are there) must be
+      // readable: manifest, config and layers.
+      std::vector<Descriptor> images;
+      if (store::is_index_media_type(d.media_type)) {
+        for (const auto& m : store::Index::parse(st.read_blob(d.digest)).manifests)
+          if (store::is_manifest_media_type(m.media_type) && st.has_blob(m.digest)) images.push_back(m);
+        if (images.empty()) not_archive("the index " + d.digest.str() + " names no image the archive contains");
+      } else {
+        images.push_back(d);
+      }
+      for (const auto& im : images) {
+        store::Image img = st.image(im);
+        for (const auto& l : img.manifest.layers)
+          if (!st.has_blob(l.digest)) not_archive("layer " + l.digest.str() + " is missing");
+      }
       Descriptor target = d;
       target.annotations.clear();
       std::optional<ImageRef> ref;

@@ -506,7 +506,16 @@ struct ClientImpl {
     // The config must be one (a bad one would break every later use).
     store::ImageConfig::parse(st.read_blob(m.config.digest));
     st.put_blob(man.bytes, man.descriptor.digest);
-    st.set_image(ref, man.descriptor);
+    // An index is kept and tagged (as containerd keeps it), so that pulls of
+    // its other platforms (a multi-platform build's bases) add to one name
+    // instead of replacing each other; a platform not pulled is a manifest
+    // the store lacks, which Store::image reports as not found.
+    if (store::is_index_media_type(top.descriptor.media_type)) {
+      st.put_blob(top.bytes, top.descriptor.digest);
+      st.set_image(ref, top.descriptor);
+    } else {
+      st.set_image(ref, man.descriptor);
+    }
     return man.descriptor;
   }
 

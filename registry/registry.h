@@ -253,7 +253,8 @@ class Client {
 
   // Pulls ref for platform into the store: the platform's manifest, its
   // config and layers (only blobs the store lacks), then tags ref in the
-  // store. Returns the manifest descriptor that was tagged. Errors name the
+  // store (an index stays an index: ref names it, with the platforms pulled
+  // so far). Returns the platform's manifest descriptor. Errors name the
   // registry and the reference: "pull docker.io/library/x:1: …".
   store::Descriptor pull(store::Store& store, const store::ImageRef& ref,
                          const store::Platform& platform = store::Platform::host());

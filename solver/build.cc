@@ -10,6 +10,7 @@
 #include <climits>
 #include <ctime>
 #include <deque>
+#include <future>
 #include <map>
 #include <set>
 #include <thread>
@@ -459,11 +460,11 @@ void info(const BuildOptions& opts, const std::string& text) {
 // The facts of a build for provenance: the steps the target needs, in the
 // order convert made them (inputs first), the images and URLs they read.
 // After the solve: a URL's digest is known once its step was keyed.
-BuildRecord record_build(const Definition& d) {
+BuildRecord record_build(const Definition& d, const Vertex* target) {
   BuildRecord r;
   std::set<const Vertex*> needed;
   std::vector<const Vertex*> todo;
-  if (d.target) todo.push_back(d.target);
+  if (target) todo.push_back(target);
   while (!todo.empty()) {
     const Vertex* v = todo.back();
     todo.pop_back();
@@ -525,10 +526,11 @@ std::optional<FsState> cached_state(const cache::CacheRecord& rec,
   return FsState{rec.snapshot, rec.layers};
 }
 
-store::Image resolve_image(store::Store& store, const store::ImageRef& ref, const BuildOptions& opts) {
+store::Image resolve_image(store::Store& store, const store::ImageRef& ref, const BuildOptions& opts,
+                           const store::Platform& platform) {
   if (opts.pull == PullPolicy::missing) {
     try {
-      return store.image(ref.str());
+      return store.image(ref.str(), platform);
     } catch (const Error& e) {
       if (e.kind() != ErrorKind::not_found) throw;
     }
@@ -538,11 +540,16 @@ store::Image resolve_image(store::Store& store, const store::ImageRef& ref, cons
   co.config = registry::RegistryConfig::load(opts.registry_config);
   co.credentials.emplace();
   registry::Client client(std::move(co));
-  store::Descriptor d = client.pull(store, ref);
-  return store.image(d);
+  store::Descriptor d = client.pull(store, ref, platform);
+  return store.image(d, platform);
 }
 
 Solved solve(store::Store& store, Definition& def, const BuildOptions& options) {
+  return std::move(solve_targets(store, def, {def.target}, options).front());
+}
+
+std::vector<Solved> solve_targets(store::Store& store, Definition& def, const std::vector<Vertex*>& targets,
+                                  const BuildOptions& options) {
   cache::LocalCache local_cache(store);
   // The stat cache is per context directory (its absolute path names it).
   fs::path stat_cache;
@@ -571,22 +578,56 @@ Solved solve(store::Store& store, Definition& def, const BuildOptions& options) 
   int cores = static_cast<int>(std::thread::hardware_concurrency());
   Graph graph(engine, cores > 0 ? cores : 2);
   if (options.source_date_epoch) graph.set_key_salt("source-date-epoch=" + std::to_string(*options.source_date_epoch));
-  FsState final_fs = def.target ? graph.solve(*def.target) : FsState{};
+  // The targets together (a multi-platform build): each in its own thread,
+  // sharing the graph, so that steps they share run once.
+  std::vector<std::future<FsState>> futures;
+  for (Vertex* t : targets)
+    futures.push_back(std::async(std::launch::async, [&graph, t] { return t ? graph.solve(*t) : FsState{}; }));
+  std::vector<FsState> finals;
+  std::exception_ptr failure;
+  for (auto& f : futures) {
+    try {
+      finals.push_back(f.get());
+    } catch (...) {
+      if (!failure) failure = std::current_exception();
+    }
+  }
+  if (failure) std::rethrow_exception(failure);
   context.save();
   for (const auto& v : def.vertices)
     if (auto* l = dynamic_cast<LocalSourceVertex*>(v.get())) l->save();
-  // The image's layers must be in the store even when its steps came from a remote cache.
-  engine.ensure_blobs(final_fs.layers);
-  engine.keep_remote_hits();
-  auto cache = std::make_shared<cache::CacheExport>();
-  cache->remote = remote;
-  cache->image_layers = final_fs.layers;
-  if (!options.cache_to.empty()) {
-    cache->records = collect_records(graph, def.target, [&](const CacheKey& k) { return engine.known(k); });
-    cache->mount_ids = cache_mount_ids(def.target);
-  }
   auto stats = graph.stats();
-  return Solved{std::move(final_fs.layers), def.steps, stats.cached, cache, record_build(def)};
+  int steps = def.steps;
+  if (targets.size() > 1) {
+    // Steps the targets share (same key) count once, as they ran once.
+    std::set<CacheKey> keys;
+    std::set<Vertex*> seen;
+    std::vector<Vertex*> todo(targets.begin(), targets.end());
+    while (!todo.empty()) {
+      Vertex* v = todo.back();
+      todo.pop_back();
+      if (!v || !seen.insert(v).second) continue;
+      if (v->kind != Vertex::Kind::source) keys.insert(graph.key(*v));
+      todo.push_back(v->parent);
+      todo.insert(todo.end(), v->deps.begin(), v->deps.end());
+    }
+    steps = static_cast<int>(keys.size());
+  }
+  std::vector<Solved> out;
+  for (size_t i = 0; i < targets.size(); ++i) {
+    // The image's layers must be in the store even when its steps came from a remote cache.
+    engine.ensure_blobs(finals[i].layers);
+    auto cache = std::make_shared<cache::CacheExport>();
+    cache->remote = remote;
+    cache->image_layers = finals[i].layers;
+    if (!options.cache_to.empty()) {
+      cache->records = collect_records(graph, targets[i], [&](const CacheKey& k) { return engine.known(k); });
+      cache->mount_ids = cache_mount_ids(targets[i]);
+    }
+    out.push_back(Solved{std::move(finals[i].layers), steps, stats.cached, cache, record_build(def, targets[i])});
+  }
+  engine.keep_remote_hits();
+  return out;
 }
 
 BuildResult write_image(store::Store& store, store::ImageConfig image, const Solved& solved,

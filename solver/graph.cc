@@ -96,6 +96,22 @@ FsState Graph::solve(Vertex& v) {
     return *s.result;
   }
   CacheKey k = key(v);
+  Keyed* same;
+  {
+    std::lock_guard lock(mu_);
+    auto& p = keyed_[k];
+    if (!p) p = std::make_unique<Keyed>();
+    same = p.get();
+  }
+  // A step another vertex of this solve has the key of (the same step for
+  // another platform) waits for that one and takes its result.
+  std::lock_guard kl(same->mu);
+  if (same->result) {
+    report_cached_inputs(v);
+    if (first_report(v)) engine_.on_cached(v, {});
+    s.result = same->result;
+    return *s.result;
+  }
   auto start = std::chrono::steady_clock::now();
   if (!must_run(v)) {
     if (auto hit = engine_.lookup(k)) {
@@ -105,10 +121,12 @@ FsState Graph::solve(Vertex& v) {
       std::lock_guard sl(stats_mu_);
       stats_.cached++;
       s.result = std::move(*hit);
+      same->result = s.result;
       return *s.result;
     }
   }
   s.result = solve_uncached(v, s);
+  same->result = s.result;
   return *s.result;
 }
 
@@ -211,9 +229,10 @@ std::string explain_miss(bool no_cache, const CacheKey& key, const std::optional
   return why.empty() ? "cache key changed (another xbuild version)" : why;
 }
 
-bool Graph::first_report(const Vertex& v) {
+bool Graph::first_report(Vertex& v) {
+  CacheKey k = key(v);
   std::lock_guard sl(stats_mu_);
-  return reported_.insert(&v).second;
+  return reported_.insert(k).second;
 }
 
 void Graph::report_cached_inputs(Vertex& v) {

@@ -140,8 +140,9 @@ class Graph {
   // parent and inputs by key, and the operation and content as a fallback.
   cache::StepInputs inputs_of(Vertex& v, Slot& s);
   bool must_run(Vertex& v);
-  // Whether v is reported for the first time (each vertex is shown once).
-  bool first_report(const Vertex& v);
+  // Whether v is reported for the first time (each step is shown once; two
+  // vertices with one key are one step).
+  bool first_report(Vertex& v);
   // A cache hit on v also stands for the steps it was built from: show
   // them as cached (in order, deepest first) without touching them.
   void report_cached_inputs(Vertex& v);
@@ -149,12 +150,19 @@ class Graph {
   Engine& engine_;
   std::mutex mu_;
   std::map<const Vertex*, std::unique_ptr<Slot>> slots_;
+  // Results by cache key: vertices with one key (the same step in several
+  // targets of a multi-platform build) are solved once.
+  struct Keyed {
+    std::mutex mu;
+    std::optional<FsState> result;
+  };
+  std::map<CacheKey, std::unique_ptr<Keyed>> keyed_;  // under mu_
   std::mutex exec_mu_;
   std::condition_variable exec_cv_;
   int exec_free_;
   std::mutex stats_mu_;
   SolveStats stats_;
-  std::set<const Vertex*> reported_;  // under stats_mu_
+  std::set<CacheKey> reported_;  // under stats_mu_
   std::string key_salt_;
 };
 

@@ -72,6 +72,7 @@ std::string ExecVertex::describe() const {
   j["network"] = network;
   j["insecure"] = insecure;
   if (hostname != kDefaultHostname) j["hostname"] = hostname;  // keys of default builds unchanged
+  if (!platform.empty()) j["platform"] = platform;
   auto& ms = j["mounts"] = nlohmann::json::array();
   for (const auto& m : mounts) {
     // Secrets enter the key by id only, never by value.

@@ -151,6 +151,9 @@ class ExecVertex : public Vertex {
   std::string cwd = "/";
   std::string user;
   std::string network;   // "host" or "none"
+  // The platform whose programs it runs ("linux/arm64"; in the key, as in
+  // BuildKit's ExecOp, so that platforms never share a step's result).
+  std::string platform;
   // The container's hostname: BuildKit's default, or the build arg
   // BUILDKIT_SANDBOX_HOSTNAME (in the key, as in BuildKit's ExecOp meta).
   std::string hostname = std::string(kDefaultHostname);

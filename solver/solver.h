@@ -110,8 +110,10 @@ struct BuildOptions {
 };
 
 // The image a step starts from: the store's, or pulled from its registry
-// (always with PullPolicy::always), reported as "pulling REF".
-store::Image resolve_image(store::Store& store, const store::ImageRef& ref, const BuildOptions& options);
+// (always with PullPolicy::always), reported as "pulling REF"; for
+// `platform` (an index resolves to its manifest for it).
+store::Image resolve_image(store::Store& store, const store::ImageRef& ref, const BuildOptions& options,
+                           const store::Platform& platform = store::Platform::host());
 
 // What a build read and did, as facts (for provenance attestations, which
 // the CLI makes with exporter/): the images it resolved, the URLs ADD
@@ -155,6 +157,12 @@ struct Solved {
 // target's layers are in the store afterwards, even those of steps that
 // came from a remote cache. Errors carry the location of the failing step.
 Solved solve(store::Store& store, Definition& definition, const BuildOptions& options);
+// Several targets of one definition solved together (a multi-platform build:
+// one target per platform), each in parallel; a step whose cache key another
+// target's step has (a `FROM --platform=$BUILDPLATFORM` stage) runs once.
+// One Solved per target, in order; steps and cached_steps count the whole build.
+std::vector<Solved> solve_targets(store::Store& store, Definition& definition, const std::vector<Vertex*>& targets,
+                                  const BuildOptions& options);
 
 struct BuildResult {
   store::Descriptor manifest;  // the image's manifest in the store

@@ -29,11 +29,13 @@ fs::path cases_dir() {
 // busybox as conformance-run imports it: one layer, no runtime config.
 class FakeBusybox : public ImageResolver {
  public:
-  store::Image resolve(const store::ImageRef& ref) override {
+  store::Image resolve(const store::ImageRef& ref, const Platform& platform) override {
     resolved.push_back(ref.str());
-    Digest layer = Digest::of("layer");
+    platforms.push_back(platform.str());
+    Digest layer = Digest::of(platform == Platform::host() ? std::string("layer") : "layer " + platform.str());
     store::ImageConfig config;
-    config.architecture = "amd64";
+    config.architecture = platform.architecture;
+    config.variant = platform.variant;
     config.os = "linux";
     config.diff_ids = {layer};
     std::string cfg_json = config.to_json();
@@ -47,6 +49,7 @@ class FakeBusybox : public ImageResolver {
     return store::Image{md, md, m, config};
   }
   std::vector<std::string> resolved;
+  std::vector<std::string> platforms;  // what each resolve asked for
 };
 
 std::vector<std::string> words(const std::string& text) {
@@ -424,6 +427,56 @@ TEST(Dispatch, TargetStageArg) {
   };
   EXPECT_EQ(value("foo"), "TARGETSTAGE=foo");
   EXPECT_EQ(value(""), "TARGETSTAGE=default");
+}
+
+// A build for another platform: FROM resolves for it, FROM --platform=$BUILDPLATFORM
+// for the build's own, RUN runs the stage's platform's programs (in its key),
+// and the TARGET*/BUILD* args are BuildKit's.
+TEST(Dispatch, ForeignPlatformAndCrossStage) {
+  FakeBusybox images;
+  auto df = frontend::parse_dockerfile(
+      "FROM --platform=$BUILDPLATFORM busybox AS cross\nARG TARGETARCH BUILDPLATFORM TARGETPLATFORM\n"
+      "RUN echo $TARGETARCH > /t\n"
+      "FROM busybox\nARG TARGETVARIANT\nCOPY --from=cross /t /t\nRUN uname -m > /arch\n");
+  DispatchOptions opts;
+  opts.platform = Platform::parse("linux/arm/v7");
+  opts.build_platform = Platform::parse("linux/amd64");
+  opts.name_platform = true;
+  Dispatched d = dispatch(df, opts, images);
+  EXPECT_EQ(images.platforms, (std::vector<std::string>{"linux/arm/v7", "linux/amd64"}));  // target first
+  std::vector<ExecVertex*> runs;
+  for (const auto& v : d.definition.vertices)
+    if (auto* e = dynamic_cast<ExecVertex*>(v.get())) runs.push_back(e);
+  ASSERT_EQ(runs.size(), 2u);
+  auto has = [](const ExecVertex* e, const std::string& kv) {
+    return std::find(e->env.begin(), e->env.end(), kv) != e->env.end();
+  };
+  EXPECT_EQ(runs[0]->platform, "linux/amd64");
+  EXPECT_TRUE(has(runs[0], "TARGETARCH=arm"));
+  EXPECT_TRUE(has(runs[0], "BUILDPLATFORM=linux/amd64"));
+  EXPECT_TRUE(has(runs[0], "TARGETPLATFORM=linux/arm/v7"));
+  EXPECT_EQ(runs[0]->name, "[linux/amd64 cross 2/2] RUN echo $TARGETARCH > /t");
+  EXPECT_EQ(runs[1]->platform, "linux/arm/v7");
+  EXPECT_TRUE(has(runs[1], "TARGETVARIANT=v7"));
+  EXPECT_EQ(runs[1]->name, "[linux/arm/v7 stage-1 3/3] RUN uname -m > /arch");
+  EXPECT_EQ(d.image.architecture, "arm");
+  EXPECT_EQ(d.image.variant, "v7");
+
+  // The same step for two platforms never shares a key.
+  ExecVertex amd = *runs[1];
+  amd.platform = "linux/amd64";
+  EXPECT_NE(amd.describe(), runs[1]->describe());
+}
+
+TEST(Dispatch, ScratchTakesTheTargetPlatform) {
+  FakeBusybox images;
+  auto df = frontend::parse_dockerfile("FROM scratch\nCOPY a /a\n");
+  DispatchOptions opts;
+  opts.platform = Platform::parse("linux/arm64");
+  Dispatched d = dispatch(df, opts, images);
+  EXPECT_EQ(d.image.os, "linux");
+  EXPECT_EQ(d.image.architecture, "arm64");
+  EXPECT_EQ(d.image.variant, "");
 }
 
 }  // namespace

@@ -30,7 +30,7 @@ class KeysOnly : public Engine {
 class Base : public convert::ImageResolver {
  public:
   explicit Base(std::string created) : created_(std::move(created)) {}
-  store::Image resolve(const store::ImageRef&) override {
+  store::Image resolve(const store::ImageRef&, const Platform&) override {
     Digest l = Digest::of("busybox rootfs");
     store::ImageConfig config;
     config.architecture = "amd64";

@@ -278,6 +278,16 @@ TEST(Client, SelectsThePlatformFromAnIndex) {
   Client c(options(t));
   Descriptor d = c.pull(st, ImageRef::parse("reg.test/team/app:multi"), Platform::parse("linux/amd64"));
   EXPECT_EQ(d.digest, xb::Digest::of(img.manifest));
+  // The tag names the index, so that another platform's pull adds to it; a
+  // platform not pulled yet is not found (a build's resolver then pulls it).
+  EXPECT_EQ(st.resolve(ImageRef::parse("reg.test/team/app:multi"))->digest, xb::Digest::of(index_json));
+  EXPECT_EQ(st.image("reg.test/team/app:multi", Platform::parse("linux/amd64")).manifest_desc.digest, d.digest);
+  try {
+    st.image("reg.test/team/app:multi", Platform::parse("linux/arm64"));
+    ADD_FAILURE() << "the arm64 manifest was never pulled";
+  } catch (const xb::Error& e) {
+    EXPECT_EQ(e.kind(), xb::ErrorKind::not_found) << e.what();
+  }
   try {
     c.pull(st, ImageRef::parse("reg.test/team/app:multi"), Platform::parse("linux/s390x"));
     ADD_FAILURE();

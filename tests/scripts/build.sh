@@ -122,12 +122,16 @@ check typo-exit 1 $rc
 contains typo-names-line-3 'typo.Dockerfile:3' "$err"
 contains typo-suggests-copy 'COPY' "$err"
 
-# --platform: the host's is fine, another is refused clearly (usage, 2).
+# --platform: the host's is fine; another whose base image the store lacks
+# fails clearly, saying how to add it (multi-platform builds: multiplatform.sh).
 "$xb" build -q --platform "linux/$(uname -m | sed 's/x86_64/amd64/;s/aarch64/arm64/')" "$ctx" >/dev/null 2>&1
 check host-platform-accepted 0 $?
 err=$("$xb" build --platform linux/s390x "$ctx" 2>&1); rc=$?
-check other-platform-exit 2 $rc
-contains other-platform-says-why 'not supported' "$err"
+check other-platform-exit 1 $rc
+contains other-platform-says-why 'not linux/s390x: add that platform' "$err"
+err=$("$xb" build --platform linux/amd64,,linux/arm64 "$ctx" 2>&1); rc=$?
+check empty-platform-in-list-exit 2 $rc
+contains empty-platform-in-list-says-why 'an empty platform' "$err"
 
 # RUN mounts: a cache mount persists between builds and stays out of the image;
 # a secret is readable in the step and nowhere else; tmpfs; a context bind.

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <future>
 #include <set>
 #include <thread>
 
@@ -146,6 +147,22 @@ TEST(GraphSolve, ASharedInputRunsOnce) {
   Graph g(e, 2);
   g.solve(join);
   EXPECT_EQ(e.executions, 4);
+}
+
+// A multi-platform build converts each platform on its own: a step that is
+// the same for both (a FROM --platform=$BUILDPLATFORM stage) is two vertices
+// with one key, solved at once from two threads, and must run once.
+TEST(GraphSolve, VerticesWithOneKeyRunOnceEvenWithoutTheCache) {
+  FakeEngine e;
+  e.sleep_ms = 20;
+  FakeVertex base1("base"), cross1("cross", &base1), amd("amd64", &cross1);
+  FakeVertex base2("base"), cross2("cross", &base2), arm("arm64", &cross2);
+  for (FakeVertex* v : {&base1, &cross1, &amd, &base2, &cross2, &arm}) v->ignore_cache = true;
+  Graph g(e, 4);
+  auto other = std::async(std::launch::async, [&] { return g.solve(arm); });
+  g.solve(amd);
+  other.get();
+  EXPECT_EQ(e.executions, 4);  // base, cross, amd64, arm64
 }
 
 TEST(GraphSolve, IndependentInputsRunInParallelWithinTheBound) {
