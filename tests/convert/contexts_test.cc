@@ -15,7 +15,7 @@ using solver::SourceVertex;
 
 class FakeImages : public ImageResolver {
  public:
-  store::Image resolve(const store::ImageRef& ref) override {
+  store::Image resolve(const store::ImageRef& ref, const Platform& /*platform*/) override {
     resolved.push_back(ref.str());
     store::ImageConfig config;
     config.os = "linux";
