@@ -28,12 +28,16 @@ std::string generate(int instructions) {
     switch (i % 10) {
       case 0: out += "WORKDIR /src/" + s + "\n"; break;
       case 1:
-        out += "RUN apt-get update \\\n    && apt-get install -y --no-install-recommends \\\n"
-               "       curl ca-certificates git \\\n    # a comment inside\n    && rm -rf /var/lib/apt/lists/*\n";
+        out +=
+            "RUN apt-get update \\\n    && apt-get install -y --no-install-recommends \\\n"
+            "       curl ca-certificates git \\\n    # a comment inside\n    && rm -rf /var/lib/apt/lists/*\n";
         break;
       case 2: out += "COPY --from=stage0 --chown=1000:1000 --chmod=644 --link src/" + s + " /app/" + s + "/\n"; break;
       case 3: out += "ENV PATH=/opt/" + s + "/bin:$PATH LANG=C.UTF-8 VERSION=${VERSION}\n"; break;
-      case 4: out += "RUN --mount=type=cache,target=/root/.cache/" + s + ",sharing=locked <<EOF\nset -e\nmake -j4 all\necho done " + s + "\nEOF\n"; break;
+      case 4:
+        out += "RUN --mount=type=cache,target=/root/.cache/" + s +
+               ",sharing=locked <<EOF\nset -e\nmake -j4 all\necho done " + s + "\nEOF\n";
+        break;
       case 5: out += "LABEL org.opencontainers.image.version=\"" + s + "\" maintainer=\"me@example.com\"\n"; break;
       case 6: out += "ARG OPT_" + s + "=default\n"; break;
       case 7: out += "CMD [\"/app/bin/server\", \"--port\", \"80" + s + "\"]\n"; break;
@@ -78,7 +82,8 @@ int main(int argc, char** argv) {
   double expand_ms = median_ms(runs, [&] {
     for (int i = 0; i < 10000; ++i) fe::expand_word("/opt/${VERSION%.*}/bin:$PATH", env);
   });
-  std::printf("input: %zu instructions, %zu lines, %zu bytes; median CPU time of %d runs\n", nodes, lines, text.size(), runs);
+  std::printf("input: %zu instructions, %zu lines, %zu bytes; median CPU time of %d runs\n", nodes, lines, text.size(),
+              runs);
   std::printf("  parse_ast         %8.2f ms\n", ast_ms);
   std::printf("  parse_dockerfile  %8.2f ms  (syntax tree + typed instructions)\n", typed_ms);
   std::printf("  expand_word x1e4  %8.2f ms\n", expand_ms);

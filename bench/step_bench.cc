@@ -70,8 +70,8 @@ int main(int argc, char** argv) {
       snap->apply_fd("base-active", fd.get());
     }
     snap->commit("base", "base-active");
-    std::printf("driver: %s, %d iterations of sh -c 'echo hi > /x' → diff → commit\n", std::string(snap->driver()).c_str(),
-                iterations);
+    std::printf("driver: %s, %d iterations of sh -c 'echo hi > /x' → diff → commit\n",
+                std::string(snap->driver()).c_str(), iterations);
 
     std::vector<double> cpu, total, t_prepare, t_run, t_diff, t_commit;
     for (int i = -3; i < iterations; ++i) {  // 3 warm-up rounds
@@ -112,7 +112,8 @@ int main(int argc, char** argv) {
     report("  commit", t_commit);
     report("CPU time per step", cpu);
     double load[1] = {0};
-    if (::getloadavg(load, 1) == 1) std::printf("load average during the run: %.2f (%ld CPUs)\n", load[0], ::sysconf(_SC_NPROCESSORS_ONLN));
+    if (::getloadavg(load, 1) == 1)
+      std::printf("load average during the run: %.2f (%ld CPUs)\n", load[0], ::sysconf(_SC_NPROCESSORS_ONLN));
   } catch (const Error& e) {
     std::fprintf(stderr, "step_bench: %s\n", e.what());
     return 1;

@@ -16,9 +16,8 @@ json Layer::to_json() const {
 }
 
 Layer Layer::from_json(const json& j) {
-  return Layer{Digest::parse(j.at("diff_id").get<std::string>()),
-               Digest::parse(j.at("blob").get<std::string>()), j.at("size").get<uint64_t>(),
-               j.at("media_type").get<std::string>(), j.value("created", std::string())};
+  return Layer{Digest::parse(j.at("diff_id").get<std::string>()), Digest::parse(j.at("blob").get<std::string>()),
+               j.at("size").get<uint64_t>(), j.at("media_type").get<std::string>(), j.value("created", std::string())};
 }
 
 json CacheRecord::to_json() const {
@@ -46,8 +45,7 @@ constexpr std::string_view kUrlRecords = "http";
 std::string name_of(const CacheKey& key) { return std::string(key.hex()); }
 }  // namespace
 
-LocalCache::LocalCache(store::Store& store)
-    : store_(store), records_(store.records("cache")) {}
+LocalCache::LocalCache(store::Store& store) : store_(store), records_(store.records("cache")) {}
 
 std::optional<CacheRecord> LocalCache::get(const CacheKey& key) const {
   try {
@@ -117,13 +115,10 @@ std::vector<LocalCache::Entry> LocalCache::entries() const {
     e.last_used = records_.last_used(name).value_or(0);
     try {
       auto j = records_.get_json(name);
-      if (!j)
-        e.invalid = "gone";
-      else
-        e.record = CacheRecord::from_json(*j);
+      if (!j) e.invalid = "gone";
+      else e.record = CacheRecord::from_json(*j);
     } catch (const Error& err) {
-      e.invalid = err.kind() == ErrorKind::failed_precondition ? err.what()
-                                                               : std::string("unreadable: ") + err.what();
+      e.invalid = err.kind() == ErrorKind::failed_precondition ? err.what() : std::string("unreadable: ") + err.what();
     } catch (const std::exception& err) {
       e.invalid = std::string("unreadable: ") + err.what();
     }
@@ -149,8 +144,7 @@ fs::path LocalCache::mount_dir(std::string_view id) const {
 store::Records LocalCache::urls() const { return store_.records(kUrlRecords); }
 
 fs::path LocalCache::stat_cache(const fs::path& context_dir) const {
-  return store_.root() / "statcache" /
-         (Xxh128::hex_of(fs::absolute(context_dir).lexically_normal().string()) + ".bin");
+  return store_.root() / "statcache" / (Xxh128::hex_of(fs::absolute(context_dir).lexically_normal().string()) + ".bin");
 }
 
 std::vector<LocalCache::Dir> LocalCache::dirs(bool remove) const {
@@ -158,8 +152,8 @@ std::vector<LocalCache::Dir> LocalCache::dirs(bool remove) const {
   std::error_code ec;
   for (const char* dir : {"cache-mounts", "statcache"}) {
     for (const auto& e : fs::directory_iterator(store_.root() / dir, ec)) {
-      out.push_back(Dir{std::string(dir) == "cache-mounts" ? "cache mount" : "temporary", e.path(),
-                        tree_size(e.path())});
+      out.push_back(
+          Dir{std::string(dir) == "cache-mounts" ? "cache mount" : "temporary", e.path(), tree_size(e.path())});
       if (remove) remove_tree(e.path());
     }
   }

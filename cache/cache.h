@@ -242,8 +242,7 @@ struct CacheMetadata {
   // Reads a cache config against its manifest's layers. Throws
   // Error(invalid_argument) naming what is wrong, or (failed_precondition)
   // for a version this xbuild cannot read.
-  static CacheMetadata from_config(const nlohmann::json& config,
-                                   const std::vector<store::Descriptor>& layers);
+  static CacheMetadata from_config(const nlohmann::json& config, const std::vector<store::Descriptor>& layers);
   // Inline: {"version":1,"records":[…]} in an image config whose layers are
   // the image's (manifest layers + rootfs.diff_ids).
   nlohmann::json inline_json() const;
@@ -266,11 +265,10 @@ class RemoteCache {
   // Reads the metadata of every spec (manifest and config only), with the
   // registry settings in registry_config. A cache that cannot be read is
   // reported through info and skipped.
-  RemoteCache(store::Store& store, const std::vector<CacheSpec>& specs,
-              const std::filesystem::path& registry_config, const std::function<void(const std::string&)>& info);
+  RemoteCache(store::Store& store, const std::vector<CacheSpec>& specs, const std::filesystem::path& registry_config,
+              const std::function<void(const std::string&)>& info);
   // For tests: caches already read.
-  RemoteCache(store::Store& store,
-              std::vector<std::pair<std::unique_ptr<CacheSource>, CacheMetadata>> caches);
+  RemoteCache(store::Store& store, std::vector<std::pair<std::unique_ptr<CacheSource>, CacheMetadata>> caches);
   ~RemoteCache();
 
   // The layer chain of key in the first cache that has it. Nothing is fetched.

@@ -35,8 +35,7 @@ void write_layout(const store::Store& store, const fs::path& dir, const std::str
   for (const auto& l : m.layers) put_layout_blob(store, dir, l.digest);
   put_layout_blob(store, dir, m.config.digest);
   put_layout_blob(store, dir, manifest.digest);
-  if (!fs::exists(dir / "oci-layout"))
-    write_file_atomic(dir / "oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
+  if (!fs::exists(dir / "oci-layout")) write_file_atomic(dir / "oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
   FileLock lock(dir / "index.json.lock", FileLock::Mode::exclusive);
   store::Index idx;
   idx.media_type = std::string(store::media_type::oci_index);
@@ -55,22 +54,19 @@ void write_layout(const store::Store& store, const fs::path& dir, const std::str
 // (kept per diff ID and compression by the exporter, so the next export
 // compresses nothing); compressed ones (pulled base layers) as they are.
 // One layer at a time: compressed_layer spreads each over every core.
-std::vector<Layer> compress_layers(store::Store& store, const std::vector<Layer>& layers,
-                                   const CacheSpec& spec) {
+std::vector<Layer> compress_layers(store::Store& store, const std::vector<Layer>& layers, const CacheSpec& spec) {
   exporter::LayerOptions lo;
   lo.compression = spec.compression;
   lo.level = spec.compression_level;
   std::vector<Layer> out;
   for (const Layer& l : layers) {
     if (spec.compression == store::Compression::none ||
-        store::layer_compression(l.media_type).value_or(store::Compression::none) !=
-            store::Compression::none) {
+        store::layer_compression(l.media_type).value_or(store::Compression::none) != store::Compression::none) {
       out.push_back(l);
       continue;
     }
     store::Descriptor d = exporter::compressed_layer(
-        store,
-        store::Descriptor{l.media_type, l.blob, static_cast<int64_t>(l.size), {}, std::nullopt, {}, {}},
+        store, store::Descriptor{l.media_type, l.blob, static_cast<int64_t>(l.size), {}, std::nullopt, {}, {}},
         l.diff_id, lo);
     out.push_back(Layer{l.diff_id, d.digest, static_cast<uint64_t>(d.size), d.media_type, l.created});
   }
@@ -130,8 +126,8 @@ std::map<std::string, Layer> select_mounts(const store::Store& store, const Cach
 
 // A registry or local cache: the layers fetched and compressed, the cache
 // config and manifest put into the store, then pushed or written as a layout.
-void write_manifest(store::Store& store, const CacheExport& cache, const CacheSpec& spec,
-                    const CacheMetadata& plain, const ExportOptions& options) {
+void write_manifest(store::Store& store, const CacheExport& cache, const CacheSpec& spec, const CacheMetadata& plain,
+                    const ExportOptions& options) {
   std::vector<Layer> needed = plain.layers;
   for (const auto& [id, l] : plain.mounts) needed.push_back(l);
   if (cache.remote) cache.remote->ensure_blobs(needed);
@@ -174,8 +170,7 @@ void write_manifest(store::Store& store, const CacheExport& cache, const CacheSp
 
 }  // namespace
 
-json export_cache(store::Store& store, const CacheExport& cache, const CacheSpec& spec,
-                  const ExportOptions& options) {
+json export_cache(store::Store& store, const CacheExport& cache, const CacheSpec& spec, const ExportOptions& options) {
   try {
     try {
       CacheMetadata m = select(store, cache, spec);
@@ -191,8 +186,7 @@ json export_cache(store::Store& store, const CacheExport& cache, const CacheSpec
       e.with_context("--cache-to " + spec.str());
       throw;
     }
-    if (options.info)
-      options.info("WARNING: --cache-to " + spec.str() + ": " + e.what() + " (ignore-error=true)");
+    if (options.info) options.info("WARNING: --cache-to " + spec.str() + ": " + e.what() + " (ignore-error=true)");
   }
   return nullptr;
 }

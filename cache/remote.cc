@@ -56,10 +56,8 @@ CacheSpec CacheSpec::parse(std::string_view flag, std::string_view text) {
   if (text.empty()) fail(ErrorKind::usage, std::string(flag) + ": empty value (want type=registry,ref=REF)");
   // buildx: a value without "=" is a registry reference.
   std::map<std::string, std::string> o;
-  if (text.find('=') == std::string_view::npos)
-    o = {{"type", "registry"}, {"ref", std::string(text)}};
-  else
-    o = parse_key_values(flag, text);
+  if (text.find('=') == std::string_view::npos) o = {{"type", "registry"}, {"ref", std::string(text)}};
+  else o = parse_key_values(flag, text);
   CacheSpec s;
   s.to = to;
   std::string type = o.count("type") ? o["type"] : "registry";
@@ -112,14 +110,11 @@ CacheSpec CacheSpec::parse(std::string_view flag, std::string_view text) {
       s.compression_level = static_cast<int>(n);
     }
     if (o.count("mode")) {
-      if (o["mode"] == "max")
-        s.mode = Mode::max;
-      else if (o["mode"] != "min")
-        fail(ErrorKind::usage, where + ": mode=" + o["mode"] + " (want min or max)");
+      if (o["mode"] == "max") s.mode = Mode::max;
+      else if (o["mode"] != "min") fail(ErrorKind::usage, where + ": mode=" + o["mode"] + " (want min or max)");
     }
     if (o.count("ignore-error")) {
-      if (o["ignore-error"] == "true")
-        s.ignore_error = true;
+      if (o["ignore-error"] == "true") s.ignore_error = true;
       else if (o["ignore-error"] != "false")
         fail(ErrorKind::usage, where + ": ignore-error=" + o["ignore-error"] + " (want true or false)");
     }
@@ -132,12 +127,9 @@ CacheSpec CacheSpec::parse(std::string_view flag, std::string_view text) {
 
 std::string CacheSpec::str() const {
   switch (type) {
-    case Type::registry:
-      return "type=registry,ref=" + ref;
-    case Type::local:
-      return std::string("type=local,") + (to ? "dest=" : "src=") + dir.string();
-    case Type::inline_:
-      return "type=inline";
+    case Type::registry: return "type=registry,ref=" + ref;
+    case Type::local: return std::string("type=local,") + (to ? "dest=" : "src=") + dir.string();
+    case Type::inline_: return "type=inline";
   }
   return "?";
 }
@@ -203,8 +195,7 @@ void read_created(const json& j, CacheMetadata& m) {
 
 void read_records(const json& j, CacheMetadata& m, std::string_view what) {
   auto rs = j.find("records");
-  if (rs == j.end() || !rs->is_array())
-    fail(ErrorKind::invalid_argument, std::string(what) + ": no \"records\" list");
+  if (rs == j.end() || !rs->is_array()) fail(ErrorKind::invalid_argument, std::string(what) + ": no \"records\" list");
   for (const auto& r : *rs) {
     try {
       CacheKey key = Digest::parse(r.at("key").get<std::string>());
@@ -218,8 +209,8 @@ void read_records(const json& j, CacheMetadata& m, std::string_view what) {
       for (const auto& n : layers) {
         const bool index = n.is_number_unsigned() || (n.is_number_integer() && n.get<int64_t>() >= 0);
         if (!index || n.get<uint64_t>() >= m.layers.size())
-          fail(ErrorKind::invalid_argument, std::string(what) + ": record " + key.str() + " names layer " + dump_json(n) +
-                                                " of " + std::to_string(m.layers.size()));
+          fail(ErrorKind::invalid_argument, std::string(what) + ": record " + key.str() + " names layer " +
+                                                dump_json(n) + " of " + std::to_string(m.layers.size()));
         idx.push_back(n.get<size_t>());
       }
       m.records.insert_or_assign(key, std::move(idx));
@@ -266,12 +257,10 @@ CacheMetadata CacheMetadata::from_config(const json& config, const std::vector<s
   for (size_t i = 0; i < layers.size(); ++i) {
     Digest diff_id = Digest::parse((*d)[i].is_string() ? (*d)[i].get<std::string>() : "");
     // An uncompressed layer is its own diff ID: a cheap check of the metadata.
-    if (store::layer_compression(layers[i].media_type) == store::Compression::none &&
-        diff_id != layers[i].digest)
-      fail(ErrorKind::invalid_argument, "cache config: layer " + layers[i].digest.str() +
-                                            " is uncompressed but its diff ID is " + diff_id.str());
-    m.layers.push_back(
-        Layer{diff_id, layers[i].digest, static_cast<uint64_t>(layers[i].size), layers[i].media_type});
+    if (store::layer_compression(layers[i].media_type) == store::Compression::none && diff_id != layers[i].digest)
+      fail(ErrorKind::invalid_argument,
+           "cache config: layer " + layers[i].digest.str() + " is uncompressed but its diff ID is " + diff_id.str());
+    m.layers.push_back(Layer{diff_id, layers[i].digest, static_cast<uint64_t>(layers[i].size), layers[i].media_type});
   }
   read_created(config, m);
   read_records(config, m, "cache config");
@@ -292,8 +281,8 @@ CacheMetadata CacheMetadata::from_inline(const json& field, const std::vector<st
                                          const std::vector<Digest>& diff_ids) {
   check_version(field, "inline cache metadata");
   if (layers.size() != diff_ids.size())
-    fail(ErrorKind::invalid_argument, "image has " + std::to_string(layers.size()) + " layers but " +
-                                          std::to_string(diff_ids.size()) + " diff IDs");
+    fail(ErrorKind::invalid_argument,
+         "image has " + std::to_string(layers.size()) + " layers but " + std::to_string(diff_ids.size()) + " diff IDs");
   CacheMetadata m;
   for (size_t i = 0; i < layers.size(); ++i)
     m.layers.push_back(
@@ -306,9 +295,7 @@ CacheMetadata CacheMetadata::from_inline(const json& field, const std::vector<st
 // ---------------------------------------------------------------------------
 // Sources
 
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 std::shared_ptr<registry::Client> detail::make_client(const fs::path& registry_config) {
   registry::ClientOptions co;
@@ -325,8 +312,7 @@ class RegistrySource : public CacheSource {
       : client_(std::move(client)), ref_(std::move(ref)) {}
   std::string name() const override { return "registry " + ref_.str(); }
   void fetch(store::Store& store, const Layer& layer) override {
-    store::Descriptor d{
-        layer.media_type, layer.blob, static_cast<int64_t>(layer.size), {}, std::nullopt, {}, {}};
+    store::Descriptor d{layer.media_type, layer.blob, static_cast<int64_t>(layer.size), {}, std::nullopt, {}, {}};
     try {
       client_->fetch_blob(store, ref_, d);
     } catch (Error& e) {
@@ -343,8 +329,7 @@ class RegistrySource : public CacheSource {
 using detail::layout_blob;
 
 // Copies a file into the store, verified by the writer against digest and size.
-void copy_into_store(store::Store& store, const fs::path& file, const Digest& digest,
-                     std::optional<uint64_t> size) {
+void copy_into_store(store::Store& store, const fs::path& file, const Digest& digest, std::optional<uint64_t> size) {
   UniqueFd fd = open_or_throw(file, O_RDONLY);
   store::BlobWriter w = store.write_blob(digest, size);
   read_chunks(fd.get(), file.string(), [&](std::string_view d) { w.write(d); });
@@ -392,8 +377,7 @@ CacheMetadata metadata_of(const store::Manifest& m,
   if (m.config.media_type == kCacheConfigMediaType) return CacheMetadata::from_config(cfg, m.layers);
   auto field = cfg.is_object() ? cfg.find(std::string(kInlineCacheField)) : cfg.end();
   if (field == cfg.end())
-    fail(ErrorKind::not_found,
-         what + " is neither an xbuild cache nor an image built with --cache-to type=inline");
+    fail(ErrorKind::not_found, what + " is neither an xbuild cache nor an image built with --cache-to type=inline");
   store::ImageConfig ic = store::ImageConfig::parse(bytes);
   return CacheMetadata::from_inline(*field, m.layers, ic.diff_ids);
 }
@@ -430,12 +414,10 @@ std::optional<store::Descriptor> layout_entry(const fs::path& dir, const std::st
 }
 
 std::pair<std::unique_ptr<CacheSource>, CacheMetadata> open_local(const CacheSpec& spec) {
-  if (!fs::is_directory(spec.dir))
-    fail(ErrorKind::not_found, "directory " + spec.dir.string() + " does not exist");
+  if (!fs::is_directory(spec.dir)) fail(ErrorKind::not_found, "directory " + spec.dir.string() + " does not exist");
   auto entry = layout_entry(spec.dir, spec.tag);
   if (!entry)
-    fail(ErrorKind::not_found,
-         spec.dir.string() + " has no cache tagged \"" + spec.tag + "\" in its index.json");
+    fail(ErrorKind::not_found, spec.dir.string() + " has no cache tagged \"" + spec.tag + "\" in its index.json");
   store::Manifest m = store::Manifest::parse(read_layout_blob(spec.dir, entry->digest));
   auto read_config = [&](const store::Descriptor& d) { return read_layout_blob(spec.dir, d.digest); };
   CacheMetadata md = metadata_of(m, read_config, spec.dir.string());
@@ -447,8 +429,8 @@ std::pair<std::unique_ptr<CacheSource>, CacheMetadata> open_local(const CacheSpe
 // ---------------------------------------------------------------------------
 // RemoteCache
 
-RemoteCache::RemoteCache(store::Store& store, const std::vector<CacheSpec>& specs,
-                         const fs::path& registry_config, const std::function<void(const std::string&)>& warn)
+RemoteCache::RemoteCache(store::Store& store, const std::vector<CacheSpec>& specs, const fs::path& registry_config,
+                         const std::function<void(const std::string&)>& warn)
     : store_(store) {
   std::shared_ptr<registry::Client> client;
   for (const auto& spec : specs) {
@@ -498,8 +480,8 @@ std::optional<std::vector<Layer>> RemoteCache::lookup(const CacheKey& key) const
     // used as it is rather than fetched again in the cache's compression.
     for (auto& l : s)
       if (l.blob != l.diff_id && !store_.has_blob(l.blob) && store_.has_blob(l.diff_id))
-        l = Layer{l.diff_id, l.diff_id, store_.blob_size(l.diff_id).value_or(0), std::string(store::media_type::oci_layer),
-                  l.created};
+        l = Layer{l.diff_id, l.diff_id, store_.blob_size(l.diff_id).value_or(0),
+                  std::string(store::media_type::oci_layer), l.created};
     return s;
   }
   return std::nullopt;
@@ -513,8 +495,7 @@ void RemoteCache::ensure_blob(const Layer& layer) {
     std::lock_guard g(mu_);
     auto it = blob_source_.find(layer.blob);
     if (it == blob_source_.end())
-      fail(ErrorKind::not_found,
-           "layer " + layer.blob.str() + " is neither in the store nor in any --cache-from");
+      fail(ErrorKind::not_found, "layer " + layer.blob.str() + " is neither in the store nor in any --cache-from");
     src = it->second;
     auto& l = blob_locks_[layer.blob];
     if (!l) l = std::make_shared<std::mutex>();

@@ -139,7 +139,8 @@ double parse_cpus(const std::string& flag, const std::string& text) {
   } catch (const std::exception&) {
     end = 0;
   }
-  if (end != text.size() || !(v > 0)) fail(ErrorKind::usage, flag + " " + text + ": want a positive number of CPUs such as 1.5");
+  if (end != text.size() || !(v > 0))
+    fail(ErrorKind::usage, flag + " " + text + ": want a positive number of CPUs such as 1.5");
   return v;
 }
 
@@ -149,8 +150,7 @@ std::pair<std::string, std::optional<std::string>> split_key_value(const std::st
   return {text.substr(0, eq), text.substr(eq + 1)};
 }
 
-std::string format_help(const std::string& usage, const std::string& description,
-                        const std::vector<FlagSpec>& specs) {
+std::string format_help(const std::string& usage, const std::string& description, const std::vector<FlagSpec>& specs) {
   std::string out = "Usage: " + usage + "\n\n" + description + "\n";
   if (!specs.empty()) out += "\nOptions:\n";
   for (const auto& s : specs) {

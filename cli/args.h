@@ -15,11 +15,11 @@
 namespace xb::cli {
 
 struct FlagSpec {
-  std::string long_name;   // "tag" for --tag
-  char short_name = 0;     // 't' for -t, 0 for none
+  std::string long_name;  // "tag" for --tag
+  char short_name = 0;    // 't' for -t, 0 for none
   bool takes_value = false;
   bool repeatable = false;
-  std::string help;        // "NAME  tag the image" for --help output
+  std::string help;  // "NAME  tag the image" for --help output
 };
 
 class ParsedArgs {
@@ -33,8 +33,7 @@ class ParsedArgs {
   const std::vector<std::string>& positional() const { return positional_; }
 
  private:
-  friend ParsedArgs parse_args(const std::string&, const std::vector<FlagSpec>&,
-                               const std::vector<std::string>&, bool);
+  friend ParsedArgs parse_args(const std::string&, const std::vector<FlagSpec>&, const std::vector<std::string>&, bool);
   std::map<std::string, std::vector<std::string>> flags_;
   std::vector<std::string> positional_;
 };
@@ -61,7 +60,6 @@ std::vector<Platform> parse_platform_list(const std::string& text);
 std::pair<std::string, std::optional<std::string>> split_key_value(const std::string& text);
 
 // "Usage: …" then one line per flag, for a command's --help.
-std::string format_help(const std::string& usage, const std::string& description,
-                        const std::vector<FlagSpec>& specs);
+std::string format_help(const std::string& usage, const std::string& description, const std::vector<FlagSpec>& specs);
 
 }  // namespace xb::cli

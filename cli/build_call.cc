@@ -62,9 +62,9 @@ int print_check(const CallSpec& call, const frontend::Dockerfile& df, const conv
       warnings.push_back(std::move(w));
     }
     ojson out = {{"warnings", warnings},
-                 {"sources", ojson::array({ojson{{"filename", df.ast.file},
-                                                 {"language", "Dockerfile"},
-                                                 {"data", base64(source_text(df.ast))}}})}};
+                 {"sources",
+                  ojson::array({ojson{
+                      {"filename", df.ast.file}, {"language", "Dockerfile"}, {"data", base64(source_text(df.ast))}}})}};
     if (!error.empty()) out["buildError"] = ojson{{"message", error}, {"location", location(r.findings.front().line)}};
     print(out.dump(2) + "\n");
   } else {
@@ -74,8 +74,8 @@ int print_check(const CallSpec& call, const frontend::Dockerfile& df, const conv
     // buildx prints the error as it prints the warnings: message, then source.
     std::fflush(stdout);
     if (!call.json) print("\n");
-    std::string text = "ERROR: " + error + "\n" + frontend::format_source_excerpt(df.ast, r.findings.front().line,
-                                                                                   r.findings.front().line);
+    std::string text = "ERROR: " + error + "\n" +
+                       frontend::format_source_excerpt(df.ast, r.findings.front().line, r.findings.front().line);
     std::fwrite(text.data(), 1, text.size(), stderr);
     return 1;
   }
@@ -102,15 +102,15 @@ CallSpec parse_call(const std::string& text) {
     } else if (part.rfind("ignorestatus=", 0) == 0) {
       c.ignore_status = part.substr(13) == "true" || part.substr(13) == "1";
     } else {
-      fail(ErrorKind::usage, "--call " + text + ": unknown option \"" + part +
-                                 "\" (want NAME[,format=json][,ignorestatus=true])");
+      fail(ErrorKind::usage,
+           "--call " + text + ": unknown option \"" + part + "\" (want NAME[,format=json][,ignorestatus=true])");
     }
     first = false;
   }
   if (c.name == "lint") c.name = "check";
   if (c.name != "build" && c.name != "check" && c.name != "outline" && c.name != "targets")
-    fail(ErrorKind::usage, "--call " + text + ": \"" + c.name +
-                               "\" is not a known call (want build, check, outline or targets)");
+    fail(ErrorKind::usage,
+         "--call " + text + ": \"" + c.name + "\" is not a known call (want build, check, outline or targets)");
   return c;
 }
 

@@ -26,8 +26,8 @@ int run_import(const Globals& g, const std::vector<std::string>& args) {
   }
   if (a.positional().size() != 2) fail(ErrorKind::usage, "xbuild import needs ROOTFS.tar and NAME");
   store::ImageRef ref = store::ImageRef::parse(a.positional()[1]);
-  store::Platform platform =
-      a.value("platform") ? store::Platform::parse(*a.value("platform")) : store::Platform::host();
+  store::Platform platform = a.value("platform") ? store::Platform::parse(*a.value("platform"))
+                                                 : store::Platform::host();
   store::Store st = open_store(g);
   std::optional<store::Descriptor> before = a.value("platform") ? st.resolve(ref) : std::nullopt;
   store::Descriptor d = exporter::import_rootfs(st, a.positional()[0], ref, platform);

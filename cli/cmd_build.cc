@@ -36,7 +36,8 @@ namespace fs = std::filesystem;
 
 const std::vector<FlagSpec> kBuildFlags = {
     {"file", 'f', true, false, "FILE  the Dockerfile (default: CONTEXT/Dockerfile; -: stdin)"},
-    {"build-context", 0, true, true, "NAME=VALUE  a named context: DIR, docker-image://REF, oci-layout://DIR[:TAG], a git or https URL"},
+    {"build-context", 0, true, true,
+     "NAME=VALUE  a named context: DIR, docker-image://REF, oci-layout://DIR[:TAG], a git or https URL"},
     {"tag", 't', true, true, "NAME  name the image (repeatable)"},
     {"build-arg", 0, true, true, "K=V  set a build argument (repeatable)"},
     {"target", 0, true, false, "STAGE  build this stage (default: the last)"},
@@ -104,8 +105,7 @@ exporter::ProvenanceInput provenance_input(const convert::DispatchOptions& conv,
   if (!conv.target.empty()) in.args["target"] = conv.target;
   if (opts.no_cache) in.args["no-cache"] = "";
   for (const auto& s : opts.secrets) in.secrets.push_back(s.id);
-  for (const auto& im : r.record.images)
-    in.images.push_back({store::ImageRef::parse(im.ref), im.digest, im.platform});
+  for (const auto& im : r.record.images) in.images.push_back({store::ImageRef::parse(im.ref), im.digest, im.platform});
   for (const auto& u : r.record.urls) in.urls.push_back({u.url, u.digest});
   for (const auto& s : r.record.steps)
     in.steps.push_back({s.kind, s.name, s.line, s.identifier, s.args, s.env, s.cwd, s.inputs});
@@ -165,11 +165,12 @@ int run_build(const Globals& globals, const std::vector<std::string>& args) {
     return 0;
   }
   if (a.positional().size() != 1)
-    fail(ErrorKind::usage, a.positional().empty() ? "xbuild build: missing CONTEXT (e.g. xbuild build -t NAME ., or -, a tarball, a git or https URL)"
-                                                  : "xbuild build: exactly one CONTEXT, got " +
-                                                        std::to_string(a.positional().size()));
+    fail(ErrorKind::usage,
+         a.positional().empty()
+             ? "xbuild build: missing CONTEXT (e.g. xbuild build -t NAME ., or -, a tarball, a git or https URL)"
+             : "xbuild build: exactly one CONTEXT, got " + std::to_string(a.positional().size()));
   apply_authfile(a);
-  solver::BuildOptions opts;    // what the solver needs
+  solver::BuildOptions opts;      // what the solver needs
   convert::DispatchOptions conv;  // what the conversion needs
   for (const auto& kv : a.values("build-arg")) {
     auto [k, v] = split_key_value(kv);
@@ -190,8 +191,7 @@ int run_build(const Globals& globals, const std::vector<std::string>& args) {
   std::string network = a.value_or("network", "default");
   if (network == "none") conv.network = "none";
   else if (network == "host") conv.allow_network_host = true;  // as buildx: asking for host grants it
-  else if (network != "default")
-    fail(ErrorKind::usage, "--network " + network + ": want default, host or none");
+  else if (network != "default") fail(ErrorKind::usage, "--network " + network + ": want default, host or none");
   if (auto m = a.value("memory")) opts.memory_bytes = parse_size("--memory", *m);
   if (auto c = a.value("cpus")) opts.cpus = parse_cpus("--cpus", *c);
   for (const auto& s : a.values("secret")) opts.secrets.push_back(parse_secret(s));
@@ -213,7 +213,8 @@ int run_build(const Globals& globals, const std::vector<std::string>& args) {
     errno = 0;
     long long v = std::strtoll(value.c_str(), &end, 10);
     if (value.empty() || *end || v < 0 || errno == ERANGE)
-      fail(ErrorKind::usage, where + "SOURCE_DATE_EPOCH=" + value + ": want a number, seconds since 1970 (e.g. $(git log -1 --format=%ct))");
+      fail(ErrorKind::usage, where + "SOURCE_DATE_EPOCH=" + value +
+                                 ": want a number, seconds since 1970 (e.g. $(git log -1 --format=%ct))");
     opts.source_date_epoch = v;
   };
   if (const char* sde = std::getenv("SOURCE_DATE_EPOCH"); sde && *sde) epoch("", sde);
@@ -222,12 +223,14 @@ int run_build(const Globals& globals, const std::vector<std::string>& args) {
   opts.registry_config = globals.config_file;
   for (const auto& c : a.values("build-context"))  // NAME=VALUE syntax before any fetch
     if (c.find('=') == std::string::npos || c.front() == '=' || c.back() == '=')
-      fail(ErrorKind::usage, "--build-context " + c + ": want NAME=VALUE (a directory, docker-image://REF, "
-                                                      "oci-layout://DIR[:TAG], a git URL or an https URL)");
+      fail(ErrorKind::usage, "--build-context " + c +
+                                 ": want NAME=VALUE (a directory, docker-image://REF, "
+                                 "oci-layout://DIR[:TAG], a git URL or an https URL)");
   // CONTEXT (a directory, -, a tarball, a git or https URL) and -f (a path or -).
   auto keep_git = conv.build_args.find("BUILDKIT_CONTEXT_KEEP_GIT_DIR");
-  BuildInputs inputs = resolve_inputs(a.positional()[0], a.value("file"),
-                                      keep_git != conv.build_args.end() && (keep_git->second == "1" || keep_git->second == "true"));
+  BuildInputs inputs = resolve_inputs(
+      a.positional()[0], a.value("file"),
+      keep_git != conv.build_args.end() && (keep_git->second == "1" || keep_git->second == "true"));
   opts.context_dir = inputs.context_dir;
   opts.stat_cache = !inputs.temporary;
   const fs::path& dockerfile = inputs.dockerfile;

@@ -33,9 +33,7 @@ std::string human_ago(const std::string& created) {
   std::tm tm{};
   if (created.empty() || !strptime(created.c_str(), "%Y-%m-%dT%H:%M:%S", &tm)) return "N/A";
   double secs = std::difftime(std::time(nullptr), timegm(&tm));
-  auto plural = [](long n, const char* unit) {
-    return std::to_string(n) + " " + unit + (n == 1 ? "" : "s") + " ago";
-  };
+  auto plural = [](long n, const char* unit) { return std::to_string(n) + " " + unit + (n == 1 ? "" : "s") + " ago"; };
   if (secs < 1) return "Less than a second ago";
   if (secs < 60) return plural(static_cast<long>(secs), "second");
   double mins = secs / 60, hours = mins / 60, days = hours / 24;
@@ -95,7 +93,8 @@ void print_formatted(std::string format, const std::vector<json>& rows, const js
     for (const auto& r : rows) std::cout << r.dump() << "\n";
     return;
   }
-  bool table = format.rfind("table", 0) == 0 && (format.size() == 5 || std::isspace(static_cast<unsigned char>(format[5])));
+  bool table = format.rfind("table", 0) == 0 &&
+               (format.size() == 5 || std::isspace(static_cast<unsigned char>(format[5])));
   GoTemplate tpl = GoTemplate::parse(table ? format.substr(std::min<size_t>(6, format.size())) : format);
   if (!table) {
     for (const auto& r : rows) std::cout << tpl.render(r) << "\n";
@@ -105,7 +104,8 @@ void print_formatted(std::string format, const std::vector<json>& rows, const js
   auto add = [&](const std::string& text) {
     std::vector<std::string> cells;
     size_t start = 0;
-    for (size_t p; (p = text.find('\t', start)) != std::string::npos; start = p + 1) cells.push_back(text.substr(start, p - start));
+    for (size_t p; (p = text.find('\t', start)) != std::string::npos; start = p + 1)
+      cells.push_back(text.substr(start, p - start));
     cells.push_back(text.substr(start));
     lines.push_back(cells);
   };
@@ -129,11 +129,11 @@ void print_formatted(std::string format, const std::vector<json>& rows, const js
 }
 
 int run_images(const Globals& g, const std::vector<std::string>& args) {
-  std::vector<FlagSpec> specs = {{"quiet", 'q', false, false, "only show image IDs"},
-                                 {"digests", 0, false, false, "show manifest digests"},
-                                 {"no-trunc", 0, false, false, "show full image IDs"},
-                                 {"format", 0, true, false,
-                                  "FORMAT  json, a Go template ({{.Repository}}:{{.Tag}} {{.ID}}) or table TEMPLATE"}};
+  std::vector<FlagSpec> specs = {
+      {"quiet", 'q', false, false, "only show image IDs"},
+      {"digests", 0, false, false, "show manifest digests"},
+      {"no-trunc", 0, false, false, "show full image IDs"},
+      {"format", 0, true, false, "FORMAT  json, a Go template ({{.Repository}}:{{.Tag}} {{.ID}}) or table TEMPLATE"}};
   ParsedArgs a = parse_args("images", specs, args);
   if (a.has("help")) {
     std::cout << format_help("xbuild images [-q] [REPOSITORY[:TAG]]", "List images in the local store.", specs);
@@ -230,20 +230,20 @@ int run_images(const Globals& g, const std::vector<std::string>& args) {
 }
 
 int run_inspect(const Globals& g, const std::vector<std::string>& args) {
-  std::vector<FlagSpec> specs = {{"platform", 0, true, false, "OS/ARCH  the platform of a multi-platform image"},
-                                 {"format", 'f', true, false, "FORMAT  json or a Go template ({{.Id}}, {{json .Config}})"}};
+  std::vector<FlagSpec> specs = {
+      {"platform", 0, true, false, "OS/ARCH  the platform of a multi-platform image"},
+      {"format", 'f', true, false, "FORMAT  json or a Go template ({{.Id}}, {{json .Config}})"}};
   ParsedArgs a = parse_args("inspect", specs, args);
   std::optional<GoTemplate> tpl;
   if (auto f = a.value("format"); f && *f != "json") tpl = GoTemplate::parse(*f);  // mistakes before any work
   if (a.has("help")) {
-    std::cout << format_help("xbuild inspect IMAGE...", "Show an image's config, manifest and layers as JSON.",
-                             specs);
+    std::cout << format_help("xbuild inspect IMAGE...", "Show an image's config, manifest and layers as JSON.", specs);
     return 0;
   }
   if (a.positional().empty()) fail(ErrorKind::usage, "xbuild inspect needs an IMAGE (see xbuild inspect --help)");
   store::Store st = open_store(g);
-  store::Platform platform =
-      a.value("platform") ? store::Platform::parse(*a.value("platform")) : store::Platform::host();
+  store::Platform platform = a.value("platform") ? store::Platform::parse(*a.value("platform"))
+                                                 : store::Platform::host();
   json out = json::array();
   for (const auto& name : a.positional()) {
     // Without --platform, an index without the host's platform shows its first.
@@ -325,7 +325,8 @@ int run_history(const Globals& g, const std::vector<std::string>& args) {
   }
   if (a.positional().size() != 1) fail(ErrorKind::usage, "xbuild history needs exactly one IMAGE");
   std::string human_flag = a.value_or("human", "true");
-  if (human_flag != "true" && human_flag != "false") fail(ErrorKind::usage, "xbuild history: --human " + human_flag + ": want true or false");
+  if (human_flag != "true" && human_flag != "false")
+    fail(ErrorKind::usage, "xbuild history: --human " + human_flag + ": want true or false");
   bool human = human_flag == "true";
   bool no_trunc = a.has("no-trunc");
   std::optional<GoTemplate> check;
@@ -357,9 +358,14 @@ int run_history(const Globals& g, const std::vector<std::string>& args) {
     for (const auto& r : rows) std::cout << r["ID"].get<std::string>() << "\n";
     return 0;
   }
-  std::string format = a.value_or("format", "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}");
-  json headers{{"Comment", "COMMENT"}, {"CreatedAt", "CREATED AT"}, {"CreatedBy", "CREATED BY"},
-               {"CreatedSince", "CREATED"}, {"ID", "IMAGE"}, {"Size", "SIZE"}};
+  std::string format = a.value_or("format",
+                                  "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}");
+  json headers{{"Comment", "COMMENT"},
+               {"CreatedAt", "CREATED AT"},
+               {"CreatedBy", "CREATED BY"},
+               {"CreatedSince", "CREATED"},
+               {"ID", "IMAGE"},
+               {"Size", "SIZE"}};
   print_formatted(format, rows, headers);
   return 0;
 }

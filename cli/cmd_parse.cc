@@ -16,9 +16,7 @@ namespace {
 using nlohmann::json;
 namespace fe = xb::frontend;
 
-json command_line(const fe::CommandLine& c) {
-  return {{"args", c.args}, {"shell_form", c.prepend_shell}};
-}
+json command_line(const fe::CommandLine& c) { return {{"args", c.args}, {"shell_form", c.prepend_shell}}; }
 
 json heredocs(const std::vector<fe::Heredoc>& hs) {
   json out = json::array();
@@ -63,8 +61,12 @@ json instruction(const fe::Instruction& in) {
           j["heredocs"] = heredocs(c.heredocs);
           json mounts = json::array();
           for (const auto& m : c.mounts)
-            mounts.push_back({{"type", mount_type(m.type)}, {"target", m.target}, {"source", m.source},
-                              {"from", m.from}, {"id", m.id}, {"readonly", m.read_only}});
+            mounts.push_back({{"type", mount_type(m.type)},
+                              {"target", m.target},
+                              {"source", m.source},
+                              {"from", m.from},
+                              {"id", m.id},
+                              {"readonly", m.read_only}});
           j["mounts"] = mounts;
           j["network"] = c.network;
           j["security"] = c.security;
@@ -156,8 +158,11 @@ int run_parse(const xb::cli::Globals&, const std::vector<std::string>& args) {
   j["meta_args"] = meta;
   json stages = json::array();
   for (const auto& s : df.stages) {
-    json st = {{"index", s.index}, {"name", s.from.stage_name}, {"base", s.from.base_name},
-               {"platform", s.from.platform}, {"line", s.location.line}};
+    json st = {{"index", s.index},
+               {"name", s.from.stage_name},
+               {"base", s.from.base_name},
+               {"platform", s.from.platform},
+               {"line", s.location.line}};
     json ins = json::array();
     for (const auto& in : s.instructions) ins.push_back(instruction(in));
     st["instructions"] = ins;

@@ -38,8 +38,9 @@ int run_prune(const Globals& g, const std::vector<std::string>& args) {
   gc::PruneReport r = gc::prune(st, o);
   std::map<std::string, std::pair<uint64_t, uint64_t>> by_kind;
   for (const auto& i : r.items) {
-    if (a.has("verbose") || o.dry_run) std::printf("%s%s\t%s\t%s\n", o.dry_run ? "would remove " : "removed ",
-                                                   i.kind.c_str(), i.name.c_str(), human_size(double(i.size)).c_str());
+    if (a.has("verbose") || o.dry_run)
+      std::printf("%s%s\t%s\t%s\n", o.dry_run ? "would remove " : "removed ", i.kind.c_str(), i.name.c_str(),
+                  human_size(double(i.size)).c_str());
     by_kind[i.kind].first++;
     by_kind[i.kind].second += i.size;
   }
@@ -95,7 +96,8 @@ int run_fsck(const Globals& g, const std::vector<std::string>& args) {
               static_cast<unsigned long long>(r.blobs), static_cast<unsigned long long>(r.images),
               static_cast<unsigned long long>(r.records), static_cast<unsigned long long>(r.snapshots),
               r.problems.empty() ? "ok" : (std::to_string(r.problems.size()) + " problems").c_str());
-  if (!r.leftovers.empty()) std::printf("%zu leftovers of killed processes: xbuild prune removes them\n", r.leftovers.size());
+  if (!r.leftovers.empty())
+    std::printf("%zu leftovers of killed processes: xbuild prune removes them\n", r.leftovers.size());
   if (!r.problems.empty() && r.repaired.size() < r.problems.size()) {
     std::fprintf(stderr, "error: the store %s is corrupt: run xbuild fsck --repair, then pull or build again\n",
                  g.root.c_str());

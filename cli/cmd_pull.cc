@@ -22,7 +22,9 @@ using Clock = std::chrono::steady_clock;
 class PullProgress {
  public:
   explicit PullProgress(bool quiet, bool push = false)
-      : quiet_(quiet), tty_(::isatty(STDERR_FILENO) != 0), active_(push ? "Pushing" : "Downloading"),
+      : quiet_(quiet),
+        tty_(::isatty(STDERR_FILENO) != 0),
+        active_(push ? "Pushing" : "Downloading"),
         complete_(push ? "Pushed" : "Pull complete") {}
 
   void operator()(const registry::ProgressEvent& e) {
@@ -42,7 +44,9 @@ class PullProgress {
           break;
         case K::blob_done: {
           double secs = std::chrono::duration<double>(Clock::now() - starts_[id]).count();
-          std::string rate = secs > 0.001 ? " (" + size(static_cast<uint64_t>(static_cast<double>(e.total) / secs)) + "/s)" : "";
+          std::string rate = secs > 0.001
+                                 ? " (" + size(static_cast<uint64_t>(static_cast<double>(e.total) / secs)) + "/s)"
+                                 : "";
           std::fprintf(stderr, "%s: %s%s\n", id.c_str(), complete_.c_str(), rate.c_str());
           break;
         }
@@ -113,8 +117,8 @@ int run_pull(const Globals& g, const std::vector<std::string>& args) {
   if (a.positional().size() != 1) fail(ErrorKind::usage, "xbuild pull needs one image reference");
   apply_authfile(a);
   store::ImageRef ref = store::ImageRef::parse(a.positional()[0]);
-  store::Platform platform =
-      a.value("platform") ? store::Platform::parse(*a.value("platform")) : store::Platform::host();
+  store::Platform platform = a.value("platform") ? store::Platform::parse(*a.value("platform"))
+                                                 : store::Platform::host();
   store::Store st = open_store(g);
   registry::ClientOptions o = registry_options(g);
   auto progress = std::make_shared<PullProgress>(a.has("quiet"));
@@ -165,7 +169,8 @@ int run_login(const Globals& g, const std::vector<std::string>& args) {
   ParsedArgs a = parse_args("login", specs, args);
   if (a.has("help")) {
     std::cout << format_help("xbuild login [-u USER] [--password-stdin] [REGISTRY]",
-                             "Check and store credentials for a registry (docker's config.json, or --authfile).", specs);
+                             "Check and store credentials for a registry (docker's config.json, or --authfile).",
+                             specs);
     return 0;
   }
   if (a.positional().size() > 1) fail(ErrorKind::usage, "xbuild login takes at most one REGISTRY");

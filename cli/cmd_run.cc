@@ -29,8 +29,8 @@ std::string unpack_layers(snapshotter::Snapshotter& snap, const store::Store& st
   const auto& layers = img.manifest.layers;
   const auto& diff_ids = img.config.diff_ids;
   if (layers.size() != diff_ids.size())
-    fail(ErrorKind::data_loss, "image " + img.id().short_hex() + ": " + std::to_string(layers.size()) +
-                                   " layers but " + std::to_string(diff_ids.size()) + " diff IDs");
+    fail(ErrorKind::data_loss, "image " + img.id().short_hex() + ": " + std::to_string(layers.size()) + " layers but " +
+                                   std::to_string(diff_ids.size()) + " diff IDs");
   std::vector<snapshotter::LayerBlob> blobs;
   for (size_t i = 0; i < layers.size(); ++i) blobs.push_back({layers[i].digest, diff_ids[i]});
   return snapshotter::unpack_chain(snap, st, blobs);
@@ -78,8 +78,7 @@ int run_run(const Globals& g, const std::vector<std::string>& args) {
   if (auto p = a.value("pids-limit")) {
     char* end = nullptr;
     long long v = std::strtoll(p->c_str(), &end, 10);
-    if (end == p->c_str() || *end || v <= 0)
-      fail(ErrorKind::usage, "xbuild run: invalid --pids-limit \"" + *p + "\"");
+    if (end == p->c_str() || *end || v <= 0) fail(ErrorKind::usage, "xbuild run: invalid --pids-limit \"" + *p + "\"");
     spec.limits.pids = v;
   }
 
@@ -106,8 +105,9 @@ int run_run(const Globals& g, const std::vector<std::string>& args) {
   }
   spec.args.insert(spec.args.end(), cmd.begin(), cmd.end());
   if (spec.args.empty())
-    fail(ErrorKind::usage, a.has("entrypoint") ? "xbuild run: --entrypoint \"\" with no COMMAND: nothing to run"
-                                               : "xbuild run: image " + name + " has no Entrypoint or Cmd: give a command");
+    fail(ErrorKind::usage, a.has("entrypoint")
+                               ? "xbuild run: --entrypoint \"\" with no COMMAND: nothing to run"
+                               : "xbuild run: image " + name + " has no Entrypoint or Cmd: give a command");
 
   spec.env = cfg.env;
   for (const auto& e : a.values("env")) {
@@ -146,8 +146,7 @@ int run_run(const Globals& g, const std::vector<std::string>& args) {
     std::cerr << "xbuild run: " << e.what() << "\n";
   }
   if (status.cancelled) return 128 + interrupt_signal();
-  if (status.oom_killed || status.timed_out || status.signal)
-    std::cerr << "xbuild run: " << status.describe() << "\n";
+  if (status.oom_killed || status.timed_out || status.signal) std::cerr << "xbuild run: " << status.describe() << "\n";
   if (status.oom_killed) return 137;
   return status.shell_code();
 }

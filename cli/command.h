@@ -37,8 +37,8 @@ const Command* find_command(const std::string& name);
 }  // namespace xb::cli
 
 #define XBUILD_COMMAND_CONCAT2(a, b) a##b
-#define XBUILD_COMMAND_CONCAT(a, b) XBUILD_COMMAND_CONCAT2(a, b)
+#define XBUILD_COMMAND_CONCAT(a, b)  XBUILD_COMMAND_CONCAT2(a, b)
 // XBUILD_COMMAND("images", "List images in the local store", run_images);
-#define XBUILD_COMMAND(name, summary, fn)                                                   \
-  static const ::xb::cli::CommandRegistration XBUILD_COMMAND_CONCAT(xbuild_command_, __LINE__)( \
-      ::xb::cli::Command{name, summary, fn})
+#define XBUILD_COMMAND(name, summary, fn)                                            \
+  static const ::xb::cli::CommandRegistration XBUILD_COMMAND_CONCAT(xbuild_command_, \
+                                                                    __LINE__)(::xb::cli::Command{name, summary, fn})

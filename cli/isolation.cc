@@ -130,7 +130,8 @@ std::string identity_of(const char* file) {
   std::ifstream f(file);
   std::string out;
   unsigned long inside, outside, count;
-  while (f >> inside >> outside >> count) out += std::to_string(inside) + " " + std::to_string(inside) + " " + std::to_string(count) + "\n";
+  while (f >> inside >> outside >> count)
+    out += std::to_string(inside) + " " + std::to_string(inside) + " " + std::to_string(count) + "\n";
   return out;
 }
 
@@ -170,11 +171,11 @@ std::string enter_user_namespace() {
         };
         ::_exit(put("/proc/" + p + "/uid_map", uid_map_text) && put("/proc/" + p + "/gid_map", gid_map_text) ? 0 : 4);
       }
-      int r = run_tool({"newuidmap", p, "0", std::to_string(uid), "1", "1", std::to_string(su->start),
-                        std::to_string(su->count)});
+      int r = run_tool(
+          {"newuidmap", p, "0", std::to_string(uid), "1", "1", std::to_string(su->start), std::to_string(su->count)});
       if (r == 0)
-        r = run_tool({"newgidmap", p, "0", std::to_string(gid), "1", "1", std::to_string(sg->start),
-                      std::to_string(sg->count)});
+        r = run_tool(
+            {"newgidmap", p, "0", std::to_string(gid), "1", "1", std::to_string(sg->start), std::to_string(sg->count)});
       ::_exit(r == 0 ? 0 : 5);
     }
   }
@@ -213,8 +214,9 @@ std::string enter_user_namespace() {
   note_user_namespace();
   if (root) return "uid 0 is root of the container, which has no CAP_SYS_ADMIN";
   std::string d = "uid 0 is " + (name.empty() ? std::to_string(uid) : name);
-  if (su) d += ", 1-" + std::to_string(su->count) + " are " + std::to_string(su->start) + "-" +
-               std::to_string(su->start + su->count - 1);
+  if (su)
+    d += ", 1-" + std::to_string(su->count) + " are " + std::to_string(su->start) + "-" +
+         std::to_string(su->start + su->count - 1);
   else d += " and no other id: no /etc/subuid range, so only files of root can be made";
   return d;
 }
@@ -234,8 +236,7 @@ void setup_isolation(const std::string& mode, bool announce) {
     if (announce) std::fprintf(stderr, "isolation: %s\n", line.c_str());
   };
   auto use_chroot = [&](const std::string& why) {
-    if (!has_cap(CAP_SYS_CHROOT))
-      return false;
+    if (!has_cap(CAP_SYS_CHROOT)) return false;
     executor::set_isolation(Isolation::chroot);
     ::setenv("XBUILD_SNAPSHOTTER", "native", 0);
     say("chroot (" + why +

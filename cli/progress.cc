@@ -35,9 +35,7 @@ class PlainDisplay : public ProgressDisplay {
   void show(const ProgressEvent& ev) override {
     std::lock_guard lock(mu_);
     switch (ev.kind) {
-      case ProgressEvent::Kind::info:
-        fprintf(out_, "#0 %s\n", ev.text.c_str());
-        break;
+      case ProgressEvent::Kind::info: fprintf(out_, "#0 %s\n", ev.text.c_str()); break;
       case ProgressEvent::Kind::step_started:
         fprintf(out_, "#%d %s\n", ev.step, ev.name.c_str());
         if (!ev.reason.empty()) fprintf(out_, "#%d cache miss: %s\n", ev.step, ev.reason.c_str());
@@ -45,9 +43,7 @@ class PlainDisplay : public ProgressDisplay {
       case ProgressEvent::Kind::step_cached:
         fprintf(out_, "#%d %s\n#%d CACHED\n", ev.step, ev.name.c_str(), ev.step);
         break;
-      case ProgressEvent::Kind::step_done:
-        fprintf(out_, "#%d DONE %s\n", ev.step, seconds(ev.elapsed).c_str());
-        break;
+      case ProgressEvent::Kind::step_done: fprintf(out_, "#%d DONE %s\n", ev.step, seconds(ev.elapsed).c_str()); break;
       case ProgressEvent::Kind::step_failed:
         fprintf(out_, "#%d ERROR: %s\n", ev.step, first_line(ev.text).c_str());
         remember_failure(ev);
@@ -136,9 +132,7 @@ class TtyDisplay : public ProgressDisplay {
           s.started = Clock::now();
           s.reason = ev.reason;
           break;
-        case ProgressEvent::Kind::step_cached:
-          s.state = State::cached;
-          break;
+        case ProgressEvent::Kind::step_cached: s.state = State::cached; break;
         case ProgressEvent::Kind::step_done:
           s.state = State::done;
           s.elapsed = ev.elapsed;
@@ -157,8 +151,7 @@ class TtyDisplay : public ProgressDisplay {
             if (s.logs.size() > 6) s.logs.pop_front();
           }
           break;
-        default:
-          break;
+        default: break;
       }
     }
     auto now = Clock::now();
@@ -229,12 +222,23 @@ class TtyDisplay : public ProgressDisplay {
           left = " => " + s.name;
           right = seconds(Clock::now() - s.started);
           break;
-        case State::cached: left = " => CACHED " + s.name; right = "0.0s"; break;
-        case State::done: left = " => " + s.name; right = seconds(s.elapsed); break;
-        case State::failed: left = " => ERROR " + s.name; right = seconds(s.elapsed); break;
+        case State::cached:
+          left = " => CACHED " + s.name;
+          right = "0.0s";
+          break;
+        case State::done:
+          left = " => " + s.name;
+          right = seconds(s.elapsed);
+          break;
+        case State::failed:
+          left = " => ERROR " + s.name;
+          right = seconds(s.elapsed);
+          break;
       }
       left = fit(left, w - right.size() - 1);
-      std::string line = left + std::string(w - left.size() - right.size() > 0 ? w - left.size() - right.size() : 1, ' ') + right;
+      std::string line = left +
+                         std::string(w - left.size() - right.size() > 0 ? w - left.size() - right.size() : 1, ' ') +
+                         right;
       if (s.state == State::failed) line = "\x1b[31m" + line + "\x1b[0m";
       else if (s.state == State::running) line = "\x1b[34m" + line + "\x1b[0m";
       lines.push_back(line);

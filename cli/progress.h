@@ -59,8 +59,8 @@ class ProgressDisplay : public solver::ProgressSink {
  private:
   std::string failures_;
   std::mutex steps_mu_;
-  std::map<int, int> numbers_;         // step id → display number
-  std::map<int, OutputTail> tails_;    // step id → its last lines of output
+  std::map<int, int> numbers_;       // step id → display number
+  std::map<int, OutputTail> tails_;  // step id → its last lines of output
 };
 
 }  // namespace xb::cli

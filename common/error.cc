@@ -23,9 +23,7 @@ std::string_view to_string(ErrorKind kind) {
   return "unknown";
 }
 
-Error::Error(ErrorKind kind, std::string message) : kind_(kind), message_(std::move(message)) {
-  rerender();
-}
+Error::Error(ErrorKind kind, std::string message) : kind_(kind), message_(std::move(message)) { rerender(); }
 
 Error& Error::with_context(std::string context) {
   context_.insert(context_.begin(), std::move(context));
@@ -71,6 +69,8 @@ void fail(ErrorKind kind, std::string message) { throw Error(kind, std::move(mes
 
 std::string_view errno_name(int err) {
   switch (err) {
+    // A table: one line per name (clang-format cannot lay out macro calls).
+    // clang-format off
 #define XB_ERRNO(e) \
   case e: return #e;
     XB_ERRNO(EPERM) XB_ERRNO(ENOENT) XB_ERRNO(ESRCH) XB_ERRNO(EINTR) XB_ERRNO(EIO)
@@ -83,8 +83,9 @@ std::string_view errno_name(int err) {
     XB_ERRNO(ENOTEMPTY) XB_ERRNO(ELOOP) XB_ERRNO(ENODATA) XB_ERRNO(EOPNOTSUPP)
     XB_ERRNO(EADDRINUSE) XB_ERRNO(ECONNREFUSED) XB_ERRNO(ECONNRESET) XB_ERRNO(ETIMEDOUT)
     XB_ERRNO(EDQUOT) XB_ERRNO(ESTALE)
+    // clang-format on
 #undef XB_ERRNO
-    default: return "errno";
+                                    default : return "errno";
   }
 }
 

@@ -12,9 +12,9 @@
 namespace xb {
 
 enum class ErrorKind {
-  usage,                // bad command line: exit code 2
-  invalid_argument,     // bad input: Dockerfile, reference, archive, flag value
-  not_found,            // image, tag, file, stage that does not exist
+  usage,             // bad command line: exit code 2
+  invalid_argument,  // bad input: Dockerfile, reference, archive, flag value
+  not_found,         // image, tag, file, stage that does not exist
   already_exists,
   failed_precondition,  // the system is not in a state to do this (no overlayfs, not root)
   permission_denied,    // EPERM/EACCES, registry 401/403

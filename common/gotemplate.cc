@@ -127,12 +127,9 @@ const json* field(const json& v, const std::string& name) {
 
 json eval_arg(const Arg& a, const json& dot) {
   switch (a.kind) {
-    case Arg::Kind::string:
-      return a.text;
-    case Arg::Kind::number:
-      return std::stoll(a.text);
-    case Arg::Kind::word:
-      bad("function \"" + a.text + "\" used as a value");
+    case Arg::Kind::string: return a.text;
+    case Arg::Kind::number: return std::stoll(a.text);
+    case Arg::Kind::word: bad("function \"" + a.text + "\" used as a value");
     case Arg::Kind::field: {
       const json* v = &dot;
       std::string shown;
@@ -161,8 +158,7 @@ bool truth(const json& v) {
 json call(const std::string& fn, const std::vector<json>& args) {
   auto want = [&](size_t n) {
     if (args.size() != n)
-      bad("wrong number of args for " + fn + ": want " + std::to_string(n) + " got " +
-          std::to_string(args.size()));
+      bad("wrong number of args for " + fn + ": want " + std::to_string(n) + " got " + std::to_string(args.size()));
   };
   auto text = [&](const json& v) { return go_print(v); };
   if (fn == "json") {
@@ -251,12 +247,8 @@ json eval_pipe(const Pipeline& pipe, const json& dot) {
 
 void render(const Node& n, const json& dot, std::string& out) {
   switch (n.kind) {
-    case Node::Kind::text:
-      out += n.text;
-      return;
-    case Node::Kind::action:
-      out += go_print(eval_pipe(n.pipe, dot));
-      return;
+    case Node::Kind::text: out += n.text; return;
+    case Node::Kind::action: out += go_print(eval_pipe(n.pipe, dot)); return;
     case Node::Kind::list:
       for (const auto& c : n.children) render(*c, dot, out);
       return;
@@ -300,12 +292,11 @@ GoTemplate GoTemplate::parse(std::string_view text) {
   while (i <= s.size()) {
     size_t open = s.find("{{", i);
     std::string chunk = s.substr(i, open == std::string::npos ? std::string::npos : open - i);
-    bool trim_before = open != std::string::npos && open + 2 < s.size() && s[open + 2] == '-' &&
-                       open + 3 < s.size() && std::isspace(static_cast<unsigned char>(s[open + 3]));
+    bool trim_before = open != std::string::npos && open + 2 < s.size() && s[open + 2] == '-' && open + 3 < s.size() &&
+                       std::isspace(static_cast<unsigned char>(s[open + 3]));
     if (trim_next)
-      chunk.erase(0, chunk.find_first_not_of(" \t\r\n") == std::string::npos
-                         ? chunk.size()
-                         : chunk.find_first_not_of(" \t\r\n"));
+      chunk.erase(0, chunk.find_first_not_of(" \t\r\n") == std::string::npos ? chunk.size()
+                                                                             : chunk.find_first_not_of(" \t\r\n"));
     if (trim_before) {
       size_t e = chunk.find_last_not_of(" \t\r\n");
       chunk.erase(e == std::string::npos ? 0 : e + 1);
@@ -353,8 +344,7 @@ GoTemplate GoTemplate::parse(std::string_view text) {
       if (blocks.size() < 2) bad("{{end}} without {{range}} or {{if}}");
       blocks.pop_back();
       targets.pop_back();
-    } else if (keyword("with") || keyword("define") || keyword("template") || keyword("block") ||
-               keyword("else if")) {
+    } else if (keyword("with") || keyword("define") || keyword("template") || keyword("block") || keyword("else if")) {
       bad("{{" + action + "}} is not supported");
     } else if (action[0] == '$') {
       bad("variables are not supported in {{" + action + "}}");

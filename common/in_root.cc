@@ -172,7 +172,8 @@ int detail::open_walked(int rootfd, const char* rel, int flags, InRoot mode) {
   UniqueFd dir(::fcntl(rootfd, F_DUPFD_CLOEXEC, 0));
   for (size_t i = 0; dir && i + 1 < r.parts.size(); ++i) dir = UniqueFd(open_dir_at(dir.get(), r.parts[i].c_str()));
   if (!dir) return -1;
-  if (mode == InRoot::no_symlinks && r.exists() && S_ISLNK(r.st.st_mode) && !((flags & O_PATH) && (flags & O_NOFOLLOW))) {
+  if (mode == InRoot::no_symlinks && r.exists() && S_ISLNK(r.st.st_mode) &&
+      !((flags & O_PATH) && (flags & O_NOFOLLOW))) {
     errno = ELOOP;
     return -1;
   }

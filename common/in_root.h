@@ -44,8 +44,8 @@ struct InRootPath {
                                    // one may be a symlink when not followed)
   size_t existing = 0;             // how many leading parts exist
   bool exists() const { return existing == parts.size(); }
-  struct stat st {};               // of the final object when exists()
-  std::string str() const;         // "/a/b"
+  struct stat st {};        // of the final object when exists()
+  std::string str() const;  // "/a/b"
 };
 
 // Resolves `path` (absolute, or relative to the root) in user space, with

@@ -34,7 +34,8 @@ void check_interrupt() {
   // that removes a snapshot and waits for a lock): that would terminate.
   if (!sig || std::uncaught_exceptions() > 0) return;
   const char* name = sigabbrev_np(sig);
-  fail(ErrorKind::cancelled, std::string("interrupted (") + (name ? std::string("SIG") + name : std::to_string(sig)) + ")");
+  fail(ErrorKind::cancelled,
+       std::string("interrupted (") + (name ? std::string("SIG") + name : std::to_string(sig)) + ")");
 }
 
 void interruptible_sleep(std::chrono::milliseconds d) {
@@ -50,7 +51,7 @@ void interruptible_sleep(std::chrono::milliseconds d) {
 void set_interrupt_hook(void (*hook)() noexcept) noexcept { g_hook.store(hook); }
 
 void install_interrupt_handlers() {
-  struct sigaction sa{};
+  struct sigaction sa {};
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = 0;

@@ -36,8 +36,10 @@ MountArgs mount_args(const Mount& mount) {
     else if (o == "noatime") a.flags |= MS_NOATIME;
     else if (o == "relatime") a.flags |= MS_RELATIME;
     else if (o == "bind") a.bind = true;
-    else if (o == "rbind") { a.bind = true; a.flags |= MS_REC; }
-    else data.push_back(o);
+    else if (o == "rbind") {
+      a.bind = true;
+      a.flags |= MS_REC;
+    } else data.push_back(o);
   }
   if (mount.type == "bind") a.bind = true;
   if (a.bind) a.flags |= MS_BIND;
@@ -102,8 +104,8 @@ MountArgs mount_args(const Mount& mount) {
   a.data = join(rel);
   a.chdir = base;
   if (static_cast<long>(a.data.size()) >= page)
-    fail(ErrorKind::failed_precondition, "overlay mount options are too long even relative to " + base +
-                                             " (" + std::to_string(a.data.size()) + " bytes): too many layers");
+    fail(ErrorKind::failed_precondition, "overlay mount options are too long even relative to " + base + " (" +
+                                             std::to_string(a.data.size()) + " bytes): too many layers");
   return a;
 }
 

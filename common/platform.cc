@@ -65,9 +65,8 @@ Platform Platform::parse(std::string_view text) {
   }
   bool ok = parts.size() <= 3;
   for (const auto& part : parts)
-    ok = ok && !part.empty() && std::all_of(part.begin(), part.end(), [](unsigned char c) {
-           return std::isalnum(c) || c == '_' || c == '-';
-         });
+    ok = ok && !part.empty() &&
+         std::all_of(part.begin(), part.end(), [](unsigned char c) { return std::isalnum(c) || c == '_' || c == '-'; });
   if (!ok)
     fail(ErrorKind::invalid_argument,
          "invalid platform \"" + std::string(text) + "\": want OS/ARCH[/VARIANT], e.g. linux/amd64");

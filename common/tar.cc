@@ -66,8 +66,8 @@ bool kept_name_as_bytes_reading(std::string_view msg) {
          starts_with_any(msg, {"Pathname can't", "Linkname can't", "Uname can't", "Gname can't"});
 }
 bool kept_name_as_bytes_writing(std::string_view msg) {
-  return starts_with_any(msg, {"Can't translate pathname ", "Can't translate linkname ",
-                               "Can't translate uname ", "Can't translate gname "});
+  return starts_with_any(msg, {"Can't translate pathname ", "Can't translate linkname ", "Can't translate uname ",
+                               "Can't translate gname "});
 }
 
 Archive checked(archive* a) {
@@ -82,17 +82,14 @@ void ArchiveFree::operator()(archive* a) const { archive_free(a); }
 Archive reader(Decompress d, bool empty_ok) {
   Archive a = checked(archive_read_new());
   switch (d) {
-    case Decompress::none:
-      break;
+    case Decompress::none: break;
     case Decompress::docker:
       archive_read_support_filter_gzip(a.get());
       archive_read_support_filter_bzip2(a.get());
       archive_read_support_filter_xz(a.get());
       archive_read_support_filter_zstd(a.get());
       break;
-    case Decompress::any:
-      archive_read_support_filter_all(a.get());
-      break;
+    case Decompress::any: archive_read_support_filter_all(a.get()); break;
   }
   archive_read_support_format_tar(a.get());
   if (empty_ok) archive_read_support_format_empty(a.get());

@@ -23,18 +23,14 @@
 
 namespace xb::tar {
 
-const char* overlay_opaque_xattr() {
-  return in_user_namespace() ? "user.overlay.opaque" : "trusted.overlay.opaque";
-}
+const char* overlay_opaque_xattr() { return in_user_namespace() ? "user.overlay.opaque" : "trusted.overlay.opaque"; }
 
 bool is_overlay_xattr(const char* name) {
   return std::strncmp(name, "trusted.overlay.", 16) == 0 ||
          (in_user_namespace() && std::strncmp(name, "user.overlay.", 13) == 0);
 }
 
-
 namespace {
-
 
 // The names in directory `dirfd`, without "." and "..".
 std::vector<std::string> names_in(int dirfd, const std::string& shown) {
@@ -108,7 +104,7 @@ struct Extractor::Impl {
       link(parent.get(), base, rel, hardlink);
       return;
     }
-    struct stat st{};
+    struct stat st {};
     bool exists = ::fstatat(parent.get(), base.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
     if (type == AE_IFDIR) {
       if (exists && !S_ISDIR(st.st_mode)) remove_at(parent.get(), base, rel, st);
@@ -153,10 +149,8 @@ struct Extractor::Impl {
         set_times_nofollow(parent.get(), base, mtime(e), rel);
         return;
       }
-      case AE_IFSOCK:
-        return;  // sockets cannot be recreated from a tar and mean nothing at rest
-      default:
-        fail(ErrorKind::invalid_argument, opt_.what + " " + rel + ": unsupported file type");
+      case AE_IFSOCK: return;  // sockets cannot be recreated from a tar and mean nothing at rest
+      default: fail(ErrorKind::invalid_argument, opt_.what + " " + rel + ": unsupported file type");
     }
   }
 
@@ -203,7 +197,7 @@ struct Extractor::Impl {
   }
 
   static struct timespec mtime(archive_entry* e) {
-    struct timespec ts{};
+    struct timespec ts {};
     if (archive_entry_mtime_is_set(e)) {
       ts.tv_sec = archive_entry_mtime(e);
       ts.tv_nsec = archive_entry_mtime_nsec(e);
@@ -267,7 +261,7 @@ struct Extractor::Impl {
         for (const auto& name : names_in(parent.get(), display(dir_rel))) {
           std::string child = dir_rel.empty() ? name : dir_rel + "/" + name;
           if (created_.count(child)) continue;
-          struct stat st{};
+          struct stat st {};
           if (::fstatat(parent.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0)
             remove_at(parent.get(), name, child, st);
         }
@@ -277,8 +271,9 @@ struct Extractor::Impl {
     std::string victim = base.substr(4);
     if (victim.empty() || victim == "." || victim == "..") return;
     std::string rel = dir_rel.empty() ? victim : dir_rel + "/" + victim;
-    struct stat st{};
-    if (::fstatat(parent.get(), victim.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) remove_at(parent.get(), victim, rel, st);
+    struct stat st {};
+    if (::fstatat(parent.get(), victim.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0)
+      remove_at(parent.get(), victim, rel, st);
     if (opt_.whiteouts == ExtractOptions::Whiteouts::overlay) {
       if (::mknodat(parent.get(), victim.c_str(), S_IFCHR | 0000, makedev(0, 0)) < 0)
         throw_errno("mknod whiteout", display(rel));
@@ -292,9 +287,9 @@ struct Extractor::Impl {
     std::string trel = join(tparts, tparts.size());
     if (!tparent)
       fail(ErrorKind::invalid_argument, opt_.what + " " + rel + ": hardlink target " + trel + " does not exist");
-    struct stat st{};
+    struct stat st {};
     if (::fstatat(parent, base.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
-      struct stat tst{};
+      struct stat tst {};
       if (::fstatat(tparent.get(), tparts.back().c_str(), &tst, AT_SYMLINK_NOFOLLOW) == 0 && tst.st_ino == st.st_ino &&
           tst.st_dev == st.st_dev)
         return;
@@ -302,7 +297,8 @@ struct Extractor::Impl {
     }
     if (::linkat(tparent.get(), tparts.back().c_str(), parent, base.c_str(), 0) < 0) {
       if (errno == ENOENT)
-        fail(ErrorKind::invalid_argument, opt_.what + " " + rel + ": hardlink target " + trel + " is not in this layer");
+        fail(ErrorKind::invalid_argument,
+             opt_.what + " " + rel + ": hardlink target " + trel + " is not in this layer");
       throw_errno("link", display(rel));
     }
   }

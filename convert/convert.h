@@ -41,7 +41,7 @@ class ImageResolver {
 // directory alone), and the context's .dockerignore.
 struct Source {
   frontend::Dockerfile dockerfile;
-  std::string text;  // the Dockerfile's bytes as read (provenance: its text and digest)
+  std::string text;                                // the Dockerfile's bytes as read (provenance: its text and digest)
   std::shared_ptr<frontend::DockerIgnore> ignore;  // never null; empty without a .dockerignore
   // ignore as the solver's predicates (empty when nothing is ignored).
   fileop::IgnorePredicate ignored() const;
@@ -71,8 +71,8 @@ struct NamedContext {
   std::filesystem::path dir;           // local
   fileop::IgnorePredicate ignored;     // local: its .dockerignore
   fileop::SkipDirPredicate can_skip_dir;
-  bool temporary = false;              // local: made for this build (no stat cache)
-  fileop::GitRef git;                  // git
+  bool temporary = false;  // local: made for this build (no stat cache)
+  fileop::GitRef git;      // git
 };
 
 // The key BuildKit looks a name up by: an image name in its familiar form
@@ -95,9 +95,9 @@ struct DispatchOptions {
   std::vector<executor::ExtraHost> extra_hosts;
   std::vector<executor::Ulimit> ulimits;
   std::optional<uint64_t> shm_bytes;
-  std::string network = "host";  // the build's default for RUN: "host" or "none"
-  bool allow_insecure = false;   // --allow security.insecure
-  bool allow_network_host = false;  // --allow network.host: RUN --network=host may run
+  std::string network = "host";              // the build's default for RUN: "host" or "none"
+  bool allow_insecure = false;               // --allow security.insecure
+  bool allow_network_host = false;           // --allow network.host: RUN --network=host may run
   solver::ProgressSink* progress = nullptr;  // build-check warnings (convert()); may be null
   // The platform the image is for (TARGETPLATFORM; FROM without --platform
   // resolves to it) and the one the build runs on (BUILDPLATFORM).
@@ -110,15 +110,14 @@ struct DispatchOptions {
 
 struct Dispatched {
   solver::Definition definition;  // the steps and the target
-  store::ImageConfig image;  // the target's config; history without times, no diff_ids
+  store::ImageConfig image;       // the target's config; history without times, no diff_ids
   // dispatch(): the build-check findings only dispatch can see (UndefinedVar:
   // a variable used before ENV or ARG defines it), in dispatch order.
   // convert(): every build-check finding, in line order (see convert()).
   std::vector<frontend::CheckFinding> findings;
 };
 
-Dispatched dispatch(const frontend::Dockerfile& dockerfile, const DispatchOptions& options,
-                    ImageResolver& images);
+Dispatched dispatch(const frontend::Dockerfile& dockerfile, const DispatchOptions& options, ImageResolver& images);
 
 // dispatch(), then BuildKit's build checks on the stages the build reaches
 // (BuildKit dispatches only those): each finding is a warning to

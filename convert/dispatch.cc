@@ -64,10 +64,9 @@ std::string go_quoted_list(const std::vector<std::string>& words) {
 
 bool valid_signal(const std::string& s) {
   static const std::set<std::string> names = {
-      "ABRT", "ALRM", "BUS",  "CHLD", "CLD",   "CONT", "FPE",  "HUP",  "ILL",    "INT",  "IO",
-      "IOT",  "KILL", "PIPE", "POLL", "PROF",  "PWR",  "QUIT", "SEGV", "STKFLT", "STOP", "SYS",
-      "TERM", "TRAP", "TSTP", "TTIN", "TTOU",  "URG",  "USR1", "USR2", "VTALRM", "WINCH", "XCPU",
-      "XFSZ"};
+      "ABRT", "ALRM", "BUS",  "CHLD", "CLD",  "CONT", "FPE",    "HUP",    "ILL",  "INT", "IO",   "IOT",
+      "KILL", "PIPE", "POLL", "PROF", "PWR",  "QUIT", "SEGV",   "STKFLT", "STOP", "SYS", "TERM", "TRAP",
+      "TSTP", "TTIN", "TTOU", "URG",  "USR1", "USR2", "VTALRM", "WINCH",  "XCPU", "XFSZ"};
   int n = 0;
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
   if (ec == std::errc() && ptr == s.data() + s.size()) return n > 0 && n <= 64;
@@ -180,7 +179,7 @@ class Dispatcher {
       if (!s->from.stage_name.empty()) target_stage = s->from.stage_name;
     if (opts.target.empty())
       target_stage = df.stages.empty() || df.stages.back().from.stage_name.empty() ? "default"
-                                                                                  : df.stages.back().from.stage_name;
+                                                                                   : df.stages.back().from.stage_name;
     platform_.set("TARGETSTAGE", target_stage);
     meta_ = frontend::resolve_meta_args(df, opts.build_args, platform_);
   }
@@ -393,7 +392,8 @@ class Dispatcher {
 
   void dispatch_stage(StageState& st) {
     if (st.dispatched) return;
-    if (st.dispatching) fail_at(st.stage->location, "circular dependency detected on stage: " + st.stage->from.stage_name);
+    if (st.dispatching)
+      fail_at(st.stage->location, "circular dependency detected on stage: " + st.stage->from.stage_name);
     st.dispatching = true;
     const SourceLocation& where = st.stage->location;
     // FROM counts only where it is a step of its own: an image. A stage
@@ -506,7 +506,8 @@ class Dispatcher {
   }
 
   std::vector<std::string> with_shell(const StageState& st, const std::vector<std::string>& args) {
-    std::vector<std::string> out = st.image.config.shell ? *st.image.config.shell : std::vector<std::string>{"/bin/sh", "-c"};
+    std::vector<std::string> out = st.image.config.shell ? *st.image.config.shell
+                                                         : std::vector<std::string>{"/bin/sh", "-c"};
     out.push_back(join_words(args));
     return out;
   }
@@ -524,7 +525,8 @@ class Dispatcher {
     std::string out = "[";
     if (opts_.name_platform) out += st->platform.str() + " ";
     if (states_.size() > 1) {
-      out += st->stage->from.stage_name.empty() ? "stage-" + std::to_string(st->stage->index) : st->stage->from.stage_name;
+      out += st->stage->from.stage_name.empty() ? "stage-" + std::to_string(st->stage->index)
+                                                : st->stage->from.stage_name;
       out += " ";
     }
     std::string index = std::to_string(++st->cmd_index);
@@ -636,7 +638,8 @@ class Dispatcher {
           msg += " " + a.key + (a.default_value ? "=" + *a.default_value : "");
           if (value) {
             st.env.set(a.key, *value);
-            auto it = std::find_if(st.build_args.begin(), st.build_args.end(), [&](auto& p) { return p.first == a.key; });
+            auto it = std::find_if(st.build_args.begin(), st.build_args.end(),
+                                   [&](auto& p) { return p.first == a.key; });
             if (it != st.build_args.end()) it->second = *value;
             else st.build_args.emplace_back(a.key, *value);
           }
@@ -767,13 +770,9 @@ class Dispatcher {
         cfg.on_build.push_back(std::get<frontend::OnbuildCmd>(ins.command).expression);
         break;
       }
-      case InstructionKind::run:
-        dispatch_run(st, ins);
-        break;
+      case InstructionKind::run: dispatch_run(st, ins); break;
       case InstructionKind::copy:
-      case InstructionKind::add:
-        dispatch_copy(st, ins);
-        break;
+      case InstructionKind::add: dispatch_copy(st, ins); break;
     }
   }
 
@@ -830,7 +829,8 @@ class Dispatcher {
     v->cwd = st.image.config.working_dir.empty() ? "/" : st.image.config.working_dir;
     v->user = st.image.config.user;
     std::string net = c.network.empty() || c.network == "default" ? opts_.network : c.network;
-    if (net != "host" && net != "none") fail_at(where, "RUN --network=" + c.network + ": unsupported (use default, none or host)");
+    if (net != "host" && net != "none")
+      fail_at(where, "RUN --network=" + c.network + ": unsupported (use default, none or host)");
     // BuildKit's entitlement: only the command line may give a step the host's
     // network (--network default follows the command line's --network).
     if (c.network == "host" && !opts_.allow_network_host)
@@ -940,7 +940,8 @@ class Dispatcher {
       msg += " " + cs.pattern;
       if (std::optional<fileop::GitRef> git; is_add && (git = fileop::GitRef::parse(cs.pattern))) {
         // BuildKit: ADD of a repository is a git source copied to dest.
-        if (!checksum.empty()) fail_at(where, "ADD --checksum is not supported for git sources (the commit is the key)");
+        if (!checksum.empty())
+          fail_at(where, "ADD --checksum is not supported for git sources (the commit is the key)");
         auto g = std::make_unique<solver::GitSourceVertex>();
         g->ref = *git;
         g->keep_git_dir = keep_git_dir;
@@ -1040,7 +1041,7 @@ class Dispatcher {
   std::map<const NamedContext*, Vertex*> context_vertices_;
   std::map<std::string, int> step_ids_;              // describe_step: steps per identity
   std::map<const SourceVertex*, int> source_namer_;  // the stage index a FROM step is named for (-1: none)
-  StageState* stage_for_name_ = nullptr;  // the stage whose FROM is being resolved
+  StageState* stage_for_name_ = nullptr;             // the stage whose FROM is being resolved
   int steps_ = 0;
   std::vector<frontend::CheckFinding> findings_;
 };

@@ -21,10 +21,8 @@ namespace {
 // leaving `scope`: a symlink may lead elsewhere inside it (as docker and
 // BuildKit follow it), never out (absolute or "../..": EXDEV), so no host
 // file is read or, through a parse error, shown. nullopt: no such file.
-std::optional<std::string> read_beneath(const fs::path& scope, const fs::path& path,
-                                        const std::string& what) {
-  fs::path rel =
-      fs::absolute(path).lexically_normal().lexically_relative(fs::absolute(scope).lexically_normal());
+std::optional<std::string> read_beneath(const fs::path& scope, const fs::path& path, const std::string& what) {
+  fs::path rel = fs::absolute(path).lexically_normal().lexically_relative(fs::absolute(scope).lexically_normal());
   UniqueFd dir = open_or_throw(scope, O_PATH | O_DIRECTORY);
   UniqueFd fd(open_in_root(dir.get(), rel.string(), O_RDONLY, InRoot::beneath));
   if (!fd) {
@@ -61,7 +59,8 @@ frontend::CheckConfig check_config(const frontend::Dockerfile& df, const Dispatc
 
 // BuildKit's build checks: the frontend's rules plus what dispatch found
 // (UndefinedVar), the skipped ones out, in line order.
-std::vector<frontend::CheckFinding> collect_findings(const frontend::Dockerfile& df, const frontend::CheckConfig& config,
+std::vector<frontend::CheckFinding> collect_findings(const frontend::Dockerfile& df,
+                                                     const frontend::CheckConfig& config,
                                                      const frontend::CheckContext& context,
                                                      std::vector<frontend::CheckFinding> from_dispatch) {
   auto findings = frontend::run_checks(df, config, context);
@@ -118,8 +117,8 @@ Source load(const fs::path& context_dir, const fs::path& dockerfile_path, const 
     fail(ErrorKind::invalid_argument, "build context \"" + context_dir.string() + "\" is not a directory");
   // The Dockerfile is read inside the context when it is in the context, else
   // inside its own directory (buildx sends that directory alone).
-  fs::path rel_to_ctx = fs::absolute(dockerfile).lexically_normal().lexically_relative(
-      fs::absolute(context_dir).lexically_normal());
+  fs::path rel_to_ctx =
+      fs::absolute(dockerfile).lexically_normal().lexically_relative(fs::absolute(context_dir).lexically_normal());
   bool in_context = !rel_to_ctx.empty() && *rel_to_ctx.begin() != "..";
   fs::path scope = in_context ? context_dir : fs::absolute(dockerfile).parent_path();
   std::optional<std::string> text = read_beneath(scope, dockerfile, "Dockerfile");
@@ -129,8 +128,8 @@ Source load(const fs::path& context_dir, const fs::path& dockerfile_path, const 
   Source out;
   out.dockerfile = frontend::parse_dockerfile(*text, display);
   out.text = std::move(*text);
-  out.ignore = std::make_shared<frontend::DockerIgnore>(frontend::read_dockerignore(
-      context_dir.string(), dockerfile.string(), [&](const std::string& p) {
+  out.ignore = std::make_shared<frontend::DockerIgnore>(
+      frontend::read_dockerignore(context_dir.string(), dockerfile.string(), [&](const std::string& p) {
         if (p == (context_dir / ".dockerignore").string()) return read_beneath(context_dir, p, ".dockerignore");
         return read_beneath(scope, p, "Dockerfile's .dockerignore");
       }));

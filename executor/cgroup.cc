@@ -103,9 +103,9 @@ struct AllowedDevice {
   int64_t minor;
 };
 constexpr AllowedDevice kAllowedDevices[] = {
-    {1, 3}, {1, 5}, {1, 7}, {1, 8}, {1, 9},  // null zero full random urandom
-    {5, 0}, {5, 1}, {5, 2},                  // tty console ptmx
-    {136, -1},                               // /dev/pts/*
+    {1, 3},    {1, 5}, {1, 7}, {1, 8}, {1, 9},  // null zero full random urandom
+    {5, 0},    {5, 1}, {5, 2},                  // tty console ptmx
+    {136, -1},                                  // /dev/pts/*
 };
 
 // The v1 devices controller's rules: deny everything, then allow mknod of
@@ -166,7 +166,7 @@ int device_program_fd() {
   static const int fd = [] {
     std::vector<bpf_insn> prog = device_program();
     static char log[4096];
-    union bpf_attr attr{};
+    union bpf_attr attr {};
     attr.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
     attr.insns = reinterpret_cast<uint64_t>(prog.data());
     attr.insn_cnt = static_cast<uint32_t>(prog.size());
@@ -183,7 +183,7 @@ int device_program_fd() {
 }
 
 void attach_device_program(int dir_fd, const fs::path& dir) {
-  union bpf_attr attr{};
+  union bpf_attr attr {};
   attr.target_fd = static_cast<uint32_t>(dir_fd);
   attr.attach_bpf_fd = static_cast<uint32_t>(device_program_fd());
   attr.attach_type = BPF_CGROUP_DEVICE;
@@ -270,7 +270,8 @@ CgroupDir::CgroupDir(const std::string& name, const Limits& limits, bool restric
         } else if (c == "pids") {
           write_to(d / "pids.max", std::to_string(*limits.pids));
         } else {
-          write_to(d / "cpu.max", std::to_string(static_cast<int64_t>(std::llround(*limits.cpus * 100000))) + " 100000");
+          write_to(d / "cpu.max",
+                   std::to_string(static_cast<int64_t>(std::llround(*limits.cpus * 100000))) + " 100000");
         }
       }
     }

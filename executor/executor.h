@@ -108,11 +108,11 @@ struct RunSpec {
 };
 
 struct ExitStatus {
-  int exit_code = 0;       // meaningful when signal == 0
-  int signal = 0;          // the signal that killed PID 1, or 0
-  bool oom_killed = false; // the memory limit killed something in the container
+  int exit_code = 0;        // meaningful when signal == 0
+  int signal = 0;           // the signal that killed PID 1, or 0
+  bool oom_killed = false;  // the memory limit killed something in the container
   bool timed_out = false;
-  bool cancelled = false;  // cancel_all() (Ctrl-C) killed it
+  bool cancelled = false;                // cancel_all() (Ctrl-C) killed it
   std::optional<uint64_t> memory_limit;  // copied from the spec, for describe()
 
   bool ok() const { return exit_code == 0 && signal == 0 && !oom_killed && !timed_out && !cancelled; }
@@ -231,8 +231,8 @@ struct User {
 // passwd (a numeric uid that is not there is used as is, gid 0); the primary
 // group is the passwd entry's unless ":group" (name or number) is given;
 // supplementary groups are the primary group and (only when no group is
-// given) those in group that list the user by name, as BuildKit gives them. Throws not_found for an unknown user or group
-// name, invalid_argument for malformed specs. Pure: takes file contents.
+// given) those in group that list the user by name, as BuildKit gives them. Throws not_found for an unknown user or
+// group name, invalid_argument for malformed specs. Pure: takes file contents.
 User resolve_user(std::string_view spec, std::string_view passwd, std::string_view group);
 
 // ---------------------------------------------------------------------------

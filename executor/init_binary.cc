@@ -21,8 +21,7 @@ int init_binary_fd() {
     if (f < 0 && errno == EINVAL) f = ::memfd_create("xbuild-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (f < 0) throw_errno("memfd_create", "xbuild-init");
     UniqueFd owner(f);
-    write_all(f, std::string_view(reinterpret_cast<const char*>(kInitBinary), kInitBinarySize),
-              "xbuild-init memfd");
+    write_all(f, std::string_view(reinterpret_cast<const char*>(kInitBinary), kInitBinarySize), "xbuild-init memfd");
     if (::fcntl(f, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0)
       throw_errno("seal", "xbuild-init memfd");
     return owner.release();

@@ -71,11 +71,11 @@ namespace {
 constexpr const char* kScratch = "/run/xbuild-exec";
 
 // Docker's default capability set (CapEff 00000000a80425fb).
-constexpr uint64_t kDefaultCaps =
-    (1ull << CAP_CHOWN) | (1ull << CAP_DAC_OVERRIDE) | (1ull << CAP_FOWNER) | (1ull << CAP_FSETID) |
-    (1ull << CAP_KILL) | (1ull << CAP_SETGID) | (1ull << CAP_SETUID) | (1ull << CAP_SETPCAP) |
-    (1ull << CAP_NET_BIND_SERVICE) | (1ull << CAP_NET_RAW) | (1ull << CAP_SYS_CHROOT) | (1ull << CAP_MKNOD) |
-    (1ull << CAP_AUDIT_WRITE) | (1ull << CAP_SETFCAP);
+constexpr uint64_t kDefaultCaps = (1ull << CAP_CHOWN) | (1ull << CAP_DAC_OVERRIDE) | (1ull << CAP_FOWNER) |
+                                  (1ull << CAP_FSETID) | (1ull << CAP_KILL) | (1ull << CAP_SETGID) |
+                                  (1ull << CAP_SETUID) | (1ull << CAP_SETPCAP) | (1ull << CAP_NET_BIND_SERVICE) |
+                                  (1ull << CAP_NET_RAW) | (1ull << CAP_SYS_CHROOT) | (1ull << CAP_MKNOD) |
+                                  (1ull << CAP_AUDIT_WRITE) | (1ull << CAP_SETFCAP);
 
 constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -118,9 +118,9 @@ struct Step {
   const char* chdir = nullptr;
   mode_t mode = 0;
   dev_t dev = 0;
-  int stub = -1;        // index into stubs for stubs
-  size_t parents_from = 0;  // stubs: create missing parents below this prefix length
-  bool optional = false;  // failures are ignored (e.g. read-only roots)
+  int stub = -1;                // index into stubs for stubs
+  size_t parents_from = 0;      // stubs: create missing parents below this prefix length
+  bool optional = false;        // failures are ignored (e.g. read-only roots)
   bool only_if_failed = false;  // done only when the step before failed (a fallback)
 };
 
@@ -145,13 +145,13 @@ struct Plan {
   uint32_t uid = 0, gid = 0;
   std::vector<gid_t> groups;
   bool sandbox = true;
-  bool chroot = false;  // Isolation::chroot
-  bool userns = false;  // in a user namespace (rootless)
+  bool chroot = false;           // Isolation::chroot
+  bool userns = false;           // in a user namespace (rootless)
   uint64_t caps = kDefaultCaps;  // what uid 0 keeps (chroot: only those this process has)
   bool new_net = false;
   bool tty = false;
   int tty_sock = -1;  // the child sends its pty master here
-  struct winsize ws{};
+  struct winsize ws {};
   bool have_ws = false;
   bool root_ro = false;
   int stdio[3] = {-1, -1, -1};
@@ -276,9 +276,11 @@ int child_dir_in_root(int rootfd, const char* rel, bool mkdirs, char* buf, size_
     if (p.have_ws) ::ioctl(slave, TIOCSWINSZ, &p.ws);
     if (::fchown(slave, p.uid, 5) < 0) child_fail(p, stubs, "chown", name, errno);
     char data = 't';
-    struct iovec iov{&data, 1};
+    struct iovec iov {
+      &data, 1
+    };
     char control[CMSG_SPACE(sizeof(int))] = {};
-    struct msghdr mh{};
+    struct msghdr mh {};
     mh.msg_iov = &iov;
     mh.msg_iovlen = 1;
     mh.msg_control = control;
@@ -321,8 +323,7 @@ int child_dir_in_root(int rootfd, const char* rel, bool mkdirs, char* buf, size_
   // Raw system calls, not glibc's wrappers: those broadcast the change to every
   // thread glibc believes exists (the parent's, copied by clone3) and wait
   // forever for one the parent was still creating at clone time.
-  if (::syscall(SYS_setgroups, p.groups.size(), p.groups.data()) < 0)
-    child_fail(p, stubs, "setgroups", nullptr, errno);
+  if (::syscall(SYS_setgroups, p.groups.size(), p.groups.data()) < 0) child_fail(p, stubs, "setgroups", nullptr, errno);
   if (::syscall(SYS_setresgid, p.gid, p.gid, p.gid) < 0) child_fail(p, stubs, "setgid", nullptr, errno);
   // A non-root uid loses every capability here (no PR_SET_KEEPCAPS but in
   // insecure mode), as in Docker.
@@ -410,8 +411,8 @@ int child_make_ro(int dirfd, const char* path, unsigned long flags, bool recursi
     std::snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", dirfd);
     path = fdpath;
   }
-  return ::mount(nullptr, path, nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | (flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC)),
-                 nullptr);
+  return ::mount(nullptr, path, nullptr,
+                 MS_REMOUNT | MS_BIND | MS_RDONLY | (flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC)), nullptr);
 }
 
 int child_main(const Plan& p) {
@@ -489,7 +490,7 @@ int child_main(const Plan& p) {
           break;
         }
         std::snprintf(fdpath, sizeof fdpath, "/proc/self/fd/%d", tfd);
-        struct stat st{};
+        struct stat st {};
         r = ::fstat(tfd, &st);
         if (r == 0 && s.kind == Step::mask) {
           r = S_ISDIR(st.st_mode)
@@ -530,7 +531,7 @@ int child_main(const Plan& p) {
           if (r < 0 && errno == EEXIST) r = 0;
           break;
         }
-        struct stat st{};
+        struct stat st {};
         if (::lstat(s.a, &st) == 0) break;
         if (!s.parents_from) {
           r = ::mkdir(s.a, 0755);
@@ -612,7 +613,7 @@ int child_main(const Plan& p) {
     child_fail(p, stubs, "sethostname", nullptr, errno);
   if (p.new_net) {
     int sock = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    struct ifreq ifr{};
+    struct ifreq ifr {};
     std::strcpy(ifr.ifr_name, "lo");
     if (sock < 0 || ::ioctl(sock, SIOCGIFFLAGS, &ifr) < 0) child_fail(p, stubs, "get flags of", "lo", errno);
     ifr.ifr_flags |= IFF_UP;
@@ -649,7 +650,7 @@ std::string rootfs_file(const std::vector<Mount>& root, const std::string& rel) 
     dirs.push_back(m.source);
   }
   for (const auto& d : dirs) {
-    struct stat st{};
+    struct stat st {};
     fs::path p = fs::path(d) / rel;
     if (::lstat(p.c_str(), &st) < 0) continue;
     if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0)) return "";
@@ -715,9 +716,17 @@ const std::vector<std::string>& readonly_paths() {
 
 const std::vector<std::string>& masked_paths() {
   static const std::vector<std::string> paths = [] {
-    std::vector<std::string> out = {"/proc/acpi",        "/proc/asound",        "/proc/interrupts", "/proc/kcore",
-                                    "/proc/keys",        "/proc/latency_stats", "/proc/sched_debug", "/proc/scsi",
-                                    "/proc/timer_list",  "/proc/timer_stats",   "/sys/devices/virtual/powercap",
+    std::vector<std::string> out = {"/proc/acpi",
+                                    "/proc/asound",
+                                    "/proc/interrupts",
+                                    "/proc/kcore",
+                                    "/proc/keys",
+                                    "/proc/latency_stats",
+                                    "/proc/sched_debug",
+                                    "/proc/scsi",
+                                    "/proc/timer_list",
+                                    "/proc/timer_stats",
+                                    "/sys/devices/virtual/powercap",
                                     "/sys/firmware"};
     // One thermal_throttle per CPU, as Docker lists them (moby#49560).
     std::error_code ec;
@@ -794,7 +803,7 @@ class Runner {
   struct Saved {
     std::string rel;  // "etc/hosts"
     std::string content;
-    struct stat st{};
+    struct stat st {};
   };
   std::vector<Saved> saved_;
   std::vector<std::string> created_;  // in creation order
@@ -821,13 +830,13 @@ int open_beneath(int root, const std::string& rel, int flags) {
 void Runner::prepare_chroot() {
   const Mount& m = spec_.root.front();
   if (m.type != "bind")
-    fail(ErrorKind::failed_precondition,
-         "isolation chroot needs the native snapshotter (this store uses " + m.type +
-             "): use another --root or XBUILD_SNAPSHOTTER=native");
+    fail(ErrorKind::failed_precondition, "isolation chroot needs the native snapshotter (this store uses " + m.type +
+                                             "): use another --root or XBUILD_SNAPSHOTTER=native");
   if (!spec_.mounts.empty())
-    fail(ErrorKind::failed_precondition,
-         "RUN --mount (" + spec_.mounts.front().target +
-             "): isolation chroot cannot mount anything; build where user namespaces are allowed (--isolation=namespaces)");
+    fail(
+        ErrorKind::failed_precondition,
+        "RUN --mount (" + spec_.mounts.front().target +
+            "): isolation chroot cannot mount anything; build where user namespaces are allowed (--isolation=namespaces)");
   if (spec_.tty) fail(ErrorKind::failed_precondition, "a terminal (-t) needs isolation namespaces");
   plan_.root_dir = m.source;
   plan_.chroot = true;
@@ -850,7 +859,7 @@ void Runner::prepare_chroot() {
     };
     for (Node d : {Node{"null", 1, 3}, Node{"zero", 1, 5}, Node{"full", 1, 7}, Node{"random", 1, 8},
                    Node{"urandom", 1, 9}, Node{"tty", 5, 0}}) {
-      struct stat st{};
+      struct stat st {};
       if (::fstatat(dev.get(), d.name, &st, AT_SYMLINK_NOFOLLOW) == 0) continue;
       UniqueFd devdir(open_beneath(root.get(), "dev", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
       if (devdir && ::mknodat(devdir.get(), d.name, S_IFCHR | 0666, makedev(d.major, d.minor)) == 0) {
@@ -866,7 +875,7 @@ void Runner::prepare_chroot() {
     UniqueFd dir(open_beneath(root.get(), "etc", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     for (auto [name, text] : {std::pair<const char*, std::string>{"hosts", hosts_file(spec_)},
                               std::pair<const char*, std::string>{"resolv.conf", resolv_file(spec_)}}) {
-      struct stat st{};
+      struct stat st {};
       std::string rel = std::string("etc/") + name;
       if (::fstatat(dir.get(), name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
         if (!S_ISREG(st.st_mode)) continue;  // the root's symlink or whatever: left as it is
@@ -906,7 +915,7 @@ void Runner::restore_chroot() noexcept {
     UniqueFd dir(open_beneath(root.get(), parent.empty() ? "." : parent, O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!dir) continue;
     std::string leaf = rel.filename().string();
-    struct stat st{};
+    struct stat st {};
     if (::fstatat(dir.get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) continue;
     ::unlinkat(dir.get(), leaf.c_str(), S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0);  // a dir only if still empty
   }
@@ -987,7 +996,7 @@ void Runner::plan_mounts() {
     for (const char* f : {"/etc/hosts", "/etc/resolv.conf", "/etc/hostname"})
       if (spec_.etc_hostname || std::string_view(f) != "/etc/hostname") layer_stub(f, false);
     for (const auto& m : spec_.mounts) {
-      struct stat st{};
+      struct stat st {};
       layer_stub(m.target, m.type != "bind" || (::stat(m.source.c_str(), &st) == 0 && S_ISDIR(st.st_mode)));
     }
     for (auto& o : root.options)
@@ -1062,7 +1071,8 @@ void Runner::plan_mounts() {
     // sysfs belongs to the network namespace's owner (the host's), so a
     // user namespace may not mount it for the host network: bind the
     // host's, read-only unless insecure (runc's rootless way).
-    add_mount(Mount{"bind", "/sys", "", {"rbind", sandbox ? "ro" : "rw", "nosuid", "nodev", "noexec"}}, in_root("/sys"));
+    add_mount(Mount{"bind", "/sys", "", {"rbind", sandbox ? "ro" : "rw", "nosuid", "nodev", "noexec"}},
+              in_root("/sys"));
   } else {
     mount_fs("sysfs", in_root("/sys"), MS_NOSUID | MS_NODEV | MS_NOEXEC | (sandbox ? MS_RDONLY : 0), nullptr);
   }
@@ -1084,7 +1094,7 @@ void Runner::plan_mounts() {
       fail(ErrorKind::invalid_argument, "mount " + m.source + ": a target inside the container is needed");
     bool dir = true;
     if (m.type == "bind") {
-      struct stat st{};
+      struct stat st {};
       if (::stat(m.source.c_str(), &st) < 0) throw_errno("bind mount source", m.source);
       dir = S_ISDIR(st.st_mode);
     }
@@ -1169,7 +1179,7 @@ void Runner::remove_stubs(uint64_t mask) {
     int pfd = open_in_root(root, parent, O_PATH | O_DIRECTORY, InRoot::no_symlinks);
     if (pfd < 0) return false;
     std::string leaf = rel.filename().string();
-    struct stat st{};
+    struct stat st {};
     bool ok = false;
     if (::fstatat(pfd, leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
       if (!dir_only && S_ISREG(st.st_mode) && st.st_size == 0) ok = ::unlinkat(pfd, leaf.c_str(), 0) == 0;
@@ -1231,8 +1241,7 @@ ExitStatus Runner::run() {
   if (chroot_mode) {
     __user_cap_header_struct h{_LINUX_CAPABILITY_VERSION_3, 0};
     __user_cap_data_struct d[2] = {};
-    if (::syscall(SYS_capget, &h, d) == 0)
-      plan_.caps &= (static_cast<uint64_t>(d[1].permitted) << 32) | d[0].permitted;
+    if (::syscall(SYS_capget, &h, d) == 0) plan_.caps &= (static_cast<uint64_t>(d[1].permitted) << 32) | d[0].permitted;
   }
   struct Undo {
     Runner* r;
@@ -1257,13 +1266,13 @@ ExitStatus Runner::run() {
   const Limits& limits = spec_.limits;
   if (restrict_devices || ((limits.memory_bytes || limits.pids || limits.cpus) && !chroot_mode)) {
     try {
-      cgroup.emplace(std::to_string(::getpid()) + "-" + std::to_string(g_run_counter++), limits,
-                     restrict_devices);
+      cgroup.emplace(std::to_string(::getpid()) + "-" + std::to_string(g_run_counter++), limits, restrict_devices);
     } catch (Error& e) {
       if (!userns_ && !chroot_mode) {
         if (restrict_devices)
-          e.with_context("every container gets a cgroup for its device allow-list (run xbuild as root where the "
-                         "cgroup hierarchy is writable, e.g. a privileged container)");
+          e.with_context(
+              "every container gets a cgroup for its device allow-list (run xbuild as root where the "
+              "cgroup hierarchy is writable, e.g. a privileged container)");
         throw;
       }
       // Rootless: limits apply only where the hierarchy was delegated to
@@ -1307,8 +1316,7 @@ ExitStatus Runner::run() {
   Pipe msg;
   plan_.msg_fd = msg.w.get();
   plan_.init_fd = detail::init_binary_fd();
-  plan_.init_arg_storage = {"xbuild-init", std::to_string(plan_.msg_fd),
-                            std::to_string(plan_.exec_candidates.size())};
+  plan_.init_arg_storage = {"xbuild-init", std::to_string(plan_.msg_fd), std::to_string(plan_.exec_candidates.size())};
   plan_.init_arg_storage.insert(plan_.init_arg_storage.end(), plan_.exec_candidates.begin(),
                                 plan_.exec_candidates.end());
   plan_.init_arg_storage.insert(plan_.init_arg_storage.end(), plan_.arg_storage.begin(), plan_.arg_storage.end());
@@ -1318,7 +1326,7 @@ ExitStatus Runner::run() {
   uint64_t flags = chroot_mode ? CLONE_PIDFD : CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD;
   if (plan_.new_net && !chroot_mode) flags |= CLONE_NEWNET;
   int pidfd = -1;
-  struct clone_args args{};
+  struct clone_args args {};
   args.flags = flags;
   args.pidfd = reinterpret_cast<uint64_t>(&pidfd);
   args.exit_signal = SIGCHLD;
@@ -1499,9 +1507,11 @@ ExitStatus Runner::run() {
           break;
         case 6: {
           char data;
-          struct iovec iov{&data, 1};
+          struct iovec iov {
+            &data, 1
+          };
           char control[CMSG_SPACE(sizeof(int))] = {};
-          struct msghdr mh{};
+          struct msghdr mh {};
           mh.msg_iov = &iov;
           mh.msg_iovlen = 1;
           mh.msg_control = control;

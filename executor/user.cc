@@ -38,7 +38,8 @@ User resolve_user(std::string_view spec, std::string_view passwd, std::string_vi
   }
   if (!found) {
     if (!numeric_uid)
-      fail(ErrorKind::not_found, "unable to find user " + std::string(user_part) + ": no matching entries in passwd file");
+      fail(ErrorKind::not_found,
+           "unable to find user " + std::string(user_part) + ": no matching entries in passwd file");
     u.uid = *numeric_uid;
     u.gid = 0;
   }

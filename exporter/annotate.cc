@@ -37,14 +37,10 @@ bool applies(const Annotation& a, const std::optional<store::Platform>& platform
 
 std::string_view to_string(Annotation::Level level) {
   switch (level) {
-    case Annotation::Level::manifest:
-      return "manifest";
-    case Annotation::Level::manifest_descriptor:
-      return "manifest-descriptor";
-    case Annotation::Level::index:
-      return "index";
-    case Annotation::Level::index_descriptor:
-      return "index-descriptor";
+    case Annotation::Level::manifest: return "manifest";
+    case Annotation::Level::manifest_descriptor: return "manifest-descriptor";
+    case Annotation::Level::index: return "index";
+    case Annotation::Level::index_descriptor: return "index-descriptor";
   }
   return "manifest";
 }
@@ -61,10 +57,9 @@ std::vector<Annotation> parse_annotation_flag(std::string_view text) {
   static const std::regex re(R"(^(?:([a-z,-]+)(?:\[([A-Za-z0-9_/-]+)\])?:)?(\S+)$)");
   std::smatch m;
   if (!std::regex_match(k, m, re))
-    fail(ErrorKind::usage,
-         where +
-             ": want [TYPE[PLATFORM]:]KEY=VALUE, TYPE one of manifest, manifest-descriptor, "
-             "index, index-descriptor");
+    fail(ErrorKind::usage, where +
+                               ": want [TYPE[PLATFORM]:]KEY=VALUE, TYPE one of manifest, manifest-descriptor, "
+                               "index, index-descriptor");
   std::optional<store::Platform> platform = parse_platform(m[2].str(), where);
   std::vector<Annotation> out;
   std::string types = m[1].str();
@@ -87,14 +82,11 @@ std::optional<Annotation> parse_annotation_option(std::string_view key, std::str
   static const std::regex re(R"(^annotation(?:-([a-z-]+))?(?:\[([A-Za-z0-9_/-]+)\])?\.(\S+)$)");
   const std::string where = "--output " + k + "=" + std::string(value);
   std::smatch m;
-  if (!std::regex_match(k, m, re))
-    fail(ErrorKind::usage, where + ": want annotation[-TYPE][[PLATFORM]].KEY=VALUE");
-  return Annotation{parse_level(m[1].str(), where), parse_platform(m[2].str(), where), m[3].str(),
-                    std::string(value)};
+  if (!std::regex_match(k, m, re)) fail(ErrorKind::usage, where + ": want annotation[-TYPE][[PLATFORM]].KEY=VALUE");
+  return Annotation{parse_level(m[1].str(), where), parse_platform(m[2].str(), where), m[3].str(), std::string(value)};
 }
 
-Descriptor apply_annotations(store::Store& st, const Descriptor& target,
-                             const std::vector<Annotation>& annotations) {
+Descriptor apply_annotations(store::Store& st, const Descriptor& target, const std::vector<Annotation>& annotations) {
   if (annotations.empty()) return target;
   auto annotate_manifest = [&](const Descriptor& desc, const std::optional<store::Platform>& platform) {
     store::Manifest m = store::Manifest::parse(st.read_blob(desc.digest));
@@ -129,14 +121,11 @@ Descriptor apply_annotations(store::Store& st, const Descriptor& target,
   }
   store::Index idx = store::Index::parse(st.read_blob(target.digest));
   for (auto& d : idx.manifests)
-    if (store::is_manifest_media_type(d.media_type) && st.has_blob(d.digest))
-      d = annotate_manifest(d, d.platform);
+    if (store::is_manifest_media_type(d.media_type) && st.has_blob(d.digest)) d = annotate_manifest(d, d.platform);
   Descriptor out = target;
   for (const auto& a : annotations) {
-    if (a.level == Annotation::Level::index)
-      idx.annotations[a.key] = a.value;
-    else if (a.level == Annotation::Level::index_descriptor)
-      out.annotations[a.key] = a.value;
+    if (a.level == Annotation::Level::index) idx.annotations[a.key] = a.value;
+    else if (a.level == Annotation::Level::index_descriptor) out.annotations[a.key] = a.value;
   }
   std::string json = idx.to_json();
   out.digest = st.put_blob(json);

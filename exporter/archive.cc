@@ -151,7 +151,8 @@ class TarOut {
       written += d.size();
       data(d);
     });
-    if (written != in.size()) fail(ErrorKind::data_loss, "blob " + digest.str() + ": changed size while being archived");
+    if (written != in.size())
+      fail(ErrorKind::data_loss, "blob " + digest.str() + ": changed size while being archived");
   }
   void close() { check(archive_write_close(w_.get())); }
 
@@ -341,8 +342,7 @@ std::vector<LoadedImage> load_archive(store::Store& st, const fs::path& src) {
   }
   tar::Archive r = tar::reader(tar::Decompress::any);
   auto not_archive = [&](const std::string& why) {
-    fail(ErrorKind::invalid_argument,
-         "load " + name + ": not a docker or OCI image archive (" + why + ")");
+    fail(ErrorKind::invalid_argument, "load " + name + ": not a docker or OCI image archive (" + why + ")");
   };
   if (archive_read_open_fd(r.get(), fd, kChunk) != ARCHIVE_OK) not_archive(tar::error(r.get()));
   std::map<std::string, std::string> small;                  // manifest.json, index.json, oci-layout
@@ -405,9 +405,10 @@ std::vector<LoadedImage> load_archive(store::Store& st, const fs::path& src) {
         not_archive("manifest.json entry without Config");
       auto [cfg_digest, cfg_size] = blob_of(entry["Config"].get<std::string>());
       store::ImageConfig cfg = store::ImageConfig::parse(st.read_blob(cfg_digest));
-      store::Manifest m{.media_type = std::string(mt::oci_manifest),
-                        .config = Descriptor{.media_type = std::string(mt::oci_config), .digest = cfg_digest,
-                                             .size = static_cast<int64_t>(cfg_size)}};
+      store::Manifest m{
+          .media_type = std::string(mt::oci_manifest),
+          .config = Descriptor{
+              .media_type = std::string(mt::oci_config), .digest = cfg_digest, .size = static_cast<int64_t>(cfg_size)}};
       const json layers = entry.value("Layers", json::array());
       if (layers.size() != cfg.diff_ids.size())
         not_archive("image config has " + std::to_string(cfg.diff_ids.size()) + " diff IDs for " +
@@ -427,7 +428,8 @@ std::vector<LoadedImage> load_archive(store::Store& st, const fs::path& src) {
         m.layers.push_back(Descriptor{.media_type = media, .digest = ld, .size = static_cast<int64_t>(lsize)});
       }
       std::string mjson = m.to_json();
-      Descriptor md{.media_type = std::string(mt::oci_manifest), .digest = st.put_blob(mjson),
+      Descriptor md{.media_type = std::string(mt::oci_manifest),
+                    .digest = st.put_blob(mjson),
                     .size = static_cast<int64_t>(mjson.size())};
       bool tagged = false;
       for (const auto& t : entry.value("RepoTags", json::array())) {
@@ -502,8 +504,7 @@ Descriptor import_rootfs(store::Store& st, const fs::path& tarball, const ImageR
     archive_entry* e = nullptr;
     if (archive_read_open_filename(check.get(), tarball.c_str(), kChunk) != ARCHIVE_OK ||
         tar::next_header(check.get(), &e) < ARCHIVE_WARN)
-      fail(ErrorKind::invalid_argument,
-           "import " + name + ": not a tar archive (" + tar::error(check.get()) + ")");
+      fail(ErrorKind::invalid_argument, "import " + name + ": not a tar archive (" + tar::error(check.get()) + ")");
   }
   store::BlobWriter w = st.write_blob();
   pump_decompressed(fd, "import " + name, [&](std::string_view d) { w.write(d); });
@@ -522,13 +523,14 @@ Descriptor import_rootfs(store::Store& st, const fs::path& tarball, const ImageR
   cfg.history.push_back(h);
   std::string cj = cfg.to_json();
   store::Manifest m{.media_type = std::string(mt::oci_manifest),
-                    .config = Descriptor{.media_type = std::string(mt::oci_config), .digest = st.put_blob(cj),
+                    .config = Descriptor{.media_type = std::string(mt::oci_config),
+                                         .digest = st.put_blob(cj),
                                          .size = static_cast<int64_t>(cj.size())}};
-  m.layers.push_back(Descriptor{.media_type = std::string(mt::oci_layer), .digest = layer,
-                                .size = static_cast<int64_t>(size)});
+  m.layers.push_back(
+      Descriptor{.media_type = std::string(mt::oci_layer), .digest = layer, .size = static_cast<int64_t>(size)});
   std::string mj = m.to_json();
-  Descriptor md{.media_type = std::string(mt::oci_manifest), .digest = st.put_blob(mj),
-                .size = static_cast<int64_t>(mj.size())};
+  Descriptor md{
+      .media_type = std::string(mt::oci_manifest), .digest = st.put_blob(mj), .size = static_cast<int64_t>(mj.size())};
   st.set_image(ref, md);
   return md;
 }

@@ -114,15 +114,13 @@ AttestOptions parse_attest_flags(const std::vector<std::pair<std::string, std::s
         if (!*b) kv["disabled"] = "true";
       } else {
         kv = parse_key_values("--" + flag, value, flag == "provenance" ? "mode=max" : "true");
-        if (kv.count("type"))
-          fail(ErrorKind::usage, where + ": the type is the flag's own (use --attest type=…)");
+        if (kv.count("type")) fail(ErrorKind::usage, where + ": the type is the flag's own (use --attest type=…)");
       }
     } else if (flag == "attest") {
       kv = parse_key_values("--attest", value, "type=provenance,mode=max");
       type = kv.count("type") ? kv["type"] : "";
       kv.erase("type");
-      if (type != "provenance" && type != "sbom")
-        fail(ErrorKind::usage, where + ": want type=provenance or type=sbom");
+      if (type != "provenance" && type != "sbom") fail(ErrorKind::usage, where + ": want type=provenance or type=sbom");
     } else {
       fail(ErrorKind::usage, "--" + flag + ": not an attestation flag");
     }
@@ -153,12 +151,9 @@ AttestOptions parse_attest_flags(const std::vector<std::pair<std::string, std::s
     bool reproducible = false;
     for (const auto& [k, v] : kv) {
       if (k == "mode") {
-        if (v == "min")
-          mode = AttestOptions::Mode::min;
-        else if (v == "max")
-          mode = AttestOptions::Mode::max;
-        else
-          fail(ErrorKind::usage, where + ": mode=" + v + ": want min or max");
+        if (v == "min") mode = AttestOptions::Mode::min;
+        else if (v == "max") mode = AttestOptions::Mode::max;
+        else fail(ErrorKind::usage, where + ": mode=" + v + ": want min or max");
       } else if (k == "builder-id") {
         builder_id = v;
       } else if (k == "reproducible") {
@@ -170,8 +165,8 @@ AttestOptions parse_attest_flags(const std::vector<std::pair<std::string, std::s
           fail(ErrorKind::usage,
                where + ": version=" + v + ": xbuild writes SLSA provenance v0.2 only (as BuildKit v0.13)");
       } else {
-        fail(ErrorKind::usage, where + ": unknown option \"" + k +
-                                   "\" (known: mode, builder-id, reproducible, version, disabled)");
+        fail(ErrorKind::usage,
+             where + ": unknown option \"" + k + "\" (known: mode, builder-id, reproducible, version, disabled)");
       }
     }
     o.provenance = mode;
@@ -204,50 +199,47 @@ std::vector<Package> image_packages(const store::Store& st, const Descriptor& ma
   return scan_packages(files);
 }
 
-json spdx_document(const std::vector<Package>& packages, const std::string& name,
-                   const std::string& namespace_id, const std::string& created, const std::string& tool) {
+json spdx_document(const std::vector<Package>& packages, const std::string& name, const std::string& namespace_id,
+                   const std::string& created, const std::string& tool) {
   json pkgs = json::array();
   json rels = json::array();
   const std::string root_id = "SPDXRef-DocumentRoot-Image";
-  pkgs.push_back(
-      {{"SPDXID", root_id},
-       {"name", name},
-       {"versionInfo", namespace_id.empty() ? std::string("NOASSERTION") : "sha256:" + namespace_id},
-       {"downloadLocation", "NOASSERTION"},
-       {"filesAnalyzed", false},
-       {"licenseConcluded", "NOASSERTION"},
-       {"licenseDeclared", "NOASSERTION"},
-       {"copyrightText", "NOASSERTION"},
-       {"primaryPackagePurpose", "CONTAINER"}});
-  rels.push_back({{"spdxElementId", "SPDXRef-DOCUMENT"},
-                  {"relationshipType", "DESCRIBES"},
-                  {"relatedSpdxElement", root_id}});
+  pkgs.push_back({{"SPDXID", root_id},
+                  {"name", name},
+                  {"versionInfo", namespace_id.empty() ? std::string("NOASSERTION") : "sha256:" + namespace_id},
+                  {"downloadLocation", "NOASSERTION"},
+                  {"filesAnalyzed", false},
+                  {"licenseConcluded", "NOASSERTION"},
+                  {"licenseDeclared", "NOASSERTION"},
+                  {"copyrightText", "NOASSERTION"},
+                  {"primaryPackagePurpose", "CONTAINER"}});
+  rels.push_back(
+      {{"spdxElementId", "SPDXRef-DOCUMENT"}, {"relationshipType", "DESCRIBES"}, {"relatedSpdxElement", root_id}});
   size_t n = 0;
   for (const auto& p : packages) {
     std::string id = "SPDXRef-Package-" + p.type + "-" + spdx_id_part(p.name) + "-" + std::to_string(++n);
-    json j = {{"SPDXID", id},
-              {"name", p.name},
-              {"versionInfo", p.version},
-              {"downloadLocation", "NOASSERTION"},
-              {"filesAnalyzed", false},
-              {"licenseConcluded", "NOASSERTION"},
-              {"licenseDeclared", spdx_license(p.license)},
-              {"copyrightText", "NOASSERTION"},
-              {"supplier", p.supplier.empty() ? std::string("NOASSERTION") : "Person: " + p.supplier},
-              {"sourceInfo", "acquired package info from " + p.source},
-              {"externalRefs", json::array({{{"referenceCategory", "PACKAGE-MANAGER"},
-                                             {"referenceType", "purl"},
-                                             {"referenceLocator", p.purl}}})}};
+    json j = {
+        {"SPDXID", id},
+        {"name", p.name},
+        {"versionInfo", p.version},
+        {"downloadLocation", "NOASSERTION"},
+        {"filesAnalyzed", false},
+        {"licenseConcluded", "NOASSERTION"},
+        {"licenseDeclared", spdx_license(p.license)},
+        {"copyrightText", "NOASSERTION"},
+        {"supplier", p.supplier.empty() ? std::string("NOASSERTION") : "Person: " + p.supplier},
+        {"sourceInfo", "acquired package info from " + p.source},
+        {"externalRefs",
+         json::array(
+             {{{"referenceCategory", "PACKAGE-MANAGER"}, {"referenceType", "purl"}, {"referenceLocator", p.purl}}})}};
     pkgs.push_back(std::move(j));
-    rels.push_back(
-        {{"spdxElementId", root_id}, {"relationshipType", "CONTAINS"}, {"relatedSpdxElement", id}});
+    rels.push_back({{"spdxElementId", root_id}, {"relationshipType", "CONTAINS"}, {"relatedSpdxElement", id}});
   }
   return json{{"spdxVersion", "SPDX-2.3"},
               {"dataLicense", "CC0-1.0"},
               {"SPDXID", "SPDXRef-DOCUMENT"},
               {"name", name},
-              {"documentNamespace",
-               "https://xbuild.invalid/spdx/" + (namespace_id.empty() ? new_id() : namespace_id)},
+              {"documentNamespace", "https://xbuild.invalid/spdx/" + (namespace_id.empty() ? new_id() : namespace_id)},
               {"creationInfo", {{"created", created}, {"creators", json::array({"Tool: " + tool})}}},
               {"packages", std::move(pkgs)},
               {"relationships", std::move(rels)}};
@@ -302,8 +294,7 @@ json provenance_predicate(const ProvenanceInput& in, const AttestOptions& o) {
         op = {{"source", {{"identifier", s.identifier}}}};
       } else if (s.kind == "exec") {
         json meta = {{"args", s.args}, {"env", s.env}, {"cwd", s.cwd.empty() ? "/" : s.cwd}};
-        op = {{"exec",
-               {{"meta", meta}, {"mounts", json::array({{{"input", 0}, {"dest", "/"}, {"output", 0}}})}}}};
+        op = {{"exec", {{"meta", meta}, {"mounts", json::array({{{"input", 0}, {"dest", "/"}, {"output", 0}}})}}}};
       } else {
         op = {{"file", {{"description", s.name}}}};
       }
@@ -316,23 +307,23 @@ json provenance_predicate(const ProvenanceInput& in, const AttestOptions& o) {
       steps.push_back(std::move(step));
       if (s.line > 0)
         locations[id] = {
-            {"locations", json::array({{{"ranges", json::array({{{"start", {{"line", s.line}}},
-                                                                 {"end", {{"line", s.line}}}}})}}})}};
+            {"locations",
+             json::array({{{"ranges", json::array({{{"start", {{"line", s.line}}}, {"end", {{"line", s.line}}}}})}}})}};
     }
     pred["buildConfig"] = {{"llbDefinition", steps}};
-    bk_metadata["source"] = {{"locations", locations},
-                             {"infos", json::array({{{"filename", in.dockerfile_name},
-                                                     {"language", "Dockerfile"},
-                                                     {"data", base64(in.dockerfile)}}})}};
+    bk_metadata["source"] = {
+        {"locations", locations},
+        {"infos",
+         json::array(
+             {{{"filename", in.dockerfile_name}, {"language", "Dockerfile"}, {"data", base64(in.dockerfile)}}})}};
   }
-  json metadata = {
-      {"buildInvocationID", in.invocation_id.empty() ? new_id() : in.invocation_id},
-      {"buildStartedOn", in.started},
-      {"buildFinishedOn", in.finished},
-      {"reproducible", o.reproducible},
-      // A local context is no tracked source: materials are never complete (as BuildKit).
-      {"completeness", {{"parameters", complete_parameters}, {"environment", true}, {"materials", false}}},
-      {"https://mobyproject.org/buildkit@v1#metadata", bk_metadata}};
+  json metadata = {{"buildInvocationID", in.invocation_id.empty() ? new_id() : in.invocation_id},
+                   {"buildStartedOn", in.started},
+                   {"buildFinishedOn", in.finished},
+                   {"reproducible", o.reproducible},
+                   // A local context is no tracked source: materials are never complete (as BuildKit).
+                   {"completeness", {{"parameters", complete_parameters}, {"environment", true}, {"materials", false}}},
+                   {"https://mobyproject.org/buildkit@v1#metadata", bk_metadata}};
   pred["metadata"] = metadata;
   return pred;
 }
@@ -340,10 +331,8 @@ json provenance_predicate(const ProvenanceInput& in, const AttestOptions& o) {
 json statement(std::string_view predicate_type, const json& predicate, const std::vector<Subject>& subjects) {
   json subj = json::array();
   for (const auto& s : subjects) subj.push_back({{"name", s.name}, {"digest", digest_set(s.digest)}});
-  return json{{"_type", kStatementType},
-              {"predicateType", predicate_type},
-              {"subject", subj},
-              {"predicate", predicate}};
+  return json{
+      {"_type", kStatementType}, {"predicateType", predicate_type}, {"subject", subj}, {"predicate", predicate}};
 }
 
 std::vector<Subject> subjects_for(const std::vector<ImageRef>& names, const Digest& manifest,
@@ -366,19 +355,17 @@ Descriptor write_attested_index(store::Store& st, const std::vector<AttestedMani
   std::vector<Descriptor> attestations;
   for (const auto& im : images) {
     if (!im.manifest.platform)
-      fail(ErrorKind::invalid_argument,
-           "image " + im.manifest.digest.str() + ": an index entry needs its platform");
+      fail(ErrorKind::invalid_argument, "image " + im.manifest.digest.str() + ": an index entry needs its platform");
     idx.manifests.push_back(im.manifest);
     if (im.statements.empty()) continue;
     std::vector<Descriptor> layers;
     json diff_ids = json::array();
     for (const auto& s : im.statements) {
       Digest d = st.put_blob(s.json);
-      layers.push_back(
-          Descriptor{.media_type = std::string(attest::kInTotoMediaType),
-                     .digest = d,
-                     .size = static_cast<int64_t>(s.json.size()),
-                     .annotations = {{std::string(attest::kPredicateTypeAnnotation), s.predicate_type}}});
+      layers.push_back(Descriptor{.media_type = std::string(attest::kInTotoMediaType),
+                                  .digest = d,
+                                  .size = static_cast<int64_t>(s.json.size()),
+                                  .annotations = {{std::string(attest::kPredicateTypeAnnotation), s.predicate_type}}});
       diff_ids.push_back(d.str());
     }
     // A valid image config for tools that insist on one; its platform keeps runtimes away (BuildKit's
@@ -405,21 +392,18 @@ Descriptor write_attested_index(store::Store& st, const std::vector<AttestedMani
         .digest = md,
         .size = static_cast<int64_t>(mj.size()),
         .annotations = {{std::string(attest::kReferenceDigestAnnotation), im.manifest.digest.str()},
-                        {std::string(attest::kReferenceTypeAnnotation),
-                         std::string(attest::kAttestationManifest)}},
+                        {std::string(attest::kReferenceTypeAnnotation), std::string(attest::kAttestationManifest)}},
         .platform = unknown});
   }
   // The attestation manifests follow every image manifest (the attestation storage spec).
   idx.manifests.insert(idx.manifests.end(), attestations.begin(), attestations.end());
   const std::string ij = idx.to_json();
   Digest id = st.put_blob(ij);
-  return Descriptor{
-      .media_type = std::string(mt::oci_index), .digest = id, .size = static_cast<int64_t>(ij.size())};
+  return Descriptor{.media_type = std::string(mt::oci_index), .digest = id, .size = static_cast<int64_t>(ij.size())};
 }
 
 Attestations make_attestations(const store::Store& st, const Descriptor& manifest, const AttestOptions& o,
-                               const ProvenanceInput& in, const std::vector<ImageRef>& names,
-                               const OutputLog& log) {
+                               const ProvenanceInput& in, const std::vector<ImageRef>& names, const OutputLog& log) {
   Attestations out;
   out.names = names;
   if (!o.any()) return out;
@@ -435,9 +419,8 @@ Attestations make_attestations(const store::Store& st, const Descriptor& manifes
     // The image's own time and ID, so that the same image gives the same SBOM
     // whatever the compression it leaves with.
     const std::string created = img.config.created.empty() ? in.finished : img.config.created;
-    out.predicates.emplace_back(
-        std::string(attest::kPredicateSpdx),
-        attest::spdx_document(packages, name, std::string(img.id().hex()), created, in.tool));
+    out.predicates.emplace_back(std::string(attest::kPredicateSpdx),
+                                attest::spdx_document(packages, name, std::string(img.id().hex()), created, in.tool));
     if (log) {
       std::string by;
       for (const auto& [k, v] : counts) by += (by.empty() ? "" : ", ") + k + " " + std::to_string(v);
@@ -447,9 +430,8 @@ Attestations make_attestations(const store::Store& st, const Descriptor& manifes
   if (o.provenance) {
     out.predicates.emplace_back(std::string(attest::kPredicateSlsa02), attest::provenance_predicate(in, o));
     if (log)
-      log(std::string("provenance: SLSA v0.2, mode=") +
-          (*o.provenance == AttestOptions::Mode::max ? "max" : "min") + ", " +
-          std::to_string(in.images.size() + in.urls.size()) + " materials");
+      log(std::string("provenance: SLSA v0.2, mode=") + (*o.provenance == AttestOptions::Mode::max ? "max" : "min") +
+          ", " + std::to_string(in.images.size() + in.urls.size()) + " materials");
   }
   return out;
 }

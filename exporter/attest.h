@@ -58,8 +58,7 @@ struct Package {
 // status.d files). `where` is the file's path in the image.
 std::vector<Package> parse_dpkg_status(std::string_view text, const OsRelease& os, const std::string& where);
 // Alpine's /lib/apk/db/installed.
-std::vector<Package> parse_apk_installed(std::string_view text, const OsRelease& os,
-                                         const std::string& where);
+std::vector<Package> parse_apk_installed(std::string_view text, const OsRelease& os, const std::string& where);
 // A Python distribution's METADATA (*.dist-info) or PKG-INFO (*.egg-info).
 std::optional<Package> parse_python_metadata(std::string_view text, const std::string& where);
 // A node_modules/<name>/package.json (a malformed one is no package).
@@ -87,8 +86,7 @@ std::string image_purl(const store::ImageRef& ref, const std::optional<store::Pl
 // documentNamespace unique (the manifest digest's hex), `created` is RFC
 // 3339, `tool` the creator ("xbuild-0.1.0").
 nlohmann::json spdx_document(const std::vector<Package>& packages, const std::string& name,
-                             const std::string& namespace_id, const std::string& created,
-                             const std::string& tool);
+                             const std::string& namespace_id, const std::string& created, const std::string& tool);
 
 // The SLSA provenance v0.2 predicate BuildKit v0.13 writes for a Dockerfile
 // build (docs/attestations/slsa-definitions.md), from what the build knew.
@@ -113,16 +111,14 @@ std::vector<Subject> subjects_for(const std::vector<store::ImageRef>& names, con
 // Reads the files of the image's root file system (layers merged, whiteouts
 // honoured) whose path `want` accepts: regular files up to max_bytes each
 // (a larger one is reported with nullopt, unread).
-void read_rootfs_files(
-    const store::Store& store, const store::Descriptor& target,
-    const std::function<bool(std::string_view path)>& want, uint64_t max_bytes,
-    const std::function<void(const std::string& path, std::optional<std::string> content)>& got);
+void read_rootfs_files(const store::Store& store, const store::Descriptor& target,
+                       const std::function<bool(std::string_view path)>& want, uint64_t max_bytes,
+                       const std::function<void(const std::string& path, std::optional<std::string> content)>& got);
 
 // The packages of an image, from its package databases. What an image
 // holds is untrusted: a database file over file_max bytes, or any past
 // total_max bytes of them all, is left out and named through `warn`.
-std::vector<Package> image_packages(const store::Store& store, const store::Descriptor& manifest,
-                                    uint64_t file_max, uint64_t total_max,
-                                    const std::function<void(const std::string&)>& warn);
+std::vector<Package> image_packages(const store::Store& store, const store::Descriptor& manifest, uint64_t file_max,
+                                    uint64_t total_max, const std::function<void(const std::string&)>& warn);
 
 }  // namespace xb::exporter::attest

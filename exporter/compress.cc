@@ -84,7 +84,8 @@ std::string compress_chunk(Compression c, int level, std::string_view in) {
     thread_local std::map<int, Compressor> compressors;
     auto it = compressors.find(level);
     if (it == compressors.end())
-      it = compressors.emplace(level, Compressor(libdeflate_alloc_compressor(level), &libdeflate_free_compressor)).first;
+      it =
+          compressors.emplace(level, Compressor(libdeflate_alloc_compressor(level), &libdeflate_free_compressor)).first;
     libdeflate_compressor* comp = it->second.get();
     if (!comp) {
       compressors.erase(it);

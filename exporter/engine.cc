@@ -85,8 +85,7 @@ void setup(CURL* h, const EngineEndpoint& e, const std::string& path, Reply& rep
 }
 
 std::string no_engine(const EngineEndpoint& e, const std::string& why) {
-  return "no Docker Engine at " + e.host + ": " + why +
-         "; start one, set DOCKER_HOST, or use -o type=docker,dest=FILE";
+  return "no Docker Engine at " + e.host + ": " + why + "; start one, set DOCKER_HOST, or use -o type=docker,dest=FILE";
 }
 
 // The connection failure as the system reported it ("connect: No such file
@@ -106,8 +105,7 @@ std::string engine_message(const std::string& body) {
   std::string msg = body;
   try {
     auto j = nlohmann::json::parse(body);
-    if (j.is_object() && j.contains("message") && j["message"].is_string())
-      msg = j["message"].get<std::string>();
+    if (j.is_object() && j.contains("message") && j["message"].is_string()) msg = j["message"].get<std::string>();
   } catch (const nlohmann::json::exception&) {
   }
   for (auto& c : msg)
@@ -120,18 +118,15 @@ std::string engine_message(const std::string& body) {
 
 EngineEndpoint EngineEndpoint::parse(std::string_view docker_host, bool tls_verify) {
   EngineEndpoint e;
-  std::string host =
-      docker_host.empty() ? std::string("unix:///var/run/docker.sock") : std::string(docker_host);
+  std::string host = docker_host.empty() ? std::string("unix:///var/run/docker.sock") : std::string(docker_host);
   e.host = host;
   auto unsupported = [&](const std::string& why) -> EngineEndpoint {
-    fail(ErrorKind::usage,
-         "DOCKER_HOST=" + host + ": " + why +
-             "; use a unix:// socket or plain tcp://, or -o type=docker,dest=FILE and docker load");
+    fail(ErrorKind::usage, "DOCKER_HOST=" + host + ": " + why +
+                               "; use a unix:// socket or plain tcp://, or -o type=docker,dest=FILE and docker load");
   };
   if (host.rfind("unix://", 0) == 0) {
     e.unix_socket = host.substr(7);
-    if (e.unix_socket.empty() || e.unix_socket[0] != '/')
-      return unsupported("the socket path must be absolute");
+    if (e.unix_socket.empty() || e.unix_socket[0] != '/') return unsupported("the socket path must be absolute");
     e.base_url = "http://localhost";  // the name docker's client sends over a socket
     return e;
   }
@@ -141,8 +136,7 @@ EngineEndpoint EngineEndpoint::parse(std::string_view docker_host, bool tls_veri
     while (!addr.empty() && addr.back() == '/') addr.pop_back();
     if (addr.empty() || addr.find('/') != std::string::npos) return unsupported("want tcp://HOST:PORT");
     // docker's default port for plain tcp://HOST.
-    bool has_port =
-        addr[0] == '[' ? addr.find("]:") != std::string::npos : addr.find(':') != std::string::npos;
+    bool has_port = addr[0] == '[' ? addr.find("]:") != std::string::npos : addr.find(':') != std::string::npos;
     if (!has_port) addr += ":2375";
     e.base_url = "http://" + addr;
     return e;
@@ -158,8 +152,7 @@ EngineEndpoint EngineEndpoint::from_environment() {
 }
 
 std::vector<std::string> load_into_engine(const store::Store& st, const store::Descriptor& target,
-                                          const std::vector<store::ImageRef>& names,
-                                          const EngineEndpoint& engine) {
+                                          const std::vector<store::ImageRef>& names, const EngineEndpoint& engine) {
   // First a ping: a missing engine is the usual mistake, and it is said
   // before an archive is started.
   {
@@ -173,8 +166,8 @@ std::vector<std::string> load_into_engine(const store::Store& st, const store::D
     long status = 0;
     curl_easy_getinfo(ping.h, CURLINFO_RESPONSE_CODE, &status);
     if (status != 200)
-      fail(ErrorKind::unavailable, no_engine(engine, "GET /_ping answered HTTP " + std::to_string(status) +
-                                                         " (is it a Docker API socket?)"));
+      fail(ErrorKind::unavailable,
+           no_engine(engine, "GET /_ping answered HTTP " + std::to_string(status) + " (is it a Docker API socket?)"));
   }
 
   int fds[2];
@@ -193,8 +186,7 @@ std::vector<std::string> load_into_engine(const store::Store& st, const store::D
     for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, sig);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
     try {
-      write_archive_fd(st, target, names, ArchiveFormat::docker, write_end.get(),
-                       "the Docker Engine request");
+      write_archive_fd(st, target, names, ArchiveFormat::docker, write_end.get(), "the Docker Engine request");
     } catch (...) {
       writer_error = std::current_exception();
       writer_failed = true;

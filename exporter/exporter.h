@@ -30,13 +30,11 @@ ArchiveFormat parse_archive_format(std::string_view text);
 // io.containerd.image.name the full normalized reference, as containerd). Nothing appears under dest
 // unless the whole archive was written.
 void write_archive(const store::Store& store, const store::Descriptor& target,
-                   const std::vector<store::ImageRef>& names, ArchiveFormat format,
-                   const std::filesystem::path& dest);
+                   const std::vector<store::ImageRef>& names, ArchiveFormat format, const std::filesystem::path& dest);
 
 // The same, to an open fd (a pipe, a socket), named `name` in errors.
 void write_archive_fd(const store::Store& store, const store::Descriptor& target,
-                      const std::vector<store::ImageRef>& names, ArchiveFormat format, int fd,
-                      const std::string& name);
+                      const std::vector<store::ImageRef>& names, ArchiveFormat format, int fd, const std::string& name);
 
 // A Docker Engine API endpoint as DOCKER_HOST names it: unix:///PATH
 // (default unix:///var/run/docker.sock) or plain tcp://HOST[:PORT]. TLS
@@ -71,8 +69,7 @@ std::vector<LoadedImage> load_archive(store::Store& store, const std::filesystem
 // bzip2) becomes a one-layer image tagged ref. The layer is stored
 // uncompressed (its digest is its diff ID); the config has only
 // architecture, os, created, rootfs and one history entry.
-store::Descriptor import_rootfs(store::Store& store, const std::filesystem::path& tarball,
-                                const store::ImageRef& ref,
+store::Descriptor import_rootfs(store::Store& store, const std::filesystem::path& tarball, const store::ImageRef& ref,
                                 const store::Platform& platform = store::Platform::host());
 
 // ---------------------------------------------------------------------------
@@ -117,10 +114,8 @@ store::Descriptor compressed_layer(store::Store& store, const store::Descriptor&
 // The root file system of an image (its layers applied in order, whiteouts
 // honoured), as a tar stream to dest ("-": stdout) or unpacked into the
 // directory dest (created when missing; ownership kept when running as root).
-void write_rootfs_tar(const store::Store& store, const store::Descriptor& target,
-                      const std::filesystem::path& dest);
-void write_rootfs_dir(const store::Store& store, const store::Descriptor& target,
-                      const std::filesystem::path& dest);
+void write_rootfs_tar(const store::Store& store, const store::Descriptor& target, const std::filesystem::path& dest);
+void write_rootfs_dir(const store::Store& store, const store::Descriptor& target, const std::filesystem::path& dest);
 
 // ---------------------------------------------------------------------------
 // Attestations (docs/dev/exporter.md, "Attestations"): SLSA provenance and an
@@ -134,8 +129,8 @@ struct AttestOptions {
   enum class Mode { min, max };
   std::optional<Mode> provenance;  // none: no provenance attestation
   bool sbom = false;
-  std::string builder_id;          // provenance builder-id=
-  bool reproducible = false;       // provenance reproducible=true
+  std::string builder_id;     // provenance builder-id=
+  bool reproducible = false;  // provenance reproducible=true
   bool any() const { return provenance.has_value() || sbom; }
 };
 
@@ -158,27 +153,27 @@ struct ProvenanceInput {
     std::string url;
     Digest digest;
   };
-  struct Step {  // one step of the build graph, inputs as indexes into steps
-    std::string kind;  // "source", "exec", "file"
-    std::string name;  // "RUN apt-get install -y curl"
-    int line = 0;      // in the Dockerfile, 0 if none
-    std::string identifier;  // source: docker-image://REF@DIGEST
+  struct Step {                          // one step of the build graph, inputs as indexes into steps
+    std::string kind;                    // "source", "exec", "file"
+    std::string name;                    // "RUN apt-get install -y curl"
+    int line = 0;                        // in the Dockerfile, 0 if none
+    std::string identifier;              // source: docker-image://REF@DIGEST
     std::vector<std::string> args, env;  // exec
     std::string cwd;                     // exec
     std::vector<size_t> inputs;
   };
   std::string dockerfile_name = "Dockerfile";  // invocation.configSource.entryPoint
   std::optional<Digest> dockerfile_digest;
-  std::string dockerfile;                  // its text (mode=max: metadata source infos)
-  std::map<std::string, std::string> args; // BuildKit's frontend attributes: build-arg:K, label:K, target, no-cache
-  std::vector<std::string> secrets;        // secret IDs (mode=max), never values
+  std::string dockerfile;                   // its text (mode=max: metadata source infos)
+  std::map<std::string, std::string> args;  // BuildKit's frontend attributes: build-arg:K, label:K, target, no-cache
+  std::vector<std::string> secrets;         // secret IDs (mode=max), never values
   std::vector<Image> images;
   std::vector<Url> urls;
   std::vector<Step> steps;
-  bool network = false;                    // a RUN step had network access (not hermetic)
-  std::string started, finished;           // RFC 3339
-  std::string invocation_id;               // empty: a random one
-  std::string tool = "xbuild";             // SPDX creationInfo creator: "xbuild-0.1.0"
+  bool network = false;           // a RUN step had network access (not hermetic)
+  std::string started, finished;  // RFC 3339
+  std::string invocation_id;      // empty: a random one
+  std::string tool = "xbuild";    // SPDX creationInfo creator: "xbuild-0.1.0"
 };
 
 // One in-toto statement: its predicate type and its JSON text.
@@ -208,7 +203,7 @@ store::Descriptor write_attested_index(store::Store& store, const std::vector<At
 // layers are compressed.
 struct Attestations {
   std::vector<std::pair<std::string, nlohmann::json>> predicates;  // predicate type → predicate
-  std::vector<store::ImageRef> names;  // the subjects' names (none: "_")
+  std::vector<store::ImageRef> names;                              // the subjects' names (none: "_")
   bool empty() const { return predicates.empty(); }
 };
 
@@ -251,11 +246,11 @@ store::Descriptor apply_annotations(store::Store& store, const store::Descriptor
 struct OutputSpec {
   enum class Type { image, oci, docker, local, tar, registry };
   Type type = Type::image;
-  std::filesystem::path dest;  // oci, docker, tar: a file or "-" (stdout); local: a directory
-                               // docker without dest: load into the Docker Engine (--load)
-  LayerOptions layers;         // oci, registry (docker archives hold plain layer.tar files)
-  std::vector<store::ImageRef> names;  // name=REF: more names besides -t
-  bool push = false;                   // type=image,push=true
+  std::filesystem::path dest;           // oci, docker, tar: a file or "-" (stdout); local: a directory
+                                        // docker without dest: load into the Docker Engine (--load)
+  LayerOptions layers;                  // oci, registry (docker archives hold plain layer.tar files)
+  std::vector<store::ImageRef> names;   // name=REF: more names besides -t
+  bool push = false;                    // type=image,push=true
   std::vector<Annotation> annotations;  // annotation*.KEY=VALUE and --annotation
 };
 

@@ -81,8 +81,8 @@ OutputSpec parse_output(std::string_view text) {
   const std::string t(text);
   std::string type = opts.count("type") ? opts["type"] : "image";
   static const std::map<std::string, OutputSpec::Type> types = {
-      {"image", OutputSpec::Type::image}, {"oci", OutputSpec::Type::oci},     {"docker", OutputSpec::Type::docker},
-      {"local", OutputSpec::Type::local}, {"tar", OutputSpec::Type::tar},     {"registry", OutputSpec::Type::registry}};
+      {"image", OutputSpec::Type::image}, {"oci", OutputSpec::Type::oci}, {"docker", OutputSpec::Type::docker},
+      {"local", OutputSpec::Type::local}, {"tar", OutputSpec::Type::tar}, {"registry", OutputSpec::Type::registry}};
   auto it = types.find(type);
   if (it == types.end())
     fail(ErrorKind::usage, "--output type=" + type + ": want image, oci, docker, local, tar or registry");
@@ -93,7 +93,8 @@ OutputSpec parse_output(std::string_view text) {
   for (const auto& [k, v] : opts) {
     if (k == "type") continue;
     if (k == "dest") {
-      if (!file_type) fail(ErrorKind::usage, "--output type=" + type + " takes no dest (it is for oci, docker, tar, local)");
+      if (!file_type)
+        fail(ErrorKind::usage, "--output type=" + type + " takes no dest (it is for oci, docker, tar, local)");
       if (v.empty()) fail(ErrorKind::usage, "--output type=" + type + ": dest is empty");
       o.dest = v;
     } else if (k == "compression") {
@@ -250,8 +251,9 @@ nlohmann::json run_output(store::Store& st, const OutputSpec& spec, const Descri
     case OutputSpec::Type::image: {
       // The store keeps the image as built (uncompressed), attested as such
       // (an index nothing names would only wait for prune).
-      const Descriptor local =
-          attestations && !attestations->empty() && !names.empty() ? attach(st, target, *attestations) : target;
+      const Descriptor local = attestations && !attestations->empty() && !names.empty()
+                                   ? attach(st, target, *attestations)
+                                   : target;
       for (const auto& n : names) {
         st.set_image(n, local);
         say("naming to " + n.str());

@@ -144,7 +144,8 @@ void write_rootfs_tar(const store::Store& st, const Descriptor& target, const fs
     fd = file->fd();
   }
   tar::Archive w = tar::writer();
-  if (archive_write_open_fd(w.get(), fd) != ARCHIVE_OK) fail(ErrorKind::io, "write " + name + ": " + tar::error(w.get()));
+  if (archive_write_open_fd(w.get(), fd) != ARCHIVE_OK)
+    fail(ErrorKind::io, "write " + name + ": " + tar::error(w.get()));
   Flattener f;
   f.run(st, target, [&](archive_entry* e, archive* in) {
     if (tar::write_header(w.get(), e) < ARCHIVE_WARN) fail(ErrorKind::io, "write " + name + ": " + tar::error(w.get()));
@@ -175,8 +176,9 @@ void write_rootfs_dir(const store::Store& st, const Descriptor& target, const fs
   std::error_code ec;
   if (fs::exists(dest, ec)) {
     if (!fs::is_directory(dest) || !fs::is_empty(dest))
-      fail(ErrorKind::failed_precondition, "--output type=local: " + dest_in.string() +
-                                               " exists and is not an empty directory; remove it or choose another dest");
+      fail(ErrorKind::failed_precondition,
+           "--output type=local: " + dest_in.string() +
+               " exists and is not an empty directory; remove it or choose another dest");
   }
   fs::create_directories(dest.parent_path());
   // Unpacked next to dest and renamed into place: dest never holds half a file system.

@@ -46,8 +46,7 @@ std::vector<std::string_view> lines_of(std::string_view text) {
 // continuation lines start with a space or tab; a blank line ends a
 // paragraph. Keys are kept as written (dpkg's are case-insensitive: callers
 // look up the spelling the tools write).
-std::vector<std::map<std::string, std::string>> paragraphs(std::string_view text,
-                                                           bool stop_at_first_blank = false) {
+std::vector<std::map<std::string, std::string>> paragraphs(std::string_view text, bool stop_at_first_blank = false) {
   std::vector<std::map<std::string, std::string>> out;
   std::map<std::string, std::string> cur;
   std::string last;
@@ -67,10 +66,8 @@ std::vector<std::map<std::string, std::string>> paragraphs(std::string_view text
     size_t colon = line.find(':');
     if (colon == std::string_view::npos) continue;
     last = std::string(trim(line.substr(0, colon)));
-    if (!cur.count(last))
-      cur[last] = std::string(trim(line.substr(colon + 1)));
-    else
-      last.clear();  // a repeated key (PKG-INFO's Classifier): the first one is kept
+    if (!cur.count(last)) cur[last] = std::string(trim(line.substr(colon + 1)));
+    else last.clear();  // a repeated key (PKG-INFO's Classifier): the first one is kept
   }
   if (!cur.empty()) out.push_back(std::move(cur));
   return out;
@@ -82,8 +79,8 @@ std::string get(const std::map<std::string, std::string>& m, const std::string& 
 }
 
 // "pkg:TYPE/NAMESPACE/NAME@VERSION?k=v&k=v", qualifiers sorted by key as the purl spec asks.
-std::string make_purl(std::string_view type, std::string_view ns, std::string_view name,
-                      std::string_view version, const std::map<std::string, std::string>& qualifiers) {
+std::string make_purl(std::string_view type, std::string_view ns, std::string_view name, std::string_view version,
+                      const std::map<std::string, std::string>& qualifiers) {
   std::string p = "pkg:" + std::string(type) + "/";
   if (!ns.empty()) p += purl_escape(ns) + "/";
   p += purl_escape(name);
@@ -155,12 +152,9 @@ OsRelease parse_os_release(std::string_view text) {
     std::string_view v = trim(line.substr(eq + 1));
     if (v.size() >= 2 && (v.front() == '"' || v.front() == '\'') && v.back() == v.front())
       v = v.substr(1, v.size() - 2);
-    if (key == "ID")
-      os.id = lower(v);
-    else if (key == "VERSION_ID")
-      os.version_id = std::string(v);
-    else if (key == "PRETTY_NAME")
-      os.pretty_name = std::string(v);
+    if (key == "ID") os.id = lower(v);
+    else if (key == "VERSION_ID") os.version_id = std::string(v);
+    else if (key == "PRETTY_NAME") os.pretty_name = std::string(v);
   }
   return os;
 }
@@ -203,8 +197,7 @@ std::vector<Package> parse_dpkg_status(std::string_view text, const OsRelease& o
   return out;
 }
 
-std::vector<Package> parse_apk_installed(std::string_view text, const OsRelease& os,
-                                         const std::string& where) {
+std::vector<Package> parse_apk_installed(std::string_view text, const OsRelease& os, const std::string& where) {
   std::vector<Package> out;
   Package cur;
   auto flush = [&] {
@@ -226,23 +219,12 @@ std::vector<Package> parse_apk_installed(std::string_view text, const OsRelease&
     if (line.size() < 2 || line[1] != ':') continue;
     std::string v(line.substr(2));
     switch (line[0]) {
-      case 'P':
-        cur.name = v;
-        break;
-      case 'V':
-        cur.version = v;
-        break;
-      case 'A':
-        cur.arch = v;
-        break;
-      case 'L':
-        cur.license = v;
-        break;
-      case 'm':
-        cur.supplier = v;
-        break;
-      default:
-        break;
+      case 'P': cur.name = v; break;
+      case 'V': cur.version = v; break;
+      case 'A': cur.arch = v; break;
+      case 'L': cur.license = v; break;
+      case 'm': cur.supplier = v; break;
+      default: break;
     }
   }
   flush();
@@ -286,10 +268,8 @@ std::optional<Package> parse_package_json(std::string_view text, const std::stri
       it != j.end() && it->is_object() && it->contains("type") && (*it)["type"].is_string())
     pkg.license = (*it)["type"].get<std::string>();
   if (auto it = j.find("author"); it != j.end()) {
-    if (it->is_string())
-      pkg.supplier = it->get<std::string>();
-    else if (it->is_object() && it->contains("name") && (*it)["name"].is_string())
-      pkg.supplier = (*it)["name"];
+    if (it->is_string()) pkg.supplier = it->get<std::string>();
+    else if (it->is_object() && it->contains("name") && (*it)["name"].is_string()) pkg.supplier = (*it)["name"];
   }
   pkg.source = where;
   // "@scope/name": the scope is the namespace, its '@' encoded.
@@ -367,8 +347,7 @@ std::vector<Package> scan_packages(const std::vector<std::pair<std::string, std:
       case DbKind::npm:
         if (auto p = parse_package_json(content, where)) out.push_back(std::move(*p));
         break;
-      default:
-        break;
+      default: break;
     }
   }
   std::sort(out.begin(), out.end(), [](const Package& a, const Package& b) {

@@ -65,7 +65,7 @@ struct Record {
   std::string path;      // where it lands, relative to the destination
   std::string root_rel;  // relative to the context root (for files: to open, and the cache key)
   struct stat st {};
-  std::string link;      // symlink target, or the earlier path of a hard link
+  std::string link;  // symlink target, or the earlier path of a hard link
   bool hardlink = false;
   unsigned char hash[16] = {};
 };
@@ -126,7 +126,10 @@ struct ContextHasher::Impl {
   Stats stats;
 
   Impl(std::filesystem::path d, IgnorePredicate ig, SkipDirPredicate skip, std::filesystem::path file)
-      : dir(std::move(d)), root(dir), ignored(std::move(ig)), can_skip_dir(std::move(skip)),
+      : dir(std::move(d)),
+        root(dir),
+        ignored(std::move(ig)),
+        can_skip_dir(std::move(skip)),
         cache_file(std::move(file)) {
     if (!cache_file.empty()) load();
   }
@@ -399,8 +402,8 @@ void collect_dir(int dirfd, const std::string& prefix, const std::string& root_r
 
 }  // namespace
 
-ContextHasher::ContextHasher(std::filesystem::path context_dir, IgnorePredicate ignored,
-                             SkipDirPredicate can_skip_dir, std::filesystem::path stat_cache_file)
+ContextHasher::ContextHasher(std::filesystem::path context_dir, IgnorePredicate ignored, SkipDirPredicate can_skip_dir,
+                             std::filesystem::path stat_cache_file)
     : impl_(std::make_unique<Impl>(std::move(context_dir), std::move(ignored), std::move(can_skip_dir),
                                    std::move(stat_cache_file))) {}
 
@@ -440,8 +443,8 @@ Digest ContextHasher::key(const ContextSelection& selection, std::vector<Listed>
         top.type = 'D';
         top.path = m.rel;
         recs.push_back(top);
-        PatternMatcher includes(p.include.empty() ? std::vector<std::string>{}
-                                        : std::vector<std::string>{p.include}, "--parents");
+        PatternMatcher includes(p.include.empty() ? std::vector<std::string>{} : std::vector<std::string>{p.include},
+                                "--parents");
         SelectFilter f = filter;
         f.includes = p.include.empty() ? nullptr : &includes;
         UniqueFd dirfd = im.root.open_dir(m.target.parts);

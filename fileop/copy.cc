@@ -109,7 +109,7 @@ struct Item {
   bool may_unpack;      // ADD of a local file
   std::string include;  // --parents pattern
   const SelectFilter* filter;
-  std::string shown;    // the source as the user wrote it
+  std::string shown;  // the source as the user wrote it
 };
 
 // File contents are copied on worker threads while the walk goes on and
@@ -137,8 +137,8 @@ class Copier {
   struct Frame {
     std::string name;
     struct stat st {};
-    UniqueFd src;                  // the source directory
-    UniqueFd dst;                  // the target directory once materialized
+    UniqueFd src;  // the source directory
+    UniqueFd dst;  // the target directory once materialized
     std::vector<std::string> dst_parts;
     bool materialized = false;
     bool top = false;
@@ -248,8 +248,8 @@ void Copier::copy_leaf(int src_dirfd, const std::string& name, const struct stat
     }
     // Contents, then owner, mode and times through the fd (the name is
     // not needed, and writing the data last would change the mtime).
-    auto job = [this, src = std::make_shared<UniqueFd>(std::move(src)), out = std::make_shared<UniqueFd>(std::move(out)),
-                name, shown, st] {
+    auto job = [this, src = std::make_shared<UniqueFd>(std::move(src)),
+                out = std::make_shared<UniqueFd>(std::move(out)), name, shown, st] {
       copy_data(src->get(), out->get(), name, shown);
       apply_info(-1, {}, out->get(), src->get(), st, shown);
     };
@@ -355,7 +355,8 @@ void Copier::copy(const Item& item, const std::string& dest, bool dest_is_dir) {
     // The directory-contents rule: a directory's contents go into dest.
     if (d.exists()) {
       if (!S_ISDIR(d.st.st_mode)) {
-        fail(ErrorKind::failed_precondition, "cannot copy to non-directory: " + target_.display(d.parts, d.parts.size()));
+        fail(ErrorKind::failed_precondition,
+             "cannot copy to non-directory: " + target_.display(d.parts, d.parts.size()));
       }
       top.dst = target_.open_dir(d.parts);
       top.dst_parts = d.parts;
@@ -363,14 +364,13 @@ void Copier::copy(const Item& item, const std::string& dest, bool dest_is_dir) {
       top.dst = target_.mkdir_all(d.str(), 0755, mkdir_owner, &top.dst_parts);
     }
     UniqueFd src_dir = item.root->open_dir(src.parts);
-    PatternMatcher includes(item.include.empty() ? std::vector<std::string>{}
-                                        : std::vector<std::string>{item.include}, "--parents");
+    PatternMatcher includes(item.include.empty() ? std::vector<std::string>{} : std::vector<std::string>{item.include},
+                            "--parents");
     SelectFilter filter = *item.filter;
     filter.excludes = &excludes_;
     filter.includes = item.include.empty() ? nullptr : &includes;
     Visitor v(*this, frames);
-    walk_selected(src_dir.get(), "", item.match.target_rel, filter, v,
-                  item.root->display(src.parts, src.parts.size()));
+    walk_selected(src_dir.get(), "", item.match.target_rel, filter, v, item.root->display(src.parts, src.parts.size()));
     // fsutil restores the top directory's times from the source directory
     // (not its mode or owner, which stay those of the existing or created dir).
     Frame& done = frames[0];  // `top` may dangle: the walk grew `frames`
@@ -545,8 +545,8 @@ Chmod parse_chmod(std::string_view text) {
   }
   bool digits = !text.empty() && std::all_of(text.begin(), text.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
   if (digits || !symbolic_chmod(text, nullptr)) {
-    fail(ErrorKind::invalid_argument, "invalid chmod parameter: '" + std::string(text) +
-                                          "'. it should be octal string and between 0 and 07777");
+    fail(ErrorKind::invalid_argument,
+         "invalid chmod parameter: '" + std::string(text) + "'. it should be octal string and between 0 and 07777");
   }
   c.symbolic = std::string(text);
   return c;
@@ -638,15 +638,16 @@ void copy_files(const std::filesystem::path& target_root, const std::vector<Copy
         if (dir.empty()) {
           if (options.checksum) temps.push_back(download_url(s.pattern, options.checksum));
           else if (s.expected)
-            temps.push_back(download_url(s.pattern, s.expected, "changed on the server during the build (build again)"));
+            temps.push_back(
+                download_url(s.pattern, s.expected, "changed on the server during the build (build again)"));
           else temps.push_back(download_url(s.pattern));
           dir = temps.back()->dir.path();
         }
         roots.push_back(std::make_unique<RootDir>(dir));
         SourcePattern p = SourcePattern::parse(url_file_name(s.pattern), false);
         for (auto& m : resolve_matches(*roots.back(), p, *filter, shown)) {
-          items.push_back({roots.back().get(), std::move(m), true, options.unpack.value_or(false), "", filter.get(),
-                           shown});
+          items.push_back(
+              {roots.back().get(), std::move(m), true, options.unpack.value_or(false), "", filter.get(), shown});
         }
         break;
       }
@@ -658,8 +659,8 @@ void copy_files(const std::filesystem::path& target_root, const std::vector<Copy
         ::chmod((dl->dir.path() / dl->name).c_str(), 0644);  // no umask: BuildKit's Mkfile(0644)
         temps.push_back(std::move(dl));
         roots.push_back(std::make_unique<RootDir>(temps.back()->dir.path()));
-        for (auto& m : resolve_matches(*roots.back(), SourcePattern::parse(temps.back()->name, false), *filter,
-                                       shown)) {
+        for (auto& m :
+             resolve_matches(*roots.back(), SourcePattern::parse(temps.back()->name, false), *filter, shown)) {
           items.push_back({roots.back().get(), std::move(m), true, false, "", filter.get(), shown});
         }
         break;
@@ -676,7 +677,8 @@ void copy_files(const std::filesystem::path& target_root, const std::vector<Copy
         // --parents selects below a pivot by an include pattern, which by
         // itself matches nothing quietly: a missing source must fail as
         // without --parents (BuildKit's testCopyParents).
-        if (options.parents) (void)resolve_matches(*roots.back(), SourcePattern::parse(s.pattern, false), *filter, shown);
+        if (options.parents)
+          (void)resolve_matches(*roots.back(), SourcePattern::parse(s.pattern, false), *filter, shown);
         for (auto& m : resolve_matches(*roots.back(), p, *filter, shown)) {
           items.push_back({roots.back().get(), std::move(m), s.from_context, options.unpack.value_or(true), p.include,
                            filter.get(), shown});

@@ -156,8 +156,8 @@ class ContextHasher {
   // `stat_cache_file` empty: no persistent cache (the in-memory one is still
   // used). A cache file that cannot be read is reported in warnings() and
   // the hasher starts empty.
-  ContextHasher(std::filesystem::path context_dir, IgnorePredicate ignored = {},
-                SkipDirPredicate can_skip_dir = {}, std::filesystem::path stat_cache_file = {});
+  ContextHasher(std::filesystem::path context_dir, IgnorePredicate ignored = {}, SkipDirPredicate can_skip_dir = {},
+                std::filesystem::path stat_cache_file = {});
   ~ContextHasher();
   ContextHasher(const ContextHasher&) = delete;
   ContextHasher& operator=(const ContextHasher&) = delete;
@@ -184,9 +184,9 @@ class ContextHasher {
   const std::vector<std::string>& warnings() const;
 
   struct Stats {
-    uint64_t files_hashed = 0;   // contents read
+    uint64_t files_hashed = 0;  // contents read
     uint64_t bytes_hashed = 0;
-    uint64_t cache_hits = 0;     // contents not read thanks to the stat cache
+    uint64_t cache_hits = 0;  // contents not read thanks to the stat cache
   };
   const Stats& stats() const;
 
@@ -213,16 +213,15 @@ struct Download {
   TempDir dir{"xbuild-add"};
   std::string name;                // the file's name in dir (url_file_name)
   Digest digest = Digest::of("");  // sha256 of its bytes
-  int64_t mtime = -1;  // Last-Modified as seconds since the epoch (also the file's mtime); -1: none
-  std::string etag;    // as the server sent it (quotes kept); "" when none
+  int64_t mtime = -1;              // Last-Modified as seconds since the epoch (also the file's mtime); -1: none
+  std::string etag;                // as the server sent it (quotes kept); "" when none
 };
 
 // GETs url into a new Download (following redirects). With `expected`, the
 // content must have that digest: otherwise Error(data_loss) with
 // `mismatch` ("checksum mismatch" for --checksum) and both digests. HTTP
 // errors name the URL and the status.
-std::unique_ptr<Download> download_url(const std::string& url,
-                                       const std::optional<Digest>& expected = std::nullopt,
+std::unique_ptr<Download> download_url(const std::string& url, const std::optional<Digest>& expected = std::nullopt,
                                        std::string_view mismatch = "checksum mismatch");
 
 // What a URL holds now: its content digest and mtime, and the downloaded
@@ -247,7 +246,6 @@ class UrlCache {
   store::Records records_;
   std::map<std::string, UrlContent> resolved_;
 };
-
 
 // ─────────────────────────── remote contexts ─────────────────────────────
 // Contexts that are not a host directory (fileop/remote.cc): a git

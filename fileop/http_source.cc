@@ -75,8 +75,7 @@ Fetched fetch(const std::string& url, const std::string& if_none_match, const st
       curl_slist_free_all(h);
     }
   } cleanup{curl, headers};
-  if (!if_none_match.empty())
-    headers = curl_slist_append(headers, ("If-None-Match: " + if_none_match).c_str());
+  if (!if_none_match.empty()) headers = curl_slist_append(headers, ("If-None-Match: " + if_none_match).c_str());
   if (head) {
     // As BuildKit: some servers give another ETag to another Accept-Encoding,
     // and a GET would send this one.
@@ -134,22 +133,20 @@ Fetched fetch(const std::string& url, const std::string& if_none_match, const st
                                              (where ? std::string(where) : "another protocol") +
                                              ": ADD follows redirects to http:// and https:// only");
     }
-    fail(ErrorKind::unavailable,
-         "ADD " + url + ": " + (errbuf[0] ? std::string(errbuf) : curl_easy_strerror(rc)));
+    fail(ErrorKind::unavailable, "ADD " + url + ": " + (errbuf[0] ? std::string(errbuf) : curl_easy_strerror(rc)));
   }
   Fetched r;
   r.status = status;
   struct curl_header* h = nullptr;
-  if (curl_easy_header(curl, "ETag", 0, CURLH_HEADER, -1, &h) == CURLHE_OK && h && h->value)
-    r.etag = h->value;
+  if (curl_easy_header(curl, "ETag", 0, CURLH_HEADER, -1, &h) == CURLHE_OK && h && h->value) r.etag = h->value;
   if (status == 304 || head) return r;
   if (status < 200 || status >= 300)
     fail(ErrorKind::unavailable, "ADD " + url + ": unexpected HTTP " + std::to_string(status));
   dl->digest = sink.sha.finish();
   dl->etag = r.etag;
   if (expected && dl->digest != *expected) {
-    fail(ErrorKind::data_loss, "ADD " + url + ": " + std::string(mismatch) + ": expected " + expected->str() +
-                                   ", got " + dl->digest.str());
+    fail(ErrorKind::data_loss,
+         "ADD " + url + ": " + std::string(mismatch) + ": expected " + expected->str() + ", got " + dl->digest.str());
   }
   // mtime from Last-Modified when the server sends it, as BuildKit does.
   curl_off_t filetime = -1;
@@ -231,8 +228,7 @@ UrlContent UrlCache::resolve(const std::string& url) {
   }
   Fetched f = fetch(url, if_none_match, std::nullopt, {});
   if (f.status == 304) {
-    if (const Remembered* hit = remembered(f))
-      return resolved_[url] = UrlContent{hit->digest, hit->mtime, nullptr};
+    if (const Remembered* hit = remembered(f)) return resolved_[url] = UrlContent{hit->digest, hit->mtime, nullptr};
     f = fetch(url, "", std::nullopt, {});  // a 304 for an ETag we never sent: ask again, unconditionally
     if (!f.file) fail(ErrorKind::unavailable, "ADD " + url + ": HTTP 304 to an unconditional request");
   }
@@ -243,8 +239,7 @@ UrlContent UrlCache::resolve(const std::string& url) {
     if (known.size() > kRememberedPerUrl) known.resize(kRememberedPerUrl);
     nlohmann::json j;
     auto& d = j["downloads"] = nlohmann::json::array();
-    for (const auto& k : known)
-      d.push_back({{"etag", k.etag}, {"digest", k.digest.str()}, {"mtime", k.mtime}});
+    for (const auto& k : known) d.push_back({{"etag", k.etag}, {"digest", k.digest.str()}, {"mtime", k.mtime}});
     try {
       records_.put_json(key, j);
     } catch (const Error&) {

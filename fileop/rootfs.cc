@@ -79,8 +79,7 @@ UniqueFd RootDir::mkdir_all(std::string_view path, mode_t mode, Owner owner,
                             std::vector<std::string>* canonical) const {
   Resolved r = resolve(path, true);
   if (r.exists() && !r.parts.empty() && !S_ISDIR(r.st.st_mode)) {
-    fail(ErrorKind::failed_precondition,
-         "mkdir " + display(r.parts, r.parts.size()) + ": not a directory");
+    fail(ErrorKind::failed_precondition, "mkdir " + display(r.parts, r.parts.size()) + ": not a directory");
   }
   UniqueFd cur = open_dir(r.parts, r.existing);
   for (size_t i = r.existing; i < r.parts.size(); ++i) {

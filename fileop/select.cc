@@ -30,8 +30,7 @@ std::string last_element(std::string_view rel) {
 // matches `pattern`, as fsutil's resolveWildcards does with filepath.Walk: a
 // matching directory is not descended into.
 void match_below(int dirfd, const std::string& rel, const std::string& base_rel, const std::string& pattern,
-                 size_t depth_left, const SelectFilter& filter, std::vector<std::string>& out,
-                 const RootDir& root) {
+                 size_t depth_left, const SelectFilter& filter, std::vector<std::string>& out, const RootDir& root) {
   for (const auto& name : list_dir(dirfd, root.display(join_rel(base_rel, rel)))) {
     struct stat st;
     if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) {
@@ -77,8 +76,8 @@ SourcePattern SourcePattern::parse(std::string_view pattern, bool parents) {
   return p;
 }
 
-std::vector<SourceMatch> resolve_matches(const RootDir& root, const SourcePattern& pattern,
-                                         const SelectFilter& filter, std::string_view shown_pattern) {
+std::vector<SourceMatch> resolve_matches(const RootDir& root, const SourcePattern& pattern, const SelectFilter& filter,
+                                         std::string_view shown_pattern) {
   auto [base, wild] = split_wildcards(pattern.path);
   std::vector<std::string> rels;
   if (wild.empty()) {

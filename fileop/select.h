@@ -32,10 +32,10 @@ struct SourceMatch {
 
 // What may be taken; every pointer may be null.
 struct SelectFilter {
-  const IgnorePredicate* ignored = nullptr;       // relative to the root (context)
+  const IgnorePredicate* ignored = nullptr;  // relative to the root (context)
   const SkipDirPredicate* can_skip_dir = nullptr;
-  const PatternMatcher* excludes = nullptr;         // relative to the copied source
-  const PatternMatcher* includes = nullptr;         // --parents, relative to the copied source
+  const PatternMatcher* excludes = nullptr;  // relative to the copied source
+  const PatternMatcher* includes = nullptr;  // --parents, relative to the copied source
   bool is_ignored(std::string_view root_rel, bool is_dir) const {
     return ignored && *ignored && !root_rel.empty() && (*ignored)(root_rel, is_dir);
   }
@@ -51,11 +51,11 @@ struct SelectFilter {
 // Expands a source pattern: literal paths must exist (not_found otherwise,
 // naming the pattern); a wildcard may match nothing (BuildKit allows empty
 // wildcards), but its directory must exist.
-std::vector<SourceMatch> resolve_matches(const RootDir& root, const SourcePattern& pattern,
-                                         const SelectFilter& filter, std::string_view shown_pattern);
+std::vector<SourceMatch> resolve_matches(const RootDir& root, const SourcePattern& pattern, const SelectFilter& filter,
+                                         std::string_view shown_pattern);
 
 struct WalkEntry {
-  int dirfd;                  // the directory holding the entry
+  int dirfd;  // the directory holding the entry
   const std::string& name;
   const struct stat& st;
   std::string_view rel;       // relative to the copied source ("sub/c.md")

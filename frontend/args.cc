@@ -26,8 +26,7 @@ Env platform_args(const Platform& target, const Platform& build) {
   return env;
 }
 
-Env resolve_meta_args(const Dockerfile& df, const std::map<std::string, std::string>& build_args,
-                      const Env& platform) {
+Env resolve_meta_args(const Dockerfile& df, const std::map<std::string, std::string>& build_args, const Env& platform) {
   Env env = platform;
   for (size_t i = 0; i < df.meta_args.size(); ++i) {
     const ArgDef& a = df.meta_args[i];
@@ -54,8 +53,8 @@ std::string resolve_base_name(const Stage& stage, const Env& meta_args, char esc
     throw;
   }
   if (name.empty()) {
-    Error e(ErrorKind::invalid_argument, "base name (" + stage.from.base_name +
-                                             ") should not be blank: set the ARG it uses with --build-arg");
+    Error e(ErrorKind::invalid_argument,
+            "base name (" + stage.from.base_name + ") should not be blank: set the ARG it uses with --build-arg");
     throw e.at(stage.location);
   }
   return name;
@@ -72,8 +71,8 @@ std::string resolve_platform(const Stage& stage, const Env& meta_args, char esca
 }
 
 std::optional<std::string> resolve_stage_arg(const ArgDef& arg, const EnvLookup& env,
-                                             const std::map<std::string, std::string>& build_args,
-                                             const Env& meta_args, const Env& platform, char escape) {
+                                             const std::map<std::string, std::string>& build_args, const Env& meta_args,
+                                             const Env& platform, char escape) {
   if (auto it = build_args.find(arg.key); it != build_args.end()) return it->second;
   if (arg.default_value) return expand_word(*arg.default_value, env, escape);
   if (auto v = meta_args.get(arg.key)) return std::string(*v);

@@ -49,34 +49,34 @@ struct Heredoc {
 // and LABEL triples key, value, "=" or ""; for ONBUILD empty, the trigger
 // is in `child`).
 struct Node {
-  std::string keyword;              // as written, e.g. "COPY" or "copy"
-  std::vector<std::string> flags;   // "--from=build", in order
+  std::string keyword;             // as written, e.g. "COPY" or "copy"
+  std::vector<std::string> flags;  // "--from=build", in order
   std::vector<std::string> args;
-  bool json = false;                // exec (JSON array) form
+  bool json = false;  // exec (JSON array) form
   std::vector<Heredoc> heredocs;
-  std::shared_ptr<Node> child;      // ONBUILD's trigger instruction
-  std::string original;             // the logical line (continuations joined)
+  std::shared_ptr<Node> child;        // ONBUILD's trigger instruction
+  std::string original;               // the logical line (continuations joined)
   std::vector<std::string> comments;  // comment lines right before it
-  int start_line = 0;               // 1-based, inclusive
-  int end_line = 0;                 // 1-based, inclusive (heredoc bodies included)
+  int start_line = 0;                 // 1-based, inclusive
+  int end_line = 0;                   // 1-based, inclusive (heredoc bodies included)
 
   // The lower-cased keyword ("copy").
   std::string command() const;
 };
 
 struct Directive {
-  std::string name;   // "syntax", "escape" or "check" (lower-cased)
+  std::string name;  // "syntax", "escape" or "check" (lower-cased)
   std::string value;
   int line = 0;
 };
 
 struct Ast {
-  std::string file;                   // for error locations, e.g. "Dockerfile"
-  std::vector<std::string> lines;     // the source lines (for error locations)
-  char escape = '\\';                 // from `# escape=` (\ or `)
+  std::string file;                // for error locations, e.g. "Dockerfile"
+  std::vector<std::string> lines;  // the source lines (for error locations)
+  char escape = '\\';              // from `# escape=` (\ or `)
   std::vector<Directive> directives;
   std::vector<Node> nodes;
-  std::vector<std::string> warnings;  // e.g. empty continuation lines
+  std::vector<std::string> warnings;          // e.g. empty continuation lines
   std::vector<int> empty_continuation_lines;  // the last line of each instruction that had one
   int start_line = 0;
   int end_line = 0;
@@ -140,8 +140,7 @@ std::string expand_heredoc(std::string_view body, const EnvLookup& env);
 // As expand_word, then split into words the way BuildKit's ProcessWords
 // does (unquoted whitespace, including whitespace that came from a
 // variable, separates words; quoted text never splits).
-std::vector<std::string> expand_words(std::string_view word, const EnvLookup& env,
-                                      char escape = '\\');
+std::vector<std::string> expand_words(std::string_view word, const EnvLookup& env, char escape = '\\');
 
 // ──────────────────────── 2. typed instructions ───────────────────────────
 
@@ -168,11 +167,11 @@ struct Mount {
   enum class Type { bind, cache, tmpfs, secret, ssh };
   enum class Sharing { shared, private_, locked };
   Type type = Type::bind;
-  std::string from;          // stage name or image (bind, cache)
-  std::string source;        // path in `from` (bind, cache)
-  std::string target;        // mount point; secret: default /run/secrets/<id>
-  bool read_only = true;     // bind: default ro; cache/tmpfs: rw (rw/ro/readonly/readwrite)
-  std::string id;            // cache id (default: target), secret/ssh id (ssh default "default")
+  std::string from;       // stage name or image (bind, cache)
+  std::string source;     // path in `from` (bind, cache)
+  std::string target;     // mount point; secret: default /run/secrets/<id>
+  bool read_only = true;  // bind: default ro; cache/tmpfs: rw (rw/ro/readonly/readwrite)
+  std::string id;         // cache id (default: target), secret/ssh id (ssh default "default")
   Sharing sharing = Sharing::shared;
   std::optional<std::uint64_t> size_bytes;  // tmpfs size
   std::optional<std::uint32_t> mode;        // secret, ssh, cache: file mode (octal)
@@ -188,27 +187,53 @@ struct FromCmd {
 };
 struct RunCmd {
   CommandLine command;
-  std::vector<Heredoc> heredocs;   // `RUN <<EOF` bodies (files for the shell)
-  std::vector<Mount> mounts;       // --mount values parsed as written (validated early; fields
-                                   // with a variable are left out until dispatch)
+  std::vector<Heredoc> heredocs;        // `RUN <<EOF` bodies (files for the shell)
+  std::vector<Mount> mounts;            // --mount values parsed as written (validated early; fields
+                                        // with a variable are left out until dispatch)
   std::vector<std::string> raw_mounts;  // the same, unparsed: the solver re-parses each with
                                         // parse_mount() and the stage's ENV/ARG state
-  std::string network;             // "" (default), "none", "host", "default"
-  std::string security;            // "" (sandbox), "insecure", "sandbox"
+  std::string network;                  // "" (default), "none", "host", "default"
+  std::string security;                 // "" (sandbox), "insecure", "sandbox"
 };
-struct CmdCmd { CommandLine command; };
-struct EntrypointCmd { CommandLine command; };
-struct ShellCmd { std::vector<std::string> shell; };
-struct EnvCmd { std::vector<KeyValue> env; };
-struct LabelCmd { std::vector<KeyValue> labels; };
-struct MaintainerCmd { std::string maintainer; };
-struct ExposeCmd { std::vector<std::string> ports; };
-struct UserCmd { std::string user; };
-struct WorkdirCmd { std::string path; };
-struct VolumeCmd { std::vector<std::string> volumes; };
-struct StopSignalCmd { std::string signal; };
-struct ArgCmd { std::vector<ArgDef> args; };
-struct OnbuildCmd { std::string expression; };  // the trigger as written, e.g. "RUN make"
+struct CmdCmd {
+  CommandLine command;
+};
+struct EntrypointCmd {
+  CommandLine command;
+};
+struct ShellCmd {
+  std::vector<std::string> shell;
+};
+struct EnvCmd {
+  std::vector<KeyValue> env;
+};
+struct LabelCmd {
+  std::vector<KeyValue> labels;
+};
+struct MaintainerCmd {
+  std::string maintainer;
+};
+struct ExposeCmd {
+  std::vector<std::string> ports;
+};
+struct UserCmd {
+  std::string user;
+};
+struct WorkdirCmd {
+  std::string path;
+};
+struct VolumeCmd {
+  std::vector<std::string> volumes;
+};
+struct StopSignalCmd {
+  std::string signal;
+};
+struct ArgCmd {
+  std::vector<ArgDef> args;
+};
+struct OnbuildCmd {
+  std::string expression;
+};  // the trigger as written, e.g. "RUN make"
 
 // A COPY or ADD source given as a heredoc: `COPY <<EOF /dst`.
 struct SourceContent {
@@ -218,14 +243,14 @@ struct SourceContent {
 };
 
 struct CopyCmd {
-  std::vector<std::string> sources;          // unexpanded
+  std::vector<std::string> sources;  // unexpanded
   std::vector<SourceContent> source_contents;
-  std::string dest;                          // unexpanded
-  std::string from;                          // --from
-  std::string chown, chmod;                  // --chown, --chmod
-  bool link = false;                         // --link
-  bool parents = false;                      // --parents
-  std::vector<std::string> excludes;         // --exclude (repeatable)
+  std::string dest;                   // unexpanded
+  std::string from;                   // --from
+  std::string chown, chmod;           // --chown, --chmod
+  bool link = false;                  // --link
+  bool parents = false;               // --parents
+  std::vector<std::string> excludes;  // --exclude (repeatable)
 };
 struct AddCmd {
   std::vector<std::string> sources;
@@ -234,9 +259,9 @@ struct AddCmd {
   std::string chown, chmod;
   bool link = false;
   std::vector<std::string> excludes;
-  std::string checksum;                      // --checksum
-  bool keep_git_dir = false;                 // --keep-git-dir
-  std::optional<bool> unpack;                // --unpack
+  std::string checksum;        // --checksum
+  bool keep_git_dir = false;   // --keep-git-dir
+  std::optional<bool> unpack;  // --unpack
 };
 
 struct HealthcheckCmd {
@@ -246,13 +271,28 @@ struct HealthcheckCmd {
   int retries = 0;
 };
 
-using Command = std::variant<RunCmd, CmdCmd, EntrypointCmd, ShellCmd, EnvCmd, LabelCmd, MaintainerCmd,
-                             ExposeCmd, UserCmd, WorkdirCmd, VolumeCmd, StopSignalCmd, ArgCmd,
-                             OnbuildCmd, CopyCmd, AddCmd, HealthcheckCmd>;
+using Command =
+    std::variant<RunCmd, CmdCmd, EntrypointCmd, ShellCmd, EnvCmd, LabelCmd, MaintainerCmd, ExposeCmd, UserCmd,
+                 WorkdirCmd, VolumeCmd, StopSignalCmd, ArgCmd, OnbuildCmd, CopyCmd, AddCmd, HealthcheckCmd>;
 
 enum class InstructionKind {
-  run, cmd, entrypoint, shell, env, label, maintainer, expose, user, workdir, volume,
-  stopsignal, arg, onbuild, copy, add, healthcheck
+  run,
+  cmd,
+  entrypoint,
+  shell,
+  env,
+  label,
+  maintainer,
+  expose,
+  user,
+  workdir,
+  volume,
+  stopsignal,
+  arg,
+  onbuild,
+  copy,
+  add,
+  healthcheck
 };
 
 struct Instruction {
@@ -260,7 +300,7 @@ struct Instruction {
   Command command;
   SourceLocation location;  // file, start line, column 1, the first line's text
   int end_line = 0;
-  std::string original;     // the logical line, for cache keys and messages
+  std::string original;  // the logical line, for cache keys and messages
 };
 
 // The instruction's keyword in upper case ("COPY").
@@ -290,8 +330,8 @@ struct Stage {
 
 struct Dockerfile {
   Ast ast;
-  std::string syntax;            // `# syntax=` value, if any
-  std::vector<ArgDef> meta_args; // ARGs before the first FROM, in order
+  std::string syntax;             // `# syntax=` value, if any
+  std::vector<ArgDef> meta_args;  // ARGs before the first FROM, in order
   std::vector<SourceLocation> meta_arg_locations;
   std::vector<Stage> stages;
 
@@ -320,8 +360,7 @@ Env platform_args(const Platform& target, const Platform& build);
 // The values of the meta ARGs (those before the first FROM): each default
 // expanded with the ones before it, --build-arg values overriding, the
 // platform args available. This Env is what FROM lines expand with.
-Env resolve_meta_args(const Dockerfile& df, const std::map<std::string, std::string>& build_args,
-                      const Env& platform);
+Env resolve_meta_args(const Dockerfile& df, const std::map<std::string, std::string>& build_args, const Env& platform);
 
 // FROM's image name (or stage name) with the meta args expanded; errors if
 // it expands to nothing. Likewise --platform.
@@ -334,8 +373,8 @@ std::string resolve_platform(const Stage& stage, const Env& meta_args, char esca
 // default, the meta arg of the same name if one is declared; else the
 // platform arg of that name; else nullopt (declared but unset).
 std::optional<std::string> resolve_stage_arg(const ArgDef& arg, const EnvLookup& env,
-                                             const std::map<std::string, std::string>& build_args,
-                                             const Env& meta_args, const Env& platform, char escape);
+                                             const std::map<std::string, std::string>& build_args, const Env& meta_args,
+                                             const Env& platform, char escape);
 
 // ───────────────────────────── build checks ───────────────────────────────
 
@@ -344,8 +383,8 @@ std::optional<std::string> resolve_stage_arg(const ArgDef& arg, const EnvLookup&
 // finding fails the build, which experimental checks to run.
 struct CheckConfig {
   std::set<std::string> skip;
-  bool skip_all = false;  // skip=all
-  bool error = false;     // error=true
+  bool skip_all = false;               // skip=all
+  bool error = false;                  // error=true
   std::set<std::string> experimental;  // experimental=RULE,RULE
   bool experimental_all = false;       // experimental=all
 };
@@ -391,8 +430,7 @@ struct CheckContext {
 // UndefinedVar, which convert/ checks while it expands words, and
 // InvalidBaseImagePlatform, which needs the base image), minus the skipped
 // and the experimental ones not enabled, in line order.
-std::vector<CheckFinding> run_checks(const Dockerfile& df, const CheckConfig& config,
-                                     const CheckContext& context = {});
+std::vector<CheckFinding> run_checks(const Dockerfile& df, const CheckConfig& config, const CheckContext& context = {});
 
 // The findings as `--call=check` prints them (buildx's printResult and
 // BuildKit's lint.PrintTo): "Check complete, N warnings have been found!",
@@ -432,8 +470,8 @@ struct Outline {
 };
 // The build arguments, secrets and SSH sockets the target (empty: the last
 // stage) uses, with the values `build_args` give them.
-Outline outline(const Dockerfile& df, const std::string& target,
-                const std::map<std::string, std::string>& build_args, const Env& platform);
+Outline outline(const Dockerfile& df, const std::string& target, const std::map<std::string, std::string>& build_args,
+                const Env& platform);
 // buildx's text form (BuildKit's outline.PrintOutline).
 std::string format_outline(const Outline& o);
 

@@ -16,9 +16,9 @@ namespace xb::frontend {
 namespace {
 
 const std::vector<std::string>& instruction_names() {
-  static const std::vector<std::string> names = {
-      "ADD", "ARG", "CMD", "COPY", "ENTRYPOINT", "ENV", "EXPOSE", "FROM", "HEALTHCHECK", "LABEL",
-      "MAINTAINER", "ONBUILD", "RUN", "SHELL", "STOPSIGNAL", "USER", "VOLUME", "WORKDIR"};
+  static const std::vector<std::string> names = {"ADD",    "ARG",   "CMD",         "COPY",  "ENTRYPOINT", "ENV",
+                                                 "EXPOSE", "FROM",  "HEALTHCHECK", "LABEL", "MAINTAINER", "ONBUILD",
+                                                 "RUN",    "SHELL", "STOPSIGNAL",  "USER",  "VOLUME",     "WORKDIR"};
   return names;
 }
 
@@ -59,8 +59,7 @@ class Flags {
 
   void parse() {
     for (const auto& raw : req_.node.flags) {
-      if (raw.size() < 2 || raw.compare(0, 2, "--") != 0)
-        req_.fail("Arg \"" + raw + "\" must start with \"--\"", raw);
+      if (raw.size() < 2 || raw.compare(0, 2, "--") != 0) req_.fail("Arg \"" + raw + "\" must start with \"--\"", raw);
       std::string arg = raw.substr(2);
       if (arg.empty()) req_.fail("empty flag (\"--\") in " + req_.upper(), raw);
       std::string name = arg;
@@ -360,9 +359,9 @@ Mount parse_mount(std::string_view value, const SourceLocation& where, const Env
   }
   (void)type_set;
   m.read_only = m.type == Mount::Type::bind;
-  static const std::vector<std::string> keys = {"type", "from", "source", "src", "target", "dst", "destination",
-                                                "readonly", "ro", "readwrite", "rw", "required", "id", "sharing",
-                                                "mode", "uid", "gid", "size", "env"};
+  static const std::vector<std::string> keys = {
+      "type", "from",     "source", "src",     "target", "dst", "destination", "readonly", "ro", "readwrite",
+      "rw",   "required", "id",     "sharing", "mode",   "uid", "gid",         "size",     "env"};
   for (const auto& f : fields) {
     if (f.empty()) continue;
     auto eq = f.find('=');
@@ -439,8 +438,7 @@ Mount parse_mount(std::string_view value, const SourceLocation& where, const Env
     case Mount::Type::tmpfs:
       if (m.target.empty()) mount_fail(where, "mount target is required (--mount=…,target=/path)");
       if (m.type == Mount::Type::cache && m.id.empty()) m.id = m.target;
-      if (m.type != Mount::Type::cache && !sharing.empty())
-        mount_fail(where, "sharing is only valid for cache mounts");
+      if (m.type != Mount::Type::cache && !sharing.empty()) mount_fail(where, "sharing is only valid for cache mounts");
       break;
     case Mount::Type::secret:
       if (!m.from.empty()) mount_fail(where, "secret mount should not have a from");
@@ -739,8 +737,7 @@ bool expands(InstructionKind kind) {
     case InstructionKind::stopsignal:
     case InstructionKind::run:  // its --mount values only
       return true;
-    default:
-      return false;
+    default: return false;
   }
 }
 
@@ -807,7 +804,8 @@ std::optional<std::string> suggest(std::string_view word, const std::vector<std:
       cur[0] = i;
       for (size_t j = 1; j <= c.size(); ++j) {
         cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (w[i - 1] == c[j - 1] ? 0 : 1)});
-        if (i > 1 && j > 1 && w[i - 1] == c[j - 2] && w[i - 2] == c[j - 1]) cur[j] = std::min(cur[j], before[j - 2] + 1);
+        if (i > 1 && j > 1 && w[i - 1] == c[j - 2] && w[i - 2] == c[j - 1])
+          cur[j] = std::min(cur[j], before[j - 2] + 1);
       }
       std::swap(before, prev);
       std::swap(prev, cur);

@@ -259,8 +259,7 @@ std::string replace(std::string_view value_s, std::string_view pattern, std::str
   if (!all) {
     auto hit = m.find(0, false);
     if (!hit) return from_runes(value, 0, value.size());
-    return from_runes(value, 0, hit->first) + std::string(replacement) +
-           from_runes(value, hit->second, value.size());
+    return from_runes(value, 0, hit->first) + std::string(replacement) + from_runes(value, hit->second, value.size());
   }
   std::string out;
   size_t search = 0, last_end = 0;
@@ -420,8 +419,8 @@ class Lexer {
         while (peek() != kEof && text::is_digit(peek())) put(name, next());
         return name;
       }
-      if (name.empty() && (c == '@' || c == '*' || c == '#' || c == '?' || c == '-' || c == '$' || c == '!' ||
-                           c == '0')) {
+      if (name.empty() &&
+          (c == '@' || c == '*' || c == '#' || c == '?' || c == '-' || c == '$' || c == '!' || c == '0')) {
         put(name, next());
         return name;
       }
@@ -500,8 +499,7 @@ class Lexer {
             if (c == '%') return trim_suffix(std::move(pat), to_runes(value), greedy);
             return trim_prefix(pat, to_runes(value), greedy);
           }
-          default:
-            lex_fail("unsupported modifier (" + chs + ") in substitution");
+          default: lex_fail("unsupported modifier (" + chs + ") in substitution");
         }
       }
       case '/': {
@@ -528,8 +526,7 @@ class Lexer {
           lex_fail("invalid pattern (" + pattern + ") in substitution: " + e.message());
         }
       }
-      default:
-        lex_fail("unsupported modifier (" + chs + ") in substitution");
+      default: lex_fail("unsupported modifier (" + chs + ") in substitution");
     }
   }
 

@@ -14,10 +14,10 @@ namespace xb::frontend {
 
 struct LexOptions {
   char escape = '\\';
-  bool raw_quotes = false;    // keep quote characters in the result
-  bool raw_escapes = false;   // keep escape characters in the result
-  bool skip_unset = false;    // leave $x / ${x…} of unset variables as written
-  bool skip_quotes = false;   // quotes are ordinary characters
+  bool raw_quotes = false;   // keep quote characters in the result
+  bool raw_escapes = false;  // keep escape characters in the result
+  bool skip_unset = false;   // leave $x / ${x…} of unset variables as written
+  bool skip_quotes = false;  // quotes are ordinary characters
 };
 
 struct LexResult {

@@ -30,8 +30,7 @@ const std::vector<CheckRule> kRules = {
     {"JSONArgsRecommended",
      "JSON arguments recommended for ENTRYPOINT/CMD to prevent unintended behavior related to OS signals",
      XB_RULE_URL("json-args-recommended")},
-    {"MaintainerDeprecated",
-     "The MAINTAINER instruction is deprecated, use a label instead to define an image author",
+    {"MaintainerDeprecated", "The MAINTAINER instruction is deprecated, use a label instead to define an image author",
      XB_RULE_URL("maintainer-deprecated")},
     {"UndefinedArgInFrom", "FROM command must use declared ARGs", XB_RULE_URL("undefined-arg-in-from")},
     {"WorkdirRelativePath",
@@ -72,7 +71,7 @@ const std::vector<CheckRule> kRules = {
 // BuildKit's isSecretKey: a key with one of these words as an '_'-separated
 // part is taken for a secret, unless a part says "public".
 bool is_secret_key(std::string_view key) {
-  static const std::set<std::string> secret = {"apikey", "auth",     "credential", "credentials", "key",
+  static const std::set<std::string> secret = {"apikey",   "auth",  "credential", "credentials", "key",
                                                "password", "pword", "passwd",     "secret",      "token"};
   bool hit = false;
   size_t i = 0;
@@ -209,8 +208,8 @@ class Checker {
         continue;  // the build itself reports a bad expansion
       }
       if (!valid_reference(image))
-        add("InvalidDefaultArgInFrom",
-            "Default value for ARG " + base + " results in empty or invalid base image name", stage.location.line);
+        add("InvalidDefaultArgInFrom", "Default value for ARG " + base + " results in empty or invalid base image name",
+            stage.location.line);
     }
   }
 
@@ -252,7 +251,8 @@ class Checker {
       if (clean.empty() || clean == ".") continue;
       if (ctx_.ignore->matches(clean))
         add("CopyIgnoredFile",
-            "Attempting to " + std::string(cmd) + " file " + text::go_quote(clean) + " that is excluded by .dockerignore",
+            "Attempting to " + std::string(cmd) + " file " + text::go_quote(clean) +
+                " that is excluded by .dockerignore",
             line);
     }
   }
@@ -261,10 +261,8 @@ class Checker {
   void casing() {
     int lower = 0, upper = 0;
     for (const auto& n : df_.ast.nodes) {
-      if (all_lower(n.keyword))
-        ++lower;
-      else if (all_upper(n.keyword))
-        ++upper;
+      if (all_lower(n.keyword)) ++lower;
+      else if (all_upper(n.keyword)) ++upper;
     }
     bool want_lower = lower > upper;
     for (const auto& n : df_.ast.nodes) {
@@ -280,7 +278,7 @@ class Checker {
   // UndefinedArgInFrom: FROM may use only ARGs declared before the first
   // FROM, and the predefined platform args.
   void from_args(const Node& n, std::string_view word) {
-    static const std::vector<std::string> predefined = {"TARGETPLATFORM", "TARGETOS",     "TARGETARCH",
+    static const std::vector<std::string> predefined = {"TARGETPLATFORM", "TARGETOS",      "TARGETARCH",
                                                         "TARGETVARIANT",  "BUILDPLATFORM", "BUILDOS",
                                                         "BUILDARCH",      "BUILDVARIANT",  "TARGETSTAGE"};
     std::vector<std::string> known = predefined;
@@ -316,15 +314,13 @@ class Checker {
     bool from_lower = all_lower(n.keyword), from_upper = all_upper(n.keyword);
     if ((from_lower && !all_lower(as)) || (from_upper && !all_upper(as)))
       add("FromAsCasing", "'" + as + "' and '" + n.keyword + "' keywords' casing do not match", n.start_line);
-    if (!all_lower(name))
-      add("StageNameCasing", "Stage name '" + name + "' should be lowercase", n.start_line);
+    if (!all_lower(name)) add("StageNameCasing", "Stage name '" + name + "' should be lowercase", n.start_line);
     std::string lname = text::lower(name);
     if (lname == "scratch" || lname == "context")
       add("ReservedStageName", "Stage name should not use the same name as reserved stage \"" + lname + "\"",
           n.start_line);
     if (!stage_names_.insert(lname).second)
-      add("DuplicateStageName", "Duplicate stage name \"" + lname + "\", stage names should be unique",
-          n.start_line);
+      add("DuplicateStageName", "Duplicate stage name \"" + lname + "\", stage names should be unique", n.start_line);
   }
 
   // FromPlatformFlagConstDisallowed: a constant --platform, unless the
@@ -354,30 +350,24 @@ class Checker {
     for (const auto& ins : stage.instructions) {
       int line = ins.location.line;
       switch (ins.kind) {
-        case InstructionKind::shell:
-          shell_set = true;
-          break;
+        case InstructionKind::shell: shell_set = true; break;
         case InstructionKind::maintainer:
           add("MaintainerDeprecated", "Maintainer instruction is deprecated in favor of using label", line);
           break;
         case InstructionKind::cmd:
         case InstructionKind::entrypoint: {
-          const CommandLine& c = ins.kind == InstructionKind::cmd
-                                     ? std::get<CmdCmd>(ins.command).command
-                                     : std::get<EntrypointCmd>(ins.command).command;
+          const CommandLine& c = ins.kind == InstructionKind::cmd ? std::get<CmdCmd>(ins.command).command
+                                                                  : std::get<EntrypointCmd>(ins.command).command;
           std::string name(name_of(ins.kind));
           // With its own SHELL a stage chose the shell form on purpose.
           if (c.prepend_shell && !shell_set)
             add("JSONArgsRecommended",
-                "JSON arguments recommended for " + name +
-                    " to prevent unintended behavior related to OS signals",
+                "JSON arguments recommended for " + name + " to prevent unintended behavior related to OS signals",
                 line);
           singles[name].push_back(line);
           break;
         }
-        case InstructionKind::healthcheck:
-          singles["HEALTHCHECK"].push_back(line);
-          break;
+        case InstructionKind::healthcheck: singles["HEALTHCHECK"].push_back(line); break;
         case InstructionKind::arg: {
           std::vector<std::string> keys;
           for (const auto& a : std::get<ArgCmd>(ins.command).args) {
@@ -392,9 +382,7 @@ class Checker {
           if (c.from.empty()) ignored_sources(c.sources, "Copy", line);
           break;
         }
-        case InstructionKind::add:
-          ignored_sources(std::get<AddCmd>(ins.command).sources, "Add", line);
-          break;
+        case InstructionKind::add: ignored_sources(std::get<AddCmd>(ins.command).sources, "Add", line); break;
         case InstructionKind::env:
         case InstructionKind::label: {
           const auto& kvs = ins.kind == InstructionKind::env ? std::get<EnvCmd>(ins.command).env
@@ -404,19 +392,15 @@ class Checker {
             for (const auto& kv : kvs) secret_key("ENV", kv.key, line);
           if (std::any_of(kvs.begin(), kvs.end(), [](const KeyValue& kv) { return kv.no_delim; }))
             add("LegacyKeyValueFormat",
-                "\"" + name + " key=value\" should be used instead of legacy \"" + name +
-                    " key value\" format",
-                line);
+                "\"" + name + " key=value\" should be used instead of legacy \"" + name + " key value\" format", line);
           break;
         }
         case InstructionKind::workdir: {
           const std::string& p = std::get<WorkdirCmd>(ins.command).path;
-          if (!p.empty() && (p[0] == '/' || p[0] == '$'))
-            absolute_workdir = true;
+          if (!p.empty() && (p[0] == '/' || p[0] == '$')) absolute_workdir = true;
           else if (!absolute_workdir)
             add("WorkdirRelativePath",
-                "Relative workdir " + text::go_quote(p) +
-                    " can have unexpected results if the base image changes",
+                "Relative workdir " + text::go_quote(p) + " can have unexpected results if the base image changes",
                 line);
           break;
         }
@@ -424,16 +408,15 @@ class Checker {
           for (const auto& port : std::get<ExposeCmd>(ins.command).ports) {
             auto slash = port.find('/');
             if (slash != std::string::npos && !all_lower(port.substr(slash)))
-              add("ExposeProtoCasing",
-                  "Defined protocol '" + port + "' in EXPOSE instruction should be lowercase", line);
+              add("ExposeProtoCasing", "Defined protocol '" + port + "' in EXPOSE instruction should be lowercase",
+                  line);
             if (port.find(':') != std::string::npos)
               add("ExposeInvalidFormat",
                   "EXPOSE instruction should not define an IP address or host-port mapping, found '" + port + "'",
                   line);
           }
           break;
-        default:
-          break;
+        default: break;
       }
     }
     if (absolute_workdir && !stage.from.stage_name.empty()) abs_workdir_.insert(stage.from.stage_name);
@@ -534,12 +517,9 @@ CheckConfig parse_check_directive(std::string_view value) {
       // Go's strconv.ParseBool.
       static const std::set<std::string> yes = {"1", "t", "T", "TRUE", "true", "True"};
       static const std::set<std::string> no = {"0", "f", "F", "FALSE", "false", "False"};
-      if (yes.count(val))
-        c.error = true;
-      else if (no.count(val))
-        c.error = false;
-      else
-        bad(text::go_quote(part) + ": error wants true or false");
+      if (yes.count(val)) c.error = true;
+      else if (no.count(val)) c.error = false;
+      else bad(text::go_quote(part) + ": error wants true or false");
     } else {
       bad(text::go_quote(key));
     }
@@ -563,7 +543,8 @@ std::vector<CheckFinding> run_checks(const Dockerfile& df, const CheckConfig& co
     // experimental rule named explicitly still runs.
     const CheckRule* rule = find_check_rule(f.rule);
     bool exp = rule && rule->experimental;
-    if (exp ? !(config.experimental_all || config.experimental.count(f.rule)) : (config.skip_all || config.skip.count(f.rule)))
+    if (exp ? !(config.experimental_all || config.experimental.count(f.rule))
+            : (config.skip_all || config.skip.count(f.rule)))
       continue;
     out.push_back(std::move(f));
   }
@@ -623,8 +604,9 @@ std::string format_check_report(const Ast& ast, const std::vector<CheckFinding>&
 
 std::string format_warning_summary(const std::vector<CheckFinding>& findings) {
   if (findings.empty()) return "";
-  std::string out = "\n " + (findings.size() == 1 ? std::string("1 warning found")
-                                                   : std::to_string(findings.size()) + " warnings found") +
+  std::string out = "\n " +
+                    (findings.size() == 1 ? std::string("1 warning found")
+                                          : std::to_string(findings.size()) + " warnings found") +
                     " (use xbuild build --check to expand):\n";
   for (const auto& f : findings) {
     out += " - " + f.rule + ": " + f.message;

@@ -138,12 +138,9 @@ Outline outline(const Dockerfile& df, const std::string& target, const std::map<
         case InstructionKind::arg:
           for (const auto& a : std::get<ArgCmd>(ins.command).args) {
             std::string value;
-            if (auto b = build_args.find(a.key); b != build_args.end())
-              value = b->second;
-            else if (a.default_value)
-              value = expand_or_raw(*a.default_value, env, esc);
-            else if (meta_index.count(a.key))
-              value = std::string(meta.get(a.key).value_or(""));
+            if (auto b = build_args.find(a.key); b != build_args.end()) value = b->second;
+            else if (a.default_value) value = expand_or_raw(*a.default_value, env, esc);
+            else if (meta_index.count(a.key)) value = std::string(meta.get(a.key).value_or(""));
             env.set(a.key, value);
             if (!a.default_value && meta_index.count(a.key)) {
               meta_arg(a.key);  // declared without a default: the meta ARG describes it
@@ -181,8 +178,7 @@ Outline outline(const Dockerfile& df, const std::string& target, const std::map<
             }
           }
           break;
-        default:
-          break;
+        default: break;
       }
     }
     visit(stage_index(df, expand_or_raw(st.from.base_name, meta, esc), idx));

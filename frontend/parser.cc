@@ -43,8 +43,9 @@ struct jchar : if_then_else<one<'\\'>, escaped, unescaped> {};
 struct jstring_content : until<at<one<'"'>>, jchar> {};
 struct jstring : seq<one<'"'>, jstring_content, one<'"'>> {};
 struct digits : plus<digit> {};
-struct number : seq<opt<one<'-'>>, sor<one<'0'>, digits>, opt<one<'.'>, digits>,
-                    opt<one<'e', 'E'>, opt<one<'-', '+'>>, digits>> {};
+struct number
+    : seq<opt<one<'-'>>, sor<one<'0'>, digits>, opt<one<'.'>, digits>, opt<one<'e', 'E'>, opt<one<'-', '+'>>, digits>> {
+};
 struct literal : sor<string<'t', 'r', 'u', 'e'>, string<'f', 'a', 'l', 's', 'e'>, string<'n', 'u', 'l', 'l'>> {};
 struct value;
 struct array : seq<one<'['>, star<ws>, opt<list<seq<value, star<ws>>, seq<one<','>, star<ws>>>>, one<']'>> {};
@@ -56,8 +57,8 @@ struct top_string_content : jstring_content {};
 struct top_string : seq<one<'"'>, top_string_content, one<'"'>> {};
 struct top_other : sor<number, object, array, literal> {};
 struct top_element : seq<sor<top_string, top_other>, star<ws>> {};
-struct top_array : seq<star<ws>, one<'['>, star<ws>, opt<list<top_element, seq<one<','>, star<ws>>>>, one<']'>,
-                       star<ws>, eof> {};
+struct top_array
+    : seq<star<ws>, one<'['>, star<ws>, opt<list<top_element, seq<one<','>, star<ws>>>>, one<']'>, star<ws>, eof> {};
 }  // namespace gram
 
 struct JsonState {
@@ -82,7 +83,9 @@ std::string json_unescape(std::string_view s) {
       case 'r': out += '\r'; break;
       case 't': out += '\t'; break;
       case 'u': {
-        auto hex = [&](size_t at) { return static_cast<char32_t>(std::stoul(std::string(s.substr(at, 4)), nullptr, 16)); };
+        auto hex = [&](size_t at) {
+          return static_cast<char32_t>(std::stoul(std::string(s.substr(at, 4)), nullptr, 16));
+        };
         char32_t cp = hex(i + 1);
         i += 4;
         if (cp >= 0xD800 && cp < 0xDC00 && i + 6 < s.size() + 0 && s[i + 1] == '\\' && s[i + 2] == 'u') {
@@ -215,8 +218,7 @@ void possible_directive(Directives& d, std::string_view line, int line_no) {
     return;
   }
   for (const auto& s : d.seen)
-    if (s.name == name)
-      throw Error(ErrorKind::invalid_argument, "only one " + name + " parser directive can be used");
+    if (s.name == name) throw Error(ErrorKind::invalid_argument, "only one " + name + " parser directive can be used");
   if (name == "escape") {
     if (val != "`" && val != "\\")
       throw Error(ErrorKind::invalid_argument, "invalid escape token '" + val + "' does not match ` or \\");
@@ -567,8 +569,11 @@ std::optional<Heredoc> parse_heredoc_marker(std::string_view word) {
   o.raw_quotes = true;
   auto raw = lex(rest, empty_env(), o).words;
   if (raw.size() != words.size())
-    throw Error(ErrorKind::invalid_argument, "internal lexing of heredoc produced inconsistent results: " + std::string(rest));
-  auto quotes = [](const std::string& s) { return std::count(s.begin(), s.end(), '\'') + std::count(s.begin(), s.end(), '"'); };
+    throw Error(ErrorKind::invalid_argument,
+                "internal lexing of heredoc produced inconsistent results: " + std::string(rest));
+  auto quotes = [](const std::string& s) {
+    return std::count(s.begin(), s.end(), '\'') + std::count(s.begin(), s.end(), '"');
+  };
   Heredoc h;
   h.name = words[0];
   h.expand = quotes(words[0]) == quotes(raw[0]);
@@ -677,8 +682,8 @@ Ast parse_ast(std::string_view input, std::string_view file) {
           h.content += r;
         }
         if (!terminated) {
-          Error e(ErrorKind::invalid_argument, "unterminated heredoc: no line \"" + h.name +
-                                                   "\" ends it (heredoc started here)");
+          Error e(ErrorKind::invalid_argument,
+                  "unterminated heredoc: no line \"" + h.name + "\" ends it (heredoc started here)");
           throw located(e, start);
         }
         if (h.chomp) h.content = chomp_tabs(h.content);

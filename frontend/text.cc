@@ -57,11 +57,21 @@ void append_utf8_slow(std::string& out, char32_t cp) {
 
 bool is_space_slow(char32_t c) {
   switch (c) {
-    case '\t': case '\n': case '\v': case '\f': case '\r': case ' ': case 0x85: case 0xA0:
-    case 0x1680: case 0x2028: case 0x2029: case 0x202F: case 0x205F: case 0x3000:
-      return true;
-    default:
-      return c >= 0x2000 && c <= 0x200A;
+    case '\t':
+    case '\n':
+    case '\v':
+    case '\f':
+    case '\r':
+    case ' ':
+    case 0x85:
+    case 0xA0:
+    case 0x1680:
+    case 0x2028:
+    case 0x2029:
+    case 0x202F:
+    case 0x205F:
+    case 0x3000: return true;
+    default: return c >= 0x2000 && c <= 0x200A;
   }
 }
 
@@ -131,8 +141,8 @@ static bool is_printable(char32_t c) {
   if (c >= 0x80 && c < 0xA0) return false;
   if (c == 0xAD) return false;  // soft hyphen (format character)
   if (c >= 0xD800 && c <= 0xDFFF) return false;
-  if (c == 0xFEFF || (c >= 0x200B && c <= 0x200F) || (c >= 0x2028 && c <= 0x202E) ||
-      (c >= 0x2060 && c <= 0x206F) || c == 0xFFFE || c == 0xFFFF)
+  if (c == 0xFEFF || (c >= 0x200B && c <= 0x200F) || (c >= 0x2028 && c <= 0x202E) || (c >= 0x2060 && c <= 0x206F) ||
+      c == 0xFFFE || c == 0xFFFF)
     return false;
   if (is_space(c) && c != ' ') return false;
   if (c >= 0xE000 && c <= 0xF8FF) return false;  // private use

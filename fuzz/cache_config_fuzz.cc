@@ -20,7 +20,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<xb::Digest> diff_ids;
   for (int i = 0; i < 3; ++i) {
     xb::Digest d = xb::Digest::of(std::to_string(i));
-    layers.push_back(xb::store::Descriptor{std::string(xb::store::media_type::oci_layer_gzip), d, 10, {}, std::nullopt, {}, {}});
+    layers.push_back(
+        xb::store::Descriptor{std::string(xb::store::media_type::oci_layer_gzip), d, 10, {}, std::nullopt, {}, {}});
     diff_ids.push_back(xb::Digest::of("diff" + std::to_string(i)));
   }
   auto check = [&](const xb::cache::CacheMetadata& m) {

@@ -14,7 +14,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view all(reinterpret_cast<const char*>(data), size);
   size_t nul = all.find('\0');
   std::string_view rules = all.substr(0, nul);
-  std::string_view paths = nul == std::string_view::npos ? std::string_view("a/b/c\nx.go\nnode_modules/y") : all.substr(nul + 1);
+  std::string_view paths = nul == std::string_view::npos ? std::string_view("a/b/c\nx.go\nnode_modules/y")
+                                                         : all.substr(nul + 1);
   try {
     fe::DockerIgnore di = fe::DockerIgnore::parse(rules);
     size_t i = 0;

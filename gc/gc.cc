@@ -294,7 +294,7 @@ std::vector<UsageRow> disk_usage(store::Store& st) {
   rows["build cache"].count = recs.count();
   for (const auto& i : snap->list()) {
     UsageRow& r = rows[i.name.rfind("layer-", 0) == 0 && i.kind == snapshotter::Kind::committed ? "unpacked layers"
-                                                                                                   : "build cache"];
+                                                                                                : "build cache"];
     if (&r == &rows["unpacked layers"]) r.count++;
     r.size += snap->usage(i.name).size;
   }
@@ -354,8 +354,8 @@ FsckReport fsck(store::Store& st, bool repair) {
   std::map<std::string, snapshotter::Info> snaps;
   for (auto& i : snap->list()) {
     ++rep.snapshots;
-    if (i.kind != snapshotter::Kind::committed) rep.leftovers.push_back("snapshot " + i.name + " (" +
-                                                                       std::string(snapshotter::to_string(i.kind)) + ")");
+    if (i.kind != snapshotter::Kind::committed)
+      rep.leftovers.push_back("snapshot " + i.name + " (" + std::string(snapshotter::to_string(i.kind)) + ")");
     snaps.emplace(i.name, i);
   }
   for (const auto& p : snap->orphans(false)) rep.leftovers.push_back("orphan " + p.string());

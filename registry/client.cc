@@ -203,15 +203,14 @@ struct ClientImpl {
       r = send_retrying([&] { return req; }, nullptr, ep);
     } catch (const Error& e) {
       if (e.kind() != ErrorKind::resource_exhausted) throw;
-      fail(ErrorKind::unavailable, "registry " + ep.host + ": the token server " + realm->second +
-                                       " sent an answer larger than " +
-                                       std::to_string(opt.config.limits.document_bytes) +
-                                       " bytes (the \"document-bytes\" limit): refused");
+      fail(ErrorKind::unavailable,
+           "registry " + ep.host + ": the token server " + realm->second + " sent an answer larger than " +
+               std::to_string(opt.config.limits.document_bytes) + " bytes (the \"document-bytes\" limit): refused");
     }
     if (r.status == 401 || r.status == 403) auth_failed(ep, r, creds.has_value());
     if (r.status != 200)
-      fail(ErrorKind::unavailable, "registry " + ep.host + ": token server " + realm->second + " answered " +
-                                       status_text(r.status));
+      fail(ErrorKind::unavailable,
+           "registry " + ep.host + ": token server " + realm->second + " answered " + status_text(r.status));
     try {
       json j = json::parse(r.body);
       std::string token = j.value("token", "");
@@ -268,7 +267,8 @@ struct ClientImpl {
         if (!what.empty()) progress({ProgressEvent::Kind::blob_retry, what, 0, 0, e.what()});
       }
       auto pause = std::chrono::milliseconds(delay);
-      if (!bulk) pause = std::min(pause, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()));
+      if (!bulk)
+        pause = std::min(pause, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()));
       if (pause.count() > 0) interruptible_sleep(pause);
       delay = std::min(delay * 2, 5000);
     }
@@ -314,8 +314,7 @@ struct ClientImpl {
 
   // --- pull
 
-  ResolvedManifest get_manifest(const ImageRef& ref, const std::string& reference,
-                                const std::vector<Endpoint>& eps) {
+  ResolvedManifest get_manifest(const ImageRef& ref, const std::string& reference, const std::vector<Endpoint>& eps) {
     std::string scope = "repository:" + ref.path() + ":pull";
     std::optional<Error> mirror_error;
     for (const auto& ep : eps) {
@@ -330,10 +329,11 @@ struct ClientImpl {
       try {
         r = call(ep, scope, make, nullptr);
       } catch (const Error& e) {
-        if (ep.mirror && e.kind() != ErrorKind::cancelled) continue;  // a mirror that fails is skipped: the origin decides
+        if (ep.mirror && e.kind() != ErrorKind::cancelled)
+          continue;  // a mirror that fails is skipped: the origin decides
         if (e.kind() == ErrorKind::resource_exhausted)
-          fail(ErrorKind::resource_exhausted, "registry " + ep.host + " sent a manifest for " + name +
-                                                  " larger than " + std::to_string(opt.config.limits.document_bytes) +
+          fail(ErrorKind::resource_exhausted, "registry " + ep.host + " sent a manifest for " + name + " larger than " +
+                                                  std::to_string(opt.config.limits.document_bytes) +
                                                   " bytes (the \"document-bytes\" limit): refused");
         throw;
       }
@@ -355,8 +355,8 @@ struct ClientImpl {
                                    HttpResponse r) {
     Digest got = Digest::of(r.body);
     if (reference.rfind("sha256:", 0) == 0 && got.str() != reference)
-      fail(ErrorKind::data_loss, "registry " + ep.host + " sent a manifest for " + ref.repository() + "@" +
-                                     reference + " whose digest is " + got.str());
+      fail(ErrorKind::data_loss, "registry " + ep.host + " sent a manifest for " + ref.repository() + "@" + reference +
+                                     " whose digest is " + got.str());
     std::string mt = r.header("content-type").value_or("");
     if (auto semi = mt.find(';'); semi != std::string::npos) mt = mt.substr(0, semi);
     // The document's own mediaType is more reliable than a generic Content-Type.
@@ -364,13 +364,12 @@ struct ClientImpl {
       json j = json::parse(r.body);
       if (j.is_object() && j.contains("mediaType") && j["mediaType"].is_string())
         mt = j["mediaType"].get<std::string>();
-      else if (j.is_object() && j.contains("manifests"))
-        mt = store::media_type::oci_index;
+      else if (j.is_object() && j.contains("manifests")) mt = store::media_type::oci_index;
       else if (j.is_object() && j.contains("config") && !store::is_manifest_media_type(mt))
         mt = store::media_type::oci_manifest;
     } catch (const json::exception&) {
-      fail(ErrorKind::invalid_argument, "registry " + ep.host + " sent a manifest for " + ref.str() +
-                                            " that is not JSON");
+      fail(ErrorKind::invalid_argument,
+           "registry " + ep.host + " sent a manifest for " + ref.str() + " that is not JSON");
     }
     Descriptor d{.media_type = mt, .digest = got, .size = static_cast<int64_t>(r.body.size())};
     return ResolvedManifest{d, std::move(r.body), ep.host};
@@ -379,8 +378,11 @@ struct ClientImpl {
   void fetch_blob(store::Store& st, const ImageRef& ref, const Descriptor& blob, const std::vector<Endpoint>& eps,
                   const std::atomic<bool>* stop) {
     if (st.has_blob(blob.digest)) {
-      progress({ProgressEvent::Kind::blob_exists, blob.digest.str(), static_cast<uint64_t>(blob.size),
-                static_cast<uint64_t>(blob.size), {}});
+      progress({ProgressEvent::Kind::blob_exists,
+                blob.digest.str(),
+                static_cast<uint64_t>(blob.size),
+                static_cast<uint64_t>(blob.size),
+                {}});
       return;
     }
     std::string scope = "repository:" + ref.path() + ":pull";
@@ -479,9 +481,8 @@ struct ClientImpl {
         std::string have;
         for (const auto& m : idx.manifests)
           if (m.platform) have += (have.empty() ? "" : ", ") + m.platform->str();
-        fail(ErrorKind::not_found, "no manifest for platform " + platform.str() + " in " + ref.str() +
-                                       " on registry " + top.registry + " (available: " +
-                                       (have.empty() ? "none" : have) + ")");
+        fail(ErrorKind::not_found, "no manifest for platform " + platform.str() + " in " + ref.str() + " on registry " +
+                                       top.registry + " (available: " + (have.empty() ? "none" : have) + ")");
       }
       std::vector<Endpoint> served = blob_endpoints(ref.domain(), top.registry);
       man = get_manifest(ref, sel->digest.str(), served);
@@ -556,8 +557,8 @@ struct ClientImpl {
   std::string absolute_location(const Endpoint& ep, const HttpResponse& r, const std::string& what) {
     auto loc = r.header("location");
     if (!loc || loc->empty())
-      fail(ErrorKind::unavailable, "registry " + ep.host + ": " + what + " answered " + status_text(r.status) +
-                                       " without a Location");
+      fail(ErrorKind::unavailable,
+           "registry " + ep.host + ": " + what + " answered " + status_text(r.status) + " without a Location");
     return loc->rfind("http", 0) == 0 ? *loc : ep.base + *loc;
   }
 
@@ -597,8 +598,8 @@ struct ClientImpl {
       return;
     }
     if (!st.has_blob(blob.digest))
-      fail(ErrorKind::not_found, "blob " + id + " is neither in the store nor on registry " + ep.host + " (" +
-                                     ref.repository() + ")");
+      fail(ErrorKind::not_found,
+           "blob " + id + " is neither in the store nor on registry " + ep.host + " (" + ref.repository() + ")");
     // A failed upload leaves the registry's upload session in an unknown
     // state: start a new session, up to max_attempts times.
     std::optional<Error> last;
@@ -702,8 +703,8 @@ struct ClientImpl {
       if (auto have = st.blob_size(blob.digest); have && *have != total) {
         corrupt = true;
         fail(ErrorKind::data_loss, "blob " + id + " in the store " + st.root().string() + " is corrupt (" +
-                                       std::to_string(*have) + " bytes, its descriptor says " +
-                                       std::to_string(total) + "): run `xbuild fsck --repair`, then build the image again");
+                                       std::to_string(*have) + " bytes, its descriptor says " + std::to_string(total) +
+                                       "): run `xbuild fsck --repair`, then build the image again");
       }
       std::shared_ptr<Sha256> hash;
       std::shared_ptr<uint64_t> seen;
@@ -737,7 +738,8 @@ struct ClientImpl {
   }
 
   // Pushes blobs, max_parallel at once; the first error wins.
-  void push_blobs(const store::Store& st, const ImageRef& ref, const Endpoint& ep, const std::vector<Descriptor>& blobs) {
+  void push_blobs(const store::Store& st, const ImageRef& ref, const Endpoint& ep,
+                  const std::vector<Descriptor>& blobs) {
     parallel_for(blobs.size(), static_cast<size_t>(opt.max_parallel),
                  [&](size_t i, const std::atomic<bool>&) { push_blob(st, ref, ep, blobs[i]); });
   }
@@ -795,8 +797,8 @@ struct ClientImpl {
     HttpResponse r = call(ep, "", make, nullptr);
     if (r.status == 401 || r.status == 403) auth_failed(ep, r, credentials(ep.host).has_value());
     if (r.status != 200)
-      fail(ErrorKind::unavailable, "registry " + ep.host + " answered " + status_text(r.status) +
-                                       " to GET /v2/: is it an OCI registry?");
+      fail(ErrorKind::unavailable,
+           "registry " + ep.host + " answered " + status_text(r.status) + " to GET /v2/: is it an OCI registry?");
   }
 };
 

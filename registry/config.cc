@@ -110,8 +110,7 @@ RegistryConfig load_xbuild_config(const fs::path& file) {
       return v->get<uint64_t>();
     };
     for (const auto& [key, _] : it->items())
-      if (key != "document-bytes" && key != "low-speed-bytes" && key != "low-speed-seconds" &&
-          key != "request-seconds")
+      if (key != "document-bytes" && key != "low-speed-bytes" && key != "low-speed-seconds" && key != "request-seconds")
         bad("\"limits\": unknown key \"" + key + "\"");
     if (auto v = number("document-bytes", 1ull << 40)) c.limits.document_bytes = *v;
     if (auto v = number("low-speed-bytes", 1ull << 40)) c.limits.low_speed_bytes = *v;
@@ -274,8 +273,7 @@ namespace {
 
 // Runs docker-credential-<helper> <action> with input on stdin; returns its
 // exit status and stdout.
-std::pair<int, std::string> run_helper(const std::string& helper, const std::string& action,
-                                       const std::string& input) {
+std::pair<int, std::string> run_helper(const std::string& helper, const std::string& action, const std::string& input) {
   std::string prog = "docker-credential-" + helper;
   int in[2], out[2];
   if (::pipe2(in, O_CLOEXEC) < 0) throw_errno("pipe");

@@ -44,7 +44,7 @@ struct Transfer {
   HttpResponse response;
   bool headers_done = false;
   bool aborted = false;
-  bool too_large = false;  // response.body passed request->max_body
+  bool too_large = false;    // response.body passed request->max_body
   std::exception_ptr error;  // thrown by the sink or on_headers
 
   int status() {
@@ -222,10 +222,8 @@ std::optional<std::string> tls_failure(CURL* h, CURLcode rc, std::string_view er
     long v = 0;
     curl_easy_getinfo(h, CURLINFO_SSL_VERIFYRESULT, &v);
     switch (v) {
-      case X509_V_ERR_CERT_HAS_EXPIRED:
-        return "TLS certificate has expired (the registry must renew it)";
-      case X509_V_ERR_CERT_NOT_YET_VALID:
-        return "TLS certificate is not valid yet (check the clocks)";
+      case X509_V_ERR_CERT_HAS_EXPIRED: return "TLS certificate has expired (the registry must renew it)";
+      case X509_V_ERR_CERT_NOT_YET_VALID: return "TLS certificate is not valid yet (check the clocks)";
       case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
       case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
       case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
@@ -236,8 +234,7 @@ std::optional<std::string> tls_failure(CURL* h, CURLcode rc, std::string_view er
       case X509_V_ERR_HOSTNAME_MISMATCH:
       case X509_V_ERR_IP_ADDRESS_MISMATCH:
         return "TLS certificate is not valid for the name " + name + " (name mismatch)";
-      default:
-        break;
+      default: break;
     }
     if (has(err, "subject name") || has(err, "does not match"))
       return "TLS certificate is not valid for the name " + name + " (name mismatch)";
@@ -338,12 +335,12 @@ class CurlTransport : public Transport {
       fail(ErrorKind::resource_exhausted, req.method + " " + req.url + ": the answer is larger than " +
                                               std::to_string(req.max_body) + " bytes (the \"document-bytes\" limit)");
     if (rc == CURLE_OPERATION_TIMEDOUT && std::string_view(errbuf).find("too slow") != std::string_view::npos)
-      fail(ErrorKind::unavailable, req.method + " " + req.url + ": slower than " +
-                                       std::to_string(req.low_speed_bytes) + " bytes/s for " +
-                                       std::to_string(req.low_speed_seconds) + " s (the low-speed limit)");
+      fail(ErrorKind::unavailable, req.method + " " + req.url + ": slower than " + std::to_string(req.low_speed_bytes) +
+                                       " bytes/s for " + std::to_string(req.low_speed_seconds) +
+                                       " s (the low-speed limit)");
     if (rc == CURLE_OPERATION_TIMEDOUT && req.timeout_ms > 0)
-      fail(ErrorKind::unavailable, req.method + " " + req.url + ": no complete answer within " +
-                                       std::to_string(req.timeout_ms) + " ms");
+      fail(ErrorKind::unavailable,
+           req.method + " " + req.url + ": no complete answer within " + std::to_string(req.timeout_ms) + " ms");
     if (rc != CURLE_OK && https) {
       // Not retried: a certificate stays wrong until someone changes it.
       if (auto why = tls_failure(h, rc, errbuf[0] ? errbuf : curl_easy_strerror(rc), req.tls))

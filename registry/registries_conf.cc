@@ -82,8 +82,7 @@ class Reader {
       while (depth(value) > 0) {
         if (pos > text_.size()) bad("\"" + key + "\": unterminated [ or {");
         size_t n2 = text_.find('\n', pos);
-        std::string_view more =
-            text_.substr(pos, n2 == std::string_view::npos ? std::string_view::npos : n2 - pos);
+        std::string_view more = text_.substr(pos, n2 == std::string_view::npos ? std::string_view::npos : n2 - pos);
         pos = n2 == std::string_view::npos ? text_.size() + 1 : n2 + 1;
         ++line_;
         value += " " + trim(strip_comment(more));
@@ -216,9 +215,7 @@ std::string registry_domain(std::string host) {
   return host;
 }
 
-bool plain_host(const std::string& s) {
-  return !s.empty() && s.find_first_of("/*@ ") == std::string::npos;
-}
+bool plain_host(const std::string& s) { return !s.empty() && s.find_first_of("/*@ ") == std::string::npos; }
 
 }  // namespace
 
@@ -244,8 +241,9 @@ fs::path RegistriesConf::default_path() {
   {
     const char* cfg = std::getenv("XDG_CONFIG_HOME");
     const char* home = std::getenv("HOME");
-    fs::path user = cfg && *cfg ? fs::path(cfg) / "containers" / "registries.conf"
-                                : fs::path(home && *home ? home : "/root") / ".config" / "containers" / "registries.conf";
+    fs::path user = cfg && *cfg
+                        ? fs::path(cfg) / "containers" / "registries.conf"
+                        : fs::path(home && *home ? home : "/root") / ".config" / "containers" / "registries.conf";
     std::error_code ec;
     if (fs::exists(user, ec)) return user;
   }

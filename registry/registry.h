@@ -33,17 +33,17 @@ struct HttpResponse {
 // How to speak TLS to one registry (docs/dev/registry.md "TLS"): its
 // certs.d directory's CAs (added to the system ones) and client pair.
 struct TlsSettings {
-  bool verify = true;                            // false: any certificate (an insecure registry)
-  std::vector<std::filesystem::path> ca_files;   // *.crt
+  bool verify = true;                             // false: any certificate (an insecure registry)
+  std::vector<std::filesystem::path> ca_files;    // *.crt
   std::filesystem::path client_cert, client_key;  // *.cert + *.key
-  std::string registry;                          // "host:port", names it in errors
-  std::filesystem::path ca_hint;                 // where its ca.crt belongs, for errors
+  std::string registry;                           // "host:port", names it in errors
+  std::filesystem::path ca_hint;                  // where its ca.crt belongs, for errors
 };
 
 struct HttpRequest {
   std::string method = "GET";
   std::string url;
-  TlsSettings tls;  // for https URLs
+  TlsSettings tls;                                           // for https URLs
   std::vector<std::pair<std::string, std::string>> headers;  // "Accept", "Range", …
   std::string body;                                          // small bodies (manifests)
   std::filesystem::path body_file;                           // large bodies (blob upload), when set
@@ -62,9 +62,9 @@ struct HttpRequest {
   // A body kept in response.body (not one given to a sink) longer than this
   // fails the request with Error(resource_exhausted); 0: no limit.
   uint64_t max_body = 0;
-  int timeout_ms = 0;              // the whole request; 0: none
-  uint64_t low_speed_bytes = 0;    // under this many bytes/s …
-  int low_speed_seconds = 0;       // … for this long cuts the transfer (Error(unavailable)); 0: none
+  int timeout_ms = 0;            // the whole request; 0: none
+  uint64_t low_speed_bytes = 0;  // under this many bytes/s …
+  int low_speed_seconds = 0;     // … for this long cuts the transfer (Error(unavailable)); 0: none
 };
 
 // Receives the body of a 2xx response as it arrives; returning false aborts
@@ -188,7 +188,7 @@ class CredentialStore {
 
   std::optional<Credentials> get(std::string_view registry) const;
   void store(std::string_view registry, const Credentials& credentials);  // atomic rewrite
-  bool erase(std::string_view registry);                                   // false if none
+  bool erase(std::string_view registry);                                  // false if none
 
   // The key docker uses for a registry: "https://index.docker.io/v1/" for docker.io.
   static std::string key_for(std::string_view registry);

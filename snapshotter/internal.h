@@ -33,8 +33,8 @@ LayerResult diff_overlay(const std::filesystem::path& upper, const std::vector<s
 
 // Diff of two full trees (native): what turns `base` (may be empty path: no
 // parent) into `current`.
-LayerResult diff_trees(const std::filesystem::path& current, const std::filesystem::path& base,
-                       const ByteSink& sink, const DiffOptions& options);
+LayerResult diff_trees(const std::filesystem::path& current, const std::filesystem::path& base, const ByteSink& sink,
+                       const DiffOptions& options);
 
 // Copies a tree keeping types, modes, owners, xattrs, mtimes and hardlinks
 // (cp -a). dest must exist and be empty.
@@ -47,9 +47,7 @@ void remove_tree(const std::filesystem::path& path);
 Usage disk_usage(const std::filesystem::path& path);
 
 // Whether the name is an overlay whiteout (char device 0/0).
-inline bool is_whiteout(const struct stat& st) {
-  return S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0);
-}
+inline bool is_whiteout(const struct stat& st) { return S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0); }
 
 // Directory entries' names, sorted bytewise, without "." and "..".
 std::vector<std::string> sorted_names(int dirfd, const std::string& what);

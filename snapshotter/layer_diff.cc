@@ -54,7 +54,7 @@ std::vector<std::string> sorted_names_at(const fs::path& dir) {
 }
 
 std::optional<struct stat> lstat_opt(const fs::path& p) {
-  struct stat st{};
+  struct stat st {};
   if (::lstat(p.c_str(), &st) == 0) return st;
   if (errno == ENOENT || errno == ENOTDIR) return std::nullopt;
   throw_errno("lstat", p.string());
@@ -66,7 +66,7 @@ struct Change {
   enum Kind { add, whiteout, opaque } kind;
   std::string rel;  // path in the layer
   fs::path abs;     // for add: where the file is now
-  struct stat st{};
+  struct stat st {};
 };
 
 class TarWriter {
@@ -143,8 +143,7 @@ class TarWriter {
         archive_entry_set_rdev(entry_, st.st_rdev);
         header(name);
         return;
-      case S_IFSOCK:
-        return;  // not representable; Docker skips them too
+      case S_IFSOCK: return;  // not representable; Docker skips them too
       case S_IFREG: {
         UniqueFd fd = open_or_throw(c.abs, O_RDONLY | O_NOFOLLOW);
         archive_entry_set_filetype(entry_, AE_IFREG);
@@ -238,7 +237,7 @@ class OverlayDiff {
     for (const auto& name : sorted_names_at(dir)) {
       std::string crel = child_rel(rel, name);
       fs::path abs = dir / name;
-      struct stat st{};
+      struct stat st {};
       if (::lstat(abs.c_str(), &st) < 0) throw_errno("lstat", abs.string());
       if (is_whiteout(st)) {
         out.push_back({Change::whiteout, child_rel(rel, ".wh." + name), {}, {}});
@@ -320,7 +319,7 @@ bool same_entry(const fs::path& a, const struct stat& sa, const fs::path& b, con
 void add_all(const fs::path& abs, const std::string& rel, std::vector<Change>& out) {
   for (const auto& name : sorted_names_at(abs)) {
     fs::path p = abs / name;
-    struct stat st{};
+    struct stat st {};
     if (::lstat(p.c_str(), &st) < 0) throw_errno("lstat", p.string());
     out.push_back({Change::add, child_rel(rel, name), p, st});
     if (S_ISDIR(st.st_mode)) add_all(p, child_rel(rel, name), out);
@@ -335,7 +334,7 @@ void compare(const fs::path& cur, const fs::path& base, const std::string& rel, 
   while (i < a.size() || j < b.size()) {
     if (j >= b.size() || (i < a.size() && a[i] < b[j])) {
       fs::path p = cur / a[i];
-      struct stat st{};
+      struct stat st {};
       if (::lstat(p.c_str(), &st) < 0) throw_errno("lstat", p.string());
       out.push_back({Change::add, child_rel(rel, a[i]), p, st});
       if (S_ISDIR(st.st_mode)) add_all(p, child_rel(rel, a[i]), out);
@@ -345,7 +344,8 @@ void compare(const fs::path& cur, const fs::path& base, const std::string& rel, 
       ++j;
     } else {
       fs::path p = cur / a[i], q = base / b[j];
-      struct stat sa{}, sb{};
+      struct stat sa {
+      }, sb{};
       if (::lstat(p.c_str(), &sa) < 0) throw_errno("lstat", p.string());
       if (::lstat(q.c_str(), &sb) < 0) throw_errno("lstat", q.string());
       std::string crel = child_rel(rel, a[i]);

@@ -322,7 +322,7 @@ class Impl final : public Snapshotter {
     uint64_t meta = fs::file_size(dir_ / "metadata.json", ec);
     if (ec) meta = 0;
     const off_t want = static_cast<off_t>(std::max<uint64_t>(1u << 20, 2 * meta));
-    struct stat sb{};
+    struct stat sb {};
     if (::stat(reserve_path().c_str(), &sb) == 0 && sb.st_size >= want) return;
     int fd = ::open(reserve_path().c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) return;
@@ -489,14 +489,14 @@ bool overlay_works(const fs::path& dir) {
   try {
     TempDir t("probe", dir);
     for (const char* d : {"lower", "upper", "work", "merged"}) fs::create_directory(t.path() / d);
-    Mount o{"overlay", "overlay", "/",
+    Mount o{"overlay",
+            "overlay",
+            "/",
             {"lowerdir=" + (t.path() / "lower").string(), "upperdir=" + (t.path() / "upper").string(),
              "workdir=" + (t.path() / "work").string()}};
     if (in_user_namespace()) o.options.emplace_back("userxattr");
     bool ok = false;
-    with_mounted({o}, [&](const fs::path& root) {
-      ok = ::mkdir((root / "x").c_str(), 0755) == 0;
-    });
+    with_mounted({o}, [&](const fs::path& root) { ok = ::mkdir((root / "x").c_str(), 0755) == 0; });
     return ok;
   } catch (const Error&) {
     return false;
@@ -524,9 +524,9 @@ std::unique_ptr<Snapshotter> open_snapshotter(const fs::path& root, Driver drive
     else if (rec == "native") driver = Driver::native;
     else driver = overlay_works(dir) ? Driver::overlay : Driver::native;
   } else if (driver == Driver::overlay && recorded_driver(dir).empty() && !overlay_works(dir)) {
-    fail(ErrorKind::failed_precondition,
-         "overlayfs cannot be mounted on " + dir.string() + " (need root and a file system overlayfs accepts as upper): "
-         "use XBUILD_SNAPSHOTTER=native");
+    fail(ErrorKind::failed_precondition, "overlayfs cannot be mounted on " + dir.string() +
+                                             " (need root and a file system overlayfs accepts as upper): "
+                                             "use XBUILD_SNAPSHOTTER=native");
   }
   auto s = std::make_unique<Impl>(dir, driver == Driver::overlay);
   s->init();

@@ -65,7 +65,7 @@ struct Info {
 };
 
 struct Usage {
-  uint64_t size = 0;    // bytes of this snapshot's own files (not its parents')
+  uint64_t size = 0;  // bytes of this snapshot's own files (not its parents')
   uint64_t inodes = 0;
 };
 
@@ -99,11 +99,9 @@ class Snapshotter {
   // empty one). Returns the mounts that make its root file system (one
   // mount; target "/"). Throws already_exists if key is taken, not_found if
   // parent is not a committed snapshot.
-  virtual std::vector<Mount> prepare(const std::string& key, const std::string& parent,
-                                     const Labels& labels = {}) = 0;
+  virtual std::vector<Mount> prepare(const std::string& key, const std::string& parent, const Labels& labels = {}) = 0;
   // A read-only snapshot "key" of committed "parent": the mounts are "ro".
-  virtual std::vector<Mount> view(const std::string& key, const std::string& parent,
-                                  const Labels& labels = {}) = 0;
+  virtual std::vector<Mount> view(const std::string& key, const std::string& parent, const Labels& labels = {}) = 0;
   // The mounts of an existing active snapshot or view.
   virtual std::vector<Mount> mounts(const std::string& key) = 0;
   // Active "key" becomes committed "name" (atomically, key disappears).
@@ -158,8 +156,7 @@ class ScopedSnapshot {
  public:
   static ScopedSnapshot prepare(Snapshotter& snap, std::string key, const std::string& parent,
                                 const Labels& labels = {});
-  static ScopedSnapshot view(Snapshotter& snap, std::string key, const std::string& parent,
-                             const Labels& labels = {});
+  static ScopedSnapshot view(Snapshotter& snap, std::string key, const std::string& parent, const Labels& labels = {});
   ScopedSnapshot(ScopedSnapshot&& other) noexcept;
   ScopedSnapshot& operator=(ScopedSnapshot&&) = delete;
   ScopedSnapshot(const ScopedSnapshot&) = delete;
@@ -244,8 +241,7 @@ enum class Driver { automatic, overlay, native };
 // was created with, else overlay if the kernel can mount it there, else
 // native. Throws failed_precondition when a root created by one driver is
 // opened with the other, or overlay is asked for and cannot work.
-std::unique_ptr<Snapshotter> open_snapshotter(const std::filesystem::path& root,
-                                              Driver driver = Driver::automatic);
+std::unique_ptr<Snapshotter> open_snapshotter(const std::filesystem::path& root, Driver driver = Driver::automatic);
 
 // A whole directory tree (not the directory itself) as an uncompressed tar,
 // written as diff() writes layers: entries sorted, numeric owners, whole

@@ -60,7 +60,7 @@ struct Copier {
     UniqueFd d = open_or_throw(src, O_PATH | O_DIRECTORY);
     for (const auto& name : sorted_names(d.get(), src.string())) {
       fs::path s = src / name, t = dest / name;
-      struct stat st{};
+      struct stat st {};
       if (::lstat(s.c_str(), &st) < 0) throw_errno("lstat", s.string());
       if (!S_ISDIR(st.st_mode) && st.st_nlink > 1) {
         auto key = std::make_pair(st.st_dev, st.st_ino);
@@ -98,7 +98,7 @@ struct Copier {
 void copy_tree(const fs::path& src, const fs::path& dest) {
   Copier c;
   c.copy_dir(src, dest);
-  struct stat st{};
+  struct stat st {};
   if (::lstat(src.c_str(), &st) < 0) throw_errno("lstat", src.string());
   copy_xattrs(src, dest);
   copy_meta(dest, st);
@@ -124,7 +124,7 @@ Usage disk_usage(const fs::path& path) {
   std::set<std::pair<dev_t, ino_t>> seen;
   std::error_code ec;
   auto count = [&](const fs::path& p) {
-    struct stat st{};
+    struct stat st {};
     if (::lstat(p.c_str(), &st) < 0) return;
     if (!seen.insert({st.st_dev, st.st_ino}).second) return;
     u.inodes++;

@@ -98,8 +98,7 @@ class BuildEngine : public Engine {
         mounts_(MountManager::Options{
             store.root(), opts.context_dir, std::move(ignored), std::move(can_skip_dir), opts.secrets,
             [this](const std::string& id) { return can_restore_mount(id); },
-            [this](const std::string& id, const fs::path& into) { return restore_mount(id, into); },
-            opts.ssh}) {}
+            [this](const std::string& id, const fs::path& into) { return restore_mount(id, into); }, opts.ssh}) {}
 
   // --cache-from's cache mounts (MountManager::restore_cache_mount decides when).
   bool can_restore_mount(const std::string& id) {
@@ -257,8 +256,8 @@ class BuildEngine : public Engine {
     store::BlobWriter writer = store_.write_blob_hashed_by_caller();
     snapshotter::DiffOptions dopts;
     dopts.source_date_epoch = opts_.source_date_epoch;
-    snapshotter::LayerResult lr =
-        snap_.diff(active.key(), [&](const void* d, size_t n) { writer.write(d, n); }, dopts);
+    snapshotter::LayerResult lr = snap_.diff(
+        active.key(), [&](const void* d, size_t n) { writer.write(d, n); }, dopts);
     Digest blob = writer.commit_as(lr.diff_id);
 
     std::string name = "build-" + std::string(key.hex());
@@ -345,7 +344,6 @@ class BuildEngine : public Engine {
     return snapshotter::unpack_chain(snap_, store_, blobs, [&](size_t i) { ensure_blob(s.layers[i]); });
   }
 
-
  private:
   void run_exec(ExecVertex& v, const std::vector<Mount>& root, const std::vector<std::vector<Mount>>& inputs) {
     executor::RunSpec spec;
@@ -395,7 +393,8 @@ class BuildEngine : public Engine {
       const fs::path& target = mounted[0];
       if (v.action == FileVertex::Action::mkdir) {
         // USER may name a user a later RUN creates; BuildKit's WORKDIR then gives root.
-        fileop::Owner owner = v.mkdir_user.empty() ? fileop::Owner{} : fileop::resolve_chown(target, v.mkdir_user, true);
+        fileop::Owner owner = v.mkdir_user.empty() ? fileop::Owner{}
+                                                   : fileop::resolve_chown(target, v.mkdir_user, true);
         mkdir_all_in_root(target, v.path, owner);
         return;
       }
@@ -443,7 +442,7 @@ class BuildEngine : public Engine {
     std::string reason;
   };
   std::map<const Vertex*, Miss> misses_;  // under mu_
-  std::set<std::string> failed_mounts_;  // cache mounts whose restore failed: not tried again
+  std::set<std::string> failed_mounts_;   // cache mounts whose restore failed: not tried again
   std::mutex unpack_mu_;
   std::mutex mu_;
   MountManager mounts_;
@@ -481,7 +480,8 @@ BuildRecord record_build(const Definition& d, const Vertex* target) {
     step.name = v->name;
     step.line = v->location.line;
     if (v->parent && index.count(v->parent)) step.inputs.push_back(index[v->parent]);
-    for (const Vertex* in : v->deps) if (in && index.count(in)) step.inputs.push_back(index[in]);
+    for (const Vertex* in : v->deps)
+      if (in && index.count(in)) step.inputs.push_back(index[in]);
     if (const auto* src = dynamic_cast<const SourceVertex*>(v)) {
       step.kind = "source";
       const Digest& dg = src->image.target.digest;
@@ -562,7 +562,8 @@ std::vector<Solved> solve_targets(store::Store& store, Definition& def, const st
   for (const auto& w : hasher->warnings()) info(options, "WARNING: " + w);
   ContextKeys context(std::move(hasher));
   UrlCache urls(local_cache.urls());
-  attach_context(def.vertices, BuildContext{options.context_dir, options.ignored, options.can_skip_dir, &context, &urls});
+  attach_context(def.vertices,
+                 BuildContext{options.context_dir, options.ignored, options.can_skip_dir, &context, &urls});
   for (const auto& v : def.vertices)
     if (auto* l = dynamic_cast<LocalSourceVertex*>(v.get()); l && l->persistent) {
       l->stat_cache_file = local_cache.stat_cache(l->dir);
@@ -643,8 +644,13 @@ BuildResult write_image(store::Store& store, store::ImageConfig image, const Sol
   std::string config_json = image.to_json();
   Digest config_digest = store.put_blob(config_json);
 
-  store::Descriptor config_desc{std::string(store::media_type::oci_config), config_digest,
-                                static_cast<int64_t>(config_json.size()), {}, std::nullopt, {}, {}};
+  store::Descriptor config_desc{std::string(store::media_type::oci_config),
+                                config_digest,
+                                static_cast<int64_t>(config_json.size()),
+                                {},
+                                std::nullopt,
+                                {},
+                                {}};
   std::vector<store::Descriptor> layers;
   uint64_t size = 0;
   for (const auto& l : solved.layers) {
@@ -654,9 +660,19 @@ BuildResult write_image(store::Store& store, store::ImageConfig image, const Sol
   store::Manifest m{std::string(store::media_type::oci_manifest), config_desc, layers, {}, std::nullopt};
   std::string manifest_json = m.to_json();
   Digest manifest_digest = store.put_blob(manifest_json);
-  BuildResult result{store::Descriptor{std::string(store::media_type::oci_manifest), manifest_digest,
-                                       static_cast<int64_t>(manifest_json.size()), {}, std::nullopt, {}, {}},
-                     config_digest, size, solved.steps, solved.cached_steps, solved.cache, solved.record};
+  BuildResult result{store::Descriptor{std::string(store::media_type::oci_manifest),
+                                       manifest_digest,
+                                       static_cast<int64_t>(manifest_json.size()),
+                                       {},
+                                       std::nullopt,
+                                       {},
+                                       {}},
+                     config_digest,
+                     size,
+                     solved.steps,
+                     solved.cached_steps,
+                     solved.cache,
+                     solved.record};
   return result;
 }
 

@@ -10,8 +10,7 @@
 namespace xb::solver {
 
 std::vector<cache::CacheExport::Record> collect_records(
-    Graph& graph, Vertex* target,
-    const std::function<std::optional<std::vector<Layer>>(const CacheKey&)>& known) {
+    Graph& graph, Vertex* target, const std::function<std::optional<std::vector<Layer>>(const CacheKey&)>& known) {
   std::vector<cache::CacheExport::Record> out;
   if (!target) return out;
   std::set<const Vertex*> final_chain;

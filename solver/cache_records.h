@@ -18,8 +18,7 @@ namespace xb::solver {
 // from a step above it on the same chain (each step adds exactly one
 // layer). Steps whose chain nobody knows are left out.
 std::vector<cache::CacheExport::Record> collect_records(
-    Graph& graph, Vertex* target,
-    const std::function<std::optional<std::vector<Layer>>(const CacheKey&)>& known);
+    Graph& graph, Vertex* target, const std::function<std::optional<std::vector<Layer>>(const CacheKey&)>& known);
 
 // The ids of the cache mounts (RUN --mount=type=cache) of every exec step
 // the target depends on, sorted, once each: what --cache-to mounts=true

@@ -82,8 +82,7 @@ class Engine {
   virtual std::optional<FsState> lookup(const CacheKey& key) = 0;
   // Runs v on top of parent with the given dependency states, commits and
   // records the result under key.
-  virtual FsState execute(Vertex& v, const CacheKey& key, const FsState& parent,
-                          const std::vector<FsState>& deps) = 0;
+  virtual FsState execute(Vertex& v, const CacheKey& key, const FsState& parent, const std::vector<FsState>& deps) = 0;
   // The last recorded build of v's step (Vertex::step), to explain a miss:
   // its key and inputs (gone: the index names a record that is no more).
   // nullopt: never built.

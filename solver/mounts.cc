@@ -19,8 +19,8 @@ namespace {
 // Copies the tree at src (rel: its path in the context) into dst, leaving
 // out what .dockerignore excludes; symlinks are copied as links. Hardlinks
 // (link) stand in for copies of files where the mount will be read-only.
-void copy_context_tree(const fs::path& src, const fs::path& dst, const std::string& rel,
-                       const IgnorePredicate& ignored, const SkipDirPredicate& skip, bool link) {
+void copy_context_tree(const fs::path& src, const fs::path& dst, const std::string& rel, const IgnorePredicate& ignored,
+                       const SkipDirPredicate& skip, bool link) {
   struct stat st {};
   if (::lstat(src.c_str(), &st) < 0) throw_errno("stat", src.string());
   auto join = [&](const std::string& name) { return rel.empty() ? name : rel + "/" + name; };
@@ -99,9 +99,7 @@ fs::path cache_mount_dir(const fs::path& base, MountSpec::Sharing sharing, std::
 
 std::string secret_id(const MountSpec& m) { return m.id.empty() ? fs::path(m.target).filename().string() : m.id; }
 
-std::string secret_target(const MountSpec& m) {
-  return m.target.empty() ? "/run/secrets/" + secret_id(m) : m.target;
-}
+std::string secret_target(const MountSpec& m) { return m.target.empty() ? "/run/secrets/" + secret_id(m) : m.target; }
 
 const SecretSource* find_secret(const std::vector<SecretSource>& secrets, const std::string& id) {
   const SecretSource* found = nullptr;
@@ -291,9 +289,10 @@ MountManager::Step MountManager::prepare(const ExecVertex& v, executor::RunSpec&
 void MountManager::Step::bind_inputs(const std::vector<fs::path>& mounted, executor::RunSpec& spec) {
   for (size_t i = 0; i < input_binds_.size(); ++i) {
     auto [idx, m] = input_binds_[i];
-    spec.mounts[idx].source =
-        resolve_in_root(mounted[i], m->spec.source,
-                        "RUN --mount=type=bind: source \"" + m->spec.source + "\" not found in the stage").string();
+    spec.mounts[idx].source = resolve_in_root(
+                                  mounted[i], m->spec.source,
+                                  "RUN --mount=type=bind: source \"" + m->spec.source + "\" not found in the stage")
+                                  .string();
     if (m->spec.read_only) continue;
     // rw on another stage's files: writable, and the writes discarded
     // (BuildKit mounts a throwaway copy): an overlay with a temporary
@@ -309,10 +308,12 @@ void MountManager::Step::bind_inputs(const std::vector<fs::path>& mounted, execu
       // or ',' (a stage's own file names) must not become more overlay
       // options or lower dirs (":/etc" would show the host's /etc).
       fs::create_directory_symlink(src, tmp->path() / "lower");
-      spec.mounts[idx] = Mount{"overlay", "overlay", m->spec.target,
-                               {"lowerdir=" + (tmp->path() / "lower").string(),
-                                "upperdir=" + (tmp->path() / "upper").string(),
-                                "workdir=" + (tmp->path() / "work").string()}};
+      spec.mounts[idx] = Mount{
+          "overlay",
+          "overlay",
+          m->spec.target,
+          {"lowerdir=" + (tmp->path() / "lower").string(), "upperdir=" + (tmp->path() / "upper").string(),
+           "workdir=" + (tmp->path() / "work").string()}};
     } else {
       fs::path copy = tmp->path() / "file";
       fs::copy_file(src, copy);

@@ -59,7 +59,8 @@ std::optional<FsState> SourceVertex::source_state() {
     fail(ErrorKind::invalid_argument, "image " + ref.str() + ": manifest has " + std::to_string(layers.size()) +
                                           " layers but config has " + std::to_string(diff_ids.size()) + " diff IDs");
   for (size_t i = 0; i < layers.size(); ++i)
-    s.layers.push_back(Layer{diff_ids[i], layers[i].digest, static_cast<uint64_t>(layers[i].size), layers[i].media_type});
+    s.layers.push_back(
+        Layer{diff_ids[i], layers[i].digest, static_cast<uint64_t>(layers[i].size), layers[i].media_type});
   return s;
 }
 
@@ -103,7 +104,8 @@ std::string ExecVertex::describe() const {
   // Only when there are some: keys of steps without inline files stay as they were.
   if (!files.empty()) {
     auto& fj = j["files"] = nlohmann::json::array();
-    for (const auto& f : files) fj.push_back({{"path", f.path}, {"content", Digest::of(f.content).str()}, {"mode", f.mode}});
+    for (const auto& f : files)
+      fj.push_back({{"path", f.path}, {"content", Digest::of(f.content).str()}, {"mode", f.mode}});
   }
   return dump_exact(j);
 }
@@ -147,7 +149,7 @@ std::string FileVertex::describe() const {
   j["workdir"] = options.workdir;
   j["chown"] = options.chown;
   // Octal as a number (the keys of earlier builds stay valid), symbolic as written.
-  j["chmod"] = !options.chmod ? nlohmann::json(nullptr)
+  j["chmod"] = !options.chmod         ? nlohmann::json(nullptr)
                : options.chmod->octal ? nlohmann::json(*options.chmod->octal)
                                       : nlohmann::json(options.chmod->symbolic);
   if (options.unpack) j["unpack"] = *options.unpack;
@@ -165,7 +167,8 @@ SourceLocation FileVertex::source_location(const Error& e) const {
   for (const auto& s : sources) {
     if (s.pattern.empty() || e.message().find(s.pattern) == std::string::npos) continue;
     // The source as a word of the line (after a blank), when written as expanded.
-    for (size_t at = loc.line_text.find(s.pattern); at != std::string::npos; at = loc.line_text.find(s.pattern, at + 1)) {
+    for (size_t at = loc.line_text.find(s.pattern); at != std::string::npos;
+         at = loc.line_text.find(s.pattern, at + 1)) {
       if (at > 0 && (loc.line_text[at - 1] == ' ' || loc.line_text[at - 1] == '\t')) {
         loc.column = static_cast<int>(at) + 1;
         return loc;

@@ -122,10 +122,10 @@ struct MountSpec {
   enum class Type { bind, cache, tmpfs, secret, ssh };
   enum class Sharing { shared, private_, locked };  // cache: who may use it at once
   Type type = Type::bind;
-  std::string source;        // bind, cache: path in the input
-  std::string target;        // mount point; secret: default /run/secrets/<id>
-  bool read_only = true;     // bind: ro by default; cache, tmpfs: rw
-  std::string id;            // cache id (default: target), secret id (default: target's name)
+  std::string source;     // bind, cache: path in the input
+  std::string target;     // mount point; secret: default /run/secrets/<id>
+  bool read_only = true;  // bind: ro by default; cache, tmpfs: rw
+  std::string id;         // cache id (default: target), secret id (default: target's name)
   Sharing sharing = Sharing::shared;
   std::optional<std::uint64_t> size_bytes;  // tmpfs size
   std::optional<std::uint32_t> mode;        // secret, cache: file mode
@@ -136,7 +136,7 @@ struct MountSpec {
 
 struct RunMount {
   MountSpec spec;
-  InputRef input;        // bind: what it reads; cache with from=: the seed
+  InputRef input;  // bind: what it reads; cache with from=: the seed
 };
 
 class ExecVertex : public Vertex {
@@ -150,7 +150,7 @@ class ExecVertex : public Vertex {
   std::vector<std::string> env;  // "K=V": image env, then build args
   std::string cwd = "/";
   std::string user;
-  std::string network;   // "host" or "none"
+  std::string network;  // "host" or "none"
   // The platform whose programs it runs ("linux/arm64"; in the key, as in
   // BuildKit's ExecOp, so that platforms never share a step's result).
   std::string platform;
@@ -192,14 +192,14 @@ class FileVertex : public Vertex {
 
   Action action = Action::copy;
   // copy
-  std::vector<fileop::CopySource> sources;   // roots filled in at run time for vertex inputs
-  std::vector<InputRef> source_inputs;  // parallel to sources
+  std::vector<fileop::CopySource> sources;  // roots filled in at run time for vertex inputs
+  std::vector<InputRef> source_inputs;      // parallel to sources
   fileop::CopyOptions options;
   // mkdir (WORKDIR)
   std::string path;
-  std::string mkdir_user;  // USER at the time of the WORKDIR: owns what is created
-  ContextKeys* context = nullptr;  // for sources from the context
-  fileop::UrlCache* urls = nullptr;        // for ADD <url> without --checksum (null: download each time)
+  std::string mkdir_user;            // USER at the time of the WORKDIR: owns what is created
+  ContextKeys* context = nullptr;    // for sources from the context
+  fileop::UrlCache* urls = nullptr;  // for ADD <url> without --checksum (null: download each time)
   // Filled by content_key(), parallel to sources: what each URL held when
   // keyed, and its download when this build fetched it.
   std::vector<std::optional<fileop::UrlContent>> url_contents;

@@ -59,10 +59,10 @@ struct ProgressEvent {
   // The step (Vertex::id, 1-based); 0 for info. cli/progress numbers steps
   // in the order they are first shown and replaces it with that number.
   int step = 0;
-  std::string name;      // "[2/5] RUN apt-get update" or "[internal] load metadata for …"
-  std::string text;      // step_log: the bytes; step_failed/info: the message
-  std::string output;    // step_failed: the step's last lines of output (up to 20; cli/progress fills it)
-  std::string reason;    // step_started: why it missed the cache, one line ("never built", "src/a: content changed")
+  std::string name;    // "[2/5] RUN apt-get update" or "[internal] load metadata for …"
+  std::string text;    // step_log: the bytes; step_failed/info: the message
+  std::string output;  // step_failed: the step's last lines of output (up to 20; cli/progress fills it)
+  std::string reason;  // step_started: why it missed the cache, one line ("never built", "src/a: content changed")
   bool stderr_stream = false;
   std::chrono::steady_clock::duration elapsed{};  // step_cached/done/failed
 };
@@ -91,10 +91,10 @@ struct BuildOptions {
   // false: a context made for this build only (a git checkout, an unpacked
   // tarball) keeps no stat cache in the store (its path is never seen again).
   bool stat_cache = true;
-  bool no_cache = false;                 // no remote cache either (the steps say whether they use the local one)
+  bool no_cache = false;                  // no remote cache either (the steps say whether they use the local one)
   PullPolicy pull = PullPolicy::missing;  // resolve_image()
-  std::optional<uint64_t> memory_bytes;  // --memory, every RUN
-  std::optional<double> cpus;            // --cpus, every RUN
+  std::optional<uint64_t> memory_bytes;   // --memory, every RUN
+  std::optional<double> cpus;             // --cpus, every RUN
   std::vector<SecretSource> secrets;
   std::vector<SshSource> ssh;  // key files: their agent runs while the build does
   // SOURCE_DATE_EPOCH: image and history times, and layer mtimes clamped.
@@ -130,9 +130,9 @@ struct BuildRecord {
     Digest digest;  // of the downloaded bytes
   };
   struct Step {
-    std::string kind;  // "source", "exec", "file"
-    std::string name;  // as the progress display shows it
-    int line = 0;      // Dockerfile line, 0 if none
+    std::string kind;                    // "source", "exec", "file"
+    std::string name;                    // as the progress display shows it
+    int line = 0;                        // Dockerfile line, 0 if none
     std::string identifier;              // source: docker-image://REF@DIGEST
     std::vector<std::string> args, env;  // exec
     std::string cwd;                     // exec

@@ -17,7 +17,7 @@ std::string corrupt_blob_message(const Digest& digest, const std::string& root, 
 
 VerifiedBlobReader read_blob_verified(const Store& store, const Digest& digest) {
   UniqueFd fd = store.open_blob(digest);
-  struct stat sb{};
+  struct stat sb {};
   if (::fstat(fd.get(), &sb) < 0) throw_errno("stat", store.blob_path(digest).string());
   return VerifiedBlobReader(std::move(fd), digest, store.root().string(), static_cast<uint64_t>(sb.st_size));
 }

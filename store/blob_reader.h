@@ -19,9 +19,9 @@ namespace xb::store {
 // --repair`; callers must not publish what they made from the bytes before.
 class VerifiedBlobReader {
  public:
-  size_t read(void* buf, size_t size);  // 0 at the end, verified by then
+  size_t read(void* buf, size_t size);                           // 0 at the end, verified by then
   void pump(const std::function<void(std::string_view)>& sink);  // the rest, then verify
-  void finish();  // reads what is left (a decoder may stop early), then verifies
+  void finish();                           // reads what is left (a decoder may stop early), then verifies
   uint64_t size() const { return size_; }  // of the file
   int fd() const { return fd_.get(); }
 

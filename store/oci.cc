@@ -125,8 +125,7 @@ std::optional<Compression> layer_compression(std::string_view mt) {
       mt == "application/vnd.docker.image.rootfs.diff.tar")
     return Compression::none;
   if (mt == media_type::oci_layer_gzip || mt == media_type::docker_layer_gzip ||
-      mt == media_type::docker_layer_foreign ||
-      mt == "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip")
+      mt == media_type::docker_layer_foreign || mt == "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip")
     return Compression::gzip;
   if (mt == media_type::oci_layer_zstd || mt == "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd")
     return Compression::zstd;
@@ -247,11 +246,11 @@ std::optional<Descriptor> Index::select(const Platform& want) const {
 
 namespace {
 
-const char* const kConfigKeys[] = {"User",   "Env",         "Entrypoint", "Cmd",   "WorkingDir",
-                                   "ExposedPorts", "Volumes", "Labels",   "StopSignal", "Healthcheck",
-                                   "Shell",  "OnBuild",     "ArgsEscaped"};
-const char* const kTopKeys[] = {"created", "author", "architecture", "os", "variant",
-                                "os.version", "config", "rootfs", "history"};
+const char* const kConfigKeys[] = {"User",         "Env",     "Entrypoint", "Cmd",        "WorkingDir",
+                                   "ExposedPorts", "Volumes", "Labels",     "StopSignal", "Healthcheck",
+                                   "Shell",        "OnBuild", "ArgsEscaped"};
+const char* const kTopKeys[] = {"created",    "author", "architecture", "os",     "variant",
+                                "os.version", "config", "rootfs",       "history"};
 const char* const kHistoryKeys[] = {"created", "created_by", "author", "comment", "empty_layer"};
 
 template <size_t N>

@@ -26,12 +26,10 @@ inline constexpr std::string_view oci_layer = "application/vnd.oci.image.layer.v
 inline constexpr std::string_view oci_layer_gzip = "application/vnd.oci.image.layer.v1.tar+gzip";
 inline constexpr std::string_view oci_layer_zstd = "application/vnd.oci.image.layer.v1.tar+zstd";
 inline constexpr std::string_view docker_manifest = "application/vnd.docker.distribution.manifest.v2+json";
-inline constexpr std::string_view docker_manifest_list =
-    "application/vnd.docker.distribution.manifest.list.v2+json";
+inline constexpr std::string_view docker_manifest_list = "application/vnd.docker.distribution.manifest.list.v2+json";
 inline constexpr std::string_view docker_config = "application/vnd.docker.container.image.v1+json";
 inline constexpr std::string_view docker_layer_gzip = "application/vnd.docker.image.rootfs.diff.tar.gzip";
-inline constexpr std::string_view docker_layer_foreign =
-    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
+inline constexpr std::string_view docker_layer_foreign = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
 }  // namespace media_type
 
 inline constexpr std::string_view ref_name_annotation = "org.opencontainers.image.ref.name";

@@ -115,8 +115,8 @@ std::string lower(std::string_view s) {
 ImageRef ImageRef::parse_repository(std::string_view text) {
   if (text.empty()) bad_ref(text, "repository name must have at least one component");
   if (is_64_hex(text))
-    fail(ErrorKind::invalid_argument, "invalid repository name (" + std::string(text) +
-                                          "), cannot specify 64-byte hexadecimal strings");
+    fail(ErrorKind::invalid_argument,
+         "invalid repository name (" + std::string(text) + "), cannot specify 64-byte hexadecimal strings");
   ImageRef ref;
   // Split off "@digest", then ":tag" (a colon after the last slash).
   std::string_view name = text;
@@ -126,8 +126,8 @@ ImageRef ImageRef::parse_repository(std::string_view text) {
     size_t colon = dg.find(':');
     if (colon == std::string_view::npos || colon == 0 || dg.size() - colon - 1 < 32) bad_ref(text, "");
     if (dg.substr(0, colon) != "sha256")
-      fail(ErrorKind::invalid_argument, "unsupported digest algorithm in reference \"" + std::string(text) +
-                                            "\": only sha256 is supported");
+      fail(ErrorKind::invalid_argument,
+           "unsupported digest algorithm in reference \"" + std::string(text) + "\": only sha256 is supported");
     auto d = Digest::try_parse(dg);
     if (!d) bad_ref(text, "invalid digest");
     ref.digest_ = *d;
@@ -145,8 +145,8 @@ ImageRef ImageRef::parse_repository(std::string_view text) {
   std::string_view remainder = name;
   size_t first = name.find('/');
   if (first == std::string_view::npos ||
-      (name.substr(0, first).find_first_of(".:") == std::string_view::npos &&
-       name.substr(0, first) != "localhost" && lower(name.substr(0, first)) == name.substr(0, first))) {
+      (name.substr(0, first).find_first_of(".:") == std::string_view::npos && name.substr(0, first) != "localhost" &&
+       lower(name.substr(0, first)) == name.substr(0, first))) {
     ref.domain_ = kDefaultDomain;
   } else {
     ref.domain_ = std::string(name.substr(0, first));
@@ -227,6 +227,5 @@ ImageRef ImageRef::with_digest(const Digest& digest) const {
 }
 
 // ---------------------------------------------------------------------------
-
 
 }  // namespace xb::store

@@ -112,8 +112,8 @@ void BlobWriter::write(const void* data, size_t size) {
   if (!impl_->hashed_by_caller) impl_->hash.update(data, size);
   impl_->size += size;
   if (impl_->expected_size && impl_->size > *impl_->expected_size)
-    fail(ErrorKind::data_loss, impl_->name() + ": more data than its size (" +
-                                   std::to_string(*impl_->expected_size) + " bytes)");
+    fail(ErrorKind::data_loss,
+         impl_->name() + ": more data than its size (" + std::to_string(*impl_->expected_size) + " bytes)");
   write_all(impl_->fd.get(), std::string_view(static_cast<const char*>(data), size), impl_->temp.string());
 }
 
@@ -271,9 +271,8 @@ Store::Store(fs::path root) : root_(std::move(root)) {
   if (!fs::exists(root_ / "index.json")) {
     FileLock lock(root_ / "index.json.lock", FileLock::Mode::exclusive);
     if (!fs::exists(root_ / "index.json"))
-      write_index(root_ / "index.json", json{{"schemaVersion", 2},
-                                             {"mediaType", media_type::oci_index},
-                                             {"manifests", json::array()}});
+      write_index(root_ / "index.json",
+                  json{{"schemaVersion", 2}, {"mediaType", media_type::oci_index}, {"manifests", json::array()}});
   }
 }
 
@@ -291,8 +290,7 @@ UniqueFd Store::open_blob(const Digest& digest) const {
   fs::path p = blob_path(digest);
   int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    if (errno == ENOENT)
-      fail(ErrorKind::not_found, "blob " + digest.str() + " not in the store " + root_.string());
+    if (errno == ENOENT) fail(ErrorKind::not_found, "blob " + digest.str() + " not in the store " + root_.string());
     throw_errno("open", p.string());
   }
   return UniqueFd(fd);
@@ -305,7 +303,6 @@ std::string Store::read_blob(const Digest& digest) const {
     fail(ErrorKind::data_loss, corrupt_blob_message(digest, root_.string(), got));
   return data;
 }
-
 
 Digest Store::put_blob(std::string_view data, const std::optional<Digest>& expected) {
   BlobWriter w = write_blob(expected, data.size());

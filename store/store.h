@@ -81,7 +81,7 @@ class Records {
   // The record file's mtime: when it was written or last touch()ed (for
   // least-recently-used pruning). nullopt if absent.
   std::optional<int64_t> last_used(std::string_view key) const;
-  void touch(std::string_view key);  // best effort
+  void touch(std::string_view key);       // best effort
   std::vector<std::string> list() const;  // keys, sorted
 
  private:
@@ -98,7 +98,7 @@ struct ImageEntry {
 
 // A resolved image: manifest and config, read from the store.
 struct Image {
-  Descriptor target;        // what the reference points at
+  Descriptor target;         // what the reference points at
   Descriptor manifest_desc;  // the platform manifest (== target unless target is an index)
   Manifest manifest;
   ImageConfig config;

@@ -1,9 +1,9 @@
 #include <stdio.h>
 #include <sys/utsname.h>
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   struct utsname u;
-  const char *who = argc > 1 ? argv[1] : "world";
+  const char* who = argc > 1 ? argv[1] : "world";
   if (uname(&u) != 0) {
     perror("uname");
     return 1;

@@ -67,8 +67,7 @@ TEST(CacheSpec, MistakesAreUsageErrorsNamingTheFlag) {
   usage("--cache-from", "type=registry,ref=h:5000/c,mode=max", "unknown option mode");
   usage("--cache-to", "type=registry,ref=h:5000/c,compression=lz4",
         "compression=lz4 (want gzip, zstd or uncompressed)");
-  usage("--cache-to", "type=registry,ref=h:5000/c,compression-level=12",
-        "compression-level=12 (want 0 to 9 for gzip)");
+  usage("--cache-to", "type=registry,ref=h:5000/c,compression-level=12", "compression-level=12 (want 0 to 9 for gzip)");
   usage("--cache-to", "type=inline,compression=zstd", "unknown option compression");
   usage("--cache-to", "type=registry,ref=h:5000/c@sha256:" + std::string(64, 'a'), "not a digest");
   usage("--cache-to", "type=registry,ref=Not/Valid", "not an image reference");
@@ -85,8 +84,7 @@ TEST(CacheMetadata, ConfigRoundTripsAgainstItsManifestLayers) {
   EXPECT_EQ(m.layers.size(), 3u);  // shared layers once
   std::vector<store::Descriptor> descs;
   for (const auto& l : m.layers)
-    descs.push_back(
-        store::Descriptor{l.media_type, l.blob, static_cast<int64_t>(l.size), {}, std::nullopt, {}, {}});
+    descs.push_back(store::Descriptor{l.media_type, l.blob, static_cast<int64_t>(l.size), {}, std::nullopt, {}, {}});
   CacheMetadata back = CacheMetadata::from_config(json::parse(m.config_json()), descs);
   EXPECT_EQ(back.chain(k2), (std::vector<Layer>{a, b, c}));
   EXPECT_EQ(back.chain(k1), (std::vector<Layer>{a, b}));
@@ -98,12 +96,10 @@ TEST(CacheMetadata, ConfigRoundTripsAgainstItsManifestLayers) {
 TEST(CacheMetadata, RefusesOtherVersionsAndBrokenRecords) {
   std::vector<store::Descriptor> none;
   try {
-    CacheMetadata::from_config(json{{"version", 2}, {"diff_ids", json::array()}, {"records", json::array()}},
-                               none);
+    CacheMetadata::from_config(json{{"version", 2}, {"diff_ids", json::array()}, {"records", json::array()}}, none);
     ADD_FAILURE();
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("format version 2, this xbuild reads version 1 only"),
-              std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("format version 2, this xbuild reads version 1 only"), std::string::npos);
   }
   json bad_index = {{"version", 1},
                     {"diff_ids", json::array()},
@@ -119,8 +115,8 @@ TEST(CacheMetadata, RefusesOtherVersionsAndBrokenRecords) {
   // cache_config_fuzz), -1, 0.5, an object's values, a bare number; and a
   // version that would wrap to 1 as an int.
   json record = {{"version", 1}, {"diff_ids", {a.diff_id.str()}}, {"records", json::array()}};
-  for (const json& layers : {json::parse("[444444444444443333333]"), json::parse("[-1]"),
-                             json::parse("[0.5]"), json::parse(R"({"x": 0})"), json::parse("0")}) {
+  for (const json& layers : {json::parse("[444444444444443333333]"), json::parse("[-1]"), json::parse("[0.5]"),
+                             json::parse(R"({"x": 0})"), json::parse("0")}) {
     json bad = record;
     bad["records"] = json::array({{{"key", Digest::of("k").str()}, {"layers", layers}}});
     EXPECT_THROW(CacheMetadata::from_config(bad, one), Error) << layers.dump();
@@ -201,22 +197,21 @@ TEST(ExportCache, EachKindSelectsItsRecordsAndLocalReadsBack) {
 
   auto read_back = [&](const std::string& tag) {
     std::vector<std::string> got;
-    RemoteCache rc(
-        st,
-        {CacheSpec::parse("--cache-from", "type=local,src=" + (tmp.path() / "c").string() + ",tag=" + tag)},
-        {}, [&](const std::string& m) { got.push_back(m); });
+    RemoteCache rc(st,
+                   {CacheSpec::parse("--cache-from", "type=local,src=" + (tmp.path() / "c").string() + ",tag=" + tag)},
+                   {}, [&](const std::string& m) { got.push_back(m); });
     return std::pair{rc.records(), got};
   };
   // mode=min: the final chain; mode=max: every step whose layers exist somewhere.
-  auto none = CacheSpec::parse(
-      "--cache-to", "type=local,dest=" + (tmp.path() / "c").string() + ",tag=min,compression=uncompressed");
+  auto none = CacheSpec::parse("--cache-to",
+                               "type=local,dest=" + (tmp.path() / "c").string() + ",tag=min,compression=uncompressed");
   EXPECT_TRUE(export_cache(st, ce, none, eo).is_null());
   ASSERT_EQ(info.size(), 1u);
   EXPECT_NE(info[0].find("exported cache to type=local,dest="), std::string::npos) << info[0];
   EXPECT_NE(info[0].find(": 2 steps, 3 layers"), std::string::npos) << info[0];
   EXPECT_EQ(read_back("min").first, 2u);
-  auto max = CacheSpec::parse("--cache-to", "type=local,dest=" + (tmp.path() / "c").string() +
-                                                ",tag=max,mode=max,compression=uncompressed");
+  auto max = CacheSpec::parse(
+      "--cache-to", "type=local,dest=" + (tmp.path() / "c").string() + ",tag=max,mode=max,compression=uncompressed");
   export_cache(st, ce, max, eo);
   EXPECT_NE(info.back().find(": 3 steps, 4 layers"), std::string::npos) << info.back();
   EXPECT_EQ(read_back("max").first, 3u);

@@ -68,14 +68,12 @@ class AddUrl : public ::testing::Test {
  protected:
   void SetUp() override {
     if (::geteuid() != 0) GTEST_SKIP() << "building images needs root";
-    if (sh("command -v busybox || test -x /bin/busybox").code != 0)
-      GTEST_SKIP() << "busybox-static is not installed";
+    if (sh("command -v busybox || test -x /bin/busybox").code != 0) GTEST_SKIP() << "busybox-static is not installed";
     const char* bin = std::getenv("XBUILD_BINARY");
     const char* src = std::getenv("XBUILD_SOURCE_DIR");
     xbuild_ = bin ? bin : XBUILD_TEST_BINARY;
     fs::path source = src ? src : XBUILD_TEST_SOURCE_DIR;
-    ShellResult r =
-        sh("sh " + q(source / "tests/tools/make-busybox-rootfs") + " " + q(tmp_.path() / "rootfs.tar"));
+    ShellResult r = sh("sh " + q(source / "tests/tools/make-busybox-rootfs") + " " + q(tmp_.path() / "rootfs.tar"));
     ASSERT_EQ(r.code, 0) << r.out;
     r = xb("import " + q(tmp_.path() / "rootfs.tar") + " bb");
     ASSERT_EQ(r.code, 0) << r.out;
@@ -83,8 +81,8 @@ class AddUrl : public ::testing::Test {
     fs::create_directories(ctx_);
     server_ = std::make_unique<HttpServer>(
         [this](const HttpServerRequest& req, HttpConnection& c) { file_.serve(req, c); });
-    xb::write_file_atomic(ctx_ / "Dockerfile", "FROM bb\nADD " + server_->url() + "/data.txt /data.txt\n" +
-                                                   "RUN cat /data.txt > /copy\n");
+    xb::write_file_atomic(ctx_ / "Dockerfile",
+                          "FROM bb\nADD " + server_->url() + "/data.txt /data.txt\n" + "RUN cat /data.txt > /copy\n");
   }
 
   ShellResult xb(const std::string& args) {
@@ -105,8 +103,7 @@ class AddUrl : public ::testing::Test {
     std::istringstream in(r.out);
     for (std::string line; std::getline(in, line);) {
       std::smatch m;
-      if (std::regex_match(line, m, named))
-        name[m[1]] = m[2];
+      if (std::regex_match(line, m, named)) name[m[1]] = m[2];
       else if (std::regex_search(line, m, std::regex(R"(^(#[0-9]+) DONE)")) && name.count(m[1]))
         b.ran.insert(name[m[1]]);
     }

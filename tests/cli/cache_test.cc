@@ -52,8 +52,7 @@ class CacheE2E : public ::testing::Test {
  protected:
   void SetUp() override {
     if (::geteuid() != 0) GTEST_SKIP() << "building images needs root";
-    if (sh("command -v busybox || test -x /bin/busybox").code != 0)
-      GTEST_SKIP() << "busybox-static is not installed";
+    if (sh("command -v busybox || test -x /bin/busybox").code != 0) GTEST_SKIP() << "busybox-static is not installed";
     const char* bin = std::getenv("XBUILD_BINARY");
     const char* src = std::getenv("XBUILD_SOURCE_DIR");
     xbuild_ = bin ? bin : XBUILD_TEST_BINARY;
@@ -89,13 +88,12 @@ class CacheE2E : public ::testing::Test {
   }
 
   Result xb(const fs::path& root, const std::string& args) {
-    return sh("XBUILD_ROOT=" + q(root) + " DOCKER_CONFIG=" + q(docker_config_) +
-              " SOURCE_DATE_EPOCH=1700000000 " + q(xbuild_) + " " + args);
+    return sh("XBUILD_ROOT=" + q(root) + " DOCKER_CONFIG=" + q(docker_config_) + " SOURCE_DATE_EPOCH=1700000000 " +
+              q(xbuild_) + " " + args);
   }
 
   Result build(const fs::path& root, const std::string& flags) {
-    return xb(root,
-              "build --progress plain --iidfile " + q(tmp_.path() / "iid") + " " + flags + " " + q(ctx_));
+    return xb(root, "build --progress plain --iidfile " + q(tmp_.path() / "iid") + " " + flags + " " + q(ctx_));
   }
   std::string iid() { return xb::read_file(tmp_.path() / "iid"); }
 
@@ -183,8 +181,8 @@ TEST_F(CacheE2E, RegistryCacheMakesAFreshStoreRunNothing) {
     EXPECT_LT(text.size(), 100000u) << blob << " is neither a layer of the image nor metadata";
   }
   // B, exporting what it imported, writes the very same cache: nothing in it is machine-specific.
-  r = build(b, "-t app --cache-from type=registry,ref=" + cache + " --cache-to type=local,dest=" +
-                   q(tmp_.path() / "from-b"));
+  r = build(
+      b, "-t app --cache-from type=registry,ref=" + cache + " --cache-to type=local,dest=" + q(tmp_.path() / "from-b"));
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_EQ(exported_digest(r.out), exported) << r.out;
   // The image is complete: it runs, with the builder stage's output in it.
@@ -213,13 +211,11 @@ TEST_F(CacheE2E, ModeMaxAlsoCachesTheOtherStages) {
   RegistryServer reg;
   std::string min_ref = reg.host() + "/c:min", max_ref = reg.host() + "/c:max";
   fs::path a = machine("a");
-  Result r = build(a, "-t app --cache-to type=registry,ref=" + min_ref +
-                          " --cache-to type=registry,ref=" + max_ref + ",mode=max");
+  Result r = build(
+      a, "-t app --cache-to type=registry,ref=" + min_ref + " --cache-to type=registry,ref=" + max_ref + ",mode=max");
   ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_NE(r.out.find("exported cache to type=registry,ref=" + min_ref + ": 4 steps"), std::string::npos)
-      << r.out;
-  EXPECT_NE(r.out.find("exported cache to type=registry,ref=" + max_ref + ": 5 steps"), std::string::npos)
-      << r.out;
+  EXPECT_NE(r.out.find("exported cache to type=registry,ref=" + min_ref + ": 4 steps"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("exported cache to type=registry,ref=" + max_ref + ": 5 steps"), std::string::npos) << r.out;
 
   // Another FLAVOR changes the final stage from step 2 on; the builder stage is
   // the same, but only a max cache has it.
@@ -387,9 +383,8 @@ TEST_F(CacheE2E, AnUnusableCacheIsAWarningNotAFailure) {
                           " --cache-from type=local,src=" + q(tmp_.path() / "missing"));
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_EQ(steps_with(r.out, "DONE"), all_steps()) << r.out;
-  for (const std::string& what :
-       {open.host() + "/no/such:cache", locked.host() + "/private/cache:1",
-        std::string("127.0.0.1:1/nothing:here"), (tmp_.path() / "missing").string()})
+  for (const std::string& what : {open.host() + "/no/such:cache", locked.host() + "/private/cache:1",
+                                  std::string("127.0.0.1:1/nothing:here"), (tmp_.path() / "missing").string()})
     EXPECT_NE(r.out.find("WARNING: --cache-from type="), std::string::npos) << what;
   EXPECT_NE(r.out.find("not found"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("xbuild login " + locked.host()), std::string::npos) << r.out;

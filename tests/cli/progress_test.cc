@@ -115,7 +115,8 @@ TEST(Progress, AFailedStepShowsItsLastTwentyLines) {
   for (int i = 6; i <= 25; ++i) expected += "line " + std::to_string(i) + "\n";
   expected += "no newline\n------\n";
   ASSERT_NE(text.find(expected), std::string::npos) << text;
-  EXPECT_EQ(text.substr(text.find("------")).find("line 5\n"), std::string::npos);  // 20 whole lines and the partial one
+  EXPECT_EQ(text.substr(text.find("------")).find("line 5\n"),
+            std::string::npos);  // 20 whole lines and the partial one
 }
 
 TEST(Progress, AFailureWithoutOutputShowsNoBlock) {

@@ -19,9 +19,7 @@ const json kImage = json::parse(R"({
   "Size": 2048
 })");
 
-std::string render(const std::string& t, const json& data = kImage) {
-  return GoTemplate::parse(t).render(data);
-}
+std::string render(const std::string& t, const json& data = kImage) { return GoTemplate::parse(t).render(data); }
 
 std::string error_of(const std::string& t, const json& data = kImage) {
   try {
@@ -76,8 +74,7 @@ TEST(GoTemplate, UnsupportedIsAClearError) {
   EXPECT_NE(error_of("{{.Nope}}").find("can't evaluate field Nope"), std::string::npos);
   EXPECT_NE(error_of("{{printf \"%s\" .Id}}").find("function \"printf\" not supported"), std::string::npos);
   EXPECT_NE(error_of("{{$x := .Id}}").find("variables are not supported"), std::string::npos);
-  EXPECT_NE(error_of("{{range $i, $e := .RepoTags}}{{end}}").find("variables are not supported"),
-            std::string::npos);
+  EXPECT_NE(error_of("{{range $i, $e := .RepoTags}}{{end}}").find("variables are not supported"), std::string::npos);
   EXPECT_NE(error_of("{{index (.RepoTags) 0}}").find("unsupported syntax"), std::string::npos);
   EXPECT_NE(error_of("{{with .Config}}{{end}}").find("not supported"), std::string::npos);
   EXPECT_NE(error_of("{{range .RepoTags}}").find("no {{end}}"), std::string::npos);

@@ -88,12 +88,18 @@ TEST_F(InRootTest, FallbackWalkAgreesWithOpenat2) {
     const char* path;
     int flags;
     InRoot mode;
-  } cases[] = {{"abs/b", O_PATH | O_DIRECTORY, InRoot::chroot},  {"up/a/b", O_PATH | O_DIRECTORY, InRoot::chroot},
-               {"/a/b", O_PATH | O_DIRECTORY, InRoot::chroot},   {"", O_PATH | O_DIRECTORY, InRoot::chroot},
-               {"dangling/f", O_RDONLY, InRoot::chroot},         {"loop/x", O_PATH, InRoot::chroot},
-               {"loop", O_PATH | O_NOFOLLOW, InRoot::chroot},    {"abs", O_PATH, InRoot::beneath},
-               {"up/a", O_PATH, InRoot::beneath},                {"a/b", O_PATH, InRoot::beneath},
-               {"abs/b", O_PATH, InRoot::no_symlinks},           {"a/b", O_RDONLY | O_DIRECTORY, InRoot::no_symlinks},
+  } cases[] = {{"abs/b", O_PATH | O_DIRECTORY, InRoot::chroot},
+               {"up/a/b", O_PATH | O_DIRECTORY, InRoot::chroot},
+               {"/a/b", O_PATH | O_DIRECTORY, InRoot::chroot},
+               {"", O_PATH | O_DIRECTORY, InRoot::chroot},
+               {"dangling/f", O_RDONLY, InRoot::chroot},
+               {"loop/x", O_PATH, InRoot::chroot},
+               {"loop", O_PATH | O_NOFOLLOW, InRoot::chroot},
+               {"abs", O_PATH, InRoot::beneath},
+               {"up/a", O_PATH, InRoot::beneath},
+               {"a/b", O_PATH, InRoot::beneath},
+               {"abs/b", O_PATH, InRoot::no_symlinks},
+               {"a/b", O_RDONLY | O_DIRECTORY, InRoot::no_symlinks},
                {"loop", O_RDONLY | O_NOFOLLOW, InRoot::no_symlinks}};
   for (const auto& c : cases) {
     SCOPED_TRACE(c.path);

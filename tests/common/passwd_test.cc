@@ -12,7 +12,7 @@ TEST(Passwd, FieldsCommentsAndBrokenLines) {
       "root:x:0:0:root:/root:/bin/sh\r\n"
       "# comment:x:1:1\n"
       "\n"
-      "short:x:5\n"             // no gid: unusable
+      "short:x:5\n"              // no gid: unusable
       "bad:x:notanumber:1:::\n"  // ids must be numbers
       "big:x:4294967296:1\n"     // past 2^32
       "min:x:7:8\n"              // name, password and ids are enough

@@ -39,13 +39,23 @@ class FakeBusybox : public ImageResolver {
     config.os = "linux";
     config.diff_ids = {layer};
     std::string cfg_json = config.to_json();
-    store::Descriptor cfg{std::string(store::media_type::oci_config), Digest::of(cfg_json),
-                          static_cast<int64_t>(cfg_json.size()), {}, std::nullopt, {}, {}};
+    store::Descriptor cfg{std::string(store::media_type::oci_config),
+                          Digest::of(cfg_json),
+                          static_cast<int64_t>(cfg_json.size()),
+                          {},
+                          std::nullopt,
+                          {},
+                          {}};
     store::Descriptor l{std::string(store::media_type::oci_layer), layer, 5, {}, std::nullopt, {}, {}};
     store::Manifest m{std::string(store::media_type::oci_manifest), cfg, {l}, {}, std::nullopt};
     std::string mj = m.to_json();
-    store::Descriptor md{std::string(store::media_type::oci_manifest), Digest::of(mj),
-                         static_cast<int64_t>(mj.size()), {}, std::nullopt, {}, {}};
+    store::Descriptor md{std::string(store::media_type::oci_manifest),
+                         Digest::of(mj),
+                         static_cast<int64_t>(mj.size()),
+                         {},
+                         std::nullopt,
+                         {},
+                         {}};
     return store::Image{md, md, m, config};
   }
   std::vector<std::string> resolved;
@@ -86,8 +96,8 @@ CaseResult dispatch_case(const std::string& name, FakeBusybox& images) {
 
 // imgdiff's normalized view: the fields users see, empty ones dropped.
 nlohmann::json user_view(const nlohmann::json& cfg) {
-  static const char* fields[] = {"User",   "Env",        "Entrypoint", "Cmd",         "WorkingDir", "ExposedPorts",
-                                 "Volumes", "Labels",    "StopSignal", "Healthcheck", "Shell",      "OnBuild"};
+  static const char* fields[] = {"User",    "Env",    "Entrypoint", "Cmd",         "WorkingDir", "ExposedPorts",
+                                 "Volumes", "Labels", "StopSignal", "Healthcheck", "Shell",      "OnBuild"};
   nlohmann::json out = nlohmann::json::object();
   for (const char* f : fields) {
     if (!cfg.contains(f)) continue;
@@ -157,14 +167,18 @@ std::vector<std::string> times(const store::ImageConfig& image) {
 TEST(StampHistory, StepsTakeTheirLayersTimesAndTheImageTheLast) {
   store::ImageConfig image;
   // FROM busybox (one layer, dated by its own history), ENV, RUN, ENV, COPY, CMD
-  image.history = {entry("2020-01-01T00:00:00Z", true), entry("", false), entry("", true),
-                   entry("", false), entry("", true), entry("", false)};
+  image.history = {entry("2020-01-01T00:00:00Z", true),
+                   entry("", false),
+                   entry("", true),
+                   entry("", false),
+                   entry("", true),
+                   entry("", false)};
   std::vector<Layer> layers = {Layer{Digest::of("base"), Digest::of("base"), 1, "", ""},
                                layer_made("2026-11-20T10:00:00.5Z"), layer_made("2026-11-21T09:00:00Z")};
   stamp_history(image, layers, std::nullopt, "2026-11-23T14:00:00Z");
-  EXPECT_EQ(times(image), (std::vector<std::string>{"2020-01-01T00:00:00Z", "2026-11-20T10:00:00.5Z",
-                                                    "2026-11-20T10:00:00.5Z", "2026-11-20T10:00:00.5Z",
-                                                    "2026-11-21T09:00:00Z", "2026-11-21T09:00:00Z"}));
+  EXPECT_EQ(times(image),
+            (std::vector<std::string>{"2020-01-01T00:00:00Z", "2026-11-20T10:00:00.5Z", "2026-11-20T10:00:00.5Z",
+                                      "2026-11-20T10:00:00.5Z", "2026-11-21T09:00:00Z", "2026-11-21T09:00:00Z"}));
   EXPECT_EQ(image.created, "2026-11-21T09:00:00Z");  // not now: a cached rebuild is the same image
 }
 
@@ -185,9 +199,10 @@ TEST(StampHistory, MetadataOnlyImagesAreAsOldAsTheirBase) {
 TEST(StampHistory, SourceDateEpochDatesEveryNewEntryAndTheImage) {
   store::ImageConfig image;
   image.history = {entry("2020-01-01T00:00:00Z", true), entry("", true), entry("", false)};
-  stamp_history(image, {Layer{Digest::of("base"), Digest::of("base"), 1, "", ""}, layer_made("2026-11-20T10:00:00Z")}, 1700000000, "2026-11-23T14:00:00Z");
-  EXPECT_EQ(times(image), (std::vector<std::string>{"2020-01-01T00:00:00Z", "2023-11-14T22:13:20Z",
-                                                    "2023-11-14T22:13:20Z"}));
+  stamp_history(image, {Layer{Digest::of("base"), Digest::of("base"), 1, "", ""}, layer_made("2026-11-20T10:00:00Z")},
+                1700000000, "2026-11-23T14:00:00Z");
+  EXPECT_EQ(times(image),
+            (std::vector<std::string>{"2020-01-01T00:00:00Z", "2023-11-14T22:13:20Z", "2023-11-14T22:13:20Z"}));
   EXPECT_EQ(image.created, "2023-11-14T22:13:20Z");
 }
 
@@ -335,18 +350,21 @@ TEST(Dispatch, OnlyEarlierStagesCanBeUsed) {
   EXPECT_NE(dispatch_error("FROM busybox AS first\nCOPY --from=later /a /a\nFROM busybox AS later\n", first)
                 .find("cannot copy from stage \"later\", it needs to be defined before current stage \"first\" @2"),
             std::string::npos);
-  EXPECT_NE(dispatch_error("FROM busybox AS first\nRUN --mount=from=later,target=/m true\nFROM busybox AS later\n", first)
-                .find("cannot mount from stage \"later\" to \"/m\", stage needs to be defined before current command @2"),
-            std::string::npos);
+  EXPECT_NE(
+      dispatch_error("FROM busybox AS first\nRUN --mount=from=later,target=/m true\nFROM busybox AS later\n", first)
+          .find("cannot mount from stage \"later\" to \"/m\", stage needs to be defined before current command @2"),
+      std::string::npos);
   EXPECT_EQ(dispatch_error("FROM busybox AS early\nFROM busybox\nCOPY --from=early /a /a\n"), "no error");
 }
 
 TEST(Dispatch, ErrorsAsBuildKit) {
   EXPECT_NE(dispatch_error("FROM --platform=$UNDECL busybox\n").find("failed to parse platform $UNDECL"),
             std::string::npos);
-  EXPECT_NE(dispatch_error("FROM busybox\nADD --checksum=sha256:24454f830cdb571e2c4ad15481119c43b3cafd48dd869a9b2945d1036d1dc68d f /f\n")
-                .find("checksum can't be specified for non-HTTP sources @2"),
-            std::string::npos);
+  EXPECT_NE(
+      dispatch_error(
+          "FROM busybox\nADD --checksum=sha256:24454f830cdb571e2c4ad15481119c43b3cafd48dd869a9b2945d1036d1dc68d f /f\n")
+          .find("checksum can't be specified for non-HTTP sources @2"),
+      std::string::npos);
   EXPECT_NE(dispatch_error("FROM busybox AS s\nFROM busybox\nARG S=s\nRUN --mount=from=$S,target=/m true\n")
                 .find("'from' doesn't support variable expansion"),
             std::string::npos);
@@ -414,7 +432,8 @@ TEST(Dispatch, EnvPairsExpandWithTheEnvBeforeTheLine) {
 
 TEST(Dispatch, TargetStageArg) {
   FakeBusybox images;
-  auto df = frontend::parse_dockerfile("FROM busybox AS base\nARG TARGETSTAGE\nRUN true\nFROM base AS foo\nFROM base\n");
+  auto df = frontend::parse_dockerfile(
+      "FROM busybox AS base\nARG TARGETSTAGE\nRUN true\nFROM base AS foo\nFROM base\n");
   auto value = [&](const std::string& target) {
     DispatchOptions opts;
     opts.target = target;

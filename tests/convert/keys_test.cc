@@ -45,12 +45,11 @@ class Base : public convert::ImageResolver {
                          std::nullopt,
                          {},
                          {}};
-    store::Manifest m{
-        std::string(store::media_type::oci_manifest),
-        cd,
-        {store::Descriptor{std::string(store::media_type::oci_layer), l, 9, {}, std::nullopt, {}, {}}},
-        {},
-        std::nullopt};
+    store::Manifest m{std::string(store::media_type::oci_manifest),
+                      cd,
+                      {store::Descriptor{std::string(store::media_type::oci_layer), l, 9, {}, std::nullopt, {}, {}}},
+                      {},
+                      std::nullopt};
     std::string mj = m.to_json();
     store::Descriptor md{std::string(store::media_type::oci_manifest),
                          Digest::of(mj),
@@ -64,16 +63,14 @@ class Base : public convert::ImageResolver {
   std::string created_;
 };
 
-std::vector<std::string> keys_of(const fs::path& ctx, const fs::path& stat_cache,
-                                 const std::string& created) {
+std::vector<std::string> keys_of(const fs::path& ctx, const fs::path& stat_cache, const std::string& created) {
   std::string text =
       "FROM busybox AS build\nWORKDIR /src\nCOPY src.c .\nRUN make\n"
       "FROM busybox\nARG V=1\nCOPY --from=build /src/out /out\nCOPY app.txt /app/\nRUN "
       "--mount=type=bind,source=lib,"
       "target=/lib2 cat /lib2/x\nADD <<EOF /etc/motd\nhello\nEOF\n";
   auto df = frontend::parse_dockerfile(text, "Dockerfile");
-  ContextKeys context(
-      std::make_unique<ContextHasher>(ctx, IgnorePredicate{}, SkipDirPredicate{}, stat_cache));
+  ContextKeys context(std::make_unique<ContextHasher>(ctx, IgnorePredicate{}, SkipDirPredicate{}, stat_cache));
   Base images(created);
   convert::Dispatched d = convert::dispatch(df, convert::DispatchOptions{}, images);
   attach_context(d.definition.vertices, BuildContext{ctx, {}, {}, &context, nullptr});
@@ -95,8 +92,7 @@ TEST(CacheKeys, SameDockerfileAndContextGiveTheSameKeysOnAnotherMachine) {
   // Two "machines": other store paths, other context paths, other file
   // times, another import of the same base image; a warm stat cache on one.
   TempDir m1("machine1"), m2("machine2");
-  for (auto [dir, t] :
-       {std::pair{m1.path(), int64_t{1600000000}}, std::pair{m2.path(), int64_t{1700000000}}}) {
+  for (auto [dir, t] : {std::pair{m1.path(), int64_t{1600000000}}, std::pair{m2.path(), int64_t{1700000000}}}) {
     write(dir / "some/where/ctx/app.txt", "app", t);
     write(dir / "some/where/ctx/lib/x", "x", t);
     write(dir / "some/where/ctx/src.c", "int main;", t);

@@ -73,7 +73,9 @@ class RunTest : public ::testing::Test {
 
   RunSpec spec(std::vector<std::string> args) {
     RunSpec s;
-    s.root = {Mount{"overlay", "overlay", "/",
+    s.root = {Mount{"overlay",
+                    "overlay",
+                    "/",
                     {"lowerdir=" + lower().string(), "upperdir=" + upper().string(),
                      "workdir=" + (dir_.path() / "work").string()}}};
     s.args = std::move(args);
@@ -160,7 +162,11 @@ TEST_F(RunTest, DefaultCapabilitiesNoNewPrivsAndSeccomp) {
 TEST_F(RunTest, InsecureLiftsCapabilitiesAndSeccomp) {
   RunSpec s = spec({});
   s.security = Security::insecure;
-  ASSERT_TRUE(sh("grep -E '^(CapEff|Seccomp):' /proc/self/status; mkdir -p /mnt && mount -t tmpfs none /mnt && echo mounted", &s).ok()) << err_;
+  ASSERT_TRUE(
+      sh("grep -E '^(CapEff|Seccomp):' /proc/self/status; mkdir -p /mnt && mount -t tmpfs none /mnt && echo mounted",
+         &s)
+          .ok())
+      << err_;
   EXPECT_EQ(out_.find("CapEff:\t00000000a80425fb"), std::string::npos) << out_;
   EXPECT_NE(out_.find("Seccomp:\t0"), std::string::npos) << out_;
   EXPECT_NE(out_.find("mounted"), std::string::npos);
@@ -246,8 +252,8 @@ TEST_F(RunTest, TimeoutAndCancelKillTheTree) {
 TEST_F(RunTest, ExtraMountsBindAndTmpfs) {
   TempDir host("xb-exec-bind");
   RunSpec s = spec({});
-  s.mounts = {Mount{"bind", host.path().string(), "/data", {"rw"}},
-              Mount{"bind", host.path().string(), "/ro", {"ro"}}, Mount{"tmpfs", "", "/scratch", {"size=1m"}}};
+  s.mounts = {Mount{"bind", host.path().string(), "/data", {"rw"}}, Mount{"bind", host.path().string(), "/ro", {"ro"}},
+              Mount{"tmpfs", "", "/scratch", {"size=1m"}}};
   ASSERT_TRUE(sh("echo hi > /data/f && ! echo no > /ro/g 2>/dev/null && echo t > /scratch/x && cat /ro/f", &s).ok())
       << err_;
   EXPECT_EQ(out_, "hi\n");
@@ -271,9 +277,10 @@ TEST_F(RunTest, ReadOnlyBindIsReadOnlyInItsSubmounts) {
   std::ofstream(host.path() / "sub/f") << "host\n";
   RunSpec s = spec({});
   s.mounts = {Mount{"bind", host.path().string(), "/ro", {"ro", "rbind"}}};
-  ExitStatus st = sh("cat /ro/sub/f; echo top > /ro/g; echo sub > /ro/sub/g; echo over > /ro/sub/f; "
-                     "grep ' /ro/sub ' /proc/self/mountinfo | cut -d' ' -f6",
-                     &s);
+  ExitStatus st = sh(
+      "cat /ro/sub/f; echo top > /ro/g; echo sub > /ro/sub/g; echo over > /ro/sub/f; "
+      "grep ' /ro/sub ' /proc/self/mountinfo | cut -d' ' -f6",
+      &s);
   EXPECT_EQ(st.signal, 0) << st.describe() << err_;
   EXPECT_EQ(out_.substr(0, 5), "host\n") << out_;
   EXPECT_NE(out_.find("\nro"), std::string::npos) << "the submount's mount options: " << out_;
@@ -296,7 +303,8 @@ TEST_F(RunTest, StubCleanupDoesNotFollowASymlinkPlantedByTheRun) {
   ASSERT_EQ(std::system(("cp -a " + lower().string() + " " + tree.string()).c_str()), 0);
   RunSpec s = spec({});
   s.root = {Mount{"bind", tree.string(), "/", {"rbind", "rw"}}};
-  s.mounts = {Mount{"tmpfs", "", "/m/stub", {"size=1m"}}, Mount{"bind", (src.path() / "f").string(), "/m/file", {"ro"}}};
+  s.mounts = {Mount{"tmpfs", "", "/m/stub", {"size=1m"}},
+              Mount{"bind", (src.path() / "f").string(), "/m/file", {"ro"}}};
   ASSERT_TRUE(sh("mv /m /m.old && ln -s " + host.path().string() + " /m && echo planted", &s).ok()) << err_;
   EXPECT_EQ(out_, "planted\n");
   EXPECT_TRUE(fs::is_symlink(tree / "m"));
@@ -323,8 +331,9 @@ TEST_F(RunTest, HostDevicesCannotBeOpened) {
     struct Unset {
       ~Unset() { ::unsetenv("XBUILD_DEVICE_CGROUP"); }
     } unset;
-    ExitStatus st = sh("rm -f /kmsg /loop; mknod /kmsg c 1 11 && mknod /loop b 7 0 && echo made;"
-                       "head -c 1 /kmsg 2>&1; head -c 1 /loop 2>&1; echo x > /dev/null && echo null-ok");
+    ExitStatus st = sh(
+        "rm -f /kmsg /loop; mknod /kmsg c 1 11 && mknod /loop b 7 0 && echo made;"
+        "head -c 1 /kmsg 2>&1; head -c 1 /loop 2>&1; echo x > /dev/null && echo null-ok");
     EXPECT_TRUE(st.ok()) << st.describe() << err_;
     EXPECT_NE(out_.find("made\n"), std::string::npos) << mode << ": " << out_;
     EXPECT_NE(out_.find("/kmsg: Operation not permitted"), std::string::npos) << mode << ": " << out_;

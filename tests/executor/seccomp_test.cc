@@ -29,8 +29,8 @@ int errno_of(const std::function<long()>& call, bool filtered) {
   if (pid == 0) {
     if (::unshare(CLONE_NEWUTS) < 0) ::_exit(200);
     sock_fprog f{static_cast<unsigned short>(prog.size()), const_cast<sock_filter*>(prog.data())};
-    if (filtered && (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
-                     ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &f) < 0))
+    if (filtered &&
+        (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &f) < 0))
       ::_exit(201);
     ::_exit(call() < 0 ? errno : 0);
   }
@@ -59,8 +59,7 @@ TEST(Seccomp, DeniesWhatDockersProfileDeniesEvenToRoot) {
   };
   for (const auto& c : cases) {
     EXPECT_EQ(errno_of(c.call, true), EPERM) << c.name;
-    EXPECT_NE(errno_of(c.call, false), EPERM)
-        << c.name << " fails without the filter: the case proves nothing";
+    EXPECT_NE(errno_of(c.call, false), EPERM) << c.name << " fails without the filter: the case proves nothing";
   }
   // socket(AF_VSOCK): EPERM, whatever the kernel says without the filter.
   EXPECT_EQ(errno_of([] { return static_cast<long>(::socket(AF_VSOCK, SOCK_STREAM, 0)); }, true), EPERM);

@@ -17,8 +17,7 @@ namespace {
 TEST(Annotations, FlagSyntax) {
   EXPECT_EQ(parse_annotation_flag("org.opencontainers.image.title=app"),
             (std::vector<Annotation>{{L::manifest, std::nullopt, "org.opencontainers.image.title", "app"}}));
-  EXPECT_EQ(parse_annotation_flag("index:k=v=w"),
-            (std::vector<Annotation>{{L::index, std::nullopt, "k", "v=w"}}));
+  EXPECT_EQ(parse_annotation_flag("index:k=v=w"), (std::vector<Annotation>{{L::index, std::nullopt, "k", "v=w"}}));
   EXPECT_EQ(parse_annotation_flag("manifest-descriptor:k="),
             (std::vector<Annotation>{{L::manifest_descriptor, std::nullopt, "k", ""}}));
   EXPECT_EQ(parse_annotation_flag("index-descriptor:k=v")[0].level, L::index_descriptor);
@@ -50,8 +49,7 @@ TEST(Annotations, OutputOptionKeys) {
   EXPECT_EQ(*parse_annotation_option("annotation.k", "v"), (Annotation{L::manifest, std::nullopt, "k", "v"}));
   EXPECT_EQ(parse_annotation_option("annotation-index.k", "v")->level, L::index);
   EXPECT_EQ(parse_annotation_option("annotation-manifest-descriptor.k", "v")->level, L::manifest_descriptor);
-  EXPECT_EQ(parse_annotation_option("annotation-manifest[linux/amd64].k", "v")->platform->str(),
-            "linux/amd64");
+  EXPECT_EQ(parse_annotation_option("annotation-manifest[linux/amd64].k", "v")->platform->str(), "linux/amd64");
   EXPECT_THROW(parse_annotation_option("annotation-bogus.k", "v"), xb::Error);
   EXPECT_THROW(parse_annotation_option("annotation.", "v"), xb::Error);
   OutputSpec o = parse_output("type=oci,dest=x.tar,annotation.a=1,annotation-manifest-descriptor.b=2");
@@ -79,8 +77,7 @@ class Apply : public ::testing::Test {
                                     .digest = st.put_blob(cj),
                                     .size = static_cast<int64_t>(cj.size())}};
     std::string mj = m.to_json();
-    return Descriptor{
-        .media_type = m.media_type, .digest = st.put_blob(mj), .size = static_cast<int64_t>(mj.size())};
+    return Descriptor{.media_type = m.media_type, .digest = st.put_blob(mj), .size = static_cast<int64_t>(mj.size())};
   }
   xb::TempDir tmp{"annotate-test"};
   Store st{tmp.path() / "store"};

@@ -29,7 +29,8 @@ class Archives : public ::testing::Test {
     fs::create_directories(src / "etc");
     xb::write_file_atomic(src / "etc/hello", "hello world\n");
     xb::write_file_atomic(src / "run.sh", "#!/bin/sh\necho hi\n", 0755);
-    ASSERT_EQ(sh("tar --numeric-owner -C '" + src.string() + "' -cf '" + (tmp_.path() / "rootfs.tar").string() + "' ."), 0);
+    ASSERT_EQ(sh("tar --numeric-owner -C '" + src.string() + "' -cf '" + (tmp_.path() / "rootfs.tar").string() + "' ."),
+              0);
     ASSERT_EQ(sh("gzip -k '" + (tmp_.path() / "rootfs.tar").string() + "'"), 0);
   }
   xb::TempDir tmp_{"archive-test"};
@@ -73,12 +74,15 @@ Descriptor put_gzip_image(Store& st, const fs::path& gz, const fs::path& plain) 
   cfg.diff_ids = {xb::Digest::of(xb::read_file(plain))};
   std::string cj = cfg.to_json();
   Manifest m{.media_type = std::string(media_type::docker_manifest),
-             .config = Descriptor{.media_type = std::string(media_type::docker_config), .digest = st.put_blob(cj),
+             .config = Descriptor{.media_type = std::string(media_type::docker_config),
+                                  .digest = st.put_blob(cj),
                                   .size = static_cast<int64_t>(cj.size())}};
-  m.layers.push_back(Descriptor{.media_type = std::string(media_type::docker_layer_gzip), .digest = st.put_blob(layer),
+  m.layers.push_back(Descriptor{.media_type = std::string(media_type::docker_layer_gzip),
+                                .digest = st.put_blob(layer),
                                 .size = static_cast<int64_t>(layer.size())});
   std::string mj = m.to_json();
-  Descriptor d{.media_type = std::string(media_type::docker_manifest), .digest = st.put_blob(mj),
+  Descriptor d{.media_type = std::string(media_type::docker_manifest),
+               .digest = st.put_blob(mj),
                .size = static_cast<int64_t>(mj.size())};
   st.set_image(ImageRef::parse("gz:1"), d);
   return d;
@@ -133,8 +137,10 @@ TEST_F(Archives, OciArchiveRoundTripAndSkopeo) {
     ASSERT_EQ(sh("tar -C '" + layout.string() + "' -xf '" + out.string() + "'"), 0);
     std::string text;
     // The layout's reference is the tag alone, as containerd and BuildKit write it.
-    ASSERT_EQ(sh("umoci unpack --rootless --image '" + layout.string() + ":1' '" +
-                     (tmp_.path() / "bundle").string() + "'", &text), 0)
+    ASSERT_EQ(
+        sh("umoci unpack --rootless --image '" + layout.string() + ":1' '" + (tmp_.path() / "bundle").string() + "'",
+           &text),
+        0)
         << text;
     EXPECT_EQ(xb::read_file(tmp_.path() / "bundle/rootfs/etc/hello"), "hello world\n");
   }
@@ -149,7 +155,8 @@ TEST_F(Archives, WritingIsAtomicAndGarbageIsRefused) {
   fs::path out = tmp_.path() / "never.tar";
   EXPECT_THROW(write_archive(st, d, {}, ArchiveFormat::docker, out), xb::Error);
   EXPECT_FALSE(fs::exists(out));
-  for (const auto& e : fs::directory_iterator(tmp_.path())) EXPECT_EQ(e.path().filename().string().find(".tmp-"), std::string::npos);
+  for (const auto& e : fs::directory_iterator(tmp_.path()))
+    EXPECT_EQ(e.path().filename().string().find(".tmp-"), std::string::npos);
 
   fs::path garbage = tmp_.path() / "garbage.tar";
   xb::write_file_atomic(garbage, "definitely not a tarball");

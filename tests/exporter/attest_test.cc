@@ -68,9 +68,8 @@ TEST(AttestPackages, DpkgStatusListsInstalledPackagesWithDebianPurls) {
   EXPECT_EQ(pkgs[0].supplier, "Alessandro Ghedini <ghedo@debian.org>");
   EXPECT_EQ(pkgs[1].purl, "pkg:deb/debian/libc6@2.36-9+deb12u4?arch=amd64&distro=debian-12&upstream=glibc");
   // An epoch's colon stays, as packageurl-go writes it; the source's version is kept.
-  EXPECT_EQ(
-      pkgs[2].purl,
-      "pkg:deb/debian/zlib1g@1:1.2.13.dfsg-1?arch=amd64&distro=debian-12&upstream=zlib%401:1.2.13.dfsg-1");
+  EXPECT_EQ(pkgs[2].purl,
+            "pkg:deb/debian/zlib1g@1:1.2.13.dfsg-1?arch=amd64&distro=debian-12&upstream=zlib%401:1.2.13.dfsg-1");
 }
 
 TEST(AttestPackages, DpkgStatusDFilesWithoutStatusCount) {
@@ -166,13 +165,10 @@ TEST(AttestPurl, EscapesAsPackageurlGo) {
 TEST(AttestPurl, ImagesAsBuildKitNamesThem) {
   auto amd64 = Platform::parse("linux/amd64");
   EXPECT_EQ(image_purl(ImageRef::parse("alpine"), std::nullopt), "pkg:docker/alpine@latest");
-  EXPECT_EQ(image_purl(ImageRef::parse("docker.io/library/alpine:3.15"), std::nullopt),
-            "pkg:docker/alpine@3.15");
+  EXPECT_EQ(image_purl(ImageRef::parse("docker.io/library/alpine:3.15"), std::nullopt), "pkg:docker/alpine@3.15");
   EXPECT_EQ(image_purl(ImageRef::parse("user/test:v2"), std::nullopt), "pkg:docker/user/test@v2");
-  EXPECT_EQ(image_purl(ImageRef::parse("ghcr.io/foo/bar"), std::nullopt),
-            "pkg:docker/ghcr.io/foo/bar@latest");
-  EXPECT_EQ(image_purl(ImageRef::parse("busybox"), amd64),
-            "pkg:docker/busybox@latest?platform=linux%2Famd64");
+  EXPECT_EQ(image_purl(ImageRef::parse("ghcr.io/foo/bar"), std::nullopt), "pkg:docker/ghcr.io/foo/bar@latest");
+  EXPECT_EQ(image_purl(ImageRef::parse("busybox"), amd64), "pkg:docker/busybox@latest?platform=linux%2Famd64");
   EXPECT_EQ(image_purl(ImageRef::parse("localhost:5000/app:1"), amd64),
             "pkg:docker/localhost:5000/app@1?platform=linux%2Famd64");
   const std::string d = Digest::of("test").str();
@@ -205,17 +201,15 @@ TEST(AttestSpdx, DocumentHasTheRequiredFieldsAndOneRelationshipPerPackage) {
   for (const auto& p : doc["packages"]) {
     std::string id = p["SPDXID"];
     EXPECT_TRUE(ids.insert(id).second) << id;
-    EXPECT_EQ(
-        id.find_first_not_of("SPDXRef-abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-"),
-        std::string::npos)
+    EXPECT_EQ(id.find_first_not_of("SPDXRef-abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-"),
+              std::string::npos)
         << id;
   }
 }
 
 TEST(AttestSpdx, FreeTextLicensesBecomeNoAssertion) {
   Package a{.type = "pypi", .name = "a", .version = "1", .license = "BSD License", .purl = "pkg:pypi/a@1"};
-  Package b{
-      .type = "npm", .name = "b", .version = "1", .license = "(MIT OR Apache-2.0)", .purl = "pkg:npm/b@1"};
+  Package b{.type = "npm", .name = "b", .version = "1", .license = "(MIT OR Apache-2.0)", .purl = "pkg:npm/b@1"};
   json doc = spdx_document({a, b}, "x", "", "2026-01-01T00:00:00Z", "xbuild");
   EXPECT_EQ(doc["packages"][1]["licenseDeclared"], "NOASSERTION");
   EXPECT_EQ(doc["packages"][2]["licenseDeclared"], "(MIT OR Apache-2.0)");
@@ -229,11 +223,10 @@ ProvenanceInput sample_input() {
   in.args = {{"build-arg:TOKEN", "s3cret"}, {"label:team", "x"}, {"target", "final"}};
   in.secrets = {"npmrc"};
   in.images.push_back({ImageRef::parse("busybox"), Digest::of("index"), Platform::parse("linux/amd64")});
-  in.steps.push_back(
-      {.kind = "source",
-       .name = "FROM busybox",
-       .line = 1,
-       .identifier = "docker-image://docker.io/library/busybox:latest@" + Digest::of("index").str()});
+  in.steps.push_back({.kind = "source",
+                      .name = "FROM busybox",
+                      .line = 1,
+                      .identifier = "docker-image://docker.io/library/busybox:latest@" + Digest::of("index").str()});
   in.steps.push_back({.kind = "exec",
                       .name = "RUN echo hi",
                       .line = 2,
@@ -317,13 +310,11 @@ TEST(AttestFlags, BuildxSyntax) {
   ASSERT_TRUE(t.provenance);
   EXPECT_EQ(*t.provenance, AttestOptions::Mode::min);
   EXPECT_EQ(*parse_attest_flags({{"provenance", "mode=max"}}).provenance, AttestOptions::Mode::max);
-  EXPECT_EQ(*parse_attest_flags({{"attest", "type=provenance,mode=max"}}).provenance,
-            AttestOptions::Mode::max);
+  EXPECT_EQ(*parse_attest_flags({{"attest", "type=provenance,mode=max"}}).provenance, AttestOptions::Mode::max);
   EXPECT_TRUE(parse_attest_flags({{"attest", "type=sbom"}}).sbom);
   EXPECT_TRUE(parse_attest_flags({{"sbom", "true"}}).sbom);
   // --provenance after --attest wins, as buildx applies them.
-  EXPECT_FALSE(
-      parse_attest_flags({{"attest", "type=provenance,mode=max"}, {"provenance", "false"}}).provenance);
+  EXPECT_FALSE(parse_attest_flags({{"attest", "type=provenance,mode=max"}, {"provenance", "false"}}).provenance);
   EXPECT_FALSE(parse_attest_flags({{"attest", "type=sbom"}, {"sbom", "false"}}).sbom);
   EXPECT_FALSE(parse_attest_flags({{"attest", "type=provenance,disabled=true"}}).any());
   auto b = parse_attest_flags({{"provenance", "mode=min,builder-id=https://ci/1,reproducible=true"}});
@@ -413,9 +404,7 @@ TEST(AttestImage, PackagesFromTheImageRootWithinLimits) {
   xb::write_file_atomic(root / "app/node_modules/ms/package.json", R"({"name":"ms","version":"2.1.3"})");
   xb::write_file_atomic(root / "app/package.json", R"({"name":"app","version":"0.0.1"})");
   const fs::path tarball = tmp.path() / "root.tar";
-  ASSERT_EQ(
-      xb::testing::sh("tar --numeric-owner -C '" + root.string() + "' -cf '" + tarball.string() + "' .").code,
-      0);
+  ASSERT_EQ(xb::testing::sh("tar --numeric-owner -C '" + root.string() + "' -cf '" + tarball.string() + "' .").code, 0);
   xb::store::Store st(tmp.path() / "store");
   auto d = import_rootfs(st, tarball, ImageRef::parse("pk:1"));
 
@@ -425,13 +414,12 @@ TEST(AttestImage, PackagesFromTheImageRootWithinLimits) {
   std::vector<std::string> purls;
   purls.reserve(pkgs.size());
   for (const auto& p : pkgs) purls.push_back(p.purl);
-  EXPECT_EQ(
-      purls,
-      (std::vector<std::string>{
-          "pkg:deb/debian/curl@7.88.1-10+deb12u8?arch=amd64&distro=debian-12",
-          "pkg:deb/debian/libc6@2.36-9+deb12u4?arch=amd64&distro=debian-12&upstream=glibc",
-          "pkg:deb/debian/zlib1g@1:1.2.13.dfsg-1?arch=amd64&distro=debian-12&upstream=zlib%401:1.2.13.dfsg-1",
-          "pkg:npm/ms@2.1.3"}));
+  EXPECT_EQ(purls,
+            (std::vector<std::string>{
+                "pkg:deb/debian/curl@7.88.1-10+deb12u8?arch=amd64&distro=debian-12",
+                "pkg:deb/debian/libc6@2.36-9+deb12u4?arch=amd64&distro=debian-12&upstream=glibc",
+                "pkg:deb/debian/zlib1g@1:1.2.13.dfsg-1?arch=amd64&distro=debian-12&upstream=zlib%401:1.2.13.dfsg-1",
+                "pkg:npm/ms@2.1.3"}));
   ASSERT_EQ(warnings.size(), 1u);
   EXPECT_NE(warnings[0].find("/var/lib/dpkg/status.d/big is larger than"), std::string::npos) << warnings[0];
 

@@ -38,7 +38,8 @@ std::string payload(size_t size, unsigned seed) {
   s.reserve(size);
   while (s.size() < size) {
     if (rng() % 2) s += "line " + std::to_string(s.size()) + " of a text file in a layer\n";
-    else for (int i = 0; i < 64; ++i) s += static_cast<char>(rng());
+    else
+      for (int i = 0; i < 64; ++i) s += static_cast<char>(rng());
   }
   s.resize(size);
   return s;
@@ -51,8 +52,8 @@ class Compress : public ::testing::Test {
 
   Descriptor plain_layer(const std::string& data) {
     Digest d = st_.put_blob(data);
-    return Descriptor{.media_type = std::string(media_type::oci_layer), .digest = d,
-                      .size = static_cast<int64_t>(data.size())};
+    return Descriptor{
+        .media_type = std::string(media_type::oci_layer), .digest = d, .size = static_cast<int64_t>(data.size())};
   }
 };
 
@@ -79,8 +80,7 @@ TEST_F(Compress, GzipIsReadByGzipAndRememberedPerDiffId) {
   EXPECT_EQ(again.digest, gz.digest);
   EXPECT_EQ(compressed, 1);
   EXPECT_EQ(reused, 1);
-  Descriptor forced =
-      xb::exporter::compressed_layer(st_, layer, layer.digest, LayerOptions{.force = true}, count);
+  Descriptor forced = xb::exporter::compressed_layer(st_, layer, layer.digest, LayerOptions{.force = true}, count);
   EXPECT_EQ(forced.digest, gz.digest);
   EXPECT_EQ(compressed, 2);
   // Docker media types name the same blob differently.
@@ -139,8 +139,9 @@ TEST_F(Compress, OutputSpecsAreCheckedWithOneLineErrors) {
   EXPECT_EQ(o.layers.compression, Compression::zstd);
   EXPECT_EQ(o.layers.level, 19);
   EXPECT_TRUE(o.layers.force);
-  for (const char* bad : {"type=nope", "type=tar", "type=local,dest=-", "type=image,dest=x", "type=oci,dest=x,level=3",
-                          "type=oci,dest=x,compression=gzip,compression-level=10", "type=oci,dest=x,oci-mediatypes=maybe"}) {
+  for (const char* bad :
+       {"type=nope", "type=tar", "type=local,dest=-", "type=image,dest=x", "type=oci,dest=x,level=3",
+        "type=oci,dest=x,compression=gzip,compression-level=10", "type=oci,dest=x,oci-mediatypes=maybe"}) {
     try {
       parse_output(bad);
       ADD_FAILURE() << bad << " was accepted";
@@ -170,19 +171,24 @@ TEST(Push, ChunkedUploadWithTokenAuthIsReadBySkopeo) {
   cfg.diff_ids = {layer};
   std::string cj = cfg.to_json();
   Manifest m{.media_type = std::string(media_type::oci_manifest),
-             .config = Descriptor{.media_type = std::string(media_type::oci_config), .digest = st.put_blob(cj),
+             .config = Descriptor{.media_type = std::string(media_type::oci_config),
+                                  .digest = st.put_blob(cj),
                                   .size = static_cast<int64_t>(cj.size())}};
-  m.layers.push_back(Descriptor{.media_type = std::string(media_type::oci_layer), .digest = layer,
+  m.layers.push_back(Descriptor{.media_type = std::string(media_type::oci_layer),
+                                .digest = layer,
                                 .size = static_cast<int64_t>(layer_data.size())});
   std::string mj = m.to_json();
-  Descriptor target{.media_type = std::string(media_type::oci_manifest), .digest = st.put_blob(mj),
+  Descriptor target{.media_type = std::string(media_type::oci_manifest),
+                    .digest = st.put_blob(mj),
                     .size = static_cast<int64_t>(mj.size())};
 
   fs::path docker_config = tmp.path() / "config.json";
   {
     std::ofstream f(docker_config);
-    f << nlohmann::json{{"auths", {{reg.host(), {{"auth", xb::registry::base64_encode(
-                                                              reg.options().username + ":" + reg.options().password)}}}}}}
+    f << nlohmann::json{{"auths",
+                         {{reg.host(),
+                           {{"auth",
+                             xb::registry::base64_encode(reg.options().username + ":" + reg.options().password)}}}}}}
              .dump();
   }
   xb::registry::ClientOptions co;

@@ -58,8 +58,8 @@ class Conformance : public ::testing::Test {
   // checkout's modes, then the case's `prepare`: special modes, symlinks).
   fs::path context_copy(const std::string& name) {
     fs::path ctx = tmp.path() / name;
-    std::string cmd = "sh '" + (source_dir() / "tests/tools/case-context").string() + "' '" +
-                      (cases / name).string() + "' '" + ctx.string() + "' >/dev/null";
+    std::string cmd = "sh '" + (source_dir() / "tests/tools/case-context").string() + "' '" + (cases / name).string() +
+                      "' '" + ctx.string() + "' >/dev/null";
     EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
     return ctx;
   }

@@ -126,11 +126,11 @@ TEST(ParseChmod, SymbolicAsChmod1) {
   EXPECT_EQ(on("u+x,g-w", S_IFREG | 0664), 0744u);
   EXPECT_EQ(on("go-w", S_IFREG | 0666), 0644u);
   EXPECT_EQ(on("u=rw,g=r,o=r", S_IFREG | 0777), 0644u);
-  EXPECT_EQ(on("a=rX", S_IFREG | 0664), 0444u);   // X: no x anywhere, a file
-  EXPECT_EQ(on("a=rX", S_IFREG | 0744), 0555u);   // X: some x already
-  EXPECT_EQ(on("a+X", S_IFDIR | 0124), 0135u);    // X: a directory
+  EXPECT_EQ(on("a=rX", S_IFREG | 0664), 0444u);  // X: no x anywhere, a file
+  EXPECT_EQ(on("a=rX", S_IFREG | 0744), 0555u);  // X: some x already
+  EXPECT_EQ(on("a+X", S_IFDIR | 0124), 0135u);   // X: a directory
   EXPECT_EQ(on("u+rw,g+r,o-x,o+w", S_IFDIR | 0124), 0766u);
-  EXPECT_EQ(on("+x", S_IFREG | 0600), 0711u);     // no who: all, no umask
+  EXPECT_EQ(on("+x", S_IFREG | 0600), 0711u);  // no who: all, no umask
   EXPECT_EQ(on("g=u", S_IFREG | 0640), 0660u);
   EXPECT_EQ(on("u+s", S_IFREG | 0755), 04755u);
   EXPECT_EQ(on("o+t", S_IFDIR | 0777), 01777u);
@@ -529,9 +529,7 @@ void make_tar(const fs::path& out, const std::vector<TarEntry>& entries, int fil
         archive_entry_set_filetype(e, AE_IFREG);
         archive_entry_set_size(e, static_cast<la_int64_t>(t.data.size()));
         break;
-      case 'd':
-        archive_entry_set_filetype(e, AE_IFDIR);
-        break;
+      case 'd': archive_entry_set_filetype(e, AE_IFDIR); break;
       case 'l':
         archive_entry_set_filetype(e, AE_IFLNK);
         archive_entry_set_symlink(e, t.data.c_str());
@@ -550,11 +548,8 @@ void make_tar(const fs::path& out, const std::vector<TarEntry>& entries, int fil
 }
 
 const std::vector<TarEntry> kBundle = {
-    {"payload/", 'd', "", 0755},
-    {"payload/p1", 'f', "p1\n", 0644, 1234, 5678},
-    {"payload/inner/p2", 'f', "p2\n", 0600},
-    {"payload/link", 'l', "p1"},
-    {"payload/hard", 'h', "payload/p1"},
+    {"payload/", 'd', "", 0755}, {"payload/p1", 'f', "p1\n", 0644, 1234, 5678}, {"payload/inner/p2", 'f', "p2\n", 0600},
+    {"payload/link", 'l', "p1"}, {"payload/hard", 'h', "payload/p1"},
 };
 
 TEST_F(CopyTest, AddUnpacksEveryCompressionByContent) {
@@ -664,8 +659,11 @@ TEST_F(CopyTest, HostileArchiveIsContainedWhenAdded) {
   EXPECT_THROW(copy({"hl-abs.tar"}, "/h2/", opt), Error);  // /etc/passwd of the destination: not there
   make_tar(ctx / "hl-link.tar", {{"etc", 'l', "/etc"}, {"pw", 'h', "etc/passwd"}}, 0);
   EXPECT_THROW(copy({"hl-link.tar"}, "/h3/", opt), Error);
-  make_tar(ctx / "sym.tar", {{"out", 'l', host.path().string()}, {"out/f", 'f', "x"}, {"rel", 'l', "../../../../.."},
-                             {"rel/" + host.path().relative_path().string() + "/g", 'f', "y"}},
+  make_tar(ctx / "sym.tar",
+           {{"out", 'l', host.path().string()},
+            {"out/f", 'f', "x"},
+            {"rel", 'l', "../../../../.."},
+            {"rel/" + host.path().relative_path().string() + "/g", 'f', "y"}},
            0);
   copy({"sym.tar"}, "/s/", opt);
   EXPECT_TRUE(fs::is_empty(host.path()));
@@ -696,8 +694,8 @@ class HttpServer {
       ::dup2(devnull, 1);
       ::dup2(devnull, 2);
       std::string p = std::to_string(port_);
-      ::execlp("python3", "python3", "-m", "http.server", p.c_str(), "--bind", "127.0.0.1", "--directory",
-               dir.c_str(), nullptr);
+      ::execlp("python3", "python3", "-m", "http.server", p.c_str(), "--bind", "127.0.0.1", "--directory", dir.c_str(),
+               nullptr);
       ::_exit(127);
     }
     for (int i = 0; i < 100; ++i) {
@@ -718,9 +716,7 @@ class HttpServer {
     }
   }
   bool ready() const { return ready_; }
-  std::string url(const std::string& path) const {
-    return "http://127.0.0.1:" + std::to_string(port_) + "/" + path;
-  }
+  std::string url(const std::string& path) const { return "http://127.0.0.1:" + std::to_string(port_) + "/" + path; }
 
  private:
   pid_t pid_ = -1;
@@ -863,7 +859,9 @@ namespace {
 TEST_F(CopyTest, IgnoredDirectoryWithAnExceptionStillExists) {
   // .dockerignore: "src" and "!src/sub": src exists in the context with only sub.
   CopySource s = ctx_src("src");
-  s.ignored = [](std::string_view p, bool) { return !(p == "src/sub" || p.starts_with("src/sub/")) && p.starts_with("src"); };
+  s.ignored = [](std::string_view p, bool) {
+    return !(p == "src/sub" || p.starts_with("src/sub/")) && p.starts_with("src");
+  };
   s.can_skip_dir = [](std::string_view) { return false; };
   CopyOptions opt;
   opt.dest = "/x/";

@@ -31,10 +31,10 @@ inline std::string slurp(const fs::path& p) {
 }
 
 struct Node {
-  char type = '?';      // f, d, l, other
-  unsigned mode = 0;    // permission and special bits
+  char type = '?';    // f, d, l, other
+  unsigned mode = 0;  // permission and special bits
   unsigned uid = 0, gid = 0;
-  std::string data;     // file content or link target
+  std::string data;  // file content or link target
   ino_t ino = 0;
   bool operator==(const Node& o) const {
     return type == o.type && mode == o.mode && uid == o.uid && gid == o.gid && data == o.data;

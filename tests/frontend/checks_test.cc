@@ -24,17 +24,20 @@ Findings lint(const std::string& dockerfile, const std::string& directive = "", 
 }  // namespace
 
 TEST(Checks, StageNameCasingAndFromAsCasing) {
-  EXPECT_EQ(lint("\n# warning: stage name should be lowercase\n#\nFROM scratch AS BadStageName\n\n"
-                 "# warning: 'as' should match 'FROM' cmd casing.\n#\nFROM scratch as base2\n\nFROM scratch AS base3\n"),
-            (Findings{"StageNameCasing:4:Stage name 'BadStageName' should be lowercase",
-                      "FromAsCasing:8:'as' and 'FROM' keywords' casing do not match"}));
-  EXPECT_EQ(lint("\n# warning: 'AS' should match 'from' cmd casing.\n#\nfrom scratch AS base\n\nfrom scratch as base2\n"),
-            (Findings{"FromAsCasing:4:'AS' and 'from' keywords' casing do not match"}));
+  EXPECT_EQ(
+      lint("\n# warning: stage name should be lowercase\n#\nFROM scratch AS BadStageName\n\n"
+           "# warning: 'as' should match 'FROM' cmd casing.\n#\nFROM scratch as base2\n\nFROM scratch AS base3\n"),
+      (Findings{"StageNameCasing:4:Stage name 'BadStageName' should be lowercase",
+                "FromAsCasing:8:'as' and 'FROM' keywords' casing do not match"}));
+  EXPECT_EQ(
+      lint("\n# warning: 'AS' should match 'from' cmd casing.\n#\nfrom scratch AS base\n\nfrom scratch as base2\n"),
+      (Findings{"FromAsCasing:4:'AS' and 'from' keywords' casing do not match"}));
 }
 
 TEST(Checks, NoEmptyContinuation) {
-  EXPECT_EQ(lint("\nFROM scratch\n# warning: empty continuation line\nCOPY Dockerfile \\\n\n.\nCOPY Dockerfile \\\n.\n"),
-            (Findings{"NoEmptyContinuation:6:Empty continuation line"}));
+  EXPECT_EQ(
+      lint("\nFROM scratch\n# warning: empty continuation line\nCOPY Dockerfile \\\n\n.\nCOPY Dockerfile \\\n.\n"),
+      (Findings{"NoEmptyContinuation:6:Empty continuation line"}));
 }
 
 TEST(Checks, ConsistentInstructionCasing) {
@@ -73,7 +76,8 @@ TEST(Checks, JSONArgsRecommended) {
                       "behavior related to OS signals"}));
   EXPECT_TRUE(lint("\nFROM scratch\nSHELL [\"/usr/bin/customshell\"]\nCMD mycommand\n").empty());
   // A SHELL in the base stage counts too.
-  EXPECT_TRUE(lint("\nFROM scratch AS base\nSHELL [\"/usr/bin/customshell\"]\n\nFROM base\nENTRYPOINT mycommand\n").empty());
+  EXPECT_TRUE(
+      lint("\nFROM scratch AS base\nSHELL [\"/usr/bin/customshell\"]\n\nFROM base\nENTRYPOINT mycommand\n").empty());
 }
 
 TEST(Checks, MaintainerDeprecated) {
@@ -158,10 +162,9 @@ TEST(Checks, SecretsUsedInArgOrEnv) {
   EXPECT_EQ(lint("\nFROM scratch\nARG SECRET_PASSPHRASE\nENV SUPER_Secret=foo\nENV password=bar secret=baz\n"
                  "ARG super_duper_secret_token=foo auth=bar\nENV apikey=bar sunflower=foo\nENV git_key=\n"
                  "ENV PUBLIC_KEY=\nARG public_token\n"),
-            (Findings{msg(3, "ARG \"SECRET_PASSPHRASE\""), msg(4, "ENV \"SUPER_Secret\""),
-                      msg(5, "ENV \"password\""), msg(5, "ENV \"secret\""),
-                      msg(6, "ARG \"super_duper_secret_token\""), msg(6, "ARG \"auth\""), msg(7, "ENV \"apikey\""),
-                      msg(8, "ENV \"git_key\"")}));
+            (Findings{msg(3, "ARG \"SECRET_PASSPHRASE\""), msg(4, "ENV \"SUPER_Secret\""), msg(5, "ENV \"password\""),
+                      msg(5, "ENV \"secret\""), msg(6, "ARG \"super_duper_secret_token\""), msg(6, "ARG \"auth\""),
+                      msg(7, "ENV \"apikey\""), msg(8, "ENV \"git_key\"")}));
   EXPECT_EQ(lint("ARG API_TOKEN\nFROM scratch\n"), (Findings{msg(1, "ARG \"API_TOKEN\"")}));
 }
 
@@ -207,22 +210,24 @@ TEST(Checks, CopyIgnoredFileIsExperimental) {
 
 TEST(Checks, InvalidDefinitionDescriptionIsExperimental) {
   std::string d = "check=experimental=InvalidDefinitionDescription";
-  EXPECT_TRUE(lint("# " + d + "\n# foo this is the foo\nARG foo=bar\n\n# base this is the base image\n"
-                   "FROM scratch AS base\n\n# version this is the version number\nARG version=latest\n\n"
-                   "# baz this is the baz\nARG foo=baz bar=qux baz=quux\n#\nARG bit=bat\n\n"
-                   "# comment for something other than ARG or FROM\nCOPY Dockerfile .\n",
+  EXPECT_TRUE(lint("# " + d +
+                       "\n# foo this is the foo\nARG foo=bar\n\n# base this is the base image\n"
+                       "FROM scratch AS base\n\n# version this is the version number\nARG version=latest\n\n"
+                       "# baz this is the baz\nARG foo=baz bar=qux baz=quux\n#\nARG bit=bat\n\n"
+                       "# comment for something other than ARG or FROM\nCOPY Dockerfile .\n",
                    "experimental=InvalidDefinitionDescription")
                   .empty());
   auto msg = [](int line, const std::string& ins, const std::string& key) {
     return "InvalidDefinitionDescription:" + std::to_string(line) + ":Comment for " + ins +
            " should follow the format: `# " + key + " <description>`";
   };
-  EXPECT_EQ(lint("# " + d + "\n# bar this is the bar\nARG foo=bar\n# BasE this is the BasE image\n"
-                 "FROM scratch AS base\n# definitely a bad comment\nARG version=latest\n"
-                 "# definitely a bad comment\nARG foo=baz bar=qux baz=quux\n",
-                 "experimental=InvalidDefinitionDescription"),
-            (Findings{msg(3, "ARG", "foo"), msg(5, "FROM", "base"), msg(7, "ARG", "version"),
-                      msg(9, "ARG", "<arg_key>")}));
+  EXPECT_EQ(
+      lint("# " + d +
+               "\n# bar this is the bar\nARG foo=bar\n# BasE this is the BasE image\n"
+               "FROM scratch AS base\n# definitely a bad comment\nARG version=latest\n"
+               "# definitely a bad comment\nARG foo=baz bar=qux baz=quux\n",
+           "experimental=InvalidDefinitionDescription"),
+      (Findings{msg(3, "ARG", "foo"), msg(5, "FROM", "base"), msg(7, "ARG", "version"), msg(9, "ARG", "<arg_key>")}));
 }
 
 TEST(Checks, ExposeRules) {
@@ -355,7 +360,7 @@ TEST(Subrequests, OutlineAsBuildKit) {
   auto release = fe::outline(df, "release", {}, platform);
   EXPECT_EQ(release.description, "publishes the binary");
   ASSERT_EQ(release.args.size(), 3u);
-  EXPECT_EQ(release.args[0].line, 3);  // GO_VERSION: where the meta ARG declares it
+  EXPECT_EQ(release.args[0].line, 3);                                    // GO_VERSION: where the meta ARG declares it
   EXPECT_EQ(fe::format_outline(fe::outline(df, "", {}, platform)), "");  // the unnamed last stage uses nothing
   EXPECT_THROW(fe::outline(df, "relase", {}, platform), xb::Error);
 }

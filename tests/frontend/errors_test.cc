@@ -44,7 +44,8 @@ TEST(Errors, UnknownFlagSuggestsNearFlag) {
 }
 
 TEST(Errors, ArgumentCountsAndOrder) {
-  EXPECT_NE(error_of("FROM a\nCOPY onlyone\n").message().find("COPY requires at least two arguments"), std::string::npos);
+  EXPECT_NE(error_of("FROM a\nCOPY onlyone\n").message().find("COPY requires at least two arguments"),
+            std::string::npos);
   EXPECT_NE(error_of("FROM a b\n").message().find("FROM requires either one or three arguments"), std::string::npos);
   EXPECT_NE(error_of("FROM a AS 1x\n").message().find("invalid name for build stage"), std::string::npos);
   EXPECT_NE(error_of("RUN x\nFROM a\n").message().find("before the first FROM"), std::string::npos);
@@ -60,9 +61,20 @@ TEST(Errors, ArgumentCountsAndOrder) {
 
 TEST(Errors, MalformedInputNeverCrashes) {
   const std::string inputs[] = {
-      "", "\n\n\n", "\\", "FROM", "FROM a\nRUN <<", "FROM a\nRUN <<EOF", "FROM a\nCOPY <<A <<B /x\nA\n",
-      "# escape=`\nFROM a `", "FROM a\nENV a=\"unterminated", "FROM a\nARG =x", "FROM a\nONBUILD",
-      std::string(1, '\0'), "FROM \xff\xfe\nRUN \xc3", "FROM a\nRUN [\"\\ud800\"]",
+      "",
+      "\n\n\n",
+      "\\",
+      "FROM",
+      "FROM a\nRUN <<",
+      "FROM a\nRUN <<EOF",
+      "FROM a\nCOPY <<A <<B /x\nA\n",
+      "# escape=`\nFROM a `",
+      "FROM a\nENV a=\"unterminated",
+      "FROM a\nARG =x",
+      "FROM a\nONBUILD",
+      std::string(1, '\0'),
+      "FROM \xff\xfe\nRUN \xc3",
+      "FROM a\nRUN [\"\\ud800\"]",
   };
   for (const auto& in : inputs) {
     try {

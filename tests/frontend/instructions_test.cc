@@ -185,15 +185,15 @@ TEST(Checks, DirectiveAndFindings) {
   EXPECT_THROW(fe::parse_check_directive("fail=true"), xb::Error);
 
   auto df = fe::parse_dockerfile(
-      "FROM busybox as Build\n"        // FromAsCasing, StageNameCasing
-      "MAINTAINER me\n"                // MaintainerDeprecated
-      "ENV A b\n"                      // LegacyKeyValueFormat
-      "WORKDIR rel\n"                  // WorkdirRelativePath
-      "EXPOSE 80/TCP\n"                // ExposeProtoCasing
-      "CMD echo one\n"                 // JSONArgsRecommended, MultipleInstructionsDisallowed
+      "FROM busybox as Build\n"  // FromAsCasing, StageNameCasing
+      "MAINTAINER me\n"          // MaintainerDeprecated
+      "ENV A b\n"                // LegacyKeyValueFormat
+      "WORKDIR rel\n"            // WorkdirRelativePath
+      "EXPOSE 80/TCP\n"          // ExposeProtoCasing
+      "CMD echo one\n"           // JSONArgsRecommended, MultipleInstructionsDisallowed
       "CMD [\"two\"]\n"
-      "copy a b\n"                     // ConsistentInstructionCasing
-      "FROM busybox AS build\n");      // DuplicateStageName
+      "copy a b\n"                 // ConsistentInstructionCasing
+      "FROM busybox AS build\n");  // DuplicateStageName
   std::vector<std::string> got;
   for (const auto& f : fe::run_checks(df, {})) got.push_back(f.rule + ":" + std::to_string(f.line));
   EXPECT_EQ(got, (std::vector<std::string>{"FromAsCasing:1", "StageNameCasing:1", "MaintainerDeprecated:2",

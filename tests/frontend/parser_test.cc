@@ -70,7 +70,9 @@ TEST(Parser, BacktickContinuationWithCommentsAndEmptyLines) {
 }
 
 TEST(Parser, CrlfAndBom) {
-  auto ast = fe::parse_ast("\xEF\xBB\xBF" "FROM a\r\nRUN x \\\r\n y\r\n");
+  auto ast = fe::parse_ast(
+      "\xEF\xBB\xBF"
+      "FROM a\r\nRUN x \\\r\n y\r\n");
   EXPECT_EQ(fe::dump_ast(ast), "(from \"a\")\n(run \"x  y\")\n");
 }
 
@@ -145,8 +147,6 @@ TEST(Parser, OnbuildNestsTheTrigger) {
             "(onbuild (add [\"--chown=1\"] \".\" \"/app\"))\n");
 }
 
-TEST(Parser, EmptyFileIsAnError) {
-  EXPECT_THROW(fe::parse_ast("# only a comment\n\n"), xb::Error);
-}
+TEST(Parser, EmptyFileIsAnError) { EXPECT_THROW(fe::parse_ast("# only a comment\n\n"), xb::Error); }
 
 }  // namespace

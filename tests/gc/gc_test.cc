@@ -35,29 +35,22 @@ class Gc : public ::testing::Test {
     Digest cd = st_.put_blob(cj);
     store::Manifest m{
         std::string(store::media_type::oci_manifest),
-        store::Descriptor{std::string(store::media_type::oci_config),
-                          cd,
-                          static_cast<int64_t>(cj.size()),
-                          {},
-                          std::nullopt,
-                          {},
-                          {}},
+        store::Descriptor{
+            std::string(store::media_type::oci_config), cd, static_cast<int64_t>(cj.size()), {}, std::nullopt, {}, {}},
         {store::Descriptor{l.media_type, l.blob, static_cast<int64_t>(l.size), {}, std::nullopt, {}, {}}},
         {},
         std::nullopt};
     std::string mj = m.to_json();
     Digest md = st_.put_blob(mj);
-    st_.set_image(
-        store::ImageRef::parse(ref),
-        store::Descriptor{m.media_type, md, static_cast<int64_t>(mj.size()), {}, std::nullopt, {}, {}});
+    st_.set_image(store::ImageRef::parse(ref),
+                  store::Descriptor{m.media_type, md, static_cast<int64_t>(mj.size()), {}, std::nullopt, {}, {}});
     return {md, cd, l.blob};
   }
   // A layers-only cache record (as a remote hit kept locally), last used at `when`.
   void record(const std::string& key, const std::vector<cache::Layer>& layers, int64_t when = 1700000000) {
     cache::LocalCache(st_).put(Digest::of(key), cache::CacheRecord{"", layers});
     fs::path f = st_.root() / "records" / "cache" / std::string(Digest::of(key).hex());
-    fs::last_write_time(
-        f, fs::file_time_type::clock::from_sys(std::chrono::sys_seconds(std::chrono::seconds(when))));
+    fs::last_write_time(f, fs::file_time_type::clock::from_sys(std::chrono::sys_seconds(std::chrono::seconds(when))));
   }
   bool has_record(const std::string& key) { return cache::LocalCache(st_).get(Digest::of(key)).has_value(); }
   static std::vector<std::string> names(const PruneReport& r, const std::string& kind) {
@@ -77,8 +70,8 @@ TEST_F(Gc, PruneKeepsTaggedImagesAndRecordsAndRemovesWhatNothingReaches) {
   record("kept", {kept});
   Digest stray = st_.put_blob("nobody names me");
   // A record whose blob is gone: dangling.
-  record("dangling", {cache::Layer{Digest::of("lost"), Digest::of("lost"), 4,
-                                   std::string(store::media_type::oci_layer)}});
+  record("dangling",
+         {cache::Layer{Digest::of("lost"), Digest::of("lost"), 4, std::string(store::media_type::oci_layer)}});
 
   PruneReport r = prune(st_, {});
   for (const auto& d : img) EXPECT_TRUE(st_.has_blob(d)) << d.str();
@@ -123,8 +116,8 @@ TEST_F(Gc, KeepStorageRemovesLeastRecentlyUsedFirst) {
 TEST_F(Gc, DryRunRemovesNothing) {
   image("localhost/app:1", "image layer");
   Digest stray = st_.put_blob("nobody names me");
-  record("dangling", {cache::Layer{Digest::of("lost"), Digest::of("lost"), 4,
-                                   std::string(store::media_type::oci_layer)}});
+  record("dangling",
+         {cache::Layer{Digest::of("lost"), Digest::of("lost"), 4, std::string(store::media_type::oci_layer)}});
   write_file_atomic(st_.root() / "ingest" / "killed.part", "half a blob");
   fs::path mount = cache::LocalCache(st_).mount_dir("npm");
   fs::create_directories(mount);
@@ -136,8 +129,7 @@ TEST_F(Gc, DryRunRemovesNothing) {
   EXPECT_EQ(names(r, "build cache").size(), 1u);
   EXPECT_EQ(names(r, "cache mount"), std::vector<std::string>{mount.string()});
   auto tmps = names(r, "temporary");
-  EXPECT_NE(std::find(tmps.begin(), tmps.end(), (st_.root() / "ingest" / "killed.part").string()),
-            tmps.end());
+  EXPECT_NE(std::find(tmps.begin(), tmps.end(), (st_.root() / "ingest" / "killed.part").string()), tmps.end());
   EXPECT_TRUE(st_.has_blob(stray));
   EXPECT_TRUE(fs::exists(st_.root() / "ingest" / "killed.part"));
   EXPECT_TRUE(fs::exists(mount));
@@ -152,14 +144,13 @@ TEST_F(Gc, DryRunRemovesNothing) {
 
 TEST_F(Gc, FsckFindsACorruptBlobAndRepairRemovesIt) {
   auto img = image("localhost/app:1", "image layer");
-  record("dangling", {cache::Layer{Digest::of("lost"), Digest::of("lost"), 4,
-                                   std::string(store::media_type::oci_layer)}});
+  record("dangling",
+         {cache::Layer{Digest::of("lost"), Digest::of("lost"), 4, std::string(store::media_type::oci_layer)}});
   FsckReport clean = fsck(st_, false);
   EXPECT_EQ(clean.images, 1u);
   EXPECT_EQ(clean.blobs, 3u);
   ASSERT_EQ(clean.problems.size(), 1u);
-  EXPECT_NE(clean.problems[0].find("cache record " + std::string(Digest::of("dangling").hex())),
-            std::string::npos);
+  EXPECT_NE(clean.problems[0].find("cache record " + std::string(Digest::of("dangling").hex())), std::string::npos);
 
   // Bit rot in the layer.
   fs::path p = st_.blob_path(img[2]);

@@ -162,7 +162,8 @@ TEST(CredentialStore, AuthsRoundTripKeepsOtherKeys) {
 TEST(CredentialStore, ReadsDockerUrlKeys) {
   xb::TempDir d("creds");
   fs::path file = d.path() / "config.json";
-  xb::write_file_atomic(file, R"({"auths":{"https://reg.example.com/v1/":{"auth":")" + base64_encode("a:b") + R"("}}})");
+  xb::write_file_atomic(file,
+                        R"({"auths":{"https://reg.example.com/v1/":{"auth":")" + base64_encode("a:b") + R"("}}})");
   EXPECT_EQ(CredentialStore(file).get("reg.example.com")->password, "b");
 }
 
@@ -213,9 +214,9 @@ TEST(CredentialStore, PodmanAuthFilesAndPrecedence) {
   auto auths = [](const std::string& user) {
     return R"({"auths":{"reg:5000":{"auth":")" + base64_encode(user + ":pw") + R"("}}})";
   };
-  xb::write_file_atomic(docker / "config.json",
-                        R"({"auths":{"reg:5000":{"auth":")" + base64_encode("docker:pw") + R"("},"only-docker:1":{"auth":")" +
-                            base64_encode("d:pw") + R"("}}})");
+  xb::write_file_atomic(docker / "config.json", R"({"auths":{"reg:5000":{"auth":")" + base64_encode("docker:pw") +
+                                                    R"("},"only-docker:1":{"auth":")" + base64_encode("d:pw") +
+                                                    R"("}}})");
   env.set("DOCKER_CONFIG", docker.string());
   env.unset("REGISTRY_AUTH_FILE");
   env.unset("XDG_RUNTIME_DIR");

@@ -31,7 +31,8 @@ struct FakeImage {
                                     .size = static_cast<int64_t>(config.size())}};
     for (const auto* l : {&layer1, &layer2})
       m.layers.push_back(Descriptor{.media_type = std::string(media_type::oci_layer_gzip),
-                                    .digest = xb::Digest::of(*l), .size = static_cast<int64_t>(l->size())});
+                                    .digest = xb::Digest::of(*l),
+                                    .size = static_cast<int64_t>(l->size())});
     manifest = m.to_json();
   }
   std::optional<std::string> blob(const std::string& digest) const {
@@ -53,10 +54,10 @@ std::optional<FakeTransport::Reply> serve(const FakeImage& img, const HttpReques
     std::string range = header_of(r, "Range");
     if (!range.empty()) {
       size_t from = std::stoul(range.substr(6));
-      return FakeTransport::reply(206, b->substr(from),
-                                  {{"content-range", "bytes " + std::to_string(from) + "-" +
-                                                         std::to_string(b->size() - 1) + "/" +
-                                                         std::to_string(b->size())}});
+      return FakeTransport::reply(
+          206, b->substr(from),
+          {{"content-range",
+            "bytes " + std::to_string(from) + "-" + std::to_string(b->size() - 1) + "/" + std::to_string(b->size())}});
     }
     return FakeTransport::reply(200, *b);
   }
@@ -81,9 +82,8 @@ void expect_pulled(const Store& st, const FakeImage& img) {
 
 TEST(Client, PullsAnonymouslyOverHttps) {
   FakeImage img;
-  auto t = std::make_shared<FakeTransport>([&](const HttpRequest& r) {
-    return serve(img, r, "https://reg.test").value_or(FakeTransport::reply(404));
-  });
+  auto t = std::make_shared<FakeTransport>(
+      [&](const HttpRequest& r) { return serve(img, r, "https://reg.test").value_or(FakeTransport::reply(404)); });
   xb::TempDir dir("client");
   Store st(dir.path());
   Client c(options(t));
@@ -113,7 +113,8 @@ TEST(Client, BearerTokenFlowWithCredentials) {
     if (header_of(r, "Authorization") != "Bearer T0K")
       return FakeTransport::reply(
           401, R"({"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]})",
-          {{"www-authenticate", R"(Bearer realm="https://auth.test/token",service="reg.test",scope="repository:team/app:pull")"}});
+          {{"www-authenticate",
+            R"(Bearer realm="https://auth.test/token",service="reg.test",scope="repository:team/app:pull")"}});
     return serve(img, r, "https://reg.test").value_or(FakeTransport::reply(404));
   });
   xb::write_file_atomic(dir.path() / "config.json",
@@ -180,8 +181,7 @@ TEST(Client, RetriesServerErrorsAndResumesDroppedDownloads) {
   std::atomic<int> manifest_failures{2};
   std::atomic<int> drops{3};
   auto t = std::make_shared<FakeTransport>([&](const HttpRequest& r) {
-    if (r.url.find("/manifests/") != std::string::npos && manifest_failures-- > 0)
-      return FakeTransport::reply(503);
+    if (r.url.find("/manifests/") != std::string::npos && manifest_failures-- > 0) return FakeTransport::reply(503);
     auto reply = serve(img, r, "https://reg.test").value_or(FakeTransport::reply(404));
     if (r.url.find(xb::Digest::of(img.layer2).str()) != std::string::npos && drops-- > 0)
       reply.partial = 20000;  // the connection drops after 20 kB
@@ -260,10 +260,11 @@ TEST(Client, SelectsThePlatformFromAnIndex) {
   FakeImage img;
   Index idx;
   idx.media_type = media_type::oci_index;
-  Descriptor arm{.media_type = std::string(media_type::oci_manifest), .digest = xb::Digest::of("arm manifest"),
-                 .size = 12};
+  Descriptor arm{
+      .media_type = std::string(media_type::oci_manifest), .digest = xb::Digest::of("arm manifest"), .size = 12};
   arm.platform = Platform::parse("linux/arm64");
-  Descriptor amd{.media_type = std::string(media_type::oci_manifest), .digest = xb::Digest::of(img.manifest),
+  Descriptor amd{.media_type = std::string(media_type::oci_manifest),
+                 .digest = xb::Digest::of(img.manifest),
                  .size = static_cast<int64_t>(img.manifest.size())};
   amd.platform = Platform::parse("linux/amd64");
   idx.manifests = {arm, amd};

@@ -34,7 +34,8 @@ struct TestImage {
                                     .digest = xb::Digest::of(config),
                                     .size = config_size >= 0 ? config_size : static_cast<int64_t>(config.size())}};
     m.layers.push_back(Descriptor{.media_type = std::string(media_type::oci_layer_gzip),
-                                  .digest = xb::Digest::of(layer), .size = static_cast<int64_t>(layer.size())});
+                                  .digest = xb::Digest::of(layer),
+                                  .size = static_cast<int64_t>(layer.size())});
     return m.to_json();
   }
 };
@@ -103,16 +104,16 @@ TEST(RegistryLimits, EndlessManifestIsCutAtTheDocumentLimit) {
   xb::ErrorKind kind{};
   std::string what = pull_error(c, server.host() + "/team/app:v1", &kind);
   EXPECT_EQ(kind, xb::ErrorKind::resource_exhausted) << what;
-  EXPECT_NE(what.find("registry " + server.host() + " sent a manifest for " + server.host() + "/team/app:v1 larger than 1048576 bytes"),
-            std::string::npos) << what;
+  EXPECT_NE(what.find("registry " + server.host() + " sent a manifest for " + server.host() +
+                      "/team/app:v1 larger than 1048576 bytes"),
+            std::string::npos)
+      << what;
   EXPECT_NE(what.find("document-bytes"), std::string::npos) << what;
   // Cut near the limit, not after the server's 256 MiB (socket buffers hold a few MiB).
   EXPECT_LT(served.load(), 64u << 20);
 }
 
-TEST(RegistryLimits, DefaultDocumentLimitIsContainerds4MiB) {
-  EXPECT_EQ(RegistryLimits{}.document_bytes, 4u << 20);
-}
+TEST(RegistryLimits, DefaultDocumentLimitIsContainerds4MiB) { EXPECT_EQ(RegistryLimits{}.document_bytes, 4u << 20); }
 
 TEST(RegistryLimits, DrippingManifestHitsTheRequestDeadline) {
   HttpServer server([&](const HttpServerRequest&, HttpConnection& c) {
@@ -135,7 +136,8 @@ TEST(RegistryLimits, DrippingBlobHitsTheLowSpeedLimit) {
   TestImage img;
   std::string man = img.manifest();
   HttpServer server([&](const HttpServerRequest& r, HttpConnection& c) {
-    if (r.path().find("/manifests/") != std::string::npos) return c.respond(200, {{"Content-Type", kManifestType}}, man);
+    if (r.path().find("/manifests/") != std::string::npos)
+      return c.respond(200, {{"Content-Type", kManifestType}}, man);
     if (r.path().ends_with(xb::Digest::of(img.config).str())) return c.respond(200, {}, img.config);
     headers_only(c, "application/octet-stream", std::to_string(img.layer.size()));
     drip(c);
@@ -155,7 +157,8 @@ TEST(RegistryLimits, BlobLongerThanItsDescriptorIsCutAndRefused) {
   std::string man = img.manifest();
   std::atomic<uint64_t> served{0};
   HttpServer server([&](const HttpServerRequest& r, HttpConnection& c) {
-    if (r.path().find("/manifests/") != std::string::npos) return c.respond(200, {{"Content-Type", kManifestType}}, man);
+    if (r.path().find("/manifests/") != std::string::npos)
+      return c.respond(200, {{"Content-Type", kManifestType}}, man);
     if (r.path().ends_with(xb::Digest::of(img.config).str())) return c.respond(200, {}, img.config);
     headers_only(c, "application/octet-stream");  // no length: an endless layer
     std::string piece(64 << 10, 'l');
@@ -171,7 +174,8 @@ TEST(RegistryLimits, BlobLongerThanItsDescriptorIsCutAndRefused) {
   EXPECT_EQ(kind, xb::ErrorKind::data_loss) << what;
   EXPECT_NE(what.find("registry " + server.host() + " sent more than the 100000 bytes of blob " +
                       xb::Digest::of(img.layer).str()),
-            std::string::npos) << what;
+            std::string::npos)
+      << what;
   EXPECT_NE(what.find("/team/app:v1"), std::string::npos) << what;
   EXPECT_LT(served.load(), 64u << 20);
 }
@@ -183,7 +187,8 @@ TEST(RegistryLimits, OversizedConfigIsRefusedBeforeDownload) {
   std::string man = img.manifest();
   std::atomic<int> config_gets{0};
   HttpServer server([&](const HttpServerRequest& r, HttpConnection& c) {
-    if (r.path().find("/manifests/") != std::string::npos) return c.respond(200, {{"Content-Type", kManifestType}}, man);
+    if (r.path().find("/manifests/") != std::string::npos)
+      return c.respond(200, {{"Content-Type", kManifestType}}, man);
     if (r.path().ends_with(xb::Digest::of(img.config).str())) {
       ++config_gets;
       return c.respond(200, {}, img.config);
@@ -196,7 +201,8 @@ TEST(RegistryLimits, OversizedConfigIsRefusedBeforeDownload) {
   std::string what = pull_error(c, server.host() + "/team/app:v1");
   EXPECT_NE(what.find("registry " + server.host() + ": the image config of " + server.host() + "/team/app:v1 is " +
                       std::to_string(img.config.size()) + " bytes, over the limit of 1048576"),
-            std::string::npos) << what;
+            std::string::npos)
+      << what;
   EXPECT_EQ(config_gets.load(), 0);
 }
 
@@ -216,7 +222,8 @@ TEST(RegistryLimits, EndlessTokenAnswerIsCut) {
   EXPECT_EQ(kind, xb::ErrorKind::unavailable) << what;
   EXPECT_NE(what.find("pull " + front.host() + "/team/app:v1: registry " + front.host() + ": the token server " +
                       server.url() + "/token sent an answer larger than 1048576 bytes"),
-            std::string::npos) << what;
+            std::string::npos)
+      << what;
 }
 
 TEST(RegistryLimits, NestedIndexIsRefusedAfterOneLevel) {
@@ -241,16 +248,18 @@ TEST(RegistryLimits, NestedIndexIsRefusedAfterOneLevel) {
   Client c(options());
   std::string what = pull_error(c, server.host() + "/team/app:v1");
   EXPECT_EQ(gets.load(), 1);  // the inner index is never fetched
-  EXPECT_NE(what.find("registry " + server.host() + ": the index of " + server.host() +
-                      "/team/app:v1 names another index for " + Platform::host().str() +
-                      " (nested indexes are not followed"),
-            std::string::npos) << what;
+  EXPECT_NE(
+      what.find("registry " + server.host() + ": the index of " + server.host() +
+                "/team/app:v1 names another index for " + Platform::host().str() + " (nested indexes are not followed"),
+      std::string::npos)
+      << what;
 }
 
 TEST(RegistryLimits, LimitsFromTheConfigFile) {
   xb::TempDir dir("limits");
   auto f = dir.path() / "config.json";
-  xb::write_file_atomic(f, R"({"limits":{"document-bytes":1000,"low-speed-bytes":10,"low-speed-seconds":2,"request-seconds":3}})");
+  xb::write_file_atomic(
+      f, R"({"limits":{"document-bytes":1000,"low-speed-bytes":10,"low-speed-seconds":2,"request-seconds":3}})");
   RegistryConfig c = RegistryConfig::load(f);
   EXPECT_EQ(c.limits.document_bytes, 1000u);
   EXPECT_EQ(c.limits.low_speed_bytes, 10u);

@@ -84,7 +84,8 @@ location = "mirror.example.com/hub"
 TEST(RegistriesConf, MalformedLinesNameFileAndLine) {
   EXPECT_NE(error_of("[[registry]]\nlocation = docker.io\n").find("/etc/r.conf:2:"), std::string::npos);
   EXPECT_NE(error_of("\n\nthis is not toml\n").find("/etc/r.conf:3:"), std::string::npos);
-  EXPECT_NE(error_of("[[registry]]\nlocation = \"a\"\ninsecure = \"yes\"\n").find("/etc/r.conf:3: \"insecure\" must be true or false"),
+  EXPECT_NE(error_of("[[registry]]\nlocation = \"a\"\ninsecure = \"yes\"\n")
+                .find("/etc/r.conf:3: \"insecure\" must be true or false"),
             std::string::npos);
   EXPECT_NE(error_of("[[registry.mirror]]\nlocation = \"m\"\n").find("/etc/r.conf:1:"), std::string::npos);
   EXPECT_NE(error_of("[[registry]]\nlocation = \"a\"\nlocation = \"b\"\n").find(":3: \"location\" is set twice"),

@@ -40,8 +40,8 @@ class RegistryE2E : public ::testing::Test {
     root_ = tmp_.path() / "store";
     docker_config_ = tmp_.path() / "docker";
     // podman's auth files must come from this test only.
-    extra_env_ = "XDG_RUNTIME_DIR=" + q(tmp_.path() / "run") + " REGISTRY_AUTH_FILE=" +
-                 " CONTAINERS_REGISTRIES_CONF=" + q(tmp_.path() / "registries.conf");
+    extra_env_ = "XDG_RUNTIME_DIR=" + q(tmp_.path() / "run") +
+                 " REGISTRY_AUTH_FILE=" + " CONTAINERS_REGISTRIES_CONF=" + q(tmp_.path() / "registries.conf");
     fs::create_directories(docker_config_);
   }
 
@@ -75,8 +75,8 @@ class RegistryE2E : public ::testing::Test {
 
   // What skopeo says about the pushed image.
   json skopeo_inspect(const std::string& ref, const std::string& creds = {}) {
-    Result r = sh("skopeo inspect --tls-verify=false " + (creds.empty() ? "" : "--creds=" + creds + " ") +
-                  "docker://" + ref);
+    Result r = sh("skopeo inspect --tls-verify=false " + (creds.empty() ? "" : "--creds=" + creds + " ") + "docker://" +
+                  ref);
     EXPECT_EQ(r.code, 0) << r.out;
     return json::parse(r.out);
   }
@@ -174,8 +174,7 @@ TEST_F(RegistryE2E, TokenAuthLoginThenPull) {
 
   r = xb("pull " + ref);
   ASSERT_EQ(r.code, 0) << r.out;
-  EXPECT_EQ(json::parse(xb("inspect " + ref).out).at(0)["ManifestDigest"],
-            skopeo_inspect(ref, reg.creds())["Digest"]);
+  EXPECT_EQ(json::parse(xb("inspect " + ref).out).at(0)["ManifestDigest"], skopeo_inspect(ref, reg.creds())["Digest"]);
 
   r = xb("logout " + reg.host());
   ASSERT_EQ(r.code, 0) << r.out;
@@ -339,13 +338,16 @@ TEST_F(RegistryE2E, MirrorFromRegistriesConf) {
   RegistryServer reg;
   push_busybox(reg.host(), "library/busybox:latest");
   fs::path conf = tmp_.path() / "registries.conf";
-  xb::write_file_atomic(conf, "unqualified-search-registries = [\"docker.io\"]\n"
-                              "[[registry]]\nlocation = \"docker.io\"\n"
-                              "[[registry.mirror]]\nlocation = \"" + reg.host() + "\"\ninsecure = true\n");
+  xb::write_file_atomic(conf,
+                        "unqualified-search-registries = [\"docker.io\"]\n"
+                        "[[registry]]\nlocation = \"docker.io\"\n"
+                        "[[registry.mirror]]\nlocation = \"" +
+                            reg.host() + "\"\ninsecure = true\n");
   Result r = xb("pull busybox");
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("docker.io/library/busybox:latest"), std::string::npos) << r.out;
-  std::string warning = "registries.conf " + conf.string() + ": xbuild ignores unqualified-search-registries (line 1)\n";
+  std::string warning = "registries.conf " + conf.string() +
+                        ": xbuild ignores unqualified-search-registries (line 1)\n";
   size_t warn = r.out.find(warning);
   EXPECT_NE(warn, std::string::npos) << r.out;
   EXPECT_EQ(r.out.find("xbuild ignores", warn + warning.size()), std::string::npos) << r.out;  // once
@@ -428,7 +430,9 @@ TEST_F(RegistryE2E, CorruptBlobNeverLeavesTheStore) {
   ASSERT_EQ(xb("tag bb:1 " + reg2.host() + "/test/corrupt:1").code, 0);
   r = xb("push " + reg2.host() + "/test/corrupt:1");
   EXPECT_EQ(r.code, 1) << r.out;
-  EXPECT_NE(r.out.find("error: push " + reg2.host() + "/test/corrupt:1: blob " + gz + " in the store"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("error: push " + reg2.host() + "/test/corrupt:1: blob " + gz + " in the store"),
+            std::string::npos)
+      << r.out;
   EXPECT_NE(r.out.find("xbuild fsck --repair"), std::string::npos) << r.out;
   EXPECT_NE(sh("skopeo inspect --tls-verify=false docker://" + reg2.host() + "/test/corrupt:1").code, 0);
   r = xb("fsck --repair");  // removes the corrupt copy; what it was made from is intact

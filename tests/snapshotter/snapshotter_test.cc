@@ -26,13 +26,13 @@ namespace xb::snapshotter {
 namespace {
 
 namespace fs = std::filesystem;
-using xb::testing::read_tar;
-using xb::testing::TarBuilder;
 using xb::testing::check_odd_tree;
 using xb::testing::InLocale;
 using xb::testing::kDeepPath;
 using xb::testing::make_odd_tree;
 using xb::testing::odd_tar_as_go_writes_it;
+using xb::testing::read_tar;
+using xb::testing::TarBuilder;
 
 ByteSource from_string(const std::string& s) {
   auto pos = std::make_shared<size_t>(0);
@@ -82,7 +82,8 @@ class SnapshotterTest : public ::testing::TestWithParam<Driver> {
 
   std::string diff_of(const std::string& key, LayerResult* out = nullptr, DiffOptions o = {}) {
     std::string tar;
-    LayerResult r = s_->diff(key, [&](const void* d, size_t n) { tar.append(static_cast<const char*>(d), n); }, o);
+    LayerResult r = s_->diff(
+        key, [&](const void* d, size_t n) { tar.append(static_cast<const char*>(d), n); }, o);
     if (out) *out = r;
     return tar;
   }
@@ -115,7 +116,7 @@ TEST_P(SnapshotterTest, Lifecycle) {
   EXPECT_EQ(info->labels.at("x"), "y");
   s_->view("v", "A");
   EXPECT_EQ(s_->stat("v")->kind, Kind::view);
-  EXPECT_THROW(s_->remove("A"), Error);  // still a parent
+  EXPECT_THROW(s_->remove("A"), Error);       // still a parent
   EXPECT_THROW(s_->commit("A", "b"), Error);  // name taken
   auto names = s_->list();
   ASSERT_EQ(names.size(), 3u);
@@ -149,7 +150,7 @@ TEST_P(SnapshotterTest, ApplyKeepsTypesModesOwnersAndTimes) {
   EXPECT_EQ(r.diff_id, Digest::of(tar));
   EXPECT_EQ(r.size, tar.size());
   look("L1", [&](const fs::path& root) {
-    struct stat st{};
+    struct stat st {};
     ASSERT_EQ(::lstat((root / "bin/tool").c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 07777, 04755u);
     EXPECT_EQ(st.st_nlink, 2u);
@@ -202,7 +203,12 @@ TEST_P(SnapshotterTest, WhiteoutsAndOpaqueDirsHideWhatParentsHave) {
   layer("L1", "",
         TarBuilder().file("keep", "1").file("gone", "2").dir("d/").file("d/old", "3").file("e/x", "4").finish());
   layer("L2", "L1",
-        TarBuilder().file(".wh.gone", "").dir("d/").file("d/.wh..wh..opq", "").file("d/new", "5").file("e/.wh.x", "")
+        TarBuilder()
+            .file(".wh.gone", "")
+            .dir("d/")
+            .file("d/.wh..wh..opq", "")
+            .file("d/new", "5")
+            .file("e/.wh.x", "")
             .finish());
   look("L2", [&](const fs::path& root) {
     EXPECT_TRUE(fs::exists(root / "keep"));
@@ -248,7 +254,12 @@ TEST_P(SnapshotterTest, ExtractionNeverWritesOutsideTheRoot) {
 
 TEST_P(SnapshotterTest, DiffRoundTrips) {
   layer("base", "",
-        TarBuilder().file("etc/conf", "old").file("rm-me", "x").dir("dir/").file("dir/a", "a").file("same", "s")
+        TarBuilder()
+            .file("etc/conf", "old")
+            .file("rm-me", "x")
+            .dir("dir/")
+            .file("dir/a", "a")
+            .file("same", "s")
             .finish());
   auto mounts = s_->prepare("work", "base");
   with_mounted(mounts, [&](const fs::path& root) {
@@ -365,9 +376,7 @@ TEST_P(SnapshotterTest, NamesAreBytesThroughDiffAndApply) {
     InLocale in(loc);
     ASSERT_TRUE(in.ok()) << "no locale " << loc;
     const std::string w = std::string("w-") + loc;
-    with_mounted(s_->prepare(w, "base"), [&](const fs::path& root) {
-      make_odd_tree(root);
-    });
+    with_mounted(s_->prepare(w, "base"), [&](const fs::path& root) { make_odd_tree(root); });
     std::string tar = diff_of(w);
     std::map<std::string, xb::testing::TarEntry> entries;
     for (auto& e : read_tar(tar)) entries[e.name] = e;
@@ -420,7 +429,8 @@ TEST_P(SnapshotterTest, RemoveOnAFullDiskKeepsTheMetadataTrue) {
     ~Unmount() { ::umount2(p.c_str(), MNT_DETACH); }
   } unmount{mnt.path()};
   auto s = open_snapshotter(mnt.path() / "root", GetParam());
-  for (int i = 0; i < 40; ++i) s->prepare("empty-" + std::to_string(i) + "-with-a-longer-name-" + std::string(40, 'x'), "");
+  for (int i = 0; i < 40; ++i)
+    s->prepare("empty-" + std::to_string(i) + "-with-a-longer-name-" + std::string(40, 'x'), "");
   // Fill every last byte.
   {
     int fd = ::open((mnt.path() / "fill").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);

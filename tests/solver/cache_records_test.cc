@@ -23,8 +23,7 @@ Layer layer(const std::string& content) {
 
 class KeyVertex : public Vertex {
  public:
-  KeyVertex(std::string op, Vertex* p, std::vector<Vertex*> d = {}, Kind k = Kind::exec)
-      : op_(std::move(op)) {
+  KeyVertex(std::string op, Vertex* p, std::vector<Vertex*> d = {}, Kind k = Kind::exec) : op_(std::move(op)) {
     parent = p;
     deps = std::move(d);
     kind = k;
@@ -36,9 +35,7 @@ class KeyVertex : public Vertex {
 class NoEngine : public Engine {
  public:
   std::optional<FsState> lookup(const CacheKey&) override { return std::nullopt; }
-  FsState execute(Vertex&, const CacheKey&, const FsState&, const std::vector<FsState>&) override {
-    return {};
-  }
+  FsState execute(Vertex&, const CacheKey&, const FsState&, const std::vector<FsState>&) override { return {}; }
 };
 
 TEST(CollectRecords, FinalChainAndInputsWithChainsDerivedFromAbove) {

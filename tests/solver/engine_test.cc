@@ -55,7 +55,7 @@ TEST(EngineCache, ARecordIsAHitWhenItsSnapshotAndBlobsAreThere) {
 
 TEST(EngineCache, AMissingSnapshotOrBlobIsAMiss) {
   Layer a = layer("a"), b = layer("b");
-  EXPECT_FALSE((World{{}, {a.blob, b.blob}}.lookup(record("build-1", {a, b}))));  // snapshot pruned
+  EXPECT_FALSE((World{{}, {a.blob, b.blob}}.lookup(record("build-1", {a, b}))));   // snapshot pruned
   EXPECT_FALSE((World{{"build-1"}, {a.blob}}.lookup(record("build-1", {a, b}))));  // a blob gone
 }
 

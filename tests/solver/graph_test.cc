@@ -77,9 +77,9 @@ TEST(GraphKey, ChangesWithTheOperationTheParentTheContentAndTheDeps) {
   FakeVertex stage("run make", &base);
   FakeVertex copy_from("copy --from", &base, {&stage}), copy_from_other("copy --from", &base, {&run});
   Graph g(e, 2);
-  std::set<std::string> keys = {g.key(run).str(),  g.key(run2).str(),         g.key(run_on_other).str(),
-                                g.key(copy).str(), g.key(copy_changed).str(), g.key(copy_from).str(),
-                                g.key(copy_from_other).str()};
+  std::set<std::string> keys = {
+      g.key(run).str(),          g.key(run2).str(),      g.key(run_on_other).str(),   g.key(copy).str(),
+      g.key(copy_changed).str(), g.key(copy_from).str(), g.key(copy_from_other).str()};
   EXPECT_EQ(keys.size(), 7u);
 }
 

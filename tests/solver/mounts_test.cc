@@ -103,7 +103,7 @@ TEST(Mounts, DockerignoreHidesContextBindSources) {
   EXPECT_TRUE(excluded_from_context("build", true, ignored, skip));
   EXPECT_FALSE(excluded_from_context("src", true, ignored, skip));  // mounted, its excluded files left out
   EXPECT_FALSE(excluded_from_context("main.c", false, ignored, skip));
-  EXPECT_FALSE(excluded_from_context("", true, ignored, skip));  // the context itself
+  EXPECT_FALSE(excluded_from_context("", true, ignored, skip));      // the context itself
   EXPECT_FALSE(excluded_from_context("secret.txt", false, {}, {}));  // no .dockerignore
 }
 
@@ -112,8 +112,8 @@ TEST(Mounts, BindSourcesResolveInsideTheirRoot) {
   fs::path root = tmp.path() / "root";
   fs::create_directories(root / "etc");
   write_file_atomic(root / "etc/passwd", "root:x:0:0::/root:/bin/sh\n");
-  fs::create_symlink("/etc", root / "abs");       // absolute: the root's /etc, not the host's
-  fs::create_symlink("../../..", root / "up");    // climbing: stops at the root
+  fs::create_symlink("/etc", root / "abs");     // absolute: the root's /etc, not the host's
+  fs::create_symlink("../../..", root / "up");  // climbing: stops at the root
   fs::path real = fs::canonical(root);
   EXPECT_EQ(resolve_in_root(root, "/etc/passwd", "missing"), real / "etc/passwd");
   EXPECT_EQ(resolve_in_root(root, "abs/passwd", "missing"), real / "etc/passwd");

@@ -33,9 +33,11 @@ TEST(Oci, DockerSchema2Manifest) {
    "schemaVersion": 2,
    "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
    "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 1457,
-              "digest": ")" + kA.str() + R"("},
+              "digest": ")" +
+                     kA.str() + R"("},
    "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 2591575,
-               "digest": ")" + kB.str() + R"("}]})";
+               "digest": ")" +
+                     kB.str() + R"("}]})";
   Manifest m = Manifest::parse(text);
   EXPECT_EQ(m.media_type, media_type::docker_manifest);
   ASSERT_EQ(m.layers.size(), 1u);
@@ -91,7 +93,8 @@ TEST(Oci, ConfigKeepsEveryDockerFieldAndUnknownOnes) {
                "Labels": {"a": "b"}, "StopSignal": "SIGTERM",
                "Healthcheck": {"Test": ["CMD-SHELL", "true"], "Interval": 30000000000, "Retries": 3},
                "Shell": ["/bin/bash", "-c"], "OnBuild": ["RUN true"], "ArgsEscaped": true},
-    "rootfs": {"type": "layers", "diff_ids": [")" + kA.str() + R"("]},
+    "rootfs": {"type": "layers", "diff_ids": [")" +
+                     kA.str() + R"("]},
     "history": [{"created": "2024-01-01T00:00:00Z", "created_by": "ADD x /", "empty_layer": true, "x": 1}]})";
   ImageConfig c = ImageConfig::parse(text);
   EXPECT_EQ(c.config.user, "app");

@@ -102,7 +102,10 @@ TEST(Store, WriterRefusesWrongDigestOrSize) {
     w.write("fine");
     EXPECT_EQ(w.commit(), xb::Digest::of("fine"));
   }
-  { BlobWriter abandoned = s.write_blob(); abandoned.write("never committed"); }
+  {
+    BlobWriter abandoned = s.write_blob();
+    abandoned.write("never committed");
+  }
   EXPECT_EQ(blob_count(dir.path()), 1u);
   EXPECT_TRUE(fs::is_empty(dir.path() / "ingest"));
   expect_blobs_verified(dir.path());
@@ -177,7 +180,8 @@ TEST(Store, ConcurrentTaggersLoseNothing) {
         for (int t = 0; t < kTags; ++t)
           child.set_image(ImageRef::parse("p" + std::to_string(p) + ":t" + std::to_string(t)),
                           Descriptor{.media_type = std::string(media_type::oci_manifest),
-                                     .digest = xb::Digest::of(std::to_string(t)), .size = 1});
+                                     .digest = xb::Digest::of(std::to_string(t)),
+                                     .size = 1});
       } catch (...) {
         _exit(1);
       }
@@ -204,11 +208,13 @@ TEST(Store, ImageByNameOrId) {
   std::string cfg_json = cfg.to_json();
   xb::Digest cfg_digest = s.put_blob(cfg_json);
   Manifest m{.media_type = std::string(media_type::oci_manifest),
-             .config = Descriptor{.media_type = std::string(media_type::oci_config), .digest = cfg_digest,
+             .config = Descriptor{.media_type = std::string(media_type::oci_config),
+                                  .digest = cfg_digest,
                                   .size = static_cast<int64_t>(cfg_json.size())}};
   m.layers.push_back(Descriptor{.media_type = std::string(media_type::oci_layer), .digest = layer, .size = 5});
   std::string mj = m.to_json();
-  Descriptor md{.media_type = std::string(media_type::oci_manifest), .digest = s.put_blob(mj),
+  Descriptor md{.media_type = std::string(media_type::oci_manifest),
+                .digest = s.put_blob(mj),
                 .size = static_cast<int64_t>(mj.size())};
   s.set_image(ImageRef::parse("app:1"), md);
   EXPECT_EQ(s.image("app:1").id(), cfg_digest);

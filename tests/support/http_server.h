@@ -16,7 +16,7 @@ namespace xb::testing {
 
 struct HttpServerRequest {
   std::string method;
-  std::string target;  // path and query, as sent
+  std::string target;                          // path and query, as sent
   std::map<std::string, std::string> headers;  // names lower-cased
   std::string body;
   std::string path() const { return target.substr(0, target.find('?')); }

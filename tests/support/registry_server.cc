@@ -111,9 +111,13 @@ class TokenServer {
     }
     long now = static_cast<long>(std::time(nullptr));
     json header = {{"alg", "RS256"}, {"typ", "JWT"}, {"x5c", json::array({x5c_})}};
-    json claims = {{"iss", "xbuild-test-issuer"}, {"sub", authed ? opt_.username : ""},
-                   {"aud", "xbuild-test-registry"}, {"exp", now + 600}, {"nbf", now - 60},
-                   {"iat", now}, {"jti", std::to_string(now) + std::to_string(counter_++)},
+    json claims = {{"iss", "xbuild-test-issuer"},
+                   {"sub", authed ? opt_.username : ""},
+                   {"aud", "xbuild-test-registry"},
+                   {"exp", now + 600},
+                   {"nbf", now - 60},
+                   {"iat", now},
+                   {"jti", std::to_string(now) + std::to_string(counter_++)},
                    {"access", access}};
     std::string signing = base64(header.dump(), true) + "." + base64(claims.dump(), true);
     std::string token = signing + "." + base64(sign(signing), true);
@@ -168,8 +172,7 @@ RegistryServer::RegistryServer(Options options) : options_(std::move(options)), 
   }
   std::ofstream(dir_.path() / "config.yml")
       << "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\n"
-      << "storage:\n  filesystem:\n    rootdirectory: " << storage_.string()
-      << "\n  delete:\n    enabled: true\n"
+      << "storage:\n  filesystem:\n    rootdirectory: " << storage_.string() << "\n  delete:\n    enabled: true\n"
       << "http:\n  addr: 127.0.0.1:" << port_ << "\n"
       << auth;
   pid_ = ::fork();

@@ -72,9 +72,9 @@ class FaultProxy {
   ~FaultProxy();
   std::string host() const;
 
-  std::atomic<int> fail_requests{0};     // answer the next N requests (any) with 500
-  std::atomic<int> fail_blob_gets{0};    // answer the next N blob GETs with 503
-  std::atomic<int> cut_blob_gets{0};     // send half of the next N blob bodies, then drop the connection
+  std::atomic<int> fail_requests{0};       // answer the next N requests (any) with 500
+  std::atomic<int> fail_blob_gets{0};      // answer the next N blob GETs with 503
+  std::atomic<int> cut_blob_gets{0};       // send half of the next N blob bodies, then drop the connection
   std::atomic<bool> corrupt_blobs{false};  // flip a byte in every blob body
   std::atomic<bool> ignore_range{false};   // answer Range requests with the whole blob (200)
   // Pushes: requests under /blobs/uploads/ (POST, PATCH, PUT) and manifest PUTs.

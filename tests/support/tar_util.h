@@ -73,7 +73,10 @@ class TarBuilder {
     std::snprintf(h + 136, 12, "%011lo", static_cast<unsigned long>(mtime));
     h[156] = type;
     std::snprintf(h + 157, 100, "%s", link.c_str());
-    std::memcpy(h + 257, "ustar\0" "00", 8);
+    std::memcpy(h + 257,
+                "ustar\0"
+                "00",
+                8);
     std::snprintf(h + 329, 8, "%07o", major);
     std::snprintf(h + 337, 8, "%07o", minor);
     std::memset(h + 148, ' ', 8);
