@@ -52,7 +52,12 @@ std::vector<char*> c_strings(std::vector<std::string>& v) {
 
 // fork + exec of argv with envp: stdin /dev/null, stdout and stderr to
 // out_fd, a session of its own (no terminal: ssh-add cannot prompt), and
-// SIGTERM when the thread that started it ends (the build's main thread).
+// ended when the thread that started it ends (the build's main thread),
+// even by SIGKILL. Debian's ssh-agent is setgid, and exec of a setgid
+// program clears PR_SET_PDEATHSIG: so a guard process that never execs
+// keeps the death signal and passes it on. The returned pid is the
+// guard's; SIGTERM to it stops the program, and its exit status is the
+// program's (128+N for signal N).
 pid_t spawn(std::vector<std::string> argv, std::vector<std::string> env, int out_fd) {
   auto av = c_strings(argv);
   auto ev = c_strings(env);
@@ -65,14 +70,32 @@ pid_t spawn(std::vector<std::string> argv, std::vector<std::string> env, int out
     throw_errno("fork", argv[0]);
   }
   if (pid == 0) {
+    // The guard: only async-signal-safe calls from here on.
     ::setsid();
+    sigset_t wanted, old;
+    sigemptyset(&wanted);
+    sigaddset(&wanted, SIGTERM);
+    sigaddset(&wanted, SIGCHLD);
+    ::sigprocmask(SIG_BLOCK, &wanted, &old);
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (::getppid() != parent) ::_exit(127);
     ::dup2(devnull, 0);
     ::dup2(out_fd, 1);
     ::dup2(out_fd, 2);
-    ::execvpe(av[0], av.data(), ev.data());
-    ::_exit(127);
+    pid_t child = ::fork();
+    if (child < 0) ::_exit(127);
+    if (child == 0) {
+      ::sigprocmask(SIG_SETMASK, &old, nullptr);
+      ::execvpe(av[0], av.data(), ev.data());
+      ::_exit(127);
+    }
+    for (;;) {
+      int sig = ::sigwaitinfo(&wanted, nullptr);
+      if (sig == SIGTERM) ::kill(child, SIGTERM);
+      int status = 0;
+      pid_t r = ::waitpid(child, &status, sig == SIGTERM ? 0 : WNOHANG);
+      if (r == child) ::_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+    }
   }
   ::close(devnull);
   return pid;
@@ -225,6 +248,9 @@ void AgentForward::relay() noexcept {
       break;
     }
     if (pfds[0].revents) break;
+    // Only the connections polled above have entries in pfds: one accepted
+    // below waits for the next round.
+    const size_t polled = conns.size();
     if (pfds[1].revents & POLLIN) {
       int client = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
       if (client >= 0) {
@@ -245,7 +271,8 @@ void AgentForward::relay() noexcept {
       }
     }
     size_t k = 2;
-    for (auto& c : conns) {
+    for (size_t n = 0; n < polled; ++n) {
+      Conn& c = conns[n];
       bool dead = false;
       for (int i = 0; i < 2; ++i, ++k) {
         Side& me = c.s[i];

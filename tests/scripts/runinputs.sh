@@ -178,6 +178,26 @@ check ssh-key-in-no-file-of-the-image "" "$found"
 check ssh-key-in-no-layer 0 "$(tar -xOf "$t/sshkey.tar" | grep -a -c -F -- "$key_body")"
 left=$(ps -eo args | grep -c '[s]sh-agent -D -a /dev/shm/xbuild-secret')
 check ssh-own-agent-stopped 0 "$left"
+# Killed with SIGKILL mid-build, xbuild leaves no agent of its own behind
+# (Debian's ssh-agent is setgid: exec clears the parent-death signal, so a
+# guard process holds it).
+mkdir -p "$t/ctx-sshkill"
+printf 'FROM sshbase\nRUN --mount=type=ssh,id=deploy sleep 60\n' > "$t/ctx-sshkill/Dockerfile"
+"$xb" build --no-cache --progress plain --ssh "deploy=$t/clientkey" "$t/ctx-sshkill" > "$t/log-sshkill" 2>&1 &
+kill_pid=$!
+for _ in $(seq 100); do
+  ps -eo args | grep -q "[s]sh-agent -D -a /dev/shm/xbuild-secret-$kill_pid-" && grep -q "sleep 60" "$t/log-sshkill" && break
+  sleep 0.1
+done
+contains ssh-kill-agent-was-running "ssh-agent" "$(ps -eo args | grep "[s]sh-agent -D -a /dev/shm/xbuild-secret-$kill_pid-")"
+kill -9 "$kill_pid"; wait "$kill_pid" 2>/dev/null
+left=0
+for _ in $(seq 50); do
+  left=$(ps -eo args | grep -c "[s]sh-agent -D -a /dev/shm/xbuild-secret-$kill_pid-")
+  [ "$left" = 0 ] && break
+  sleep 0.1
+done
+check ssh-agent-gone-after-sigkill 0 "$left"
 build sshpass 'FROM sshbase' --ssh "x=$t/hostkey.pub"
 check ssh-bad-key-fails 1 $?
 contains ssh-bad-key-one-line "ssh-add could not load the key" "$(grep error: "$t/log-sshpass")"
