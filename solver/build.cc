@@ -202,6 +202,27 @@ class BuildEngine : public Engine {
 
   // Remote hits whose layers are now in the store become local records, so
   // that the next build needs no --cache-from for them.
+  // The snapshots a rerun (--no-cache, --no-cache-filter) replaced are
+  // named by no record any more: removed after the build, each chain from
+  // its leaf (a snapshot that is a parent cannot go first), as every
+  // --no-cache build would otherwise leave one per step until prune. One
+  // another build still stacks on stays, for prune.
+  void drop_replaced() noexcept {
+    std::lock_guard lock(mu_);
+    for (bool progress = true; progress && !replaced_.empty();) {
+      progress = false;
+      for (auto it = replaced_.rbegin(); it != replaced_.rend(); ++it) {
+        if (it->empty()) continue;
+        try {
+          snap_.remove(*it);
+          it->clear();
+          progress = true;
+        } catch (const std::exception&) {
+        }
+      }
+    }
+    replaced_.clear();
+  }
   void keep_remote_hits() {
     std::lock_guard lock(mu_);
     for (const auto& key : remote_hits_) {
@@ -261,6 +282,7 @@ class BuildEngine : public Engine {
     Digest blob = writer.commit_as(lr.diff_id);
 
     std::string name = "build-" + std::string(key.hex());
+    std::optional<cache::CacheRecord> replaced;  // the record of the run this one replaces
     try {
       active.commit(name);
     } catch (const Error& e) {
@@ -274,6 +296,8 @@ class BuildEngine : public Engine {
       name += "-" + random_hex(8);
       active.commit(name);
     }
+    // A rerun replaces the key's record: its snapshot (either name) goes.
+    replaced = records_.get(key);
     FsState out{name, parent.layers};
     out.layers.push_back(Layer{lr.diff_id, blob, lr.size, std::string(store::media_type::oci_layer),
                                store::rfc3339(std::chrono::system_clock::now())});
@@ -283,6 +307,10 @@ class BuildEngine : public Engine {
       if (auto m = misses_.find(&v); m != misses_.end() && m->second.key == key) rec.inputs = m->second.inputs;
     }
     records_.put(key, rec);
+    if (replaced && !replaced->snapshot.empty() && replaced->snapshot != name) {
+      std::lock_guard lock(mu_);
+      replaced_.push_back(replaced->snapshot);
+    }
     if (!v.step.empty()) records_.set_last_key(step_identity(v), key);
     remember(key, out.layers, false);
     return out;
@@ -442,6 +470,7 @@ class BuildEngine : public Engine {
     std::string reason;
   };
   std::map<const Vertex*, Miss> misses_;  // under mu_
+  std::vector<std::string> replaced_;     // snapshots of reruns' previous runs (under mu_)
   std::set<std::string> failed_mounts_;   // cache mounts whose restore failed: not tried again
   std::mutex unpack_mu_;
   std::mutex mu_;
@@ -628,6 +657,7 @@ std::vector<Solved> solve_targets(store::Store& store, Definition& def, const st
     out.push_back(Solved{std::move(finals[i].layers), steps, stats.cached, cache, record_build(def, targets[i])});
   }
   engine.keep_remote_hits();
+  engine.drop_replaced();
   return out;
 }
 

@@ -85,6 +85,16 @@ if [ -n "$a2" ] && [ "$a2" != "$a1" ]; then ok no-cache-filter-stage-reruns; els
 check no-cache-filter-other-stage-cached "$b1" "$b2"
 contains no-cache-filter-other-step-shown-cached CACHED "$(grep -A1 '\[b 2/2\] RUN' "$t/log-nocache" | tail -1)"
 lacks no-cache-filter-stage-step-not-cached CACHED "$(grep -A1 '\[a 2/2\] RUN' "$t/log-nocache" | tail -1)"
+# A rerun replaces its step's snapshot: repeated --no-cache builds leave
+# the store's snapshot count as it was (each used to leave one per step,
+# until prune).
+nsnap() { python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["snapshots"]))' "$XBUILD_ROOT/snapshots/metadata.json"; }
+build nocache "$nc" --no-cache
+s1=$(nsnap)
+build nocache "$nc" --no-cache
+build nocache "$nc" --no-cache
+check no-cache-reruns-keep-snapshot-count "$s1" "$(nsnap)"
+check no-cache-rerun-still-correct 1 "$( [ "$(cat "$t/out-nocache/a")" != "$a2" ] && echo 1)"
 
 # --- --build-arg NAME: the value from the environment, else unset -----------
 ba='FROM bb
