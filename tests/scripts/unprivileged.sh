@@ -59,7 +59,6 @@ pushed() { # NAME: the pushed image, pulled and run here
 }
 
 if start_dockerd; then
-  trap stop_all EXIT
   docker load -i "$t/xbuild-image.tar" >/dev/null
   check "docker loads it" 0 $?
   out=$(docker run --rm --network host -v "$t/in:/in:ro" --entrypoint sh xbuild-test:latest -c "$(inner docker)" 2>&1)

@@ -1,8 +1,9 @@
 # Sourced after script_lib.sh by end-to-end scripts that need a real Docker
 # Engine (Debian's docker.io): start_dockerd starts one on a private socket
 # and data root under $t (no iptables, no bridge: only host networking), sets
-# DOCKER_HOST, and stops it by PID when the script exits. Returns 1 (callers
-# skip with 77) when dockerd is not installed.
+# DOCKER_HOST; the caller's EXIT trap calls stop_dockerd (a trap set here
+# would replace the caller's, and its registry and podman outlived the
+# test). Returns 1 (callers skip with 77) when dockerd is not installed.
 start_dockerd() {
   command -v dockerd >/dev/null || return 1
   d=$t/dockerd; mkdir -p "$d"
@@ -11,7 +12,6 @@ start_dockerd() {
     --containerd-namespace xbuild-test --containerd-plugins-namespace xbuild-test-plugins \
     >"$d/log" 2>&1 &
   dockerd_pid=$!
-  trap 'stop_dockerd; rm -rf "$t"' EXIT
   export DOCKER_HOST="unix://$d/docker.sock"
   for _ in $(seq 1 200); do
     docker version >/dev/null 2>&1 && return 0
